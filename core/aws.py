@@ -1,0 +1,185 @@
+"""The one place that builds boto3 sessions and clients for the source and the recovery side.
+
+Retries: botocore's `standard` mode retries throttling and 5xx with exponential backoff and jitter.
+`adaptive` mode was measured here to sleep for minutes under injected throttling (its client-side
+rate limiter), so it is not used. Standard mode's retry quota can run dry under a high fault rate;
+the engine's Prefect task retries (transient errors only) are the second layer for that case.
+
+Every client counts its API calls (read / write) and HTTP attempts, so that reports can say how
+many calls a run made and how many were retried.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from core.plan import Credentials, Plan
+
+READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Select")
+TRANSIENT_CODES = {
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "RequestLimitExceeded", "SlowDown", "RequestThrottled",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "PriorRequestNotComplete",
+    "EC2ThrottledException", "BandwidthLimitExceeded", "InternalError", "InternalFailure",
+    "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
+}
+RETRY_CONFIG = {"mode": "standard", "max_attempts": 10}
+SESSION_NAME = "drflow"
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(READ_PREFIXES)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying later: throttling, 5xx, connection trouble. Not: access denied, validation, not found."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in TRANSIENT_CODES or status >= 500
+    from botocore.exceptions import ConnectionError as BotoConnectionError, ReadTimeoutError
+
+    return isinstance(exc, (BotoConnectionError, ReadTimeoutError))
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "")
+    return ""
+
+
+@dataclass
+class CallStats:
+    """Thread-safe API call counters for one run."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    calls: Counter = field(default_factory=Counter)
+    attempts: int = 0
+    by_region: Counter = field(default_factory=Counter)
+
+    def on_call(self, operation: str, region: str) -> None:
+        with self._lock:
+            self.calls["read" if is_read(operation) else "write"] += 1
+            self.by_region[region] += 1
+
+    def on_attempt(self) -> None:
+        with self._lock:
+            self.attempts += 1
+
+    def summary(self) -> dict[str, int]:
+        with self._lock:
+            total = self.calls["read"] + self.calls["write"]
+            return {"read": self.calls["read"], "write": self.calls["write"],
+                    "retried": max(0, self.attempts - total)}
+
+
+class Side:
+    """Clients for one side (source or recovery) in one account, cached per service and region."""
+
+    def __init__(self, session: boto3.Session, region: str, stats: CallStats, max_pool: int = 32):
+        self._session = session
+        self.region = region
+        self._stats = stats
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()  # boto3 sessions are not thread-safe; the clients they make are
+        self._config = Config(retries=dict(RETRY_CONFIG), max_pool_connections=max_pool,
+                              user_agent_extra="drflow")
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        region = region or self.region
+        with self._lock:
+            key = (service, region)
+            if key not in self._clients:
+                client = self._session.client(service, region_name=region, config=self._config)
+                events = client.meta.events
+                events.register("before-call.*.*",
+                                lambda model, **kw: self._stats.on_call(model.name, region))
+                events.register("before-send.*.*", lambda **kw: self._stats.on_attempt())
+                self._clients[key] = client
+            return self._clients[key]
+
+
+def _base_session(creds: Credentials | None, region: str) -> boto3.Session:
+    if creds is None:
+        return boto3.Session(region_name=region)
+    if creds.profile:
+        return boto3.Session(profile_name=creds.profile, region_name=region)
+    if creds.block:
+        from prefect_aws import AwsCredentials  # the Prefect way to hold AWS secrets
+
+        return AwsCredentials.load(creds.block).get_boto3_session()
+    return _assumed(boto3.Session(region_name=region), creds.role_arn, creds.external_id, region)
+
+
+def _assumed(base: boto3.Session, role_arn: str, external_id: str | None, region: str) -> boto3.Session:
+    kwargs = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
+    if external_id:
+        kwargs["ExternalId"] = external_id
+    creds = base.client("sts", region_name=region, config=Config(retries=dict(RETRY_CONFIG))).assume_role(
+        **kwargs)["Credentials"]
+    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=region)
+
+
+class AwsAccess:
+    """Source and recovery clients for one plan, created lazily.
+
+    A failover never touches `source`: it is built only when something asks for it, so a run that reads
+    only the vault makes no call (not even STS) to the primary side. Calls to the vault are counted apart
+    (`vault_stats`): a new recovery point every night is a write by design, not a change to the workload.
+    """
+
+    def __init__(self, plan: Plan, stats: CallStats | None = None):
+        self.plan = plan
+        self.stats = stats or CallStats()
+        self.vault_stats = CallStats()
+        self._sides: dict[str, Side] = {}
+        self._recovery_session: boto3.Session | None = None
+        self._lock = threading.Lock()
+
+    def _recovery_base(self) -> boto3.Session:
+        if self._recovery_session is None:
+            rec = self.plan.recovery
+            session = _base_session(rec.credentials, rec.region)
+            if rec.role_arn:
+                session = _assumed(session, rec.role_arn, rec.external_id, rec.region)
+            self._recovery_session = session
+        return self._recovery_session
+
+    def _side(self, name: str) -> Side:
+        with self._lock:
+            if name not in self._sides:
+                if name == "source":
+                    src = self.plan.source
+                    self._sides[name] = Side(_base_session(src.credentials, src.region), src.region, self.stats)
+                else:
+                    stats = self.vault_stats if name == "vault" else self.stats
+                    self._sides[name] = Side(self._recovery_base(), self.plan.recovery.region, stats)
+            return self._sides[name]
+
+    @property
+    def source(self) -> Side:
+        return self._side("source")
+
+    @property
+    def recovery(self) -> Side:
+        return self._side("recovery")
+
+    @property
+    def vault(self) -> Side:
+        return self._side("vault")
+
+
+def paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> list[dict]:
+    """All items of a paginated read, through botocore's own paginator."""
+    items: list[dict] = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(result_key, []))
+    return items

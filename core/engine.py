@@ -1,0 +1,210 @@
+"""The graph engine: one Prefect task per resource, each waiting exactly for its dependencies.
+
+Dependencies are passed to each task as `allow_failure(future)` parameters, so that Prefect both
+orders the tasks (the UI draws the graph) and hands every task its dependencies' results; a task
+whose dependency failed is refused with a BlockedByDependency error naming it, and everything
+independent goes on in parallel.
+
+Caching: a task's cache key is the resource's content hash plus the target (account, region, plan),
+the action (staging, or recovery of one recovery point / drill) and its dependencies' recovered ids.
+An unchanged resource therefore costs no call on the next nightly run, and a failover that is
+started again resumes: what completed is not redone. Staged results expire after a week, so that
+drift on the recovery side (someone deleted a staged subnet) is repaired at least weekly; `refresh`
+re-checks everything now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import allow_failure
+
+from core.aws import AwsAccess, error_code, is_transient
+from core.graph import topological_order
+from core.handler import (ApplyContext, Applied, BlockedByDependency, Registry, Unrecoverable)
+from core.models import Outcome, Resource, ResourceResult, canonical_json
+from core.netmap import NetworkMapper
+from core.plan import Plan
+
+STAGE_CACHE_TTL = timedelta(days=7)
+RECOVER_CACHE_TTL = timedelta(days=1)
+TASK_RETRIES = 4
+
+
+@dataclass
+class RunSpec:
+    """One engine run: which plan, on which side, in which mode. Plain object: never hashed, never stored."""
+
+    plan: Plan
+    aws: AwsAccess
+    registry: Registry
+    mode: str  # stage | recover | drill
+    scope: str  # cache scope: "stage", or the recovery point id (+ drill id)
+    drill_id: str | None = None
+    refresh: bool = False
+    net: NetworkMapper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.net = NetworkMapper(self.plan.network.cidr_map, self.plan.network.az_map, self.plan.recovery.region)
+
+    @property
+    def target(self) -> str:
+        return f"{self.plan.recovery.account_id}:{self.plan.recovery.region}:{self.plan.name}"
+
+    def context(self, deps: dict[str, ResourceResult]) -> ApplyContext:
+        return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
+                            net=self.net, drill_id=self.drill_id)
+
+
+def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    resource: Resource = parameters["resource"]
+    spec: RunSpec = parameters["spec"]
+    deps = {k: (v.recovered_id if isinstance(v, ResourceResult) else f"error:{v!r}")
+            for k, v in parameters["deps"].items()}
+    handler = spec.registry[resource.type]
+    body = [spec.mode, spec.scope, spec.target, resource.key, resource.content_hash, deps, handler.version]
+    return "drflow-" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def _retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - we only classify it
+        return is_transient(exc)
+    return False
+
+
+def _outcome(applied: Applied, mode: str) -> Outcome:
+    if applied.skipped:
+        return Outcome.SKIPPED
+    if applied.created:
+        return Outcome.CREATED
+    if applied.changed:
+        return Outcome.UPDATED
+    return Outcome.UNCHANGED if mode == "stage" else Outcome.ADOPTED
+
+
+@task(name="apply-resource", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
+      retry_condition_fn=_retry_transient_only, persist_result=True, cache_key_fn=_cache_key,
+      log_prints=False)
+def apply_resource(resource: Resource, deps: dict[str, Any], spec: RunSpec) -> ResourceResult:
+    """Apply one resource on the recovery side, once all its dependencies are done."""
+    failed = [k for k, v in deps.items() if not isinstance(v, ResourceResult) or v.outcome == Outcome.FAILED]
+    if failed:
+        raise BlockedByDependency("blocked: dependency failed: " + ", ".join(sorted(failed)))
+    started = datetime.now(timezone.utc)
+    handler = spec.registry[resource.type]
+    if spec.mode == "drill" and handler.internet_facing:
+        applied = Applied(None, skipped="drill: isolated, no internet-facing resources")
+    else:
+        applied = handler.apply(resource, spec.context(deps))
+    result = ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id,
+                            name=resource.name, outcome=_outcome(applied, spec.mode),
+                            recovered_id=applied.recovered_id, details=applied.details,
+                            warnings=applied.warnings, started=started, ended=datetime.now(timezone.utc))
+    logger = get_run_logger()
+    for warning in applied.warnings:
+        logger.warning("%s: %s", resource.label, warning)
+    logger.info("%s: %s %s", resource.label, result.outcome.value, applied.recovered_id or applied.skipped or "")
+    return result
+
+
+def _not_staged(resource: Resource) -> ResourceResult:
+    now = datetime.now(timezone.utc)
+    return ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id, name=resource.name,
+                          outcome=Outcome.SKIPPED, details={"reason": "created at failover only (not cost-free)"},
+                          started=now, ended=now)
+
+
+def run_graph(resources: list[Resource], spec: RunSpec) -> list[ResourceResult]:
+    """Run `apply` for every resource in dependency order, in parallel where the graph allows.
+
+    Must be called inside a flow. Returns one result per resource, in topological order; never raises
+    for a failed resource (the result says `failed`), so that the caller can report everything.
+    """
+    by_key = {r.key: r for r in resources}
+    order = topological_order({r.key: r.dependencies for r in resources})
+    pending: dict[str, PrefectFuture | ResourceResult] = {}
+    for key in order:
+        resource = by_key[key]
+        handler = spec.registry[resource.type]
+        if spec.mode == "stage" and not handler.pilot_light:
+            pending[key] = _not_staged(resource)
+            continue
+        deps = {d: (allow_failure(pending[d]) if isinstance(pending[d], PrefectFuture) else pending[d])
+                for d in resource.dependencies}
+        ttl = STAGE_CACHE_TTL if spec.mode == "stage" else RECOVER_CACHE_TTL
+        pending[key] = apply_resource.with_options(
+            task_run_name=f"{resource.type} {resource.source_id}", cache_expiration=ttl,
+            refresh_cache=spec.refresh,
+        ).submit(resource=resource, deps=deps, spec=spec)
+    return [_collect(by_key[key], pending[key]) for key in order]
+
+
+def _collect(resource: Resource, item: PrefectFuture | ResourceResult) -> ResourceResult:
+    if isinstance(item, ResourceResult):
+        return item
+    item.wait()
+    state = item.state
+    try:
+        result: ResourceResult = item.result()
+    except BlockedByDependency as exc:
+        return _failure(resource, Outcome.SKIPPED, str(exc))
+    except Unrecoverable as exc:
+        return _failure(resource, Outcome.FAILED, f"unrecoverable: {exc}")
+    except Exception as exc:  # noqa: BLE001 - reported per resource, never swallowed
+        code = error_code(exc)
+        return _failure(resource, Outcome.FAILED, f"{code + ': ' if code else ''}{exc}")
+    if state.name == "Cached":
+        result = result.model_copy(update={"outcome": Outcome.UNCHANGED,
+                                           "details": {**result.details, "cached": True}})
+    return result
+
+
+def _failure(resource: Resource, outcome: Outcome, error: str) -> ResourceResult:
+    return ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id,
+                          name=resource.name, outcome=outcome, error=error)
+
+
+def plan_writes(resources: list[Resource], spec: RunSpec) -> list[dict[str, Any]]:
+    """The ordered writes a run would make, found with reads only (for --dry-run)."""
+    order = topological_order({r.key: r.dependencies for r in resources})
+    by_key = {r.key: r for r in resources}
+    ctx = spec.context({})
+    steps = []
+    for key in order:
+        resource = by_key[key]
+        handler = spec.registry[resource.type]
+        if spec.mode == "drill" and handler.internet_facing:
+            action, existing = "skip (drill is isolated)", None
+        elif spec.mode == "stage" and not handler.pilot_light:
+            action, existing = "skip (created at failover only)", None
+        else:
+            existing = handler.find(resource, ctx)
+            action = f"adopt {existing} and reconcile" if existing else "create"
+        steps.append({"step": len(steps) + 1, "key": key, "name": resource.name, "action": action,
+                      "after": sorted(resource.dependencies)})
+    return steps
+
+
+@task(name="discover", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
+      retry_condition_fn=_retry_transient_only, cache_policy=None)
+def discover_type(resource_type: str, spec: RunSpec) -> list[Resource]:
+    """Read-only discovery of one resource type in the source region."""
+    return spec.registry[resource_type].discover(spec.aws.source)
+
+
+def discover_all(spec: RunSpec) -> list[Resource]:
+    """Every resource of every registered type in the source region, one task per type, in parallel."""
+    futures = [discover_type.with_options(task_run_name=f"discover {t}").submit(t, spec) for t in spec.registry]
+    return [r for f in futures for r in f.result()]
+
+
+def elapsed(since: float) -> float:
+    return round(time.monotonic() - since, 3)

@@ -1,0 +1,108 @@
+"""The data drflow moves around: captured resources, recovery points and per-resource outcomes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal content gives equal bytes (and hashes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def resource_key(type_: str, source_id: str) -> str:
+    return f"{type_}/{source_id}"
+
+
+class Resource(BaseModel):
+    """One captured AWS resource, normalised so that it can be recreated from this record alone.
+
+    `config` refers to other resources by their *key* (never by a raw id), so that recovery can swap
+    in the recovered ids of the dependencies.
+    """
+
+    type: str
+    source_id: str
+    arn: str = ""
+    name: str = ""
+    config: dict[str, Any] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    dependencies: list[str] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return resource_key(self.type, self.source_id)
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} {self.source_id}" + (f" ({self.name})" if self.name else "")
+
+    @property
+    def content_hash(self) -> str:
+        body = {"type": self.type, "config": self.config, "tags": self.tags,
+                "dependencies": sorted(self.dependencies), "data": self.data}
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+class Outcome(str, Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    ADOPTED = "adopted"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class ResourceResult(BaseModel):
+    """What happened to one resource in one run."""
+
+    key: str
+    type: str
+    source_id: str
+    name: str = ""
+    outcome: Outcome
+    recovered_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    error: str | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started and self.ended:
+            return (self.ended - self.started).total_seconds()
+        return None
+
+
+class Endpoint(BaseModel):
+    account_id: str
+    region: str
+
+
+class RecoveryPoint(BaseModel):
+    """An immutable snapshot of the protected workload, stored in the vault on the recovery side."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    plan_name: str
+    created_at: datetime
+    source: Endpoint
+    recovery: Endpoint
+    plan: dict[str, Any]
+    resources: list[Resource]
+    complete: bool = True
+
+    @staticmethod
+    def new_id(now: datetime | None = None) -> str:
+        now = now or datetime.now(timezone.utc)
+        return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"

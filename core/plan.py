@@ -1,0 +1,305 @@
+"""The plan: what to protect and where to recover it.
+
+The YAML field names (see shared plan.example.yaml) are a contract with users: fields may be added,
+never renamed. Every check that needs no AWS call lives here, so that a bad plan is refused before
+anything is read or written; checks that need the recovery region (AZs offered, CIDRs in use) live in
+`core.preflight`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
+
+from core.graph import find_cycle
+
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+AZ_RE = re.compile(r"^(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d)(?P<letter>[a-z])$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[\w-]+$")
+
+
+class PlanError(ValueError):
+    """A plan that cannot be used; `problems` lists every (field, message) found."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("\n".join(f"{field}: {msg}" for field, msg in problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _account(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not ACCOUNT_RE.match(value):
+        raise ValueError("must be a 12-digit AWS account id, quoted in YAML "
+                         "(an unquoted number loses its leading zeros)")
+    return value
+
+
+def _region(value: str) -> str:
+    if not REGION_RE.match(value):
+        raise ValueError(f"{value!r} is not an AWS region name (like us-east-1)")
+    from boto3.session import Session  # offline: the region list ships with botocore
+
+    known = set(Session().get_available_regions("ec2"))
+    if known and value not in known:
+        raise ValueError(f"{value!r} is not a region where EC2 is available")
+    return value
+
+
+class Credentials(_Model):
+    """How to get credentials for one side; omitted: boto3's default chain."""
+
+    profile: str | None = None
+    block: str | None = Field(None, description="name of a prefect-aws AwsCredentials block")
+    role_arn: str | None = None
+    external_id: str | None = None
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, v: str | None) -> str | None:
+        if v is not None and not ROLE_ARN_RE.match(v):
+            raise ValueError(f"{v!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Credentials":
+        given = [k for k in ("profile", "block", "role_arn") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of profile, block, role_arn"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        if self.external_id and not self.role_arn:
+            raise ValueError("external_id only applies with role_arn")
+        return self
+
+
+class Source(_Model):
+    account_id: str
+    region: str
+    credentials: Credentials | None = None
+
+    _acct = field_validator("account_id", mode="before")(lambda cls, v: _account(v))
+    _reg = field_validator("region")(lambda cls, v: _region(v))
+
+
+class Recovery(_Model):
+    account_id: str
+    region: str
+    role_arn: str | None = None
+    external_id: str | None = None
+    credentials: Credentials | None = None
+
+    _acct = field_validator("account_id", mode="before")(lambda cls, v: _account(v))
+    _reg = field_validator("region")(lambda cls, v: _region(v))
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, v: str | None) -> str | None:
+        if v is not None and not ROLE_ARN_RE.match(v):
+            raise ValueError(f"{v!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return v
+
+    @model_validator(mode="after")
+    def _role_account(self) -> "Recovery":
+        if self.external_id and not self.role_arn:
+            raise ValueError("external_id needs role_arn")
+        if self.role_arn and self.role_arn.split(":")[4] != self.account_id:
+            raise ValueError(f"role_arn is in account {self.role_arn.split(':')[4]}, "
+                             f"not the recovery account {self.account_id}")
+        return self
+
+
+class Scope(_Model):
+    tags: dict[str, str] = Field(default_factory=dict)
+    resource_types: list[str] = Field(default_factory=list)
+
+    @field_validator("resource_types")
+    @classmethod
+    def _known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        known = (info.context or {}).get("resource_types")
+        if known:
+            unknown = [t for t in v if t not in known]
+            if unknown:
+                raise ValueError(f"unknown resource type(s) {', '.join(unknown)}; "
+                                 f"supported: {', '.join(sorted(known))}")
+        return v
+
+
+class Network(_Model):
+    az_map: dict[str, str] = Field(default_factory=dict)
+    cidr_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("az_map")
+    @classmethod
+    def _azs(cls, v: dict[str, str]) -> dict[str, str]:
+        for src, dst in v.items():
+            for az in (src, dst):
+                if not AZ_RE.match(az):
+                    raise ValueError(f"{az!r} is not an availability zone name (like us-east-1a)")
+        return v
+
+    @field_validator("cidr_map")
+    @classmethod
+    def _cidrs(cls, v: dict[str, str]) -> dict[str, str]:
+        nets: list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]] = []
+        for src, dst in v.items():
+            pair = []
+            for cidr in (src, dst):
+                try:
+                    pair.append(ipaddress.IPv4Network(cidr, strict=True))
+                except ValueError as exc:
+                    raise ValueError(f"{cidr!r} is not an IPv4 CIDR block ({exc})") from None
+            if pair[0].prefixlen != pair[1].prefixlen:
+                raise ValueError(f"{src} -> {dst}: both sides need the same prefix length, "
+                                 "so that every address has exactly one counterpart")
+            nets.append((pair[0], pair[1]))
+        for side, label in ((0, "source"), (1, "target")):
+            for i, a in enumerate(nets):
+                for b in nets[i + 1:]:
+                    if a[side].overlaps(b[side]):
+                        raise ValueError(f"{label} CIDRs {a[side]} and {b[side]} overlap")
+        return v
+
+
+class HealthCheck(_Model):
+    port: int = Field(ge=1, le=65535)
+
+
+class Server(_Model):
+    depends_on: list[str] = Field(default_factory=list)
+    health_check: HealthCheck | None = None
+
+
+class Vault(_Model):
+    bucket: str | None = None
+    keep: int = Field(14, ge=1, le=1000)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if v is not None and (not BUCKET_RE.match(v) or ".." in v):
+            raise ValueError(f"{v!r} is not a valid S3 bucket name (3-63 of a-z 0-9 . -)")
+        return v
+
+
+class Plan(_Model):
+    name: str
+    source: Source
+    recovery: Recovery
+    scope: Scope = Field(default_factory=Scope)
+    network: Network = Field(default_factory=Network)
+    kms_key_map: dict[str, str] = Field(default_factory=dict)
+    servers: dict[str, Server] = Field(default_factory=dict)
+    certificates: dict[str, str] = Field(default_factory=dict)
+    vault: Vault = Field(default_factory=Vault)
+    rpo_minutes: int = Field(1440, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("use 1-40 letters, digits and '-', starting and ending with a letter or digit")
+        return v
+
+    @field_validator("certificates")
+    @classmethod
+    def _certs(cls, v: dict[str, str]) -> dict[str, str]:
+        for src, dst in v.items():
+            for arn in (src, dst):
+                if not CERT_ARN_RE.match(arn):
+                    raise ValueError(f"{arn!r} is not an ACM certificate ARN")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Plan":
+        problems: list[tuple[str, str]] = []
+        if self.recovery.region == self.source.region:
+            problems.append(("recovery.region", f"equals source.region ({self.source.region}); "
+                             "a disaster recovery region must be another region"))
+        for src, dst in self.network.az_map.items():
+            if AZ_RE.match(src)["region"] != self.source.region:
+                problems.append((f"network.az_map.{src}", f"is not in source region {self.source.region}"))
+            if AZ_RE.match(dst)["region"] != self.recovery.region:
+                problems.append((f"network.az_map.{src}",
+                                 f"target {dst} is not in recovery region {self.recovery.region}"))
+        for src, dst in self.certificates.items():
+            if CERT_ARN_RE.match(dst)["region"] != self.recovery.region:
+                problems.append((f"certificates.{src}", f"target {dst} is not in recovery region "
+                                 f"{self.recovery.region}"))
+        for name, server in self.servers.items():
+            for dep in server.depends_on:
+                if dep not in self.servers:
+                    problems.append((f"servers.{name}.depends_on", f"unknown server {dep!r}"))
+        cycle = find_cycle({n: s.depends_on for n, s in self.servers.items()})
+        if cycle:
+            problems.append(("servers", "dependency cycle: " + " -> ".join(cycle)))
+        if problems:
+            raise PlanError(problems)
+        return self
+
+    @property
+    def vault_bucket(self) -> str:
+        return self.vault.bucket or f"drflow-vault-{self.recovery.account_id}-{self.recovery.region}"
+
+    @property
+    def cross_account(self) -> bool:
+        return self.recovery.account_id != self.source.account_id
+
+    def public_dict(self) -> dict[str, Any]:
+        """The plan as stored in a recovery point: it names credential sources, never secrets."""
+        return self.model_dump(mode="json")
+
+
+def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "plan"
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, PlanError):
+            problems.extend(ctx_error.problems)
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling against the plan reference)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        problems.append((field, msg))
+    return problems
+
+
+def parse_plan(data: Any, resource_types: set[str] | None = None) -> Plan:
+    """Validate a plan given as plain data; raises PlanError listing every problem found."""
+    if not isinstance(data, dict):
+        raise PlanError([("plan", "must be a mapping of fields (name, source, recovery, ...)")])
+    try:
+        return Plan.model_validate(data, context={"resource_types": resource_types or set()})
+    except ValidationError as exc:
+        raise PlanError(_problems_from(exc)) from None
+
+
+def load_plan(path: str | Path, resource_types: set[str] | None = None) -> Plan:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlanError([("plan", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PlanError([("plan", f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}")]) from None
+    return parse_plan(data, resource_types)

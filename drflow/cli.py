@@ -1,0 +1,191 @@
+"""The `drflow` command: validate plans, run the flows, list recovery points, run the sandbox and demo.
+
+Exit codes: 0 done; 1 the run finished but some resources failed; 2 refused (bad plan, failed
+pre-flight, missing confirmation) before any write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from core.plan import Plan, PlanError, load_plan
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="drflow: disaster recovery for whole AWS workloads, as Prefect flows.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="The embedded sandbox: moto on loopback with a sample workload.")
+app.add_typer(sandbox_app, name="sandbox")
+
+PLAN_OPT = typer.Option(..., "--plan", "-p", help="plan file (YAML)", exists=False)
+JSON_OPT = typer.Option(False, "--json", help="print one JSON object instead of text")
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _registry_types() -> set[str]:
+    from tasks.registry import default_registry
+
+    return set(default_registry())
+
+
+def _load(path: Path) -> Plan:
+    try:
+        return load_plan(path, _registry_types())
+    except PlanError as exc:
+        _err(f"plan {path} refused:")
+        for field, msg in exc.problems:
+            _err(f"  {field}: {msg}")
+        raise typer.Exit(2) from None
+
+
+def _run_flow(flow_fn: Any, as_json: bool, **params: Any) -> dict[str, Any]:
+    """Run a flow in-process; print its report; exit 2 when refused before any write, 1 when a resource failed."""
+    from flows.common import PreflightError
+
+    state = flow_fn(return_state=True, **params)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, PreflightError):
+        _err(str(result))
+        raise typer.Exit(2)
+    if isinstance(result, BaseException):
+        _err(f"{type(result).__name__}: {result}")
+        raise typer.Exit(1)
+    return result
+
+
+def _emit(report: dict[str, Any], as_json: bool) -> None:
+    from core import report as reports
+
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    elif report.get("dry_run"):
+        typer.echo(f"dry run: failover of plan {report['plan']} from recovery point {report['recovery_point']} "
+                   f"({report['mode']}); no write made. Ordered writes:")
+        for step in report["writes"]:
+            typer.echo(f"  {step['step']:>4}. {step['action']:<45} {step['key']} {step['name']}")
+    else:
+        typer.echo(reports.text(report))
+
+
+@app.command()
+def validate(plan: Path = PLAN_OPT,
+             offline: bool = typer.Option(False, "--offline", help="only the checks that need no AWS call")) -> None:
+    """Check a plan: every field, then (unless --offline) the accounts and the recovery region, read-only."""
+    loaded = _load(plan)
+    if not offline:
+        from core.aws import AwsAccess
+        from core.preflight import check_identity, check_recovery_region
+
+        aws = AwsAccess(loaded)
+        try:
+            problems = check_identity(aws.source, loaded.source.account_id, "source")
+            problems += check_identity(aws.recovery, loaded.recovery.account_id, "recovery")
+            problems += check_recovery_region(loaded, aws.recovery)
+        except Exception as exc:  # noqa: BLE001 - any failure to reach AWS is a refusal with its reason
+            problems = [("aws", f"cannot check against AWS ({type(exc).__name__}: {exc}); use --offline to skip")]
+        if problems:
+            _err(f"plan {plan} refused:")
+            for field, msg in problems:
+                _err(f"  {field}: {msg}")
+            raise typer.Exit(2)
+    typer.echo(f"plan {loaded.name} is valid ({loaded.source.region} -> {loaded.recovery.region}"
+               f"{', offline checks only' if offline else ''})")
+
+
+@app.command()
+def replicate(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
+              refresh: bool = typer.Option(False, "--refresh", help="re-check every staged resource now")) -> None:
+    """Run the replication flow once: capture a recovery point into the vault and stage the pilot light."""
+    from flows.replicate import replicate as flow
+
+    report = _run_flow(flow, as_json, plan=_load(plan), refresh=refresh)
+    _emit(report, as_json)
+    raise typer.Exit(1 if report.get("failed") else 0)
+
+
+@app.command()
+def failover(plan: Path = PLAN_OPT,
+             recovery_point: str = typer.Option("latest", "--recovery-point", help="recovery point id, or latest"),
+             drill: bool = typer.Option(False, "--drill", help="recover an isolated copy, leave production alone"),
+             dry_run: bool = typer.Option(False, "--dry-run", help="print the ordered writes, make none"),
+             yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation of a real failover"),
+             as_json: bool = JSON_OPT,
+             refresh: bool = typer.Option(False, "--refresh", help="ignore results cached by an earlier attempt")) -> None:
+    """Run the failover flow: rebuild the workload in the recovery region from the vault alone."""
+    from flows.failover import failover as flow
+
+    loaded = _load(plan)
+    if not (drill or dry_run or yes):
+        if not sys.stdin.isatty():
+            _err("a real failover needs confirmation: pass --yes (or use --drill / --dry-run)")
+            raise typer.Exit(2)
+        answer = typer.prompt(f"Fail over plan {loaded.name} into {loaded.recovery.region}? Type the plan name")
+        if answer.strip() != loaded.name:
+            _err("not confirmed; nothing done")
+            raise typer.Exit(2)
+    report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
+                       refresh=refresh)
+    _emit(report, as_json)
+    raise typer.Exit(1 if report.get("failed") else 0)
+
+
+@app.command("recovery-points")
+def recovery_points(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT) -> None:
+    """List the recovery points in the plan's vault, newest first."""
+    from core.aws import AwsAccess
+    from core.vault import Vault
+
+    loaded = _load(plan)
+    rows = Vault(AwsAccess(loaded).vault, loaded.vault_bucket, loaded.name).summaries()
+    if as_json:
+        typer.echo(json.dumps({"plan": loaded.name, "vault": loaded.vault_bucket, "recovery_points": rows}, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no recovery points for plan {loaded.name} in {loaded.vault_bucket}")
+    for row in rows:
+        typer.echo(f"{row['id']}  {row['created_at']}  {row['resources']:>5} resources  "
+                   f"{'complete' if row['complete'] else 'INCOMPLETE'}  from {row['source']}")
+
+
+@sandbox_app.command("up")
+def sandbox_up(port: int = typer.Option(4566, help="loopback port (0: any free port)"),
+               faults: Optional[str] = typer.Option(None, help="e.g. throttle=0.2,error5xx=0.05,dark=us-east-1"),
+               seed: bool = typer.Option(True, help="seed the sample workload")) -> None:
+    """Start moto on loopback with the sample workload; print the environment that points drflow at it."""
+    import threading
+
+    from drflow.sandbox import start_sandbox
+
+    sandbox = start_sandbox(port=port, faults=faults, seed=seed)
+    typer.echo("# drflow sandbox is up; in another shell:")
+    for key, value in sandbox.env().items():
+        typer.echo(f"export {key}={value}")
+    typer.echo("# then: drflow replicate --plan examples/shop-plan.yaml   (Ctrl-C here stops the sandbox)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        sandbox.stop()
+
+
+@app.command()
+def demo(faults: Optional[str] = typer.Option(None, help="inject faults, e.g. throttle=0.2"),
+         as_json: bool = JSON_OPT) -> None:
+    """Sandbox + sample workload, then replicate, then fail over with the primary region dark; print the reports."""
+    from drflow.demo import run_demo
+
+    raise typer.Exit(run_demo(faults=faults, as_json=as_json, emit=_emit, run_flow=_run_flow))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,52 @@
+"""`drflow demo`: the main job on its embedded default, end to end, in one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import typer
+
+from core.plan import load_plan
+
+SAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "shop-plan.yaml"
+
+
+def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callable) -> int:
+    from drflow.sandbox import start_sandbox
+    from drflow.sandbox.faults import Faults
+    from flows.failover import failover
+    from flows.replicate import replicate
+    from tasks.registry import default_registry
+
+    sandbox = start_sandbox(port=0, faults=faults)
+    plan = load_plan(SAMPLE_PLAN, set(default_registry()))
+    try:
+        typer.echo(f"sandbox on {sandbox.url}; sample workload seeded in {plan.source.region}", err=True)
+        typer.echo("== 1. nightly replication ==", err=True)
+        replicated = run_flow(replicate, as_json, plan=plan)
+        emit(replicated, as_json)
+        typer.echo(f"== 2. failover with {plan.source.region} dark (every call to it fails) ==", err=True)
+        injected = Faults.parse(faults)
+        injected.dark.add(plan.source.region)
+        sandbox.faults = injected
+        recovered = run_flow(failover, as_json, plan=plan)
+        emit(recovered, as_json)
+        touched = [c for c in sandbox.calls if c.region == plan.source.region and c.fault == "dark"]
+        if not as_json:
+            typer.echo(_network_summary(plan, recovered))
+            typer.echo(f"calls to {plan.source.region} during failover: {len(touched)}")
+        return 1 if replicated.get("failed") or recovered.get("failed") or touched else 0
+    finally:
+        sandbox.stop()
+
+
+def _network_summary(plan: Any, report: dict[str, Any]) -> str:
+    lines = [f"recovered network in {plan.recovery.region} (source id -> recovered id):"]
+    for row in report["details"]:
+        if row["recovered_id"]:
+            extra = row.get("details", {})
+            note = ", ".join(f"{k}={v}" for k, v in extra.items() if k in ("cidr_block", "availability_zone",
+                                                                           "public_ip", "service_name"))
+            lines.append(f"  {row['key']:<58} -> {row['recovered_id']} {note}")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""Fault injection for the sandbox: answer a fraction of AWS calls with the errors AWS really sends.
+
+`throttle` and `error5xx` are fractions of calls; `dark` is a region whose every call is refused (the
+primary region during an outage). Errors are shaped per protocol (EC2 XML, S3 XML, query XML, JSON),
+so that botocore parses and classifies them exactly as it would real ones.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Faults:
+    throttle: float = 0.0
+    error5xx: float = 0.0
+    dark: set[str] = field(default_factory=set)
+    seed: int | None = None
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("throttle", "error5xx"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"fault {name}={value}: must be a fraction between 0 and 1")
+        if self.seed is not None:
+            self._rng.seed(self.seed)
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Faults":
+        """`throttle=0.2,error5xx=0.05,dark=us-east-1,seed=7` (dark may repeat)."""
+        kwargs: dict = {"dark": set()}
+        for part in filter(None, (p.strip() for p in (text or "").split(","))):
+            name, _, value = part.partition("=")
+            try:
+                if name in ("throttle", "error5xx"):
+                    kwargs[name] = float(value)
+                elif name == "seed":
+                    kwargs["seed"] = int(value)
+                elif name == "dark":
+                    kwargs["dark"].add(value)
+                else:
+                    raise ValueError(f"unknown fault {name!r} (throttle, error5xx, dark, seed)")
+            except ValueError as exc:
+                raise ValueError(f"--faults {part!r}: {exc}") from None
+        return cls(**kwargs)
+
+    def pick(self, region: str) -> str | None:
+        """The fault for one call: 'dark', 'throttle', '5xx' or None."""
+        if region in self.dark:
+            return "dark"
+        with self._lock:
+            roll = self._rng.random()
+        if roll < self.throttle:
+            return "throttle"
+        if roll < self.throttle + self.error5xx:
+            return "5xx"
+        return None
+
+
+_CODES = {  # protocol -> fault -> (status, code, message)
+    "ec2": {"throttle": (503, "RequestLimitExceeded", "Request limit exceeded."),
+            "5xx": (500, "InternalError", "An internal error has occurred"),
+            "dark": (503, "Unavailable", "The service is unavailable in this region (sandbox: region dark)")},
+    "s3": {"throttle": (503, "SlowDown", "Please reduce your request rate."),
+           "5xx": (500, "InternalError", "We encountered an internal error. Please try again."),
+           "dark": (403, "AccessDenied", "Region unavailable (sandbox: region dark)")},
+    "default": {"throttle": (400, "Throttling", "Rate exceeded"),
+                "5xx": (500, "InternalFailure", "An internal error occurred"),
+                "dark": (403, "AccessDenied", "Region unavailable (sandbox: region dark)")},
+}
+
+
+def error_response(fault: str, service: str, json_protocol: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+    protocol = service if service in ("ec2", "s3") else "default"
+    status, code, message = _CODES[protocol][fault]
+    if fault == "dark" and protocol == "ec2":
+        status, code = 403, "UnauthorizedOperation"
+    if json_protocol:
+        if fault == "throttle":
+            code = "ThrottlingException"
+        body = ('{"__type": "%s", "message": "%s"}' % (code, message)).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
+    if protocol == "ec2":
+        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                f"<RequestID>sandbox-fault</RequestID></Response>")
+    elif protocol == "s3":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>sandbox-fault</RequestId></Error>"
+    else:
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+                f"</Error><RequestId>sandbox-fault</RequestId></ErrorResponse>")
+    return status, [("Content-Type", "text/xml")], body.encode()

@@ -1,0 +1,120 @@
+"""The sample workload: a 3-tier shop in the primary region, seeded into the sandbox.
+
+Two AZs; public, private and database subnets (the database ones in a secondary CIDR); an internet
+gateway, a NAT gateway with its Elastic IP, an egress-only gateway for IPv6, an S3 gateway endpoint;
+a custom DHCP option set; a NACL on the database subnets; web/app/db security groups that reference
+each other (app and web both ways). Next to it, an untagged VPC that drflow must leave alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+APP_TAGS = {"app": "shop"}
+
+
+def _tags(name: str, kind: str, extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    tags = {"Name": name, **APP_TAGS, **(extra or {})}
+    return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+
+
+def seed_network(session: boto3.Session, region: str = "us-east-1") -> dict[str, str]:
+    """Create the shop's network; returns the ids by role name, for tests and the demo's report."""
+    ec2 = session.client("ec2", region_name=region)
+    ids: dict[str, str] = {}
+    dhcp = ec2.create_dhcp_options(DhcpConfigurations=[
+        {"Key": "domain-name", "Values": ["shop.internal"]},
+        {"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS"]}],
+        TagSpecifications=_tags("shop-dhcp", "dhcp-options"))["DhcpOptions"]
+    ids["dhcp"] = dhcp["DhcpOptionsId"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=False,
+                         TagSpecifications=_tags("shop-vpc", "vpc"))["Vpc"]
+    ids["vpc"] = vpc_id = vpc["VpcId"]
+    ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.1.0.0/16")
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    ec2.associate_dhcp_options(DhcpOptionsId=ids["dhcp"], VpcId=vpc_id)
+
+    subnets = {"public-a": ("10.0.0.0/24", "a"), "public-b": ("10.0.1.0/24", "b"),
+               "private-a": ("10.0.10.0/24", "a"), "private-b": ("10.0.11.0/24", "b"),
+               "db-a": ("10.1.20.0/24", "a"), "db-b": ("10.1.21.0/24", "b")}
+    for name, (cidr, letter) in subnets.items():
+        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=region + letter,
+                                   TagSpecifications=_tags(f"shop-{name}", "subnet"))["Subnet"]
+        ids[name] = subnet["SubnetId"]
+        if name.startswith("public"):
+            ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": True})
+
+    ids["igw"] = ec2.create_internet_gateway(
+        TagSpecifications=_tags("shop-igw", "internet-gateway"))["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=ids["igw"], VpcId=vpc_id)
+    ids["eigw"] = ec2.create_egress_only_internet_gateway(
+        VpcId=vpc_id, TagSpecifications=_tags("shop-eigw", "egress-only-internet-gateway"),
+    )["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+    eip = ec2.allocate_address(Domain="vpc", TagSpecifications=_tags("shop-nat-eip", "elastic-ip"))
+    ids["eip"] = eip["AllocationId"]
+    ids["nat"] = ec2.create_nat_gateway(SubnetId=ids["public-a"], AllocationId=ids["eip"],
+                                        TagSpecifications=_tags("shop-nat", "natgateway"))["NatGateway"]["NatGatewayId"]
+
+    public = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=_tags("shop-public", "route-table"))
+    ids["rt-public"] = public["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=ids["rt-public"], DestinationCidrBlock="0.0.0.0/0", GatewayId=ids["igw"])
+    private = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=_tags("shop-private", "route-table"))
+    ids["rt-private"] = private["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=ids["rt-private"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=ids["nat"])
+    ec2.create_route(RouteTableId=ids["rt-private"], DestinationIpv6CidrBlock="::/0",
+                     EgressOnlyInternetGatewayId=ids["eigw"])
+    for name in ("public-a", "public-b"):
+        ec2.associate_route_table(RouteTableId=ids["rt-public"], SubnetId=ids[name])
+    for name in ("private-a", "private-b", "db-a", "db-b"):
+        ec2.associate_route_table(RouteTableId=ids["rt-private"], SubnetId=ids[name])
+    ids["vpce-s3"] = ec2.create_vpc_endpoint(
+        VpcId=vpc_id, ServiceName=f"com.amazonaws.{region}.s3", VpcEndpointType="Gateway",
+        RouteTableIds=[ids["rt-private"]], TagSpecifications=_tags("shop-s3-endpoint", "vpc-endpoint"),
+    )["VpcEndpoint"]["VpcEndpointId"]
+
+    nacl = ec2.create_network_acl(VpcId=vpc_id, TagSpecifications=_tags("shop-db-nacl", "network-acl"))
+    ids["nacl-db"] = nacl_id = nacl["NetworkAcl"]["NetworkAclId"]
+    for number, egress, cidr, port, action in [(100, False, "10.0.10.0/23", 5432, "allow"),
+                                               (110, False, "0.0.0.0/0", 22, "deny"),
+                                               (100, True, "10.0.0.0/16", None, "allow")]:
+        entry: dict[str, Any] = {"NetworkAclId": nacl_id, "RuleNumber": number, "Egress": egress,
+                                 "CidrBlock": cidr, "RuleAction": action}
+        if port:
+            entry.update(Protocol="6", PortRange={"From": port, "To": port})
+        else:
+            entry.update(Protocol="-1")
+        ec2.create_network_acl_entry(**entry)
+    for name in ("db-a", "db-b"):
+        current = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [ids[name]]}])
+        assoc = next(a["NetworkAclAssociationId"] for a in current["NetworkAcls"][0]["Associations"]
+                     if a["SubnetId"] == ids[name])
+        ec2.replace_network_acl_association(AssociationId=assoc, NetworkAclId=nacl_id)
+
+    for tier in ("web", "app", "db"):
+        ids[f"sg-{tier}"] = ec2.create_security_group(
+            GroupName=f"shop-{tier}", Description=f"shop {tier} tier", VpcId=vpc_id,
+            TagSpecifications=_tags(f"shop-{tier}", "security-group"))["GroupId"]
+
+    def allow(group: str, port: int, *, cidr: str | None = None, source: str | None = None, egress: bool = False):
+        perm: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+        if cidr:
+            perm["IpRanges"] = [{"CidrIp": cidr, "Description": "anywhere"}]
+        if source:
+            perm["UserIdGroupPairs"] = [{"GroupId": ids[source], "Description": f"from {source}"}]
+        call = ec2.authorize_security_group_egress if egress else ec2.authorize_security_group_ingress
+        call(GroupId=ids[group], IpPermissions=[perm])
+
+    allow("sg-web", 443, cidr="0.0.0.0/0")
+    allow("sg-app", 8080, source="sg-web")
+    allow("sg-web", 8080, source="sg-app", egress=True)
+    allow("sg-app", 9090, source="sg-app")        # self reference
+    allow("sg-db", 5432, source="sg-app")
+    allow("sg-app", 5432, source="sg-db", egress=True)
+    allow("sg-app", 22, cidr="10.0.0.0/16")
+
+    other = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]  # not the shop's: out of scope
+    ec2.create_subnet(VpcId=other, CidrBlock="172.31.0.0/20", AvailabilityZone=region + "a")
+    ids["other-vpc"] = other
+    return ids

@@ -1,0 +1,62 @@
+"""The nightly replication flow: discover the workload, store a recovery point, stage the pilot light."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from core.aws import AwsAccess
+from core.engine import RunSpec, discover_all, run_graph
+from core.graph import GraphError, topological_order
+from core.models import Endpoint, RecoveryPoint
+from core.preflight import check_identity, check_recovery_region
+from core.plan import Plan
+from core.scope import select
+from core.vault import Vault
+from flows.common import PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
+from tasks.registry import default_registry
+
+
+@flow(name="drflow-replicate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TASKS))
+def replicate(plan: Plan, refresh: bool = False) -> Any:
+    """Capture the plan's workload into a new recovery point in the vault, and stage what is cost-free.
+
+    `refresh`: re-check every staged resource now instead of trusting last night's cached result.
+    """
+    started = time.monotonic()
+    registry = default_registry()
+    plan = checked_plan(plan, registry)
+    logger = get_run_logger()
+    aws = AwsAccess(plan)
+    problems = check_identity(aws.source, plan.source.account_id, "source")
+    problems += check_identity(aws.recovery, plan.recovery.account_id, "recovery")
+    if problems:
+        raise PreflightError(problems)
+    spec = RunSpec(plan=plan, aws=aws, registry=registry, mode="stage", scope="stage", refresh=refresh)
+    resources = select(discover_all(spec), plan.scope)
+    logger.info("discovered %d resources in scope in %s", len(resources), plan.source.region)
+    try:
+        topological_order({r.key: r.dependencies for r in resources})
+    except GraphError as exc:
+        raise PreflightError([("recovery point", str(exc))]) from None
+    problems = check_recovery_region(plan, aws.recovery, resources)
+    if problems:
+        raise PreflightError(problems)
+
+    vault = Vault(aws.vault, plan.vault_bucket, plan.name)
+    vault.ensure()
+    point = RecoveryPoint(id=RecoveryPoint.new_id(), plan_name=plan.name, created_at=datetime.now(timezone.utc),
+                          source=Endpoint(account_id=plan.source.account_id, region=plan.source.region),
+                          recovery=Endpoint(account_id=plan.recovery.account_id, region=plan.recovery.region),
+                          plan=plan.public_dict(), resources=resources)
+    uri = vault.write(point)
+    logger.info("recovery point %s written to %s", point.id, uri)
+    results = run_graph(resources, spec)
+    pruned = vault.prune(plan.vault.keep)
+    report = build_report("replicate", plan, aws, results, started, recovery_point=point.id,
+                          vault={"uri": uri, "pruned": pruned})
+    return publish(report)

@@ -1,0 +1,185 @@
+"""EC2 gateways: internet gateways, egress-only internet gateways, NAT gateways and Elastic IPs.
+
+Internet and egress-only gateways are free, so they are staged nightly (pilot light). NAT gateways
+and Elastic IPs cost money while they exist, so they are created at failover only; the Elastic IP of
+a recovered NAT is new, and the report maps the source public IP to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+from core.aws import Side, paginate
+from core.handler import Applied, ApplyContext, find_owned, name_of, tags_of
+from core.models import Resource, resource_key
+
+VPC = "ec2:vpc"
+SUBNET = "ec2:subnet"
+IGW = "ec2:internet-gateway"
+EIGW = "ec2:egress-only-internet-gateway"
+EIP = "ec2:elastic-ip"
+NAT = "ec2:nat-gateway"
+
+
+def client_token(ctx: ApplyContext, resource: Resource) -> str:
+    """Same token for the same resource, plan and run mode: EC2 then refuses to create it twice."""
+    raw = f"{ctx.plan.name}:{ctx.mode}:{ctx.drill_id}:{resource.key}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:64]
+
+
+class InternetGatewayHandler:
+    type: ClassVar[str] = IGW
+    pilot_light: ClassVar[bool] = True
+    internet_facing: ClassVar[bool] = True
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        out = []
+        for igw in paginate(source.client("ec2"), "describe_internet_gateways", "InternetGateways"):
+            attached = [a["VpcId"] for a in igw.get("Attachments", []) if a.get("State") in ("available", "attached")]
+            if not attached:
+                continue  # a detached gateway routes nothing: nothing to recover
+            vpc = resource_key(VPC, attached[0])
+            out.append(Resource(type=IGW, source_id=igw["InternetGatewayId"], name=name_of(igw),
+                                tags=tags_of(igw), config={"vpc": vpc}, dependencies=[vpc]))
+        return out
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_internet_gateways", "InternetGateways")
+        return found["InternetGatewayId"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        ec2 = ctx.recovery.client("ec2")
+        vpc_id = ctx.ref(resource.config["vpc"])
+        igw = find_owned(ctx, resource, ec2, "describe_internet_gateways", "InternetGateways")
+        created = igw is None
+        if created:
+            igw = ec2.create_internet_gateway(TagSpecifications=ctx.tag_spec(resource, "internet-gateway"))[
+                "InternetGateway"]
+        attached = [a["VpcId"] for a in igw.get("Attachments", [])]
+        changed = False
+        if vpc_id not in attached:
+            for other in attached:
+                ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=other)
+            ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
+            changed = True
+        return Applied(igw["InternetGatewayId"], created=created, changed=changed and not created)
+
+
+class EgressOnlyGatewayHandler:
+    type: ClassVar[str] = EIGW
+    pilot_light: ClassVar[bool] = True
+    internet_facing: ClassVar[bool] = True
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        out = []
+        ec2 = source.client("ec2")
+        for gw in paginate(ec2, "describe_egress_only_internet_gateways", "EgressOnlyInternetGateways"):
+            attached = [a["VpcId"] for a in gw.get("Attachments", []) if a.get("State") in ("attached", "available")]
+            if not attached:
+                continue
+            vpc = resource_key(VPC, attached[0])
+            out.append(Resource(type=EIGW, source_id=gw["EgressOnlyInternetGatewayId"], name=name_of(gw),
+                                tags=tags_of(gw), config={"vpc": vpc}, dependencies=[vpc]))
+        return out
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        return find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_egress_only_internet_gateways",
+                          "EgressOnlyInternetGateways")
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found["EgressOnlyInternetGatewayId"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        found = self._find(resource, ctx)
+        if found:
+            return Applied(found["EgressOnlyInternetGatewayId"])
+        gw = ctx.recovery.client("ec2").create_egress_only_internet_gateway(
+            VpcId=ctx.ref(resource.config["vpc"]), ClientToken=client_token(ctx, resource),
+            TagSpecifications=ctx.tag_spec(resource, "egress-only-internet-gateway"))["EgressOnlyInternetGateway"]
+        return Applied(gw["EgressOnlyInternetGatewayId"], created=True)
+
+
+class ElasticIpHandler:
+    type: ClassVar[str] = EIP
+    pilot_light: ClassVar[bool] = False
+    internet_facing: ClassVar[bool] = True
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        out = []
+        for addr in source.client("ec2").describe_addresses()["Addresses"]:  # not paginated by the API
+            if addr.get("Domain") != "vpc":
+                continue
+            out.append(Resource(type=EIP, source_id=addr["AllocationId"], name=name_of(addr), tags=tags_of(addr),
+                                config={"public_ip": addr["PublicIp"]}))
+        return out
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found["AllocationId"] if found else None
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        ec2 = ctx.recovery.client("ec2")
+        items = ec2.describe_addresses(Filters=ctx.owner_filters(resource))["Addresses"]
+        return next((i for i in items if ctx.owns(i.get("Tags"))), None)
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        addr = self._find(resource, ctx)
+        created = addr is None
+        if created:
+            addr = ctx.recovery.client("ec2").allocate_address(
+                Domain="vpc", TagSpecifications=ctx.tag_spec(resource, "elastic-ip"))
+        return Applied(addr["AllocationId"], created=created,
+                       details={"public_ip": addr["PublicIp"], "source_public_ip": resource.config["public_ip"]})
+
+
+class NatGatewayHandler:
+    type: ClassVar[str] = NAT
+    pilot_light: ClassVar[bool] = False
+    internet_facing: ClassVar[bool] = True
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        out = []
+        for nat in paginate(source.client("ec2"), "describe_nat_gateways", "NatGateways"):
+            if nat.get("State") not in ("pending", "available"):
+                continue
+            subnet = resource_key(SUBNET, nat["SubnetId"])
+            allocation = next((a["AllocationId"] for a in nat.get("NatGatewayAddresses", []) if a.get("AllocationId")),
+                              None)
+            eip = resource_key(EIP, allocation) if allocation else None
+            connectivity = nat.get("ConnectivityType", "public")
+            out.append(Resource(
+                type=NAT, source_id=nat["NatGatewayId"], name=name_of(nat), tags=tags_of(nat),
+                config={"vpc": resource_key(VPC, nat["VpcId"]), "subnet": subnet, "connectivity_type": connectivity,
+                        "elastic_ip": eip if connectivity == "public" else None},
+                dependencies=[subnet] + ([eip] if eip and connectivity == "public" else [])))
+        return out
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        return find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_nat_gateways", "NatGateways",
+                          alive=lambda n: n.get("State") in ("pending", "available"))
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found["NatGatewayId"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        ec2 = ctx.recovery.client("ec2")
+        cfg = resource.config
+        nat = self._find(resource, ctx)
+        created = nat is None
+        if created:
+            kwargs: dict[str, Any] = {"SubnetId": ctx.ref(cfg["subnet"]), "ConnectivityType": cfg["connectivity_type"],
+                                      "ClientToken": client_token(ctx, resource),
+                                      "TagSpecifications": ctx.tag_spec(resource, "natgateway")}
+            if cfg["elastic_ip"]:
+                kwargs["AllocationId"] = ctx.ref(cfg["elastic_ip"])
+            nat = ec2.create_nat_gateway(**kwargs)["NatGateway"]
+        ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat["NatGatewayId"]],
+                                                     WaiterConfig={"Delay": 15, "MaxAttempts": 40})
+        return Applied(nat["NatGatewayId"], created=created)

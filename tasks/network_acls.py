@@ -1,0 +1,117 @@
+"""EC2 network ACLs: entries and subnet associations. The VPC's default ACL is adopted, not created."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from core.aws import Side, paginate
+from core.handler import Applied, ApplyContext, find_owned, name_of, tags_of
+from core.models import Resource, resource_key
+
+VPC = "ec2:vpc"
+SUBNET = "ec2:subnet"
+NACL = "ec2:network-acl"
+DEFAULT_RULE = 32767  # the implicit deny-all, present in every ACL and not editable
+
+
+def _entry(e: dict[str, Any]) -> dict[str, Any]:
+    entry = {"rule": e["RuleNumber"], "egress": bool(e["Egress"]), "protocol": str(e["Protocol"]),
+             "action": e["RuleAction"], "cidr": e.get("CidrBlock"), "ipv6_cidr": e.get("Ipv6CidrBlock")}
+    if e.get("PortRange"):
+        entry["ports"] = [e["PortRange"]["From"], e["PortRange"]["To"]]
+    if e.get("IcmpTypeCode"):
+        entry["icmp"] = [e["IcmpTypeCode"].get("Type"), e["IcmpTypeCode"].get("Code")]
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def _entry_kwargs(entry: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"RuleNumber": entry["rule"], "Egress": entry["egress"], "Protocol": entry["protocol"],
+                              "RuleAction": entry["action"]}
+    if "cidr" in entry:
+        kwargs["CidrBlock"] = ctx.net.cidr(entry["cidr"])
+    if "ipv6_cidr" in entry:
+        kwargs["Ipv6CidrBlock"] = entry["ipv6_cidr"]
+    if "ports" in entry:
+        kwargs["PortRange"] = {"From": entry["ports"][0], "To": entry["ports"][1]}
+    if "icmp" in entry:
+        kwargs["IcmpTypeCode"] = {"Type": entry["icmp"][0], "Code": entry["icmp"][1]}
+    return kwargs
+
+
+class NetworkAclHandler:
+    type: ClassVar[str] = NACL
+    pilot_light: ClassVar[bool] = True
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        out = []
+        for acl in paginate(source.client("ec2"), "describe_network_acls", "NetworkAcls"):
+            vpc = resource_key(VPC, acl["VpcId"])
+            subnets = sorted(resource_key(SUBNET, a["SubnetId"]) for a in acl.get("Associations", []))
+            entries = sorted((_entry(e) for e in acl.get("Entries", []) if e["RuleNumber"] != DEFAULT_RULE),
+                             key=lambda e: (e["egress"], e["rule"]))
+            out.append(Resource(type=NACL, source_id=acl["NetworkAclId"], name=name_of(acl), tags=tags_of(acl),
+                                config={"vpc": vpc, "default": bool(acl.get("IsDefault")), "entries": entries,
+                                        "subnets": subnets},
+                                dependencies=sorted({vpc, *subnets})))
+        return out
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        ec2 = ctx.recovery.client("ec2")
+        if resource.config["default"] and resource.config["vpc"] in ctx.deps:
+            acls = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [ctx.ref(resource.config["vpc"])]},
+                                                      {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+            return acls[0] if acls else None
+        return find_owned(ctx, resource, ec2, "describe_network_acls", "NetworkAcls")
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found["NetworkAclId"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        ec2 = ctx.recovery.client("ec2")
+        cfg = resource.config
+        acl = self._find(resource, ctx)
+        created = acl is None
+        changed = False
+        if created:
+            acl = ec2.create_network_acl(VpcId=ctx.ref(cfg["vpc"]),
+                                         TagSpecifications=ctx.tag_spec(resource, "network-acl"))["NetworkAcl"]
+        elif cfg["default"] and tags_of(acl).get("drflow:source-id") != resource.source_id:
+            ec2.create_tags(Resources=[acl["NetworkAclId"]], Tags=ctx.tag_list(resource))
+            changed = True
+        acl_id = acl["NetworkAclId"]
+        current = {(e["egress"], e["rule"]): e for e in (_entry(x) for x in acl.get("Entries", []))
+                   if e["rule"] != DEFAULT_RULE}
+        desired = {}
+        for entry in cfg["entries"]:
+            kwargs = _entry_kwargs(entry, ctx)
+            want = _entry({**kwargs, "Egress": entry["egress"]})
+            desired[(entry["egress"], entry["rule"])] = want
+            have = current.get((entry["egress"], entry["rule"]))
+            if have is None:
+                ec2.create_network_acl_entry(NetworkAclId=acl_id, **kwargs)
+                changed = True
+            elif have != want:
+                ec2.replace_network_acl_entry(NetworkAclId=acl_id, **kwargs)
+                changed = True
+        for egress, rule in set(current) - set(desired):
+            ec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=rule, Egress=egress)
+            changed = True
+        changed |= self._associate(ec2, acl_id, [ctx.ref(s) for s in cfg["subnets"]])
+        return Applied(acl_id, created=created, changed=changed and not created,
+                       details={"entries": len(desired)})
+
+    def _associate(self, ec2: Any, acl_id: str, subnet_ids: list[str]) -> bool:
+        if not subnet_ids:
+            return False
+        changed = False
+        acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnet_ids}])
+        for acl in acls["NetworkAcls"]:
+            for assoc in acl.get("Associations", []):
+                if assoc["SubnetId"] in subnet_ids and acl["NetworkAclId"] != acl_id:
+                    ec2.replace_network_acl_association(AssociationId=assoc["NetworkAclAssociationId"],
+                                                        NetworkAclId=acl_id)
+                    changed = True
+        return changed

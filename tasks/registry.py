@@ -1,0 +1,25 @@
+"""The handler registry: every resource type drflow supports, one handler each.
+
+Adding a service means adding its module and listing its handlers here; the flows do not change.
+"""
+
+from __future__ import annotations
+
+from core.handler import Handler, Registry
+from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, InternetGatewayHandler,
+                            NatGatewayHandler)
+from tasks.network_acls import NetworkAclHandler
+from tasks.route_tables import RouteTableHandler
+from tasks.security_groups import SecurityGroupHandler, SecurityGroupRulesHandler
+from tasks.vpc import DhcpOptionsHandler, SubnetHandler, VpcHandler
+from tasks.vpc_endpoints import GatewayEndpointHandler, InterfaceEndpointHandler
+
+HANDLERS: tuple[Handler, ...] = (
+    DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
+    ElasticIpHandler(), NatGatewayHandler(), RouteTableHandler(), GatewayEndpointHandler(),
+    InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
+)
+
+
+def default_registry() -> Registry:
+    return {h.type: h for h in HANDLERS}

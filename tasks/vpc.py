@@ -1,0 +1,183 @@
+"""EC2 VPCs, their subnets and DHCP option sets."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from core.aws import Side, paginate
+from core.handler import Applied, ApplyContext, Unrecoverable, ensure_tagged, find_owned, name_of, tags_of
+from core.models import Resource, resource_key
+
+DHCP = "ec2:dhcp-options"
+VPC = "ec2:vpc"
+SUBNET = "ec2:subnet"
+
+
+def default_domain(region: str) -> str:
+    return "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+
+
+def _dhcp_config(item: dict[str, Any]) -> dict[str, list[str]]:
+    return {c["Key"]: sorted(v["Value"] for v in c.get("Values", [])) for c in item.get("DhcpConfigurations", [])}
+
+
+def _is_default_dhcp(config: dict[str, list[str]], region: str) -> bool:
+    return config == {"domain-name": [default_domain(region)], "domain-name-servers": ["AmazonProvidedDNS"]}
+
+
+class DhcpOptionsHandler:
+    type: ClassVar[str] = DHCP
+    pilot_light: ClassVar[bool] = True
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        ec2 = source.client("ec2")
+        out = []
+        for item in paginate(ec2, "describe_dhcp_options", "DhcpOptions"):
+            config = _dhcp_config(item)
+            if _is_default_dhcp(config, source.region):
+                continue  # every region has its own default: nothing to carry over
+            out.append(Resource(type=DHCP, source_id=item["DhcpOptionsId"], name=name_of(item),
+                                config={"options": config, "source_region": source.region}, tags=tags_of(item)))
+        return out
+
+    def _desired(self, resource: Resource, ctx: ApplyContext) -> dict[str, list[str]]:
+        options = dict(resource.config["options"])
+        src_default = default_domain(resource.config["source_region"])
+        if "domain-name" in options:
+            options["domain-name"] = [default_domain(ctx.recovery.region) if d == src_default else d
+                                      for d in options["domain-name"]]
+        return options
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._matching(resource, ctx)
+        return found["DhcpOptionsId"] if found else None
+
+    def _matching(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        desired = self._desired(resource, ctx)
+        ec2 = ctx.recovery.client("ec2")
+        items = ec2.describe_dhcp_options(Filters=ctx.owner_filters(resource))["DhcpOptions"]
+        # option sets are immutable: a changed set is a new one, so adopt only an exact match
+        return next((i for i in items if ctx.owns(i.get("Tags")) and _dhcp_config(i) == desired), None)
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        found = self._matching(resource, ctx)
+        if found:
+            return Applied(found["DhcpOptionsId"])
+        desired = self._desired(resource, ctx)
+        created = ctx.recovery.client("ec2").create_dhcp_options(
+            DhcpConfigurations=[{"Key": k, "Values": v} for k, v in sorted(desired.items())],
+            TagSpecifications=ctx.tag_spec(resource, "dhcp-options"))["DhcpOptions"]
+        ensure_tagged(ctx.recovery.client("ec2"), created["DhcpOptionsId"], created, ctx, resource)
+        return Applied(created["DhcpOptionsId"], created=True)
+
+
+class VpcHandler:
+    type: ClassVar[str] = VPC
+    pilot_light: ClassVar[bool] = True
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        ec2 = source.client("ec2")
+        defaults = {d["DhcpOptionsId"] for d in paginate(ec2, "describe_dhcp_options", "DhcpOptions")
+                    if _is_default_dhcp(_dhcp_config(d), source.region)}
+        out = []
+        for vpc in paginate(ec2, "describe_vpcs", "Vpcs"):
+            vpc_id = vpc["VpcId"]
+            attrs = {name: ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=name)[key]["Value"]
+                     for name, key in (("enableDnsSupport", "EnableDnsSupport"),
+                                       ("enableDnsHostnames", "EnableDnsHostnames"))}
+            secondary = sorted(a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])
+                               if a["CidrBlockState"]["State"] == "associated" and a["CidrBlock"] != vpc["CidrBlock"])
+            dhcp_id = vpc.get("DhcpOptionsId")
+            dhcp = resource_key(DHCP, dhcp_id) if dhcp_id and dhcp_id != "default" and dhcp_id not in defaults else None
+            out.append(Resource(
+                type=VPC, source_id=vpc_id, name=name_of(vpc), tags=tags_of(vpc),
+                arn=f"arn:aws:ec2:{source.region}:{vpc.get('OwnerId', '')}:vpc/{vpc_id}",
+                config={"cidr_block": vpc["CidrBlock"], "secondary_cidr_blocks": secondary,
+                        "instance_tenancy": vpc.get("InstanceTenancy", "default"),
+                        "enable_dns_support": attrs["enableDnsSupport"],
+                        "enable_dns_hostnames": attrs["enableDnsHostnames"], "dhcp_options": dhcp},
+                dependencies=[dhcp] if dhcp else []))
+        return out
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_vpcs", "Vpcs")
+        return found["VpcId"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        ec2 = ctx.recovery.client("ec2")
+        cfg = resource.config
+        vpc = find_owned(ctx, resource, ec2, "describe_vpcs", "Vpcs")
+        created = vpc is None
+        if created:
+            vpc = ec2.create_vpc(CidrBlock=ctx.net.cidr(cfg["cidr_block"]), InstanceTenancy=cfg["instance_tenancy"],
+                                 TagSpecifications=ctx.tag_spec(resource, "vpc"))["Vpc"]
+            ec2.get_waiter("vpc_available").wait(VpcIds=[vpc["VpcId"]])
+        vpc_id = vpc["VpcId"]
+        if not created and vpc["CidrBlock"] != ctx.net.cidr(cfg["cidr_block"]):
+            raise Unrecoverable(f"recovered {vpc_id} has CIDR {vpc['CidrBlock']}, the plan maps "
+                                f"{cfg['cidr_block']} to {ctx.net.cidr(cfg['cidr_block'])}; delete it to recreate")
+        changed = False
+        present = {a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])
+                   if a["CidrBlockState"]["State"] in ("associated", "associating")}
+        for cidr in cfg["secondary_cidr_blocks"]:
+            if ctx.net.cidr(cidr) not in present:
+                ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock=ctx.net.cidr(cidr))
+                changed = True
+        for attr, key in (("enableDnsSupport", "enable_dns_support"), ("enableDnsHostnames", "enable_dns_hostnames")):
+            current = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attr)[attr[0].upper() + attr[1:]]["Value"]
+            if current != cfg[key]:
+                ec2.modify_vpc_attribute(VpcId=vpc_id, **{attr[0].upper() + attr[1:]: {"Value": cfg[key]}})
+                changed = True
+        dhcp_id = ctx.ref(cfg["dhcp_options"])
+        if dhcp_id and vpc.get("DhcpOptionsId") != dhcp_id:
+            ec2.associate_dhcp_options(DhcpOptionsId=dhcp_id, VpcId=vpc_id)
+            changed = True
+        return Applied(vpc_id, created=created, changed=changed and not created,
+                       details={"cidr_block": ctx.net.cidr(cfg["cidr_block"])})
+
+
+class SubnetHandler:
+    type: ClassVar[str] = SUBNET
+    pilot_light: ClassVar[bool] = True
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        out = []
+        for subnet in paginate(source.client("ec2"), "describe_subnets", "Subnets"):
+            vpc = resource_key(VPC, subnet["VpcId"])
+            out.append(Resource(
+                type=SUBNET, source_id=subnet["SubnetId"], name=name_of(subnet), tags=tags_of(subnet),
+                arn=subnet.get("SubnetArn", ""),
+                config={"vpc": vpc, "cidr_block": subnet["CidrBlock"], "availability_zone": subnet["AvailabilityZone"],
+                        "map_public_ip_on_launch": bool(subnet.get("MapPublicIpOnLaunch"))},
+                dependencies=[vpc]))
+        return out
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_subnets", "Subnets")
+        return found["SubnetId"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        ec2 = ctx.recovery.client("ec2")
+        cfg = resource.config
+        cidr, az = ctx.net.cidr(cfg["cidr_block"]), ctx.net.az(cfg["availability_zone"])
+        subnet = find_owned(ctx, resource, ec2, "describe_subnets", "Subnets")
+        created = subnet is None
+        if created:
+            subnet = ec2.create_subnet(VpcId=ctx.ref(cfg["vpc"]), CidrBlock=cidr, AvailabilityZone=az,
+                                       TagSpecifications=ctx.tag_spec(resource, "subnet"))["Subnet"]
+        elif (subnet["CidrBlock"], subnet["AvailabilityZone"]) != (cidr, az):
+            raise Unrecoverable(f"recovered {subnet['SubnetId']} is {subnet['CidrBlock']} in "
+                                f"{subnet['AvailabilityZone']}, the plan wants {cidr} in {az}; delete it to recreate")
+        changed = False
+        if bool(subnet.get("MapPublicIpOnLaunch")) != cfg["map_public_ip_on_launch"]:
+            ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"],
+                                        MapPublicIpOnLaunch={"Value": cfg["map_public_ip_on_launch"]})
+            changed = True
+        return Applied(subnet["SubnetId"], created=created, changed=changed and not created,
+                       details={"cidr_block": cidr, "availability_zone": az})

@@ -1,0 +1,111 @@
+"""VPC endpoints. Gateway endpoints (S3, DynamoDB) are free: staged nightly. Interface endpoints bill
+by the hour: created at failover. AWS service names are translated to the recovery region; an
+endpoint to a partner or private service (vpce-svc-...) cannot be, and is reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+from core.aws import Side, paginate
+from core.handler import Applied, ApplyContext, Unrecoverable, find_owned, name_of, tags_of
+from core.models import Resource, resource_key
+
+VPC = "ec2:vpc"
+GATEWAY = "ec2:vpc-endpoint"
+INTERFACE = "ec2:interface-endpoint"
+AWS_SERVICE_RE = re.compile(r"^(?P<prefix>com\.amazonaws|aws\.api)\.(?P<region>[a-z]{2}(-[a-z]+)+-\d)\.(?P<rest>.+)$")
+
+
+def translate_service(name: str, region: str) -> str | None:
+    match = AWS_SERVICE_RE.match(name)
+    return f"{match['prefix']}.{region}.{match['rest']}" if match else None
+
+
+def _policy(doc: str | None) -> Any:
+    return json.loads(doc) if doc else None
+
+
+class _EndpointHandler:
+    type: ClassVar[str]
+    endpoint_type: ClassVar[str]
+    pilot_light: ClassVar[bool]
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side) -> list[Resource]:
+        out = []
+        for ep in paginate(source.client("ec2"), "describe_vpc_endpoints", "VpcEndpoints"):
+            if ep.get("VpcEndpointType", "Gateway") != self.endpoint_type or ep.get("State", "").lower() in (
+                    "deleted", "deleting", "failed", "rejected"):
+                continue
+            vpc = resource_key(VPC, ep["VpcId"])
+            tables = sorted(resource_key("ec2:route-table", t) for t in ep.get("RouteTableIds", []))
+            subnets = sorted(resource_key("ec2:subnet", s) for s in ep.get("SubnetIds", []))
+            groups = sorted(resource_key("ec2:security-group", g["GroupId"]) for g in ep.get("Groups", []))
+            out.append(Resource(
+                type=self.type, source_id=ep["VpcEndpointId"], name=name_of(ep), tags=tags_of(ep),
+                config={"vpc": vpc, "service_name": ep["ServiceName"], "route_tables": tables, "subnets": subnets,
+                        "security_groups": groups, "private_dns": bool(ep.get("PrivateDnsEnabled")),
+                        "policy": _policy(ep.get("PolicyDocument")), "source_region": source.region},
+                dependencies=sorted({vpc, *tables, *subnets, *groups})))
+        return out
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        return find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_vpc_endpoints", "VpcEndpoints",
+                          alive=lambda e: e.get("State", "").lower() not in ("deleted", "deleting", "failed"))
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found["VpcEndpointId"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        ec2 = ctx.recovery.client("ec2")
+        cfg = resource.config
+        service = translate_service(cfg["service_name"], ctx.recovery.region)
+        if service is None:
+            raise Unrecoverable(f"service {cfg['service_name']} is not an AWS service endpoint; "
+                                "its provider must offer it in the recovery region")
+        warnings = []
+        policy = json.dumps(cfg["policy"]) if cfg["policy"] else None
+        if policy and (cfg["source_region"] in policy or ctx.plan.source.account_id in policy):
+            warnings.append("endpoint policy names the source region or account; it is applied as is")
+        tables = [ctx.ref(t) for t in cfg["route_tables"]]
+        endpoint = self._find(resource, ctx)
+        if endpoint is None:
+            kwargs: dict[str, Any] = {"VpcId": ctx.ref(cfg["vpc"]), "ServiceName": service,
+                                      "VpcEndpointType": self.endpoint_type,
+                                      "TagSpecifications": ctx.tag_spec(resource, "vpc-endpoint")}
+            if policy:
+                kwargs["PolicyDocument"] = policy
+            if self.endpoint_type == "Gateway":
+                kwargs["RouteTableIds"] = tables
+            else:
+                kwargs.update(SubnetIds=[ctx.ref(s) for s in cfg["subnets"]], PrivateDnsEnabled=cfg["private_dns"],
+                              SecurityGroupIds=[ctx.ref(g) for g in cfg["security_groups"]])
+            created = ec2.create_vpc_endpoint(**kwargs)["VpcEndpoint"]
+            return Applied(created["VpcEndpointId"], created=True, warnings=warnings,
+                           details={"service_name": service})
+        changed = False
+        if self.endpoint_type == "Gateway":
+            have = set(endpoint.get("RouteTableIds", []))
+            add, remove = sorted(set(tables) - have), sorted(have - set(tables))
+            if add or remove:
+                ec2.modify_vpc_endpoint(VpcEndpointId=endpoint["VpcEndpointId"], AddRouteTableIds=add,
+                                        RemoveRouteTableIds=remove)
+                changed = True
+        return Applied(endpoint["VpcEndpointId"], changed=changed, warnings=warnings, details={"service_name": service})
+
+
+class GatewayEndpointHandler(_EndpointHandler):
+    type: ClassVar[str] = GATEWAY
+    endpoint_type: ClassVar[str] = "Gateway"
+    pilot_light: ClassVar[bool] = True
+
+
+class InterfaceEndpointHandler(_EndpointHandler):
+    type: ClassVar[str] = INTERFACE
+    endpoint_type: ClassVar[str] = "Interface"
+    pilot_light: ClassVar[bool] = False

@@ -1,0 +1,82 @@
+"""Shared fixtures: one Prefect test server and one sandbox (moto on loopback) per session.
+
+Everything reaches the sandbox through endpoint settings, as production code would reach AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="drflow-prefect-"))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+
+from core.plan import Plan, parse_plan  # noqa: E402
+from drflow.sandbox.faults import Faults  # noqa: E402
+from drflow.sandbox.server import Sandbox  # noqa: E402
+from drflow.sandbox.workload import seed_network  # noqa: E402
+from tasks.registry import default_registry  # noqa: E402
+
+SOURCE, RECOVERY = "us-east-1", "us-west-2"
+ACCOUNT = "111111111111"
+
+
+def plan_data(**overrides) -> dict:
+    data = {"name": "shop", "source": {"account_id": ACCOUNT, "region": SOURCE},
+            "recovery": {"account_id": ACCOUNT, "region": RECOVERY}, "scope": {"tags": {"app": "shop"}}}
+    data.update(overrides)
+    return data
+
+
+def make_plan(**overrides) -> Plan:
+    return parse_plan(plan_data(**overrides), set(default_registry()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    with Sandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server, monkeypatch):
+    """A clean sandbox: every account and region empty, no faults, boto3 pointed at it."""
+    sandbox_server.reset()
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE",
+                "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in sandbox_server.env(ACCOUNT).items():
+        monkeypatch.setenv(key, value)
+    yield sandbox_server
+    sandbox_server.faults = Faults()
+
+
+@pytest.fixture
+def shop(sandbox):
+    """The sample workload seeded in the source region; returns its ids by role."""
+    ids = seed_network(boto3.Session(), SOURCE)
+    sandbox.app.clear_log()
+    return ids
+
+
+@pytest.fixture
+def plan() -> Plan:
+    return make_plan()
+
+
+def ec2(region: str = RECOVERY):
+    return boto3.client("ec2", region_name=region)

@@ -1,0 +1,74 @@
+"""The `drflow` command line: help everywhere, JSON reports, confirmation of a real failover."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import plan_data
+from drflow.cli import app
+
+runner = CliRunner()
+COMMANDS = [["validate"], ["replicate"], ["failover"], ["recovery-points"], ["sandbox", "up"], ["demo"], ["sandbox"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output and len(result.output.splitlines()) > 3
+
+
+@pytest.fixture
+def plan_file(tmp_path):
+    path = tmp_path / "shop.yaml"
+    path.write_text(yaml.safe_dump(plan_data()))
+    return str(path)
+
+
+def test_json_reports_of_replicate_and_failover(shop, plan_file):
+    result = runner.invoke(app, ["replicate", "--plan", plan_file, "--json"])
+    assert result.exit_code == 0, result.output
+    replicated = json.loads(result.stdout)
+    for field in ("run_id", "recovery_point", "resources", "api_calls", "seconds"):
+        assert field in replicated
+    assert set(replicated["api_calls"]) == {"read", "write", "retried"}
+    assert set(replicated["resources"]["by_outcome"]) == {"created", "updated", "unchanged", "adopted", "skipped",
+                                                          "failed"}
+
+    listed = json.loads(runner.invoke(app, ["recovery-points", "--plan", plan_file, "--json"]).stdout)
+    assert [p["id"] for p in listed["recovery_points"]] == [replicated["recovery_point"]]
+
+    result = runner.invoke(app, ["failover", "--plan", plan_file, "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    recovered = json.loads(result.stdout)
+    assert recovered["recovery_point"] == replicated["recovery_point"]
+    assert recovered["rto_seconds"] > 0
+    assert recovered["identity_map"][shop["vpc"]].startswith("vpc-")
+    assert "SECRET" not in result.stdout and "sandbox-secret" not in result.stdout
+
+
+def test_real_failover_needs_confirmation(shop, plan_file, sandbox):
+    result = runner.invoke(app, ["failover", "--plan", plan_file], input="")
+    assert result.exit_code == 2
+    assert "--yes" in result.stderr
+    assert sandbox.calls == []
+
+
+def test_failover_without_a_recovery_point_is_refused_clearly(sandbox, plan_file):
+    result = runner.invoke(app, ["failover", "--plan", plan_file, "--yes"])
+    assert result.exit_code == 2
+    assert "recovery_point" in result.stderr and "replication flow" in result.stderr
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_dry_run_prints_ordered_writes(shop, plan_file, sandbox):
+    runner.invoke(app, ["replicate", "--plan", plan_file])
+    sandbox.app.clear_log()
+    result = runner.invoke(app, ["failover", "--plan", plan_file, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "no write made" in result.stdout and "create" in result.stdout
+    assert not [c for c in sandbox.calls if c.write]

@@ -1,0 +1,73 @@
+"""The vault on the recovery side: a private, versioned, encrypted bucket of immutable recovery points."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+
+from conftest import RECOVERY
+from core.aws import AwsAccess
+from core.models import Endpoint, RecoveryPoint, Resource
+from core.vault import Vault, VaultError
+
+
+def _point(plan, minutes: int, complete: bool = True) -> RecoveryPoint:
+    when = datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    return RecoveryPoint(id=RecoveryPoint.new_id(when), plan_name=plan.name, created_at=when,
+                         source=Endpoint(account_id="111111111111", region="us-east-1"),
+                         recovery=Endpoint(account_id="111111111111", region=RECOVERY), plan=plan.public_dict(),
+                         resources=[Resource(type="ec2:vpc", source_id=f"vpc-{minutes}")], complete=complete)
+
+
+@pytest.fixture
+def vault(sandbox, plan):
+    v = Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name)
+    v.ensure()
+    return v
+
+
+def test_bucket_is_created_private_versioned_and_encrypted(vault, plan):
+    s3 = boto3.client("s3", region_name=RECOVERY)
+    assert s3.get_bucket_location(Bucket=plan.vault_bucket)["LocationConstraint"] == RECOVERY
+    assert s3.get_bucket_versioning(Bucket=plan.vault_bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=plan.vault_bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    rules = s3.get_bucket_encryption(Bucket=plan.vault_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert vault.ensure() == []  # already right: no write
+
+
+def test_points_are_immutable_listed_and_loaded(vault, plan):
+    first, second = _point(plan, 1), _point(plan, 2)
+    vault.write(first)
+    vault.write(second)
+    with pytest.raises(VaultError, match="immutable"):
+        vault.write(first)
+    assert vault.ids() == [first.id, second.id]
+    assert vault.load("latest") == second
+    assert vault.load(first.id) == first
+    with pytest.raises(VaultError, match="not found"):
+        vault.load("20990101T000000000Z")
+
+
+def test_latest_skips_incomplete_points(vault, plan):
+    vault.write(_point(plan, 1))
+    vault.write(_point(plan, 2, complete=False))
+    assert vault.load("latest").id == _point(plan, 1).id
+
+
+def test_retention_deletes_every_version_of_old_points(vault, plan):
+    points = [_point(plan, m) for m in range(5)]
+    for p in points:
+        vault.write(p)
+    assert vault.prune(keep=2) == [p.id for p in points[:3]]
+    assert vault.ids() == [p.id for p in points[3:]]
+    versions = boto3.client("s3", region_name=RECOVERY).list_object_versions(Bucket=plan.vault_bucket)
+    assert len(versions.get("Versions", [])) == 2 and not versions.get("DeleteMarkers")
+
+
+def test_empty_vault_explains_itself(sandbox, plan):
+    with pytest.raises(VaultError, match="has the replication flow run"):
+        Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).load("latest")
