@@ -27,7 +27,7 @@ from prefect.utilities.annotations import allow_failure
 
 from core.aws import AwsAccess, error_code, is_transient
 from core.graph import topological_order
-from core.handler import (ApplyContext, Applied, BlockedByDependency, Registry, Unrecoverable)
+from core.handler import ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, Unrecoverable
 from core.models import Outcome, Resource, ResourceResult, canonical_json
 from core.netmap import NetworkMapper
 from core.plan import Plan
@@ -49,9 +49,11 @@ class RunSpec:
     drill_id: str | None = None
     refresh: bool = False
     net: NetworkMapper = field(init=False)
+    index: OwnedIndex = field(init=False)
 
     def __post_init__(self) -> None:
         self.net = NetworkMapper(self.plan.network.cidr_map, self.plan.network.az_map, self.plan.recovery.region)
+        self.index = OwnedIndex()
 
     @property
     def target(self) -> str:
@@ -59,7 +61,7 @@ class RunSpec:
 
     def context(self, deps: dict[str, ResourceResult]) -> ApplyContext:
         return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
-                            net=self.net, drill_id=self.drill_id)
+                            net=self.net, index=self.index, drill_id=self.drill_id)
 
 
 def _cache_key(context: Any, parameters: dict[str, Any]) -> str:

@@ -8,10 +8,13 @@ failover, so a failover re-applies everything idempotently from the recovery poi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
-from core.aws import Side
+from botocore.exceptions import ClientError
+
+from core.aws import Side, error_code
 from core.models import Resource, ResourceResult
 from core.netmap import NetworkMapper
 from core.plan import Plan
@@ -50,6 +53,7 @@ class ApplyContext:
     mode: str  # "stage" (nightly pilot light), "recover" (failover) or "drill"
     deps: dict[str, ResourceResult]
     net: NetworkMapper
+    index: "OwnedIndex"
     drill_id: str | None = None
 
     @property
@@ -118,6 +122,11 @@ def tags_of(item: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in item.get("Tags", []) or []}
 
 
+def ec2_arn(region: str, item: dict[str, Any], kind: str, resource_id: str) -> str:
+    """The ARN of an EC2 network resource (the API returns the owner, not the ARN, for most of them)."""
+    return f"arn:aws:ec2:{region}:{item.get('OwnerId', '')}:{kind}/{resource_id}"
+
+
 def name_of(item: dict[str, Any]) -> str:
     return tags_of(item).get("Name", "")
 
@@ -129,15 +138,91 @@ def ensure_tagged(ec2: Any, resource_id: str, returned: dict[str, Any], ctx: App
         ec2.create_tags(Resources=[resource_id], Tags=ctx.tag_list(resource))
 
 
-def find_owned(ctx: ApplyContext, resource: Resource, client: Any, operation: str, result_key: str,
-               extra_filters: list[dict[str, Any]] | None = None,
-               alive: Any = lambda item: True) -> dict[str, Any] | None:
-    """What drflow created for `resource` before (tag lookup), so that a re-run adopts it."""
-    filters = ctx.owner_filters(resource) + (extra_filters or [])
-    method = getattr(client, operation)
-    if client.can_paginate(operation):
-        items = [i for p in client.get_paginator(operation).paginate(Filters=filters) for i in p[result_key]]
-    else:
-        items = method(Filters=filters)[result_key]
-    items = [i for i in items if ctx.owns(i.get("Tags")) and alive(i)]
+@dataclass(frozen=True)
+class Lookup:
+    """How to list and describe one kind of EC2 resource."""
+
+    operation: str   # describe_vpcs
+    result_key: str  # Vpcs
+    id_field: str    # VpcId
+    ids_param: str   # VpcIds
+
+
+class OwnedIndex:
+    """What drflow already made for this plan on the recovery side, by source id.
+
+    One paginated, tag-filtered describe per resource kind and run, instead of one per resource (tag
+    filters are the slowest EC2 reads). What a task creates is added at once, so that a retried task
+    finds what its first attempt made instead of making it twice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[str, dict[str, str]] = {}
+
+    def ids(self, ctx: ApplyContext, client: Any, lookup: Lookup) -> dict[str, str]:
+        with self._lock:
+            if lookup.operation not in self._ids:
+                filters = [{"Name": f"tag:{TAG_PLAN}", "Values": [ctx.plan.name]}]
+                if client.can_paginate(lookup.operation):
+                    pages = client.get_paginator(lookup.operation).paginate(Filters=filters)
+                    items = [i for p in pages for i in p[lookup.result_key]]
+                else:
+                    items = getattr(client, lookup.operation)(Filters=filters)[lookup.result_key]
+                found: dict[str, str] = {}
+                for item in sorted(items, key=lambda i: i[lookup.id_field]):
+                    if ctx.owns(item.get("Tags")):
+                        found.setdefault(tags_of(item).get(TAG_SOURCE_ID, ""), item[lookup.id_field])
+                self._ids[lookup.operation] = found
+            return self._ids[lookup.operation]
+
+    def remember(self, lookup: Lookup, source_id: str, resource_id: str) -> None:
+        with self._lock:
+            self._ids.setdefault(lookup.operation, {})[source_id] = resource_id
+
+    def forget(self, lookup: Lookup, source_id: str) -> None:
+        with self._lock:
+            self._ids.get(lookup.operation, {}).pop(source_id, None)
+
+
+def find_owned(ctx: ApplyContext, resource: Resource, client: Any, lookup: Lookup,
+               alive: Callable[[dict[str, Any]], bool] = lambda item: True) -> dict[str, Any] | None:
+    """What drflow created for `resource` before, described afresh, so that a re-run adopts it."""
+    resource_id = ctx.index.ids(ctx, client, lookup).get(resource.source_id)
+    if resource_id is None:
+        return None
+    try:
+        items = getattr(client, lookup.operation)(**{lookup.ids_param: [resource_id]})[lookup.result_key]
+    except ClientError as exc:
+        if not error_code(exc).endswith(".NotFound"):
+            raise
+        items = []
+    item = next((i for i in items if alive(i)), None)
+    if item is None:
+        ctx.index.forget(lookup, resource.source_id)
+    return item
+
+
+def find_vpc_default(ctx: ApplyContext, resource: Resource, client: Any, lookup: Lookup,
+                     default_filter: dict[str, Any]) -> dict[str, Any] | None:
+    """The default a VPC is born with (main route table, default ACL, default group): adopted, not created."""
+    vpc_id = ctx.ref(resource.config["vpc"]) if resource.config["vpc"] in ctx.deps else None
+    if vpc_id is None:  # a dry run has no recovered dependencies: look for a previous adoption
+        return find_owned(ctx, resource, client, lookup)
+    items = getattr(client, lookup.operation)(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                      default_filter])[lookup.result_key]
     return items[0] if items else None
+
+
+def adopt_tags(ctx: ApplyContext, resource: Resource, client: Any, item: dict[str, Any], resource_id: str) -> bool:
+    """Tag an adopted default as drflow's; True when that took a write."""
+    if tags_of(item).get(TAG_SOURCE_ID) == resource.source_id:
+        return False
+    client.create_tags(Resources=[resource_id], Tags=ctx.tag_list(resource))
+    return True
+
+
+def created(ctx: ApplyContext, resource: Resource, lookup: Lookup, resource_id: str) -> str:
+    """Record a resource this run just created (see OwnedIndex); returns its id."""
+    ctx.index.remember(lookup, resource.source_id, resource_id)
+    return resource_id

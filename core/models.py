@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 SCHEMA_VERSION = 1
 
@@ -46,6 +46,7 @@ class Resource(BaseModel):
     def label(self) -> str:
         return f"{self.type} {self.source_id}" + (f" ({self.name})" if self.name else "")
 
+    @computed_field  # stored in the recovery point beside the content it hashes
     @property
     def content_hash(self) -> str:
         body = {"type": self.type, "config": self.config, "tags": self.tags,

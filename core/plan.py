@@ -60,6 +60,12 @@ def _region(value: str) -> str:
     return value
 
 
+def _role_arn(value: str | None) -> str | None:
+    if value is not None and not ROLE_ARN_RE.match(value):
+        raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
 class Credentials(_Model):
     """How to get credentials for one side; omitted: boto3's default chain."""
 
@@ -68,12 +74,7 @@ class Credentials(_Model):
     role_arn: str | None = None
     external_id: str | None = None
 
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, v: str | None) -> str | None:
-        if v is not None and not ROLE_ARN_RE.match(v):
-            raise ValueError(f"{v!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return v
+    _role = field_validator("role_arn")(lambda cls, v: _role_arn(v))
 
     @model_validator(mode="after")
     def _one_source(self) -> "Credentials":
@@ -95,22 +96,11 @@ class Source(_Model):
     _reg = field_validator("region")(lambda cls, v: _region(v))
 
 
-class Recovery(_Model):
-    account_id: str
-    region: str
+class Recovery(Source):
     role_arn: str | None = None
     external_id: str | None = None
-    credentials: Credentials | None = None
 
-    _acct = field_validator("account_id", mode="before")(lambda cls, v: _account(v))
-    _reg = field_validator("region")(lambda cls, v: _region(v))
-
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, v: str | None) -> str | None:
-        if v is not None and not ROLE_ARN_RE.match(v):
-            raise ValueError(f"{v!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return v
+    _role = field_validator("role_arn")(lambda cls, v: _role_arn(v))
 
     @model_validator(mode="after")
     def _role_account(self) -> "Recovery":

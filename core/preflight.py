@@ -58,7 +58,7 @@ def check_recovery_region(plan: Plan, recovery: Side, resources: list[Resource] 
                     continue  # already reported above
                 for vpc_id, other in foreign:
                     if target.overlaps(other):
-                        problems.append((f"network.cidr_map", f"{resource.source_id} ({resource.name}) needs {target} "
+                        problems.append(("network.cidr_map", f"{resource.source_id} ({resource.name}) needs {target} "
                                          f"in {plan.recovery.region}, which overlaps {other} of {vpc_id} (not drflow's); "
                                          f"map it elsewhere with network.cidr_map"))
     return problems

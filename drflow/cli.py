@@ -7,7 +7,6 @@ pre-flight, missing confirmation) before any write.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional

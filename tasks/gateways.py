@@ -11,7 +11,7 @@ import hashlib
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, find_owned, name_of, tags_of
+from core.handler import Applied, ApplyContext, Lookup, created, ec2_arn, find_owned, name_of, tags_of
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
@@ -20,6 +20,11 @@ IGW = "ec2:internet-gateway"
 EIGW = "ec2:egress-only-internet-gateway"
 EIP = "ec2:elastic-ip"
 NAT = "ec2:nat-gateway"
+IGW_LOOKUP = Lookup("describe_internet_gateways", "InternetGateways", "InternetGatewayId", "InternetGatewayIds")
+EIGW_LOOKUP = Lookup("describe_egress_only_internet_gateways", "EgressOnlyInternetGateways",
+                     "EgressOnlyInternetGatewayId", "EgressOnlyInternetGatewayIds")
+EIP_LOOKUP = Lookup("describe_addresses", "Addresses", "AllocationId", "AllocationIds")
+NAT_LOOKUP = Lookup("describe_nat_gateways", "NatGateways", "NatGatewayId", "NatGatewayIds")
 
 
 def client_token(ctx: ApplyContext, resource: Resource) -> str:
@@ -42,21 +47,23 @@ class InternetGatewayHandler:
                 continue  # a detached gateway routes nothing: nothing to recover
             vpc = resource_key(VPC, attached[0])
             out.append(Resource(type=IGW, source_id=igw["InternetGatewayId"], name=name_of(igw),
+                                arn=ec2_arn(source.region, igw, "internet-gateway", igw["InternetGatewayId"]),
                                 tags=tags_of(igw), config={"vpc": vpc}, dependencies=[vpc]))
         return out
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_internet_gateways", "InternetGateways")
+        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), IGW_LOOKUP)
         return found["InternetGatewayId"] if found else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         ec2 = ctx.recovery.client("ec2")
         vpc_id = ctx.ref(resource.config["vpc"])
-        igw = find_owned(ctx, resource, ec2, "describe_internet_gateways", "InternetGateways")
-        created = igw is None
-        if created:
+        igw = find_owned(ctx, resource, ec2, IGW_LOOKUP)
+        new = igw is None
+        if new:
             igw = ec2.create_internet_gateway(TagSpecifications=ctx.tag_spec(resource, "internet-gateway"))[
                 "InternetGateway"]
+            created(ctx, resource, IGW_LOOKUP, igw["InternetGatewayId"])
         attached = [a["VpcId"] for a in igw.get("Attachments", [])]
         changed = False
         if vpc_id not in attached:
@@ -64,7 +71,7 @@ class InternetGatewayHandler:
                 ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=other)
             ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
             changed = True
-        return Applied(igw["InternetGatewayId"], created=created, changed=changed and not created)
+        return Applied(igw["InternetGatewayId"], created=new, changed=changed and not new)
 
 
 class EgressOnlyGatewayHandler:
@@ -86,8 +93,7 @@ class EgressOnlyGatewayHandler:
         return out
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        return find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_egress_only_internet_gateways",
-                          "EgressOnlyInternetGateways")
+        return find_owned(ctx, resource, ctx.recovery.client("ec2"), EIGW_LOOKUP)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._find(resource, ctx)
@@ -100,7 +106,7 @@ class EgressOnlyGatewayHandler:
         gw = ctx.recovery.client("ec2").create_egress_only_internet_gateway(
             VpcId=ctx.ref(resource.config["vpc"]), ClientToken=client_token(ctx, resource),
             TagSpecifications=ctx.tag_spec(resource, "egress-only-internet-gateway"))["EgressOnlyInternetGateway"]
-        return Applied(gw["EgressOnlyInternetGatewayId"], created=True)
+        return Applied(created(ctx, resource, EIGW_LOOKUP, gw["EgressOnlyInternetGatewayId"]), created=True)
 
 
 class ElasticIpHandler:
@@ -123,17 +129,16 @@ class ElasticIpHandler:
         return found["AllocationId"] if found else None
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        ec2 = ctx.recovery.client("ec2")
-        items = ec2.describe_addresses(Filters=ctx.owner_filters(resource))["Addresses"]
-        return next((i for i in items if ctx.owns(i.get("Tags"))), None)
+        return find_owned(ctx, resource, ctx.recovery.client("ec2"), EIP_LOOKUP)
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         addr = self._find(resource, ctx)
-        created = addr is None
-        if created:
+        new = addr is None
+        if new:
             addr = ctx.recovery.client("ec2").allocate_address(
                 Domain="vpc", TagSpecifications=ctx.tag_spec(resource, "elastic-ip"))
-        return Applied(addr["AllocationId"], created=created,
+            created(ctx, resource, EIP_LOOKUP, addr["AllocationId"])
+        return Applied(addr["AllocationId"], created=new,
                        details={"public_ip": addr["PublicIp"], "source_public_ip": resource.config["public_ip"]})
 
 
@@ -161,8 +166,7 @@ class NatGatewayHandler:
         return out
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        return find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_nat_gateways", "NatGateways",
-                          alive=lambda n: n.get("State") in ("pending", "available"))
+        return find_owned(ctx, resource, ctx.recovery.client("ec2"), NAT_LOOKUP, alive=lambda n: n.get("State") in ("pending", "available"))
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._find(resource, ctx)
@@ -172,14 +176,15 @@ class NatGatewayHandler:
         ec2 = ctx.recovery.client("ec2")
         cfg = resource.config
         nat = self._find(resource, ctx)
-        created = nat is None
-        if created:
+        new = nat is None
+        if new:
             kwargs: dict[str, Any] = {"SubnetId": ctx.ref(cfg["subnet"]), "ConnectivityType": cfg["connectivity_type"],
                                       "ClientToken": client_token(ctx, resource),
                                       "TagSpecifications": ctx.tag_spec(resource, "natgateway")}
             if cfg["elastic_ip"]:
                 kwargs["AllocationId"] = ctx.ref(cfg["elastic_ip"])
             nat = ec2.create_nat_gateway(**kwargs)["NatGateway"]
+            created(ctx, resource, NAT_LOOKUP, nat["NatGatewayId"])
         ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat["NatGatewayId"]],
                                                      WaiterConfig={"Delay": 15, "MaxAttempts": 40})
-        return Applied(nat["NatGatewayId"], created=created)
+        return Applied(nat["NatGatewayId"], created=new)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, find_owned, name_of, tags_of
+from core.handler import (Applied, ApplyContext, Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default,
+                          name_of, tags_of)
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
 SUBNET = "ec2:subnet"
 NACL = "ec2:network-acl"
+LOOKUP = Lookup("describe_network_acls", "NetworkAcls", "NetworkAclId", "NetworkAclIds")
 DEFAULT_RULE = 32767  # the implicit deny-all, present in every ACL and not editable
 
 
@@ -52,6 +54,7 @@ class NetworkAclHandler:
             entries = sorted((_entry(e) for e in acl.get("Entries", []) if e["RuleNumber"] != DEFAULT_RULE),
                              key=lambda e: (e["egress"], e["rule"]))
             out.append(Resource(type=NACL, source_id=acl["NetworkAclId"], name=name_of(acl), tags=tags_of(acl),
+                                arn=ec2_arn(source.region, acl, "network-acl", acl["NetworkAclId"]),
                                 config={"vpc": vpc, "default": bool(acl.get("IsDefault")), "entries": entries,
                                         "subnets": subnets},
                                 dependencies=sorted({vpc, *subnets})))
@@ -59,11 +62,9 @@ class NetworkAclHandler:
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
         ec2 = ctx.recovery.client("ec2")
-        if resource.config["default"] and resource.config["vpc"] in ctx.deps:
-            acls = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [ctx.ref(resource.config["vpc"])]},
-                                                      {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
-            return acls[0] if acls else None
-        return find_owned(ctx, resource, ec2, "describe_network_acls", "NetworkAcls")
+        if resource.config["default"]:
+            return find_vpc_default(ctx, resource, ec2, LOOKUP, {"Name": "default", "Values": ["true"]})
+        return find_owned(ctx, resource, ec2, LOOKUP)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._find(resource, ctx)
@@ -73,14 +74,14 @@ class NetworkAclHandler:
         ec2 = ctx.recovery.client("ec2")
         cfg = resource.config
         acl = self._find(resource, ctx)
-        created = acl is None
+        new = acl is None
         changed = False
-        if created:
+        if new:
             acl = ec2.create_network_acl(VpcId=ctx.ref(cfg["vpc"]),
                                          TagSpecifications=ctx.tag_spec(resource, "network-acl"))["NetworkAcl"]
-        elif cfg["default"] and tags_of(acl).get("drflow:source-id") != resource.source_id:
-            ec2.create_tags(Resources=[acl["NetworkAclId"]], Tags=ctx.tag_list(resource))
-            changed = True
+            created(ctx, resource, LOOKUP, acl["NetworkAclId"])
+        elif cfg["default"]:
+            changed = adopt_tags(ctx, resource, ec2, acl, acl["NetworkAclId"])
         acl_id = acl["NetworkAclId"]
         current = {(e["egress"], e["rule"]): e for e in (_entry(x) for x in acl.get("Entries", []))
                    if e["rule"] != DEFAULT_RULE}
@@ -100,7 +101,7 @@ class NetworkAclHandler:
             ec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=rule, Egress=egress)
             changed = True
         changed |= self._associate(ec2, acl_id, [ctx.ref(s) for s in cfg["subnets"]])
-        return Applied(acl_id, created=created, changed=changed and not created,
+        return Applied(acl_id, created=new, changed=changed and not new,
                        details={"entries": len(desired)})
 
     def _associate(self, ec2: Any, acl_id: str, subnet_ids: list[str]) -> bool:

@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, find_owned, name_of, tags_of
+from core.handler import (Applied, ApplyContext, Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default,
+                          name_of, tags_of)
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
 SUBNET = "ec2:subnet"
 ROUTE_TABLE = "ec2:route-table"
+LOOKUP = Lookup("describe_route_tables", "RouteTables", "RouteTableId", "RouteTableIds")
 TARGETS = {  # describe field -> (resource type, create_route parameter)
     "NatGatewayId": ("ec2:nat-gateway", "NatGatewayId"),
     "EgressOnlyInternetGatewayId": ("ec2:egress-only-internet-gateway", "EgressOnlyInternetGatewayId"),
@@ -84,6 +86,7 @@ class RouteTableHandler:
             main = any(a.get("Main") for a in table.get("Associations", []))
             out.append(Resource(
                 type=ROUTE_TABLE, source_id=table["RouteTableId"], name=name_of(table), tags=tags_of(table),
+                arn=ec2_arn(source.region, table, "route-table", table["RouteTableId"]),
                 config={"vpc": vpc, "main": main, "routes": sorted(routes, key=lambda r: r["destination"]),
                         "subnets": subnets, "unrecoverable": unrecoverable},
                 dependencies=sorted(deps)))
@@ -92,12 +95,8 @@ class RouteTableHandler:
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
         ec2 = ctx.recovery.client("ec2")
         if resource.config["main"]:
-            vpc_id = ctx.ref(resource.config["vpc"]) if resource.config["vpc"] in ctx.deps else None
-            if vpc_id:
-                tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
-                                                            {"Name": "association.main", "Values": ["true"]}])
-                return tables["RouteTables"][0] if tables["RouteTables"] else None
-        return find_owned(ctx, resource, ec2, "describe_route_tables", "RouteTables")
+            return find_vpc_default(ctx, resource, ec2, LOOKUP, {"Name": "association.main", "Values": ["true"]})
+        return find_owned(ctx, resource, ec2, LOOKUP)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._find(resource, ctx)
@@ -107,21 +106,21 @@ class RouteTableHandler:
         ec2 = ctx.recovery.client("ec2")
         cfg = resource.config
         table = self._find(resource, ctx)
-        created = table is None
+        new = table is None
         changed = False
-        if created:
+        if new:
             table = ec2.create_route_table(VpcId=ctx.ref(cfg["vpc"]),
                                            TagSpecifications=ctx.tag_spec(resource, "route-table"))["RouteTable"]
-        elif cfg["main"] and tags_of(table).get("drflow:source-id") != resource.source_id:
-            ec2.create_tags(Resources=[table["RouteTableId"]], Tags=ctx.tag_list(resource))  # adopt the VPC's main table
-            changed = True
+            created(ctx, resource, LOOKUP, table["RouteTableId"])
+        elif cfg["main"]:
+            changed = adopt_tags(ctx, resource, ec2, table, table["RouteTableId"])
         table_id = table["RouteTableId"]
         warnings = [f"route to {u['destination']} not recovered: {u['reason']}" for u in cfg["unrecoverable"]]
         deferred: list[str] = []
         changed |= self._routes(ec2, table, cfg, ctx, deferred)
         changed |= self._associations(ec2, table, cfg, ctx)
         details = {"deferred_routes": deferred} if deferred else {}
-        return Applied(table_id, created=created, changed=changed and not created, details=details,
+        return Applied(table_id, created=new, changed=changed and not new, details=details,
                        warnings=warnings)
 
     def _routes(self, ec2: Any, table: dict[str, Any], cfg: dict[str, Any], ctx: ApplyContext,

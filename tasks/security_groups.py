@@ -12,12 +12,14 @@ from collections import defaultdict
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, Unrecoverable, find_owned, name_of, tags_of
+from core.handler import (Applied, ApplyContext, Lookup, Unrecoverable, adopt_tags, created, find_owned,
+                          find_vpc_default, tags_of)
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
 GROUP = "ec2:security-group"
 RULES = "ec2:security-group-rules"
+LOOKUP = Lookup("describe_security_groups", "SecurityGroups", "GroupId", "GroupIds")
 
 
 def _identity(rule: dict[str, Any]) -> tuple:
@@ -78,12 +80,9 @@ class SecurityGroupHandler:
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
         ec2 = ctx.recovery.client("ec2")
-        if resource.config["default"] and resource.config["vpc"] in ctx.deps:
-            groups = ec2.describe_security_groups(Filters=[
-                {"Name": "vpc-id", "Values": [ctx.ref(resource.config["vpc"])]},
-                {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
-            return groups[0] if groups else None
-        return find_owned(ctx, resource, ec2, "describe_security_groups", "SecurityGroups")
+        if resource.config["default"]:
+            return find_vpc_default(ctx, resource, ec2, LOOKUP, {"Name": "group-name", "Values": ["default"]})
+        return find_owned(ctx, resource, ec2, LOOKUP)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._find(resource, ctx)
@@ -97,11 +96,9 @@ class SecurityGroupHandler:
             group_id = ec2.create_security_group(
                 GroupName=cfg["group_name"], Description=cfg["description"] or cfg["group_name"],
                 VpcId=ctx.ref(cfg["vpc"]), TagSpecifications=ctx.tag_spec(resource, "security-group"))["GroupId"]
-            return Applied(group_id, created=True)
-        if cfg["default"] and tags_of(group).get("drflow:source-id") != resource.source_id:
-            ec2.create_tags(Resources=[group["GroupId"]], Tags=ctx.tag_list(resource))
-            return Applied(group["GroupId"], changed=True)
-        return Applied(group["GroupId"])
+            return Applied(created(ctx, resource, LOOKUP, group_id), created=True)
+        changed = cfg["default"] and adopt_tags(ctx, resource, ec2, group, group["GroupId"])
+        return Applied(group["GroupId"], changed=changed)
 
 
 class SecurityGroupRulesHandler:

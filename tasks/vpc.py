@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, Unrecoverable, ensure_tagged, find_owned, name_of, tags_of
+from core.handler import (Applied, ApplyContext, Lookup, Unrecoverable, created, ec2_arn, ensure_tagged,
+                          find_owned, name_of, tags_of)
 from core.models import Resource, resource_key
 
 DHCP = "ec2:dhcp-options"
 VPC = "ec2:vpc"
 SUBNET = "ec2:subnet"
+VPC_LOOKUP = Lookup("describe_vpcs", "Vpcs", "VpcId", "VpcIds")
+SUBNET_LOOKUP = Lookup("describe_subnets", "Subnets", "SubnetId", "SubnetIds")
 
 
 def default_domain(region: str) -> str:
@@ -39,6 +42,7 @@ class DhcpOptionsHandler:
             if _is_default_dhcp(config, source.region):
                 continue  # every region has its own default: nothing to carry over
             out.append(Resource(type=DHCP, source_id=item["DhcpOptionsId"], name=name_of(item),
+                                arn=ec2_arn(source.region, item, "dhcp-options", item["DhcpOptionsId"]),
                                 config={"options": config, "source_region": source.region}, tags=tags_of(item)))
         return out
 
@@ -66,11 +70,11 @@ class DhcpOptionsHandler:
         if found:
             return Applied(found["DhcpOptionsId"])
         desired = self._desired(resource, ctx)
-        created = ctx.recovery.client("ec2").create_dhcp_options(
+        options = ctx.recovery.client("ec2").create_dhcp_options(
             DhcpConfigurations=[{"Key": k, "Values": v} for k, v in sorted(desired.items())],
             TagSpecifications=ctx.tag_spec(resource, "dhcp-options"))["DhcpOptions"]
-        ensure_tagged(ctx.recovery.client("ec2"), created["DhcpOptionsId"], created, ctx, resource)
-        return Applied(created["DhcpOptionsId"], created=True)
+        ensure_tagged(ctx.recovery.client("ec2"), options["DhcpOptionsId"], options, ctx, resource)
+        return Applied(options["DhcpOptionsId"], created=True)
 
 
 class VpcHandler:
@@ -95,7 +99,7 @@ class VpcHandler:
             dhcp = resource_key(DHCP, dhcp_id) if dhcp_id and dhcp_id != "default" and dhcp_id not in defaults else None
             out.append(Resource(
                 type=VPC, source_id=vpc_id, name=name_of(vpc), tags=tags_of(vpc),
-                arn=f"arn:aws:ec2:{source.region}:{vpc.get('OwnerId', '')}:vpc/{vpc_id}",
+                arn=ec2_arn(source.region, vpc, "vpc", vpc_id),
                 config={"cidr_block": vpc["CidrBlock"], "secondary_cidr_blocks": secondary,
                         "instance_tenancy": vpc.get("InstanceTenancy", "default"),
                         "enable_dns_support": attrs["enableDnsSupport"],
@@ -104,20 +108,21 @@ class VpcHandler:
         return out
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_vpcs", "Vpcs")
+        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), VPC_LOOKUP)
         return found["VpcId"] if found else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         ec2 = ctx.recovery.client("ec2")
         cfg = resource.config
-        vpc = find_owned(ctx, resource, ec2, "describe_vpcs", "Vpcs")
-        created = vpc is None
-        if created:
+        vpc = find_owned(ctx, resource, ec2, VPC_LOOKUP)
+        new = vpc is None
+        if new:
             vpc = ec2.create_vpc(CidrBlock=ctx.net.cidr(cfg["cidr_block"]), InstanceTenancy=cfg["instance_tenancy"],
                                  TagSpecifications=ctx.tag_spec(resource, "vpc"))["Vpc"]
+            created(ctx, resource, VPC_LOOKUP, vpc["VpcId"])
             ec2.get_waiter("vpc_available").wait(VpcIds=[vpc["VpcId"]])
         vpc_id = vpc["VpcId"]
-        if not created and vpc["CidrBlock"] != ctx.net.cidr(cfg["cidr_block"]):
+        if not new and vpc["CidrBlock"] != ctx.net.cidr(cfg["cidr_block"]):
             raise Unrecoverable(f"recovered {vpc_id} has CIDR {vpc['CidrBlock']}, the plan maps "
                                 f"{cfg['cidr_block']} to {ctx.net.cidr(cfg['cidr_block'])}; delete it to recreate")
         changed = False
@@ -136,7 +141,7 @@ class VpcHandler:
         if dhcp_id and vpc.get("DhcpOptionsId") != dhcp_id:
             ec2.associate_dhcp_options(DhcpOptionsId=dhcp_id, VpcId=vpc_id)
             changed = True
-        return Applied(vpc_id, created=created, changed=changed and not created,
+        return Applied(vpc_id, created=new, changed=changed and not new,
                        details={"cidr_block": ctx.net.cidr(cfg["cidr_block"])})
 
 
@@ -159,18 +164,19 @@ class SubnetHandler:
         return out
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_subnets", "Subnets")
+        found = find_owned(ctx, resource, ctx.recovery.client("ec2"), SUBNET_LOOKUP)
         return found["SubnetId"] if found else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         ec2 = ctx.recovery.client("ec2")
         cfg = resource.config
         cidr, az = ctx.net.cidr(cfg["cidr_block"]), ctx.net.az(cfg["availability_zone"])
-        subnet = find_owned(ctx, resource, ec2, "describe_subnets", "Subnets")
-        created = subnet is None
-        if created:
+        subnet = find_owned(ctx, resource, ec2, SUBNET_LOOKUP)
+        new = subnet is None
+        if new:
             subnet = ec2.create_subnet(VpcId=ctx.ref(cfg["vpc"]), CidrBlock=cidr, AvailabilityZone=az,
                                        TagSpecifications=ctx.tag_spec(resource, "subnet"))["Subnet"]
+            created(ctx, resource, SUBNET_LOOKUP, subnet["SubnetId"])
         elif (subnet["CidrBlock"], subnet["AvailabilityZone"]) != (cidr, az):
             raise Unrecoverable(f"recovered {subnet['SubnetId']} is {subnet['CidrBlock']} in "
                                 f"{subnet['AvailabilityZone']}, the plan wants {cidr} in {az}; delete it to recreate")
@@ -179,5 +185,5 @@ class SubnetHandler:
             ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"],
                                         MapPublicIpOnLaunch={"Value": cfg["map_public_ip_on_launch"]})
             changed = True
-        return Applied(subnet["SubnetId"], created=created, changed=changed and not created,
+        return Applied(subnet["SubnetId"], created=new, changed=changed and not new,
                        details={"cidr_block": cidr, "availability_zone": az})

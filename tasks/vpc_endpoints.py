@@ -10,12 +10,13 @@ import re
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, Unrecoverable, find_owned, name_of, tags_of
+from core.handler import Applied, ApplyContext, Lookup, Unrecoverable, created, ec2_arn, find_owned, name_of, tags_of
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
 GATEWAY = "ec2:vpc-endpoint"
 INTERFACE = "ec2:interface-endpoint"
+LOOKUP = Lookup("describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId", "VpcEndpointIds")
 AWS_SERVICE_RE = re.compile(r"^(?P<prefix>com\.amazonaws|aws\.api)\.(?P<region>[a-z]{2}(-[a-z]+)+-\d)\.(?P<rest>.+)$")
 
 
@@ -47,6 +48,7 @@ class _EndpointHandler:
             groups = sorted(resource_key("ec2:security-group", g["GroupId"]) for g in ep.get("Groups", []))
             out.append(Resource(
                 type=self.type, source_id=ep["VpcEndpointId"], name=name_of(ep), tags=tags_of(ep),
+                arn=ec2_arn(source.region, ep, "vpc-endpoint", ep["VpcEndpointId"]),
                 config={"vpc": vpc, "service_name": ep["ServiceName"], "route_tables": tables, "subnets": subnets,
                         "security_groups": groups, "private_dns": bool(ep.get("PrivateDnsEnabled")),
                         "policy": _policy(ep.get("PolicyDocument")), "source_region": source.region},
@@ -54,7 +56,7 @@ class _EndpointHandler:
         return out
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        return find_owned(ctx, resource, ctx.recovery.client("ec2"), "describe_vpc_endpoints", "VpcEndpoints",
+        return find_owned(ctx, resource, ctx.recovery.client("ec2"), LOOKUP,
                           alive=lambda e: e.get("State", "").lower() not in ("deleted", "deleting", "failed"))
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
@@ -85,8 +87,8 @@ class _EndpointHandler:
             else:
                 kwargs.update(SubnetIds=[ctx.ref(s) for s in cfg["subnets"]], PrivateDnsEnabled=cfg["private_dns"],
                               SecurityGroupIds=[ctx.ref(g) for g in cfg["security_groups"]])
-            created = ec2.create_vpc_endpoint(**kwargs)["VpcEndpoint"]
-            return Applied(created["VpcEndpointId"], created=True, warnings=warnings,
+            endpoint_id = ec2.create_vpc_endpoint(**kwargs)["VpcEndpoint"]["VpcEndpointId"]
+            return Applied(created(ctx, resource, LOOKUP, endpoint_id), created=True, warnings=warnings,
                            details={"service_name": service})
         changed = False
         if self.endpoint_type == "Gateway":

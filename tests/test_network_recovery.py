@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
 from conftest import RECOVERY, SOURCE, ec2, make_plan
@@ -13,11 +12,6 @@ from flows_helper import run
 from network_state import network_state, recovered_vpc
 
 pytestmark = pytest.mark.usefixtures("shop")
-
-
-def _as_recovered(state: dict) -> dict:
-    """What the source side should look like once recovered: the S3 endpoint's service is regional."""
-    return state
 
 
 def test_failover_recreates_the_network_identically(shop, plan, sandbox):
@@ -189,3 +183,28 @@ def test_drill_builds_an_isolated_copy_beside_production(shop, plan):
     assert rec.describe_nat_gateways(Filters=flt)["NatGateways"] == []
     for table in rec.describe_route_tables(Filters=flt)["RouteTables"]:
         assert not any(r.get("NatGatewayId") or r.get("GatewayId", "").startswith("igw-") for r in table["Routes"])
+
+
+def test_unrecoverable_routes_warn_and_interface_endpoints_wait_for_failover(shop, plan):
+    src = ec2(SOURCE)
+    peering = src.create_vpc_peering_connection(VpcId=shop["vpc"], PeerVpcId=shop["other-vpc"])
+    peering_id = peering["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    src.create_route(RouteTableId=shop["rt-public"], DestinationCidrBlock="172.31.0.0/16",
+                     VpcPeeringConnectionId=peering_id)
+    endpoint = src.create_vpc_endpoint(VpcId=shop["vpc"], ServiceName=f"com.amazonaws.{SOURCE}.ssm",
+                                       VpcEndpointType="Interface", SubnetIds=[shop["private-a"], shop["private-b"]],
+                                       SecurityGroupIds=[shop["sg-app"]])["VpcEndpoint"]["VpcEndpointId"]
+    staged = run(replicate, plan=plan)
+    outcome = {d["key"]: d for d in staged["details"]}
+    assert outcome[f"ec2:interface-endpoint/{endpoint}"]["outcome"] == "skipped"  # billed hourly: not staged
+    report = run(failover, plan=plan)
+    assert report["failed"] == []
+    rows = {d["key"]: d for d in report["details"]}
+    public = rows[f"ec2:route-table/{shop['rt-public']}"]
+    assert any("172.31.0.0/16" in w and "peering" in w for w in public["warnings"])
+    recovered = ec2(RECOVERY).describe_vpc_endpoints(VpcEndpointIds=[report["identity_map"][endpoint]])[
+        "VpcEndpoints"][0]
+    assert recovered["ServiceName"] == f"com.amazonaws.{RECOVERY}.ssm"
+    assert sorted(recovered["SubnetIds"]) == sorted(report["identity_map"][s] for s in (shop["private-a"],
+                                                                                           shop["private-b"]))
+    assert [g["GroupId"] for g in recovered["Groups"]] == [report["identity_map"][shop["sg-app"]]]
