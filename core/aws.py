@@ -34,12 +34,18 @@ RETRY_CONFIG = {"mode": "standard", "max_attempts": 10}
 SESSION_NAME = "drflow"
 
 
+class Retryable(Exception):
+    """Worth another attempt although AWS did not say so (a server launch that failed): task retries take it."""
+
+
 def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying later: throttling, 5xx, connection trouble. Not: access denied, validation, not found."""
+    if isinstance(exc, Retryable):
+        return True
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -48,12 +48,15 @@ class RunSpec:
     scope: str  # cache scope: "stage", or the recovery point id (+ drill id)
     drill_id: str | None = None
     refresh: bool = False
+    recovery_point: Any = None
     net: NetworkMapper = field(init=False)
     index: OwnedIndex = field(init=False)
+    shared: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.net = NetworkMapper(self.plan.network.cidr_map, self.plan.network.az_map, self.plan.recovery.region)
         self.index = OwnedIndex()
+        self.shared = {}  # handlers keep per-run state here (a DRS launch batcher, a cached listing), under their type
 
     @property
     def target(self) -> str:
@@ -61,7 +64,8 @@ class RunSpec:
 
     def context(self, deps: dict[str, ResourceResult]) -> ApplyContext:
         return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
-                            net=self.net, index=self.index, drill_id=self.drill_id)
+                            net=self.net, index=self.index, drill_id=self.drill_id, shared=self.shared,
+                            recovery_point=self.recovery_point)
 
 
 def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -199,7 +203,7 @@ def plan_writes(resources: list[Resource], spec: RunSpec) -> list[dict[str, Any]
       retry_condition_fn=_retry_transient_only, cache_policy=None)
 def discover_type(resource_type: str, spec: RunSpec) -> list[Resource]:
     """Read-only discovery of one resource type in the source region."""
-    return spec.registry[resource_type].discover(spec.aws.source)
+    return spec.registry[resource_type].discover(spec.aws.source, spec.plan)
 
 
 def discover_all(spec: RunSpec) -> list[Resource]:

@@ -28,6 +28,14 @@ class Unrecoverable(Exception):
     """This resource cannot be recreated on the recovery side (the message says why); not retried."""
 
 
+class ScopeError(ValueError):
+    """The plan and the source estate disagree (a dependency on an unknown server, ...); `problems` names each."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+
+
 class BlockedByDependency(Exception):
     """A dependency failed, so this resource was not attempted."""
 
@@ -55,6 +63,8 @@ class ApplyContext:
     net: NetworkMapper
     index: "OwnedIndex"
     drill_id: str | None = None
+    shared: dict[str, Any] = field(default_factory=dict)  # per-run state a handler keeps (see RunSpec.shared)
+    recovery_point: Any = None  # the RecoveryPoint being recovered (failover) or written (replication)
 
     @property
     def staging(self) -> bool:
@@ -105,8 +115,9 @@ class Handler(Protocol):
     internet_facing: ClassVar[bool]  # True: left out of an isolated drill
     version: ClassVar[int]       # bump when apply's behaviour changes, to invalidate cached results
 
-    def discover(self, source: Side) -> list[Resource]:
-        """Every resource of this type in the source region (read-only, paginated)."""
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        """Every resource of this type in the source region (read-only, paginated). Raises ScopeError
+        when the plan refers to something that is not there."""
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         """The id of what drflow already created for this resource, if any (read-only)."""

@@ -67,7 +67,7 @@ def text(report: dict[str, Any]) -> str:
     for d in report["details"]:
         mark = {"failed": "✗", "skipped": "-"}.get(d["outcome"], "✓")
         target = d["recovered_id"] or (d["error"] or (d.get("details") or {}).get("reason", ""))
-        out.append(f"  {mark} {d['key']:<58} {d['outcome']:<9} {target}")
+        out.append(f"  {mark} {d['key']:<58} {d['name'][:16]:<16} {d['outcome']:<9} {target}")
         out.extend(f"      warning: {w}" for w in d["warnings"])
     if report.get("failed"):
         out.append(f"  FAILED: {len(report['failed'])} resource(s); see above")

@@ -21,6 +21,7 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
 
     sandbox = start_sandbox(port=0, faults=faults)
     plan = load_plan(SAMPLE_PLAN, set(default_registry()))
+    sandbox.drs(plan.recovery.account_id, plan.recovery.region).set_latency(0.5)  # each DRS launch takes a moment
     try:
         typer.echo(f"sandbox on {sandbox.url}; sample workload seeded in {plan.source.region}", err=True)
         typer.echo("== 1. nightly replication ==", err=True)
@@ -35,10 +36,25 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
         touched = [c for c in sandbox.calls if c.region == plan.source.region and c.fault == "dark"]
         if not as_json:
             typer.echo(_network_summary(plan, recovered))
+            typer.echo(_launch_order(sandbox, plan, recovered))
             typer.echo(f"calls to {plan.source.region} during failover: {len(touched)}")
         return 1 if replicated.get("failed") or recovered.get("failed") or touched else 0
     finally:
         sandbox.stop()
+
+
+def _launch_order(sandbox: Any, plan: Any, report: dict[str, Any]) -> str:
+    """When DRS launched each server (from the double's log): dependants only after what they need."""
+    names = {d["details"].get("source_server"): d["name"] for d in report["details"] if d["key"].startswith("ec2:instance/")}
+    log = [(t, names.get(sid, sid), event) for t, sid, event in
+           sandbox.drs(plan.recovery.account_id, plan.recovery.region).launch_log if event == "LAUNCHED"]
+    if not log:
+        return ""
+    start = min(t for t, _, _ in log)
+    to_seconds = (lambda d: d.total_seconds()) if hasattr(start, "tzinfo") else (lambda d: d)
+    lines = ["servers launched by DRS (seconds after the first launch):"]
+    lines += [f"  {to_seconds(t - start):6.1f}  {name}" for t, name, _ in sorted(log, key=lambda x: x[0])]
+    return "\n".join(lines)
 
 
 def _network_summary(plan: Any, report: dict[str, Any]) -> str:

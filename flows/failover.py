@@ -48,6 +48,10 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
         topological_order({r.key: r.dependencies for r in point.resources})
     except GraphError as exc:
         problems.append(("recovery_point", str(exc)))
+    for resource in point.resources:
+        check = getattr(registry.get(resource.type), "preflight", None)
+        if check:
+            problems += check(resource, plan)
     problems += check_identity(aws.recovery, plan.recovery.account_id, "recovery")
     problems += check_recovery_region(plan, aws.recovery, point.resources, drill=drill)
     if problems:

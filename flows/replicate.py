@@ -12,6 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from core.aws import AwsAccess
 from core.engine import RunSpec, discover_all, run_graph
 from core.graph import GraphError, topological_order
+from core.handler import ScopeError
 from core.models import Endpoint, RecoveryPoint
 from core.preflight import check_identity, check_recovery_region
 from core.plan import Plan
@@ -37,7 +38,10 @@ def replicate(plan: Plan, refresh: bool = False) -> Any:
     if problems:
         raise PreflightError(problems)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode="stage", scope="stage", refresh=refresh)
-    resources = select(discover_all(spec), plan.scope)
+    try:
+        resources = select(discover_all(spec), plan.scope)
+    except ScopeError as exc:
+        raise PreflightError(exc.problems) from None
     logger.info("discovered %d resources in scope in %s", len(resources), plan.source.region)
     try:
         topological_order({r.key: r.dependencies for r in resources})

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from core.aws import Side, paginate
 from core.handler import Applied, ApplyContext, Lookup, created, ec2_arn, find_owned, name_of, tags_of
+from core.plan import Plan
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
@@ -39,7 +40,7 @@ class InternetGatewayHandler:
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for igw in paginate(source.client("ec2"), "describe_internet_gateways", "InternetGateways"):
             attached = [a["VpcId"] for a in igw.get("Attachments", []) if a.get("State") in ("available", "attached")]
@@ -80,7 +81,7 @@ class EgressOnlyGatewayHandler:
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         ec2 = source.client("ec2")
         for gw in paginate(ec2, "describe_egress_only_internet_gateways", "EgressOnlyInternetGateways"):
@@ -115,7 +116,7 @@ class ElasticIpHandler:
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for addr in source.client("ec2").describe_addresses()["Addresses"]:  # not paginated by the API
             if addr.get("Domain") != "vpc":
@@ -148,7 +149,7 @@ class NatGatewayHandler:
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for nat in paginate(source.client("ec2"), "describe_nat_gateways", "NatGateways"):
             if nat.get("State") not in ("pending", "available"):

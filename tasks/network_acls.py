@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from core.aws import Side, paginate
 from core.handler import (Applied, ApplyContext, Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default,
                           name_of, tags_of)
+from core.plan import Plan
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
@@ -46,7 +47,7 @@ class NetworkAclHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for acl in paginate(source.client("ec2"), "describe_network_acls", "NetworkAcls"):
             vpc = resource_key(VPC, acl["VpcId"])

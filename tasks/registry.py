@@ -8,9 +8,11 @@ from __future__ import annotations
 from core.handler import Handler, Registry
 from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, InternetGatewayHandler,
                             NatGatewayHandler)
+from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
 from tasks.route_tables import RouteTableHandler
 from tasks.security_groups import SecurityGroupHandler, SecurityGroupRulesHandler
+from tasks.servers import ServerHandler
 from tasks.vpc import DhcpOptionsHandler, SubnetHandler, VpcHandler
 from tasks.vpc_endpoints import GatewayEndpointHandler, InterfaceEndpointHandler
 
@@ -18,6 +20,7 @@ HANDLERS: tuple[Handler, ...] = (
     DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
     ElasticIpHandler(), NatGatewayHandler(), RouteTableHandler(), GatewayEndpointHandler(),
     InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
+    ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from core.aws import Side, paginate
 from core.handler import (Applied, ApplyContext, Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default,
                           name_of, tags_of)
+from core.plan import Plan
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
@@ -54,7 +55,7 @@ class RouteTableHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for table in paginate(source.client("ec2"), "describe_route_tables", "RouteTables"):
             vpc = resource_key(VPC, table["VpcId"])

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from core.aws import Side, paginate
 from core.handler import (Applied, ApplyContext, Lookup, Unrecoverable, adopt_tags, created, find_owned,
                           find_vpc_default, tags_of)
+from core.plan import Plan
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
@@ -64,7 +65,7 @@ class SecurityGroupHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for group in paginate(source.client("ec2"), "describe_security_groups", "SecurityGroups"):
             if not group.get("VpcId"):
@@ -107,7 +108,7 @@ class SecurityGroupRulesHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
         groups = {g["GroupId"]: g for g in paginate(ec2, "describe_security_groups", "SecurityGroups")
                   if g.get("VpcId")}

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from core.aws import Side, paginate
 from core.handler import (Applied, ApplyContext, Lookup, Unrecoverable, created, ec2_arn, ensure_tagged,
                           find_owned, name_of, tags_of)
+from core.plan import Plan
 from core.models import Resource, resource_key
 
 DHCP = "ec2:dhcp-options"
@@ -34,7 +35,7 @@ class DhcpOptionsHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
         out = []
         for item in paginate(ec2, "describe_dhcp_options", "DhcpOptions"):
@@ -83,7 +84,7 @@ class VpcHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
         defaults = {d["DhcpOptionsId"] for d in paginate(ec2, "describe_dhcp_options", "DhcpOptions")
                     if _is_default_dhcp(_dhcp_config(d), source.region)}
@@ -151,7 +152,7 @@ class SubnetHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for subnet in paginate(source.client("ec2"), "describe_subnets", "Subnets"):
             vpc = resource_key(VPC, subnet["VpcId"])

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from core.aws import Side, paginate
 from core.handler import Applied, ApplyContext, Lookup, Unrecoverable, created, ec2_arn, find_owned, name_of, tags_of
+from core.plan import Plan
 from core.models import Resource, resource_key
 
 VPC = "ec2:vpc"
@@ -36,7 +37,7 @@ class _EndpointHandler:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
-    def discover(self, source: Side) -> list[Resource]:
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
         for ep in paginate(source.client("ec2"), "describe_vpc_endpoints", "VpcEndpoints"):
             if ep.get("VpcEndpointType", "Gateway") != self.endpoint_type or ep.get("State", "").lower() in (

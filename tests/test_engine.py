@@ -32,7 +32,7 @@ class Recorder:
         self.seen_deps: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
-    def discover(self, source):
+    def discover(self, source, plan):
         return []
 
     def find(self, resource, ctx):

@@ -25,6 +25,7 @@ from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequ
 from werkzeug.serving import make_server  # noqa: E402
 
 from core.aws import is_read  # noqa: E402
+from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 
 SCOPE_RE = re.compile(r"Credential=(?P<key>[A-Z0-9]{16,128})/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
@@ -148,6 +149,12 @@ class Sandbox:
     @property
     def calls(self) -> list[Call]:
         return list(self.app.calls)
+
+    def drs(self, account_id: str | None = None, region: str = "us-west-2") -> Any:
+        """The DRS double's backend of one account and region, to steer it (clock, latency, faults).
+
+        Fetch it again after `reset()`: moto's reset gives every account and region a fresh backend."""
+        return drs_backend(account_id or self.account_id, region)
 
     def reset(self) -> None:
         """Forget every resource in every account and region (moto's reset), the log and the faults."""

@@ -118,3 +118,56 @@ def seed_network(session: boto3.Session, region: str = "us-east-1") -> dict[str,
     ec2.create_subnet(VpcId=other, CidrBlock="172.31.0.0/20", AvailabilityZone=region + "a")
     ids["other-vpc"] = other
     return ids
+
+
+SERVERS = {  # name: (subnet role, private IP, instance type, security group, depends on)
+    "db-proxy": ("db-a", "10.1.20.10", "t3.medium", "sg-db", []),
+    "app-a": ("private-a", "10.0.10.10", "m5.large", "sg-app", ["db-proxy"]),
+    "app-b": ("private-b", "10.0.11.10", "m5.large", "sg-app", ["db-proxy"]),
+    "web": ("private-a", "10.0.10.20", "t3.large", "sg-web", ["app-a", "app-b"]),
+    "cache": ("db-b", "10.1.21.10", "r5.large", "sg-db", []),
+    "worker": ("private-b", "10.0.11.20", "c5.large", "sg-app", ["cache"]),
+}
+# the plan declares the diamond (db-proxy -> app-a, app-b -> web); the worker declares its own by tag
+PLAN_SERVERS = {name: {"depends_on": deps} for name, (_, _, _, _, deps) in SERVERS.items() if name != "worker"}
+
+
+def seed_servers(session: boto3.Session, ids: dict[str, str], region: str = "us-east-1") -> dict[str, str]:
+    """Six servers with the DRS agent, and an internet-facing ALB in front of web (and app for /api/*)."""
+    ec2 = session.client("ec2", region_name=region)
+    for name, (subnet, ip, itype, group, deps) in SERVERS.items():
+        extra = {"drs-agent": "installed"}
+        if name == "worker":
+            extra["drflow:depends-on"] = ",".join(deps)
+        inst = ec2.run_instances(
+            ImageId="ami-0sample0shop0001", MinCount=1, MaxCount=1, InstanceType=itype, SubnetId=ids[subnet],
+            PrivateIpAddress=ip, SecurityGroupIds=[ids[group]],
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20, "VolumeType": "gp3"}},
+                                 {"DeviceName": "/dev/xvdb", "Ebs": {"VolumeSize": 100, "VolumeType": "gp3"}}],
+            TagSpecifications=_tags(name, "instance", extra))["Instances"][0]
+        ids[name] = inst["InstanceId"]
+        data = next(m["Ebs"]["VolumeId"] for m in inst["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvdb")
+        # moto's run_instances drops Iops, so the data disk becomes io1 afterwards, as an operator would do
+        ec2.modify_volume(VolumeId=data, VolumeType="io1", Iops=3000)
+
+    elb = session.client("elbv2", region_name=region)
+    tags = [{"Key": "app", "Value": "shop"}]
+    web_tg = elb.create_target_group(Name="shop-web", Protocol="HTTP", Port=80, VpcId=ids["vpc"], TargetType="instance",
+                                     HealthCheckPath="/health", HealthCheckIntervalSeconds=15, Tags=tags)
+    app_tg = elb.create_target_group(Name="shop-api", Protocol="HTTP", Port=8080, VpcId=ids["vpc"],
+                                     TargetType="instance", HealthCheckPath="/api/health", Tags=tags)
+    ids["tg-web"] = web_tg["TargetGroups"][0]["TargetGroupArn"]
+    ids["tg-api"] = app_tg["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=ids["tg-web"], Targets=[{"Id": ids["web"]}])
+    elb.register_targets(TargetGroupArn=ids["tg-api"], Targets=[{"Id": ids["app-a"]}, {"Id": ids["app-b"]}])
+    alb = elb.create_load_balancer(Name="shop-alb", Subnets=[ids["public-a"], ids["public-b"]],
+                                   SecurityGroups=[ids["sg-web"]], Scheme="internet-facing", Type="application",
+                                   Tags=tags)["LoadBalancers"][0]
+    ids["alb"] = alb["LoadBalancerArn"]
+    listener = elb.create_listener(LoadBalancerArn=ids["alb"], Protocol="HTTP", Port=80,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": ids["tg-web"]}])
+    ids["listener"] = listener["Listeners"][0]["ListenerArn"]
+    elb.create_rule(ListenerArn=ids["listener"], Priority=10,
+                    Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
+                    Actions=[{"Type": "forward", "TargetGroupArn": ids["tg-api"]}])
+    return ids

@@ -1,0 +1,137 @@
+"""How servers are launched through DRS: batched into jobs, within DRS's limits, watched until launched.
+
+Support for the servers handler (not a handler itself). DRS takes at most 100 source servers per
+`start_recovery` job and runs at most 20 jobs and 500 servers at once. Servers whose dependencies
+finish at the same moment become ready together; the first of them waits a short window for the
+others and starts one job for all of them. Each job holds one slot of a Prefect global concurrency
+limit (and one slot per server of a second one) for as long as it runs, so that drflow never asks
+DRS for more than it allows, however many plans run at once.
+
+One watcher thread per job polls `describe_jobs` with backoff (DRS has no waiter) and wakes each
+server's task when its launch is decided: one poll per job, not one per server. The slots belong to
+the job, not to any one server's task, which is why the watcher (a thread) holds them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+
+from core.handler import ApplyContext
+
+MAX_SERVERS_PER_JOB = 100
+MAX_JOBS = 20
+MAX_SERVERS_IN_JOBS = 500
+DONE = ("LAUNCHED", "FAILED", "TERMINATED")
+_registry_lock = threading.Lock()
+
+
+@dataclass
+class PollSchedule:
+    """Backoff between job polls. DRS launches take minutes: 15 s granularity costs little there."""
+
+    first: float = 1.0
+    factor: float = 2.0
+    cap: float = 15.0
+    batch_window: float = 0.25  # how long the first ready server waits for others to share its job
+
+    def delays(self):
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(self.cap, delay * self.factor)
+
+
+POLL = PollSchedule()
+
+
+@dataclass
+class _Request:
+    server_id: str
+    ready: threading.Event = field(default_factory=threading.Event)
+    job_id: str | None = None
+    status: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+class LaunchBatcher:
+    """One per run: groups launch requests into DRS jobs and watches them."""
+
+    def __init__(self, ctx: ApplyContext):
+        self._drs = ctx.recovery.client("drs")
+        self._is_drill = ctx.mode == "drill"
+        self._tags = {"drflow:plan": ctx.plan.name, **({"drflow:drill": ctx.drill_id} if ctx.drill_id else {})}
+        scope = f"{ctx.plan.recovery.account_id}-{ctx.plan.recovery.region}"
+        self._job_limit = f"drflow-drs-jobs-{scope}"
+        self._server_limit = f"drflow-drs-servers-{scope}"
+        with get_client(sync_client=True) as client:
+            client.upsert_global_concurrency_limit_by_name(self._job_limit, MAX_JOBS)
+            client.upsert_global_concurrency_limit_by_name(self._server_limit, MAX_SERVERS_IN_JOBS)
+        self._lock = threading.Lock()
+        self._pending: list[_Request] = []
+        self._collecting = False
+        self.jobs: list[dict[str, Any]] = []  # what was started: job id, servers, start time
+
+    @classmethod
+    def for_run(cls, ctx: ApplyContext) -> "LaunchBatcher":
+        with _registry_lock:
+            if "drs-batcher" not in ctx.shared:
+                ctx.shared["drs-batcher"] = cls(ctx)
+            return ctx.shared["drs-batcher"]
+
+    def launch(self, server_id: str, timeout: float = 3600) -> tuple[str, dict[str, Any]]:
+        """Launch one source server; returns (job id, its participating-server status once decided)."""
+        request = _Request(server_id)
+        with self._lock:
+            self._pending.append(request)
+            lead, self._collecting = not self._collecting, True
+        if lead:
+            time.sleep(POLL.batch_window)
+            with self._lock:
+                batch, self._pending, self._collecting = self._pending, [], False
+            for start in range(0, len(batch), MAX_SERVERS_PER_JOB):
+                chunk = batch[start:start + MAX_SERVERS_PER_JOB]
+                threading.Thread(target=self._run_job, args=(chunk,), name="drs-job", daemon=True).start()
+        if not request.ready.wait(timeout):
+            raise TimeoutError(f"DRS launch of {server_id} not decided after {timeout} s")
+        if request.error:
+            raise request.error
+        return request.job_id, request.status
+
+    def _run_job(self, chunk: list[_Request]) -> None:
+        try:
+            with concurrency(self._job_limit, occupy=1), concurrency(self._server_limit, occupy=len(chunk)):
+                job = self._drs.start_recovery(sourceServers=[{"sourceServerID": r.server_id} for r in chunk],
+                                               isDrill=self._is_drill, tags=self._tags)["job"]
+                self.jobs.append({"job": job["jobID"], "servers": [r.server_id for r in chunk],
+                                  "started": time.time()})
+                for request in chunk:
+                    request.job_id = job["jobID"]
+                self._watch(job["jobID"], {r.server_id: r for r in chunk})
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting server task
+            for request in chunk:
+                if not request.ready.is_set():
+                    request.error = exc
+                    request.ready.set()
+
+    def _watch(self, job_id: str, waiting: dict[str, _Request]) -> None:
+        delays = POLL.delays()
+        while True:
+            job = self._drs.describe_jobs(filters={"jobIDs": [job_id]})["items"][0]
+            for server in job.get("participatingServers", []):
+                request = waiting.get(server["sourceServerID"])
+                if request and (server.get("launchStatus") in DONE or job["status"] == "COMPLETED"):
+                    request.status = server
+                    request.ready.set()
+                    del waiting[server["sourceServerID"]]
+            if job["status"] == "COMPLETED":
+                for request in waiting.values():  # not in the job's list at all: DRS dropped it
+                    request.status = {"sourceServerID": request.server_id, "launchStatus": "FAILED"}
+                    request.ready.set()
+                return
+            time.sleep(next(delays))

@@ -1,0 +1,366 @@
+"""Elastic Load Balancing v2: target groups, load balancers, listeners with their rules, and targets.
+
+Target groups are free and staged nightly; load balancers bill by the hour and are created at
+failover, in the recovered subnets and security groups. Listeners use the plan's certificate map
+(a listener whose certificate has no mapping is refused in the failover's pre-flight, before any
+write). Targets are registered last: the recovered instances take the place of the source ones.
+Names are unique per region, so a recovered resource keeps its source name (a drill adds a suffix)
+and one that exists without drflow's tags is never adopted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from core.aws import Side, error_code, paginate
+from core.handler import Applied, ApplyContext, Unrecoverable
+from core.models import Resource, resource_key
+from core.plan import Plan
+
+TG = "elbv2:target-group"
+LB = "elbv2:load-balancer"
+LISTENER = "elbv2:listener"
+TARGETS = "elbv2:targets"
+HEALTH_FIELDS = ("HealthCheckProtocol", "HealthCheckPort", "HealthCheckEnabled", "HealthCheckPath",
+                 "HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds", "HealthyThresholdCount",
+                 "UnhealthyThresholdCount", "Matcher")
+
+
+def _short(arn: str) -> str:
+    """`targetgroup/web/6d0e...` or `app/shop/50dc...`: the stable, readable part of an ELB ARN."""
+    return arn.split(":", 5)[5].split("/", 1)[1]
+
+
+def _tags(elb: Any, arns: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for start in range(0, len(arns), 20):  # the API takes 20 ARNs a call
+        for desc in elb.describe_tags(ResourceArns=arns[start:start + 20])["TagDescriptions"]:
+            out[desc["ResourceArn"]] = {t["Key"]: t["Value"] for t in desc.get("Tags", [])}
+    return out
+
+
+def recovered_name(name: str, ctx: ApplyContext) -> str:
+    if not ctx.drill_id:
+        return name
+    return f"{name[:26]}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
+
+
+def _owned(elb: Any, arn: str, resource: Resource, ctx: ApplyContext) -> None:
+    tags = _tags(elb, [arn])[arn]
+    if tags.get("drflow:source-id") != resource.source_id or tags.get("drflow:plan") != ctx.plan.name:
+        raise Unrecoverable(f"{arn} exists in {ctx.recovery.region} but was not made by drflow for this plan; "
+                            "rename or remove it")
+
+
+def _translate_actions(actions: list[dict[str, Any]], ctx: ApplyContext) -> list[dict[str, Any]]:
+    out = []
+    for action in actions:
+        action = {k: v for k, v in action.items() if k != "ForwardConfig" or "TargetGroupArn" not in action}
+        if "TargetGroupArn" in action:
+            action["TargetGroupArn"] = ctx.ref(action["TargetGroupArn"])
+        if "ForwardConfig" in action:
+            groups = [{**g, "TargetGroupArn": ctx.ref(g["TargetGroupArn"])}
+                      for g in action["ForwardConfig"].get("TargetGroups", [])]
+            action["ForwardConfig"] = {**action["ForwardConfig"], "TargetGroups": groups}
+        out.append(action)
+    return out
+
+
+def _capture_actions(actions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[str]]:
+    """Actions with target group ARNs replaced by resource keys; and those keys."""
+    keys: set[str] = set()
+    out = []
+    for action in sorted(actions, key=lambda a: a.get("Order", 0)):
+        action = dict(action)
+        if action.get("TargetGroupArn"):
+            action["TargetGroupArn"] = resource_key(TG, _short(action["TargetGroupArn"]))
+            keys.add(action["TargetGroupArn"])
+            action.pop("ForwardConfig", None)
+        elif action.get("ForwardConfig"):
+            groups = []
+            for g in action["ForwardConfig"].get("TargetGroups", []):
+                key = resource_key(TG, _short(g["TargetGroupArn"]))
+                keys.add(key)
+                groups.append({**g, "TargetGroupArn": key})
+            action["ForwardConfig"] = {**action["ForwardConfig"], "TargetGroups": groups}
+        out.append(action)
+    return out, keys
+
+
+def _condition(condition: dict[str, Any]) -> dict[str, Any]:
+    """AWS echoes a condition's values twice (`Values` and `<Field>Config`); create_rule takes one of them."""
+    if any(k.endswith("Config") for k in condition):
+        return {k: v for k, v in condition.items() if k != "Values"}
+    return dict(condition)
+
+
+class _Elb:
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        return []
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        return None
+
+
+class TargetGroupHandler(_Elb):
+    type: ClassVar[str] = TG
+    pilot_light: ClassVar[bool] = True
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        elb = source.client("elbv2")
+        groups = paginate(elb, "describe_target_groups", "TargetGroups")
+        tags = _tags(elb, [g["TargetGroupArn"] for g in groups])
+        out = []
+        for g in groups:
+            vpc = resource_key("ec2:vpc", g["VpcId"]) if g.get("VpcId") else None
+            out.append(Resource(
+                type=TG, source_id=_short(g["TargetGroupArn"]), arn=g["TargetGroupArn"], name=g["TargetGroupName"],
+                tags=tags.get(g["TargetGroupArn"], {}),
+                config={"vpc": vpc, "name": g["TargetGroupName"], "protocol": g.get("Protocol"), "port": g.get("Port"),
+                        "target_type": g.get("TargetType", "instance"), "protocol_version": g.get("ProtocolVersion"),
+                        "health": {f: g[f] for f in HEALTH_FIELDS if f in g}},
+                dependencies=[vpc] if vpc else []))
+        return out
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        elb = ctx.recovery.client("elbv2")
+        try:
+            group = elb.describe_target_groups(Names=[recovered_name(resource.config["name"], ctx)])["TargetGroups"][0]
+        except ClientError as exc:
+            if error_code(exc) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+                return None
+            raise
+        _owned(elb, group["TargetGroupArn"], resource, ctx)
+        return group
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found["TargetGroupArn"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        elb = ctx.recovery.client("elbv2")
+        cfg = resource.config
+        group = self._find(resource, ctx)
+        if group is None:
+            kwargs: dict[str, Any] = {"Name": recovered_name(cfg["name"], ctx), "TargetType": cfg["target_type"],
+                                      "Tags": ctx.tag_list(resource), **cfg["health"]}
+            for key, field in (("Protocol", "protocol"), ("Port", "port"), ("ProtocolVersion", "protocol_version")):
+                if cfg[field] is not None:
+                    kwargs[key] = cfg[field]
+            if cfg["vpc"]:
+                kwargs["VpcId"] = ctx.ref(cfg["vpc"])
+            arn = elb.create_target_group(**kwargs)["TargetGroups"][0]["TargetGroupArn"]
+            return Applied(arn, created=True)
+        drift = {f: v for f, v in cfg["health"].items() if group.get(f) != v and f != "HealthCheckEnabled"}
+        if drift:
+            elb.modify_target_group(TargetGroupArn=group["TargetGroupArn"], **drift)
+        return Applied(group["TargetGroupArn"], changed=bool(drift))
+
+
+class LoadBalancerHandler(_Elb):
+    type: ClassVar[str] = LB
+    pilot_light: ClassVar[bool] = False
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        elb = source.client("elbv2")
+        balancers = paginate(elb, "describe_load_balancers", "LoadBalancers")
+        tags = _tags(elb, [b["LoadBalancerArn"] for b in balancers])
+        out = []
+        for b in balancers:
+            subnets = sorted(resource_key("ec2:subnet", z["SubnetId"]) for z in b.get("AvailabilityZones", []))
+            groups = sorted(resource_key("ec2:security-group", g) for g in b.get("SecurityGroups", []))
+            out.append(Resource(
+                type=LB, source_id=_short(b["LoadBalancerArn"]), arn=b["LoadBalancerArn"], name=b["LoadBalancerName"],
+                tags=tags.get(b["LoadBalancerArn"], {}),
+                config={"vpc": resource_key("ec2:vpc", b["VpcId"]), "name": b["LoadBalancerName"], "type": b["Type"],
+                        "scheme": b["Scheme"], "ip_address_type": b.get("IpAddressType", "ipv4"),
+                        "subnets": subnets, "security_groups": groups},
+                dependencies=sorted({*subnets, *groups})))
+        return out
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        elb = ctx.recovery.client("elbv2")
+        try:
+            found = elb.describe_load_balancers(Names=[recovered_name(resource.config["name"], ctx)])["LoadBalancers"][0]
+        except ClientError as exc:
+            if error_code(exc) in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
+                return None
+            raise
+        _owned(elb, found["LoadBalancerArn"], resource, ctx)
+        return found
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found["LoadBalancerArn"] if found else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        elb = ctx.recovery.client("elbv2")
+        cfg = resource.config
+        subnets = sorted(ctx.ref(s) for s in cfg["subnets"])
+        groups = sorted(ctx.ref(g) for g in cfg["security_groups"])
+        balancer = self._find(resource, ctx)
+        created = balancer is None
+        changed = False
+        warnings = []
+        if created:
+            scheme = cfg["scheme"]
+            if ctx.mode == "drill" and scheme == "internet-facing":
+                scheme = "internal"
+                warnings.append("drill: created internal, the drill network has no internet gateway")
+            kwargs: dict[str, Any] = {"Name": recovered_name(cfg["name"], ctx), "Subnets": subnets, "Scheme": scheme,
+                                      "Type": cfg["type"], "IpAddressType": cfg["ip_address_type"],
+                                      "Tags": ctx.tag_list(resource)}
+            if groups:
+                kwargs["SecurityGroups"] = groups
+            balancer = elb.create_load_balancer(**kwargs)["LoadBalancers"][0]
+        else:
+            current = sorted(z["SubnetId"] for z in balancer.get("AvailabilityZones", []))
+            if current != subnets:
+                elb.set_subnets(LoadBalancerArn=balancer["LoadBalancerArn"], Subnets=subnets)
+                changed = True
+            if groups and sorted(balancer.get("SecurityGroups", [])) != groups:
+                elb.set_security_groups(LoadBalancerArn=balancer["LoadBalancerArn"], SecurityGroups=groups)
+                changed = True
+        elb.get_waiter("load_balancer_available").wait(LoadBalancerArns=[balancer["LoadBalancerArn"]])
+        return Applied(balancer["LoadBalancerArn"], created=created, changed=changed, warnings=warnings,
+                       details={"dns_name": balancer.get("DNSName")})
+
+
+class ListenerHandler(_Elb):
+    type: ClassVar[str] = LISTENER
+    pilot_light: ClassVar[bool] = False
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        elb = source.client("elbv2")
+        out = []
+        for b in paginate(elb, "describe_load_balancers", "LoadBalancers"):
+            lb = resource_key(LB, _short(b["LoadBalancerArn"]))
+            for listener in paginate(elb, "describe_listeners", "Listeners", LoadBalancerArn=b["LoadBalancerArn"]):
+                default, keys = _capture_actions(listener.get("DefaultActions", []))
+                rules = []
+                for rule in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
+                    if rule.get("IsDefault"):
+                        continue
+                    actions, more = _capture_actions(rule.get("Actions", []))
+                    keys |= more
+                    conditions = [_condition(c) for c in rule.get("Conditions", [])]
+                    rules.append({"priority": int(rule["Priority"]), "conditions": conditions, "actions": actions})
+                certs = sorted(c["CertificateArn"] for c in listener.get("Certificates", []))
+                out.append(Resource(
+                    type=LISTENER, source_id=_short(listener["ListenerArn"]), arn=listener["ListenerArn"],
+                    name=f"{b['LoadBalancerName']}:{listener['Port']}",
+                    config={"vpc": resource_key("ec2:vpc", b["VpcId"]), "load_balancer": lb, "port": listener["Port"],
+                            "protocol": listener["Protocol"], "ssl_policy": listener.get("SslPolicy"),
+                            "certificates": certs, "default_actions": default,
+                            "rules": sorted(rules, key=lambda r: r["priority"])},
+                    dependencies=sorted({lb, *keys})))
+        return out
+
+    def preflight(self, resource: Resource, plan: Plan) -> list[tuple[str, str]]:
+        return [("certificates", f"listener {resource.name} uses {arn}, which has no mapping to a certificate in "
+                 f"{plan.recovery.region}") for arn in resource.config["certificates"] if arn not in plan.certificates]
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        elb = ctx.recovery.client("elbv2")
+        cfg = resource.config
+        lb_arn = ctx.ref(cfg["load_balancer"])
+        missing = [a for a in cfg["certificates"] if a not in ctx.plan.certificates]
+        if missing:
+            raise Unrecoverable(f"no certificate mapping for {', '.join(missing)}")
+        kwargs: dict[str, Any] = {"Port": cfg["port"], "Protocol": cfg["protocol"],
+                                  "DefaultActions": _translate_actions(cfg["default_actions"], ctx)}
+        if cfg["certificates"]:
+            kwargs["Certificates"] = [{"CertificateArn": ctx.plan.certificates[a]} for a in cfg["certificates"]]
+        if cfg["ssl_policy"]:
+            kwargs["SslPolicy"] = cfg["ssl_policy"]
+        existing = [lst for lst in paginate(elb, "describe_listeners", "Listeners", LoadBalancerArn=lb_arn)
+                    if lst["Port"] == cfg["port"]]
+        if existing:
+            arn = existing[0]["ListenerArn"]
+            created = False
+            changed = existing[0].get("DefaultActions") != kwargs["DefaultActions"]
+            if changed:
+                elb.modify_listener(ListenerArn=arn, **kwargs)
+        else:
+            arn = elb.create_listener(LoadBalancerArn=lb_arn, Tags=ctx.tag_list(resource), **kwargs)["Listeners"][0][
+                "ListenerArn"]
+            created, changed = True, False
+        changed |= self._rules(elb, arn, cfg["rules"], ctx)
+        return Applied(arn, created=created, changed=changed and not created)
+
+    def _rules(self, elb: Any, listener_arn: str, rules: list[dict[str, Any]], ctx: ApplyContext) -> bool:
+        current = {int(r["Priority"]): r for r in elb.describe_rules(ListenerArn=listener_arn)["Rules"]
+                   if not r.get("IsDefault")}
+        changed = False
+        for rule in rules:
+            actions = _translate_actions(rule["actions"], ctx)
+            have = current.pop(rule["priority"], None)
+            if have is None:
+                elb.create_rule(ListenerArn=listener_arn, Priority=rule["priority"], Conditions=rule["conditions"],
+                                Actions=actions)
+                changed = True
+            elif [a.get("TargetGroupArn") for a in have.get("Actions", [])] != [a.get("TargetGroupArn") for a in actions]:
+                elb.modify_rule(RuleArn=have["RuleArn"], Conditions=rule["conditions"], Actions=actions)
+                changed = True
+        for stale in current.values():
+            elb.delete_rule(RuleArn=stale["RuleArn"])
+            changed = True
+        return changed
+
+
+class TargetsHandler(_Elb):
+    type: ClassVar[str] = TARGETS
+    pilot_light: ClassVar[bool] = False  # nothing to register before the servers are launched
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        elb = source.client("elbv2")
+        out = []
+        for g in paginate(elb, "describe_target_groups", "TargetGroups"):
+            health = elb.describe_target_health(TargetGroupArn=g["TargetGroupArn"])["TargetHealthDescriptions"]
+            kind = g.get("TargetType", "instance")
+            targets, deps = [], {resource_key(TG, _short(g["TargetGroupArn"]))}
+            for t in health:
+                target = t["Target"]
+                entry = {"port": target.get("Port")}
+                if kind == "instance":
+                    entry["instance"] = resource_key("ec2:instance", target["Id"])
+                    deps.add(entry["instance"])
+                else:
+                    entry["ip"] = target["Id"]
+                targets.append(entry)
+            vpc = resource_key("ec2:vpc", g["VpcId"]) if g.get("VpcId") else None
+            out.append(Resource(type=TARGETS, source_id=_short(g["TargetGroupArn"]), name=g["TargetGroupName"],
+                                config={"vpc": vpc, "target_group": resource_key(TG, _short(g["TargetGroupArn"])),
+                                        "targets": sorted(targets, key=str)},
+                                dependencies=sorted(deps)))
+        return out
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        elb = ctx.recovery.client("elbv2")
+        group = ctx.ref(resource.config["target_group"])
+        wanted = []
+        for t in resource.config["targets"]:
+            target_id = ctx.ref(t["instance"]) if "instance" in t else ctx.net.ip(t["ip"])
+            if target_id:
+                wanted.append({"Id": target_id, **({"Port": t["port"]} if t.get("port") else {})})
+        current = [d["Target"] for d in elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]]
+        have = {(c["Id"], c.get("Port")) for c in current}
+        add = [w for w in wanted if (w["Id"], w.get("Port", resource_port(current, w))) not in have]
+        keep = {(w["Id"], w.get("Port")) for w in wanted}
+        remove = [c for c in current if (c["Id"], c.get("Port")) not in keep and (c["Id"], None) not in keep]
+        if add:
+            elb.register_targets(TargetGroupArn=group, Targets=add)
+        if remove:
+            elb.deregister_targets(TargetGroupArn=group, Targets=remove)
+        return Applied(group, changed=bool(add or remove), details={"targets": [w["Id"] for w in wanted]})
+
+
+def resource_port(current: list[dict[str, Any]], wanted: dict[str, Any]) -> Any:
+    """The port a registered target got by default (the group's), to compare a portless wanted target."""
+    return next((c.get("Port") for c in current if c["Id"] == wanted["Id"]), None)

@@ -1,0 +1,283 @@
+"""EC2 servers, recovered through AWS Elastic Disaster Recovery (DRS).
+
+DRS replicates each server's disks and launches it from an EC2 launch template that it keeps per
+source server. drflow keeps those templates right every night (the recovered subnet, private IP,
+security groups, instance profile, instance type, volumes, tags), and at failover launches each
+server once its network and the servers it depends on are up, then waits until it is up itself.
+
+Servers without the replication agent (tag `drs-agent=installed`) are listed and refused with a
+clear reason: they are not protected by this version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+from typing import Any, ClassVar
+
+from core.aws import Retryable, Side, paginate
+from core.handler import Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
+from core.models import Resource, canonical_json, resource_key
+from core.plan import Plan
+from tasks.drs_launch import LaunchBatcher
+
+SERVER = "ec2:instance"
+DEPENDS_TAG = "drflow:depends-on"
+AGENT_TAG = "drs-agent"
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+HEALTH_TIMEOUT = 900
+
+
+def _profile_name(instance: dict[str, Any]) -> str | None:
+    arn = instance.get("IamInstanceProfile", {}).get("Arn")
+    return arn.rsplit("/", 1)[-1] if arn else None
+
+
+def _volumes(instance: dict[str, Any], volumes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for mapping in instance.get("BlockDeviceMappings", []):
+        ebs = mapping.get("Ebs") or {}
+        volume = volumes.get(ebs.get("VolumeId", ""), {})
+        entry = {"device": mapping["DeviceName"], "type": volume.get("VolumeType", "gp3"),
+                 "size": volume.get("Size", 8), "encrypted": bool(volume.get("Encrypted")),
+                 "delete_on_termination": bool(ebs.get("DeleteOnTermination", True))}
+        for field, key in (("Iops", "iops"), ("Throughput", "throughput")):
+            if volume.get(field) and entry["type"] in ("io1", "io2", "gp3"):
+                entry[key] = volume[field]
+        out.append(entry)
+    return sorted(out, key=lambda v: v["device"])
+
+
+def _server_names(instances: list[dict[str, Any]]) -> dict[str, str]:
+    """Name tag or instance id -> instance id; a Name used twice is ambiguous and left out."""
+    names: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for inst in instances:
+        name = name_of(inst)
+        if name:
+            seen[name] = seen.get(name, 0) + 1
+            names[name] = inst["InstanceId"]
+    names = {n: i for n, i in names.items() if seen[n] == 1}
+    names.update({i["InstanceId"]: i["InstanceId"] for i in instances})
+    return names
+
+
+def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str, list[str]]:
+    """Instance id -> the instance ids it depends on, from the plan and from the `drflow:depends-on` tag.
+
+    Every name that matches no server (or two) is reported at once, naming where it came from.
+    """
+    names = _server_names(instances)
+    problems: list[tuple[str, str]] = []
+    for name in plan.servers:
+        if name not in names:
+            problems.append((f"servers.{name}", f"no single instance in {plan.source.region} has this Name tag or id"))
+    out: dict[str, list[str]] = {}
+    for inst in instances:
+        own = name_of(inst) or inst["InstanceId"]
+        declared = [(f"servers.{own}.depends_on", d) for d in
+                    (plan.servers.get(own) or plan.servers.get(inst["InstanceId"]) or _NoServer).depends_on]
+        tag = tags_of(inst).get(DEPENDS_TAG, "")
+        declared += [(f"tag {DEPENDS_TAG} of {inst['InstanceId']}", d.strip()) for d in tag.split(",") if d.strip()]
+        deps = []
+        for where, dep in declared:
+            if dep not in names:
+                problems.append((where, f"unknown server {dep!r} (no single instance with this Name tag or id)"))
+            elif names[dep] != inst["InstanceId"]:
+                deps.append(names[dep])
+        out[inst["InstanceId"]] = sorted(set(deps))
+    if problems:
+        raise ScopeError(problems)
+    return out
+
+
+class _NoServer:
+    depends_on: list[str] = []
+    health_check = None
+
+
+def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
+    """The launch template a recovered server starts from, with the recovered ids of its dependencies."""
+    cfg = resource.config
+    interface = {"DeviceIndex": 0, "SubnetId": ctx.ref(cfg["subnet"]), "PrivateIpAddress": ctx.net.ip(cfg["private_ip"]),
+                 "Groups": sorted(ctx.ref(g) for g in cfg["security_groups"]), "DeleteOnTermination": True}
+    volumes = []
+    for v in cfg["volumes"]:
+        ebs = {"VolumeSize": v["size"], "VolumeType": v["type"], "Encrypted": v["encrypted"],
+               "DeleteOnTermination": v["delete_on_termination"]}
+        ebs.update({k: v[key] for k, key in (("Iops", "iops"), ("Throughput", "throughput")) if key in v})
+        volumes.append({"DeviceName": v["device"], "Ebs": ebs})
+    tags = ctx.tag_list(resource)
+    data: dict[str, Any] = {"InstanceType": cfg["instance_type"], "NetworkInterfaces": [interface],
+                            "BlockDeviceMappings": volumes,
+                            "TagSpecifications": [{"ResourceType": "instance", "Tags": tags},
+                                                  {"ResourceType": "volume", "Tags": tags}]}
+    if cfg["instance_profile"]:
+        data["IamInstanceProfile"] = {"Name": cfg["instance_profile"]}
+    return data
+
+
+class ServerHandler:
+    type: ClassVar[str] = SERVER
+    pilot_light: ClassVar[bool] = True  # the launch template sync is free; the launch happens at failover
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        ec2 = source.client("ec2")
+        reservations = paginate(ec2, "describe_instances", "Reservations",
+                                Filters=[{"Name": "instance-state-name", "Values": LIVE_STATES}])
+        instances = [i for r in reservations for i in r["Instances"]]
+        volume_ids = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
+        volumes = {v["VolumeId"]: v for v in paginate(ec2, "describe_volumes", "Volumes", VolumeIds=volume_ids)} \
+            if volume_ids else {}
+        depends = server_dependencies(instances, plan)
+        out = []
+        for inst in instances:
+            if not inst.get("SubnetId"):
+                continue  # EC2-Classic or a transitional state: nothing to place
+            name = name_of(inst) or inst["InstanceId"]
+            spec = plan.servers.get(name) or plan.servers.get(inst["InstanceId"]) or _NoServer
+            subnet = resource_key("ec2:subnet", inst["SubnetId"])
+            groups = sorted(resource_key("ec2:security-group", g["GroupId"]) for g in inst.get("SecurityGroups", []))
+            servers = [resource_key(SERVER, d) for d in depends[inst["InstanceId"]]]
+            out.append(Resource(
+                type=SERVER, source_id=inst["InstanceId"], name=name, tags=tags_of(inst),
+                arn=f"arn:aws:ec2:{source.region}:{inst.get('OwnerId', '')}:instance/{inst['InstanceId']}",
+                config={"vpc": resource_key("ec2:vpc", inst["VpcId"]), "subnet": subnet,
+                        "method": "drs" if tags_of(inst).get(AGENT_TAG) == "installed" else "none",
+                        "instance_type": inst["InstanceType"], "private_ip": inst["PrivateIpAddress"],
+                        "security_groups": groups, "instance_profile": _profile_name(inst),
+                        "volumes": _volumes(inst, volumes),
+                        "health_check_port": spec.health_check.port if spec.health_check else None,
+                        "depends_on": sorted(depends[inst["InstanceId"]])},
+                dependencies=sorted({subnet, *groups, *servers})))
+        return out
+
+    # -- DRS lookups ---------------------------------------------------------------------------------
+
+    def _source_server(self, ctx: ApplyContext, instance_id: str) -> dict[str, Any]:
+        """The DRS source server replicating this instance (listed once per run)."""
+        listing = ctx.shared.get("drs-source-servers")
+        if listing is None:
+            drs = ctx.recovery.client("drs")
+            items = paginate(drs, "describe_source_servers", "items", filters={})
+            listing = {s.get("sourceProperties", {}).get("identificationHints", {}).get("awsInstanceID"): s
+                       for s in items if s.get("replicationDirection", "FAILOVER") == "FAILOVER"}
+            ctx.shared["drs-source-servers"] = listing
+        server = listing.get(instance_id)
+        if server is None:
+            raise Unrecoverable(f"no DRS source server replicates {instance_id} into {ctx.recovery.region}: "
+                                "install the replication agent, or wait for the initial sync")
+        return server
+
+    def _sync_template(self, resource: Resource, ctx: ApplyContext, server_id: str) -> tuple[str, bool]:
+        """Make the server's DRS launch template launch it into the recovered network; True when written."""
+        drs, ec2 = ctx.recovery.client("drs"), ctx.recovery.client("ec2")
+        config = drs.get_launch_configuration(sourceServerID=server_id)
+        changed = False
+        wanted = {"copyPrivateIp": False, "copyTags": False, "launchDisposition": "STARTED",
+                  "targetInstanceTypeRightSizingMethod": "NONE"}
+        if any(config.get(k) != v for k, v in wanted.items()):
+            drs.update_launch_configuration(sourceServerID=server_id, **wanted)
+            changed = True
+        template_id = config["ec2LaunchTemplateID"]
+        data = template_data(resource, ctx)
+        # the digest of what drflow wants, kept in the version's description: comparing it costs one read
+        # and no field-by-field parsing of what EC2 echoes back
+        digest = "drflow:" + hashlib.sha256(canonical_json(data).encode()).hexdigest()[:32]
+        current = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])
+        if current["LaunchTemplateVersions"][0].get("VersionDescription") != digest:
+            version = ec2.create_launch_template_version(LaunchTemplateId=template_id, VersionDescription=digest,
+                                                         LaunchTemplateData=data)["LaunchTemplateVersion"]
+            ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version["VersionNumber"]))
+            changed = True
+        return template_id, changed
+
+    def _existing_launch(self, ctx: ApplyContext, server_id: str) -> str | None:
+        """A recovery instance this plan (and drill) already launched for the server, still alive.
+
+        DRS puts start_recovery's tags on the job, not on the instance; the instance carries the launch
+        template's tags, drflow's among them, so those decide whose it is."""
+        drs, ec2 = ctx.recovery.client("drs"), ctx.recovery.client("ec2")
+        items = paginate(drs, "describe_recovery_instances", "items", filters={"sourceServerIDs": [server_id]})
+        ids = [i["ec2InstanceID"] for i in items if i.get("ec2InstanceID") and bool(i.get("isDrill")) == (
+            ctx.mode == "drill")]
+        if not ids:
+            return None
+        for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+            for instance in reservation["Instances"]:
+                tags = instance.get("Tags", [])
+                if (tags_of(instance).get("drflow:plan") == ctx.plan.name and ctx.owns(tags)
+                        and instance["State"]["Name"] in ("pending", "running")):
+                    return instance["InstanceId"]
+        return None
+
+    # -- the handler protocol ------------------------------------------------------------------------
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        if resource.config["method"] != "drs":
+            return None
+        return self._existing_launch(ctx, self._source_server(ctx, resource.source_id)["sourceServerID"])
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        if resource.config["method"] != "drs":
+            raise Unrecoverable(f"{resource.source_id} ({resource.name}) has no DRS replication agent "
+                                f"(tag {AGENT_TAG}=installed): it is not protected")
+        server_id = self._source_server(ctx, resource.source_id)["sourceServerID"]
+        if ctx.staging:
+            template_id, changed = self._sync_template(resource, ctx, server_id)
+            return Applied(None, changed=changed, details={"source_server": server_id, "launch_template": template_id})
+        existing = self._existing_launch(ctx, server_id)
+        if existing:
+            self._wait_up(resource, ctx, existing)
+            return Applied(existing, details={"source_server": server_id})
+        template_id, _ = self._sync_template(resource, ctx, server_id)
+        batcher = LaunchBatcher.for_run(ctx)
+        started = time.monotonic()
+        job_id, status = batcher.launch(server_id)
+        if status["launchStatus"] != "LAUNCHED":
+            raise Retryable(f"DRS launch of {resource.source_id} ({resource.name}) in job {job_id}: "
+                            f"{status['launchStatus']}")
+        instance_id = self._instance_of(ctx, status["recoveryInstanceID"])
+        launched = time.monotonic()
+        self._wait_up(resource, ctx, instance_id)
+        return Applied(instance_id, created=True, details={
+            "source_server": server_id, "job": job_id, "launch_template": template_id,
+            "private_ip": ctx.net.ip(resource.config["private_ip"]),
+            "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
+
+    def _instance_of(self, ctx: ApplyContext, recovery_instance_id: str) -> str:
+        items = ctx.recovery.client("drs").describe_recovery_instances(
+            filters={"recoveryInstanceIDs": [recovery_instance_id]})["items"]
+        return items[0]["ec2InstanceID"] if items else recovery_instance_id
+
+    def _wait_up(self, resource: Resource, ctx: ApplyContext, instance_id: str) -> None:
+        """Up means running and passing its health check: EC2 status checks, or the plan's TCP port."""
+        ec2 = ctx.recovery.client("ec2")
+        ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+        port = resource.config.get("health_check_port")
+        if port is None:
+            ec2.get_waiter("instance_status_ok").wait(InstanceIds=[instance_id],
+                                                      WaiterConfig={"Delay": 15, "MaxAttempts": 60})
+            return
+        address = ctx.net.ip(resource.config["private_ip"])
+        if not tcp_ready(address, port, HEALTH_TIMEOUT):
+            raise Retryable(f"{resource.name}: nothing answers on {address}:{port} after {HEALTH_TIMEOUT} s")
+
+
+def tcp_ready(host: str, port: int, timeout: float, interval: float = 2.0) -> bool:
+    """True once a TCP connection to host:port succeeds, trying until `timeout` seconds have passed.
+
+    A plain loop: neither botocore nor Prefect has a waiter for a port on the server itself.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=min(5.0, max(0.1, timeout))):
+                return True
+        except OSError:
+            if time.monotonic() + interval > deadline:
+                return False
+            time.sleep(interval)

@@ -1,0 +1,179 @@
+"""Servers through the DRS double: launch templates kept right, launched in dependency order, ALB after."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import ACCOUNT, RECOVERY, SOURCE, ec2, make_plan, plan_data
+from drflow.cli import app
+from drflow.sandbox.drs import drs_backend
+from drflow.sandbox.workload import PLAN_SERVERS, SERVERS, seed_servers
+from flows.failover import failover
+from flows.replicate import replicate
+from flows_helper import run
+
+
+@pytest.fixture
+def servers(shop, sandbox):
+    ids = seed_servers(boto3.Session(), dict(shop), SOURCE)
+    sandbox.app.clear_log()
+    return ids
+
+
+@pytest.fixture
+def server_plan():
+    return make_plan(servers=PLAN_SERVERS)
+
+
+def _instance(region: str, instance_id: str) -> dict:
+    return ec2(region).describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def _launch_times(ids: dict[str, str]) -> dict[str, tuple]:
+    """name -> (launch started, launched) from the DRS double's own log."""
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    by_server = {backend.source_server_id_for(ids[name]): name for name in SERVERS}
+    times: dict[str, dict[str, float]] = {}
+    for when, server_id, event in backend.launch_log:
+        times.setdefault(by_server.get(server_id, server_id), {})[event] = when
+    return times
+
+
+def test_servers_come_back_identically_in_dependency_order(servers, server_plan):
+    drs_backend(ACCOUNT, RECOVERY).set_latency(0.4)
+    replicated = run(replicate, plan=server_plan)
+    assert replicated["failed"] == []
+    report = run(failover, plan=server_plan)
+    assert report["failed"] == [], report["failed"]
+    idmap = report["identity_map"]
+    for name, (subnet, ip, itype, group, _) in SERVERS.items():
+        source, recovered = _instance(SOURCE, servers[name]), _instance(RECOVERY, idmap[servers[name]])
+        assert recovered["InstanceType"] == source["InstanceType"] == itype
+        assert recovered["SubnetId"] == idmap[servers[subnet]]
+        assert recovered["PrivateIpAddress"] == ip
+        assert [g["GroupId"] for g in recovered["SecurityGroups"]] == [idmap[servers[group]]]
+        assert recovered["State"]["Name"] == "running"
+    times = _launch_times(servers)
+    for name, (*_, deps) in SERVERS.items():
+        for dep in deps:  # a server starts only once every server it depends on is up
+            assert min(times[name].values()) >= max(times[dep].values()), (name, dep, times)
+    # independent servers overlap: the two app servers, and db-proxy with cache
+    for a, b in (("app-a", "app-b"), ("db-proxy", "cache")):
+        assert min(times[a].values()) < max(times[b].values()) and min(times[b].values()) < max(times[a].values())
+
+
+def test_launch_templates_are_synced_nightly_and_unchanged_ones_cost_nothing(servers, server_plan):
+    first = run(replicate, plan=server_plan)
+    rows = {d["key"]: d for d in first["details"]}
+    web = rows[f"ec2:instance/{servers['web']}"]
+    template_id = web["details"]["launch_template"]
+    data = ec2(RECOVERY).describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["InstanceType"] == "t3.large"
+    nic = data["NetworkInterfaces"][0]
+    assert nic["PrivateIpAddress"] == "10.0.10.20"
+    assert nic["SubnetId"] == first["identity_map"][servers["private-a"]]
+    assert [d["DeviceName"] for d in data["BlockDeviceMappings"]] == ["/dev/xvda", "/dev/xvdb"]
+    second = run(replicate, plan=server_plan, refresh=True)
+    assert second["api_calls"]["write"] == 0
+
+
+def test_the_load_balancer_comes_back_in_front_of_the_recovered_servers(servers, server_plan):
+    run(replicate, plan=server_plan)
+    report = run(failover, plan=server_plan)
+    assert report["failed"] == []
+    idmap = report["identity_map"]
+    elb = boto3.client("elbv2", region_name=RECOVERY)
+    alb = elb.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"][0]
+    assert sorted(z["SubnetId"] for z in alb["AvailabilityZones"]) == sorted(
+        idmap[servers[s]] for s in ("public-a", "public-b"))
+    assert alb["SecurityGroups"] == [idmap[servers["sg-web"]]]
+    web_tg = elb.describe_target_groups(Names=["shop-web"])["TargetGroups"][0]
+    assert web_tg["HealthCheckPath"] == "/health" and web_tg["VpcId"] == idmap[servers["vpc"]]
+    listener = elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"][0]
+    assert listener["DefaultActions"][0]["TargetGroupArn"] == web_tg["TargetGroupArn"]
+    rules = [r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]]
+    api_tg = elb.describe_target_groups(Names=["shop-api"])["TargetGroups"][0]
+    assert rules[0]["Actions"][0]["TargetGroupArn"] == api_tg["TargetGroupArn"]
+    targets = {d["Target"]["Id"] for d in elb.describe_target_health(TargetGroupArn=api_tg["TargetGroupArn"])[
+        "TargetHealthDescriptions"]}
+    assert targets == {idmap[servers["app-a"]], idmap[servers["app-b"]]}
+    web_targets = elb.describe_target_health(TargetGroupArn=web_tg["TargetGroupArn"])["TargetHealthDescriptions"]
+    assert [d["Target"]["Id"] for d in web_targets] == [idmap[servers["web"]]]
+
+
+def test_second_failover_launches_nothing_new(servers, server_plan):
+    run(replicate, plan=server_plan)
+    first = run(failover, plan=server_plan)
+    again = run(failover, plan=server_plan, refresh=True)
+    assert again["resources"]["by_outcome"]["created"] == 0
+    assert again["identity_map"] == first["identity_map"]
+    running = [i for r in ec2(RECOVERY).describe_instances()["Reservations"] for i in r["Instances"]
+               if i["State"]["Name"] == "running"]
+    assert len(running) == len(SERVERS)
+
+
+def test_a_launch_that_fails_once_is_retried(servers, server_plan):
+    run(replicate, plan=server_plan)
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    backend.fail_next_launches(backend.source_server_id_for(servers["app-a"]), 1)
+    report = run(failover, plan=server_plan)
+    assert report["failed"] == []
+    assert _instance(RECOVERY, report["identity_map"][servers["app-a"]])["State"]["Name"] == "running"
+
+
+def test_a_launch_that_keeps_failing_fails_that_server_and_its_dependants_only(servers, server_plan):
+    run(replicate, plan=server_plan)
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    backend.fail_next_launches(backend.source_server_id_for(servers["app-a"]), 99)
+    report = run(failover, plan=server_plan)
+    outcome = {d["key"]: d for d in report["details"]}
+    assert outcome[f"ec2:instance/{servers['app-a']}"]["outcome"] == "failed"
+    assert "FAILED" in outcome[f"ec2:instance/{servers['app-a']}"]["error"]
+    web = outcome[f"ec2:instance/{servers['web']}"]
+    assert web["outcome"] == "skipped" and servers["app-a"] in web["error"]
+    for name in ("db-proxy", "app-b", "cache", "worker"):
+        assert outcome[f"ec2:instance/{servers[name]}"]["outcome"] == "created", name
+    assert report["failed"] and any(servers["app-a"] in f for f in report["failed"])
+
+
+def _plan_file(tmp_path, **overrides) -> str:
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan_data(**overrides)))
+    return str(path)
+
+
+def test_unknown_server_dependency_is_refused_before_any_write(servers, sandbox, tmp_path):
+    ec2(SOURCE).create_tags(Resources=[servers["cache"]], Tags=[{"Key": "drflow:depends-on", "Value": "ghost"}])
+    sandbox.app.clear_log()
+    result = CliRunner().invoke(app, ["replicate", "--plan", _plan_file(tmp_path, servers=PLAN_SERVERS)])
+    assert result.exit_code == 2, result.output
+    assert f"tag drflow:depends-on of {servers['cache']}: unknown server 'ghost'" in result.stderr
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_dependency_cycle_through_tags_is_refused_before_any_write(servers, sandbox, tmp_path):
+    ec2(SOURCE).create_tags(Resources=[servers["db-proxy"]], Tags=[{"Key": "drflow:depends-on", "Value": "web"}])
+    sandbox.app.clear_log()
+    result = CliRunner().invoke(app, ["replicate", "--plan", _plan_file(tmp_path, servers=PLAN_SERVERS)])
+    assert result.exit_code == 2, result.output
+    assert "dependency cycle" in result.stderr and servers["db-proxy"] in result.stderr
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_missing_certificate_mapping_is_refused_before_any_write(servers, sandbox, tmp_path):
+    acm = boto3.client("acm", region_name=SOURCE)
+    cert = acm.request_certificate(DomainName="shop.example.com")["CertificateArn"]
+    boto3.client("elbv2", region_name=SOURCE).create_listener(
+        LoadBalancerArn=servers["alb"], Protocol="HTTPS", Port=443, Certificates=[{"CertificateArn": cert}],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": servers["tg-web"]}])
+    plan = _plan_file(tmp_path, servers=PLAN_SERVERS)
+    assert CliRunner().invoke(app, ["replicate", "--plan", plan]).exit_code == 0
+    sandbox.app.clear_log()
+    result = CliRunner().invoke(app, ["failover", "--plan", plan, "--yes"])
+    assert result.exit_code == 2, result.output
+    assert "certificates:" in result.stderr and cert in result.stderr
+    assert not [c for c in sandbox.calls if c.write]
