@@ -49,6 +49,7 @@ class RunSpec:
     drill_id: str | None = None
     refresh: bool = False
     recovery_point: Any = None
+    point_in_time: datetime | None = None
     net: NetworkMapper = field(init=False)
     index: OwnedIndex = field(init=False)
     shared: dict[str, Any] = field(init=False)
@@ -65,7 +66,8 @@ class RunSpec:
     def context(self, deps: dict[str, ResourceResult]) -> ApplyContext:
         return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
                             net=self.net, index=self.index, drill_id=self.drill_id, shared=self.shared,
-                            recovery_point=self.recovery_point)
+                            recovery_point=self.recovery_point, point_in_time=self.point_in_time,
+                            source=self.aws.source if self.mode == "stage" else None)
 
 
 def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -176,6 +178,20 @@ def _collect(resource: Resource, item: PrefectFuture | ResourceResult) -> Resour
 def _failure(resource: Resource, outcome: Outcome, error: str) -> ResourceResult:
     return ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id,
                           name=resource.name, outcome=outcome, error=error)
+
+
+def handler_preflight(resources: list[Resource], spec: RunSpec) -> list[tuple[str, str]]:
+    """Each handler's own read-only checks over all its resources (IPs in use, certificate mappings)."""
+    by_type: dict[str, list[Resource]] = {}
+    for resource in resources:
+        by_type.setdefault(resource.type, []).append(resource)
+    ctx = spec.context({})
+    problems: list[tuple[str, str]] = []
+    for type_, group in by_type.items():
+        check = getattr(spec.registry[type_], "preflight", None)
+        if check:
+            problems += check(group, ctx)
+    return problems
 
 
 def plan_writes(resources: list[Resource], spec: RunSpec) -> list[dict[str, Any]]:

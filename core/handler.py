@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 from botocore.exceptions import ClientError
@@ -65,6 +66,8 @@ class ApplyContext:
     drill_id: str | None = None
     shared: dict[str, Any] = field(default_factory=dict)  # per-run state a handler keeps (see RunSpec.shared)
     recovery_point: Any = None  # the RecoveryPoint being recovered (failover) or written (replication)
+    source: Side | None = None  # the primary side: nightly staging only; a failover never has it
+    point_in_time: datetime | None = None  # recover servers from the snapshots of this moment (None: latest)
 
     @property
     def staging(self) -> bool:
@@ -124,6 +127,9 @@ class Handler(Protocol):
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         """Create, adopt or reconcile the resource on the recovery side."""
+
+    # optional: `preflight(resources, ctx) -> [(field, message)]`, read-only checks of all the handler's
+    # resources before a failover writes anything (see core.engine.handler_preflight)
 
 
 Registry = dict[str, Handler]

@@ -112,6 +112,9 @@ def replicate(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
 @app.command()
 def failover(plan: Path = PLAN_OPT,
              recovery_point: str = typer.Option("latest", "--recovery-point", help="recovery point id, or latest"),
+             point_in_time: Optional[str] = typer.Option(
+                 None, "--point-in-time", help="launch servers from their snapshots of this moment (ISO 8601, or "
+                 "latest); default: latest, or the recovery point's time when one is named"),
              drill: bool = typer.Option(False, "--drill", help="recover an isolated copy, leave production alone"),
              dry_run: bool = typer.Option(False, "--dry-run", help="print the ordered writes, make none"),
              yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation of a real failover"),
@@ -130,7 +133,7 @@ def failover(plan: Path = PLAN_OPT,
             _err("not confirmed; nothing done")
             raise typer.Exit(2)
     report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
-                       refresh=refresh)
+                       refresh=refresh, point_in_time=point_in_time)
     _emit(report, as_json)
     raise typer.Exit(1 if report.get("failed") else 0)
 

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.aws import AwsAccess
-from core.engine import RunSpec, plan_writes, run_graph
+from core.engine import RunSpec, handler_preflight, plan_writes, run_graph
 from core.graph import GraphError, topological_order
 from core.preflight import check_identity, check_recovery_region
 from core.plan import Plan
@@ -24,9 +24,12 @@ from tasks.registry import default_registry
 
 @flow(name="drflow-failover", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TASKS))
 def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dry_run: bool = False,
-             refresh: bool = False) -> Any:
+             refresh: bool = False, point_in_time: str | None = None) -> Any:
     """Recover the plan's workload in the recovery region.
 
+    `recovery_point`: a recovery point id, or latest. `point_in_time`: the moment whose server snapshots
+    to launch (ISO 8601, or "latest"); by default the latest for the latest recovery point, and the
+    recovery point's own capture time for an older one.
     `drill`: recover an isolated copy (no internet-facing gateways), tagged with its own drill id.
     `dry_run`: check everything and return the ordered writes, making none.
     """
@@ -48,19 +51,19 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
         topological_order({r.key: r.dependencies for r in point.resources})
     except GraphError as exc:
         problems.append(("recovery_point", str(exc)))
-    for resource in point.resources:
-        check = getattr(registry.get(resource.type), "preflight", None)
-        if check:
-            problems += check(resource, plan)
     problems += check_identity(aws.recovery, plan.recovery.account_id, "recovery")
     problems += check_recovery_region(plan, aws.recovery, point.resources, drill=drill)
+    drill_id = f"drill-{datetime.now(timezone.utc):%Y%m%dt%H%M%S}" if drill else None
+    mode = "drill" if drill else "recover"
+    when = _point_in_time(point_in_time, recovery_point, point.created_at)
+    spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
+                   scope=f"{point.id}:{drill_id or 'failover'}:{when.isoformat() if when else 'latest'}",
+                   recovery_point=point, point_in_time=when)
+    if not problems:
+        problems += handler_preflight(point.resources, spec)
     if problems:
         raise PreflightError(problems)
 
-    drill_id = f"drill-{datetime.now(timezone.utc):%Y%m%dt%H%M%S}" if drill else None
-    mode = "drill" if drill else "recover"
-    spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
-                   scope=f"{point.id}:{drill_id or 'failover'}")
     if dry_run:
         return {"flow": "failover", "dry_run": True, "plan": plan.name, "recovery_point": point.id,
                 "mode": mode, "writes": plan_writes(point.resources, spec), "api_calls": aws.stats.summary()}
@@ -69,3 +72,15 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
                           drill_id=drill_id)
     report["rto_seconds"] = report["seconds"]
     return publish(report)
+
+
+def _point_in_time(given: str | None, recovery_point: str, captured: datetime) -> datetime | None:
+    if given is None:
+        return None if recovery_point == "latest" else captured
+    if given == "latest":
+        return None
+    try:
+        moment = datetime.fromisoformat(given.replace("Z", "+00:00"))
+    except ValueError:
+        raise PreflightError([("point_in_time", f"{given!r} is not an ISO 8601 time (2026-11-24T03:00:00Z)")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

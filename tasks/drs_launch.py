@@ -53,6 +53,7 @@ POLL = PollSchedule()
 @dataclass
 class _Request:
     server_id: str
+    snapshot_id: str | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     job_id: str | None = None
     status: dict[str, Any] | None = None
@@ -84,9 +85,11 @@ class LaunchBatcher:
                 ctx.shared["drs-batcher"] = cls(ctx)
             return ctx.shared["drs-batcher"]
 
-    def launch(self, server_id: str, timeout: float = 3600) -> tuple[str, dict[str, Any]]:
-        """Launch one source server; returns (job id, its participating-server status once decided)."""
-        request = _Request(server_id)
+    def launch(self, server_id: str, snapshot_id: str | None = None,
+               timeout: float = 3600) -> tuple[str, dict[str, Any]]:
+        """Launch one source server (from a point-in-time snapshot, or the latest); returns (job id, its
+        participating-server status once decided)."""
+        request = _Request(server_id, snapshot_id)
         with self._lock:
             self._pending.append(request)
             lead, self._collecting = not self._collecting, True
@@ -106,7 +109,9 @@ class LaunchBatcher:
     def _run_job(self, chunk: list[_Request]) -> None:
         try:
             with concurrency(self._job_limit, occupy=1), concurrency(self._server_limit, occupy=len(chunk)):
-                job = self._drs.start_recovery(sourceServers=[{"sourceServerID": r.server_id} for r in chunk],
+                servers = [{"sourceServerID": r.server_id, **({"recoverySnapshotID": r.snapshot_id}
+                                                              if r.snapshot_id else {})} for r in chunk]
+                job = self._drs.start_recovery(sourceServers=servers,
                                                isDrill=self._is_drill, tags=self._tags)["job"]
                 self.jobs.append({"job": job["jobID"], "servers": [r.server_id for r in chunk],
                                   "started": time.time()})

@@ -262,9 +262,11 @@ class ListenerHandler(_Elb):
                     dependencies=sorted({lb, *keys})))
         return out
 
-    def preflight(self, resource: Resource, plan: Plan) -> list[tuple[str, str]]:
-        return [("certificates", f"listener {resource.name} uses {arn}, which has no mapping to a certificate in "
-                 f"{plan.recovery.region}") for arn in resource.config["certificates"] if arn not in plan.certificates]
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        plan = ctx.plan
+        return [("certificates", f"listener {r.name} uses {arn}, which has no mapping to a certificate in "
+                 f"{plan.recovery.region}") for r in resources for arn in r.config["certificates"]
+                if arn not in plan.certificates]
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         elb = ctx.recovery.client("elbv2")

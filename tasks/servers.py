@@ -5,8 +5,11 @@ source server. drflow keeps those templates right every night (the recovered sub
 security groups, instance profile, instance type, volumes, tags), and at failover launches each
 server once its network and the servers it depends on are up, then waits until it is up itself.
 
-Servers without the replication agent (tag `drs-agent=installed`) are listed and refused with a
-clear reason: they are not protected by this version.
+Servers without the replication agent (tag `drs-agent=installed`) are protected by nightly images
+instead (tasks/server_images.py) and launched from them with the same settings.
+
+Before a failover writes anything, every server's private IP is checked against what already runs
+in its recovered subnet, so that an address in use is reported up front, not by a failed launch.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import socket
 import time
 from typing import Any, ClassVar
 
+from datetime import datetime, timezone
+
 from core.aws import Retryable, Side, paginate
-from core.handler import Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
+from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
 from core.models import Resource, canonical_json, resource_key
 from core.plan import Plan
 from tasks.drs_launch import LaunchBatcher
+from tasks.server_images import find_launched, launch_from_image, stage_image
 
 SERVER = "ec2:instance"
 DEPENDS_TAG = "drflow:depends-on"
@@ -133,6 +139,7 @@ class ServerHandler:
         volumes = {v["VolumeId"]: v for v in paginate(ec2, "describe_volumes", "Volumes", VolumeIds=volume_ids)} \
             if volume_ids else {}
         depends = server_dependencies(instances, plan)
+        captured_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = []
         for inst in instances:
             if not inst.get("SubnetId"):
@@ -142,16 +149,19 @@ class ServerHandler:
             subnet = resource_key("ec2:subnet", inst["SubnetId"])
             groups = sorted(resource_key("ec2:security-group", g["GroupId"]) for g in inst.get("SecurityGroups", []))
             servers = [resource_key(SERVER, d) for d in depends[inst["InstanceId"]]]
+            method = "drs" if tags_of(inst).get(AGENT_TAG) == "installed" else "image"
             out.append(Resource(
                 type=SERVER, source_id=inst["InstanceId"], name=name, tags=tags_of(inst),
                 arn=f"arn:aws:ec2:{source.region}:{inst.get('OwnerId', '')}:instance/{inst['InstanceId']}",
                 config={"vpc": resource_key("ec2:vpc", inst["VpcId"]), "subnet": subnet,
-                        "method": "drs" if tags_of(inst).get(AGENT_TAG) == "installed" else "none",
+                        "method": method,
                         "instance_type": inst["InstanceType"], "private_ip": inst["PrivateIpAddress"],
                         "security_groups": groups, "instance_profile": _profile_name(inst),
                         "volumes": _volumes(inst, volumes),
                         "health_check_port": spec.health_check.port if spec.health_check else None,
                         "depends_on": sorted(depends[inst["InstanceId"]])},
+                # an imaged server's data is a new image every night: its capture time is part of the record
+                data={"image": {"captured_at": captured_at}} if method == "image" else {},
                 dependencies=sorted({subnet, *groups, *servers})))
         return out
 
@@ -217,14 +227,44 @@ class ServerHandler:
     # -- the handler protocol ------------------------------------------------------------------------
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        if resource.config["method"] != "drs":
-            return None
+        if resource.config["method"] == "image":
+            return find_launched(resource, ctx)
         return self._existing_launch(ctx, self._source_server(ctx, resource.source_id)["sourceServerID"])
 
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """Private IPs already in use in the recovered subnets, by anything but this server's own copy."""
+        wanted = {ctx.net.ip(r.config["private_ip"]): r for r in resources}
+        if not wanted:
+            return []
+        ec2 = ctx.recovery.client("ec2")
+        interfaces = paginate(ec2, "describe_network_interfaces", "NetworkInterfaces",
+                              Filters=[{"Name": "addresses.private-ip-address", "Values": sorted(wanted)}])
+        subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(
+            SubnetIds=sorted({i["SubnetId"] for i in interfaces}))["Subnets"]} if interfaces else {}
+        problems = []
+        for eni in interfaces:
+            resource = wanted.get(eni.get("PrivateIpAddress"))
+            subnet = subnets.get(eni["SubnetId"], {})
+            source_subnet = resource.config["subnet"].split("/", 1)[1] if resource else None
+            if not resource or tags_of(subnet).get(TAG_SOURCE_ID) != source_subnet or not ctx.owns(subnet.get("Tags")) \
+                    or tags_of(subnet).get(TAG_PLAN) != ctx.plan.name:
+                continue  # another network: no conflict there
+            owner = eni.get("Attachment", {}).get("InstanceId")
+            if owner and self._is_copy_of(ec2, owner, resource, ctx):
+                continue  # this server's own earlier recovery: adopted, not a conflict
+            problems.append((f"servers.{resource.name}", f"private IP {eni['PrivateIpAddress']} is in use in "
+                             f"{eni['SubnetId']} by {eni['NetworkInterfaceId']}" + (f" ({owner})" if owner else "")
+                             + "; free it, or move the network with network.cidr_map"))
+        return problems
+
+    @staticmethod
+    def _is_copy_of(ec2: Any, instance_id: str, resource: Resource, ctx: ApplyContext) -> bool:
+        instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        return tags_of(instance).get(TAG_SOURCE_ID) == resource.source_id and ctx.owns(instance.get("Tags"))
+
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
-        if resource.config["method"] != "drs":
-            raise Unrecoverable(f"{resource.source_id} ({resource.name}) has no DRS replication agent "
-                                f"(tag {AGENT_TAG}=installed): it is not protected")
+        if resource.config["method"] == "image":
+            return self._apply_image(resource, ctx)
         server_id = self._source_server(ctx, resource.source_id)["sourceServerID"]
         if ctx.staging:
             template_id, changed = self._sync_template(resource, ctx, server_id)
@@ -234,9 +274,10 @@ class ServerHandler:
             self._wait_up(resource, ctx, existing)
             return Applied(existing, details={"source_server": server_id})
         template_id, _ = self._sync_template(resource, ctx, server_id)
+        snapshot = self._snapshot(ctx, server_id) if ctx.point_in_time else None
         batcher = LaunchBatcher.for_run(ctx)
         started = time.monotonic()
-        job_id, status = batcher.launch(server_id)
+        job_id, status = batcher.launch(server_id, snapshot)
         if status["launchStatus"] != "LAUNCHED":
             raise Retryable(f"DRS launch of {resource.source_id} ({resource.name}) in job {job_id}: "
                             f"{status['launchStatus']}")
@@ -244,9 +285,28 @@ class ServerHandler:
         launched = time.monotonic()
         self._wait_up(resource, ctx, instance_id)
         return Applied(instance_id, created=True, details={
-            "source_server": server_id, "job": job_id, "launch_template": template_id,
+            "source_server": server_id, "job": job_id, "launch_template": template_id, "snapshot": snapshot,
             "private_ip": ctx.net.ip(resource.config["private_ip"]),
             "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
+
+    def _snapshot(self, ctx: ApplyContext, server_id: str) -> str:
+        """The newest DRS point-in-time snapshot taken at or before the failover's point in time."""
+        moment = ctx.point_in_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        items = paginate(ctx.recovery.client("drs"), "describe_recovery_snapshots", "items", sourceServerID=server_id,
+                         filters={"toDateTime": moment}, order="DESC")
+        if not items:
+            raise Unrecoverable(f"DRS has no snapshot of {server_id} at or before {moment}")
+        return max(items, key=lambda i: i["timestamp"])["snapshotID"]
+
+    def _apply_image(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        if ctx.staging:
+            image_id, written = stage_image(resource, ctx)
+            return Applied(None, created=written, details={"image": image_id})
+        existing = find_launched(resource, ctx)
+        created = existing is None
+        instance_id = existing or launch_from_image(resource, ctx, template_data(resource, ctx))
+        self._wait_up(resource, ctx, instance_id)
+        return Applied(instance_id, created=created, details={"private_ip": ctx.net.ip(resource.config["private_ip"])})
 
     def _instance_of(self, ctx: ApplyContext, recovery_instance_id: str) -> str:
         items = ctx.recovery.client("drs").describe_recovery_instances(

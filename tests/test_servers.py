@@ -177,3 +177,56 @@ def test_missing_certificate_mapping_is_refused_before_any_write(servers, sandbo
     assert result.exit_code == 2, result.output
     assert "certificates:" in result.stderr and cert in result.stderr
     assert not [c for c in sandbox.calls if c.write]
+
+
+def test_a_private_ip_in_use_is_found_before_any_write(servers, server_plan, sandbox, tmp_path):
+    replicated = run(replicate, plan=server_plan)
+    staged_subnet = replicated["identity_map"][servers["private-a"]]
+    ec2(RECOVERY).run_instances(ImageId="ami-0someone0else001", MinCount=1, MaxCount=1, SubnetId=staged_subnet,
+                                PrivateIpAddress=SERVERS["web"][1])
+    sandbox.app.clear_log()
+    result = CliRunner().invoke(app, ["failover", "--plan", _plan_file(tmp_path, servers=PLAN_SERVERS), "--yes"])
+    assert result.exit_code == 2, result.output
+    assert "servers.web: private IP 10.0.10.20 is in use" in result.stderr
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_servers_launch_from_the_snapshot_of_a_point_in_time(servers, server_plan):
+    from datetime import datetime, timedelta, timezone
+
+    run(replicate, plan=server_plan)
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    drs = boto3.client("drs", region_name=RECOVERY)
+    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    for name in SERVERS:
+        backend.add_snapshot(backend.source_server_id_for(servers[name]), yesterday)
+    moment = (yesterday + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report = run(failover, plan=server_plan, point_in_time=moment)
+    assert report["failed"] == []
+    web = next(d for d in report["details"] if d["key"] == f"ec2:instance/{servers['web']}")
+    snapshots = drs.describe_recovery_snapshots(sourceServerID=web["details"]["source_server"])["items"]
+    chosen = next(s for s in snapshots if s["snapshotID"] == web["details"]["snapshot"])
+    assert abs(datetime.fromisoformat(chosen["timestamp"].replace("Z", "+00:00")) - yesterday) < timedelta(seconds=1)
+
+
+def test_a_server_without_the_agent_comes_back_from_its_nightly_image(shop, sandbox):
+    src = ec2(SOURCE)
+    legacy = src.run_instances(ImageId="ami-0legacy0000000001", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                               SubnetId=shop["private-b"], PrivateIpAddress="10.0.11.99", SecurityGroupIds=[shop["sg-app"]],
+                               TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                   {"Key": "Name", "Value": "legacy"}, {"Key": "app", "Value": "shop"}]}],
+                               )["Instances"][0]["InstanceId"]
+    plan = make_plan(vault={"keep": 1})
+    first = run(replicate, plan=plan)
+    second = run(replicate, plan=plan)
+    assert first["failed"] == [] and second["failed"] == []
+    rec = ec2(RECOVERY)
+    copies = rec.describe_images(Owners=["self"], Filters=[{"Name": "tag:drflow:source-id", "Values": [legacy]}])["Images"]
+    assert len(copies) == 1  # a new image each night, older copies pruned to the plan's keep
+    report = run(failover, plan=plan)
+    assert report["failed"] == []
+    recovered = _instance(RECOVERY, report["identity_map"][legacy])
+    assert recovered["ImageId"] == copies[0]["ImageId"]
+    assert recovered["InstanceType"] == "t3.micro" and recovered["PrivateIpAddress"] == "10.0.11.99"
+    assert recovered["SubnetId"] == report["identity_map"][shop["private-b"]]
+    assert [g["GroupId"] for g in recovered["SecurityGroups"]] == [report["identity_map"][shop["sg-app"]]]
