@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.exceptions import ObjectNotFound
 from prefect.concurrency.sync import concurrency
 
 from core.handler import ApplyContext
@@ -70,9 +72,12 @@ class LaunchBatcher:
         scope = f"{ctx.plan.recovery.account_id}-{ctx.plan.recovery.region}"
         self._job_limit = f"drflow-drs-jobs-{scope}"
         self._server_limit = f"drflow-drs-servers-{scope}"
-        with get_client(sync_client=True) as client:
-            client.upsert_global_concurrency_limit_by_name(self._job_limit, MAX_JOBS)
-            client.upsert_global_concurrency_limit_by_name(self._server_limit, MAX_SERVERS_IN_JOBS)
+        with get_client(sync_client=True) as client:  # created once; an operator may lower them (shared DRS)
+            for name, limit in ((self._job_limit, MAX_JOBS), (self._server_limit, MAX_SERVERS_IN_JOBS)):
+                try:
+                    client.read_global_concurrency_limit_by_name(name)
+                except ObjectNotFound:
+                    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
         self._lock = threading.Lock()
         self._pending: list[_Request] = []
         self._collecting = False

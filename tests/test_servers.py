@@ -230,3 +230,32 @@ def test_a_server_without_the_agent_comes_back_from_its_nightly_image(shop, sand
     assert recovered["InstanceType"] == "t3.micro" and recovered["PrivateIpAddress"] == "10.0.11.99"
     assert recovered["SubnetId"] == report["identity_map"][shop["private-b"]]
     assert [g["GroupId"] for g in recovered["SecurityGroups"]] == [report["identity_map"][shop["sg-app"]]]
+
+
+def test_drs_job_concurrency_is_held_by_the_prefect_limit(servers, server_plan):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    backend.limits["concurrent_jobs"] = 1  # DRS itself would refuse a second running job
+    slow = {backend.source_server_id_for(servers["db-proxy"]): 1.5}
+    backend.set_latency(lambda server_id: slow.get(server_id, 0.1))  # cache's dependant is ready while db-proxy runs
+    name = f"drflow-drs-jobs-{ACCOUNT}-{RECOVERY}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1))
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    try:
+        run(replicate, plan=server_plan)
+        report = run(failover, plan=server_plan)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=20))
+    assert report["failed"] == [], report["failed"]
+    jobs = boto3.client("drs", region_name=RECOVERY).describe_jobs()["items"]
+    spans = sorted((j["creationDateTime"], j.get("endDateTime") or "") for j in jobs if j["type"] == "LAUNCH")
+    assert len(spans) >= 2
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end  # never two launch jobs at once
