@@ -48,6 +48,20 @@ def recovered_name(name: str, ctx: ApplyContext) -> str:
     return f"{name[:26]}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
 
 
+def _by_name(ctx: ApplyContext, resource: Resource, operation: str, result_key: str,
+             arn_field: str) -> dict[str, Any] | None:
+    """The recovered target group or load balancer of this name, if drflow made it; None when absent."""
+    elb = ctx.recovery.client("elbv2")
+    try:
+        found = getattr(elb, operation)(Names=[recovered_name(resource.config["name"], ctx)])[result_key][0]
+    except ClientError as exc:
+        if error_code(exc).endswith("NotFound") or error_code(exc).endswith("NotFoundException"):
+            return None
+        raise
+    _owned(elb, found[arn_field], resource, ctx)
+    return found
+
+
 def _owned(elb: Any, arn: str, resource: Resource, ctx: ApplyContext) -> None:
     tags = _tags(elb, [arn])[arn]
     if tags.get("drflow:source-id") != resource.source_id or tags.get("drflow:plan") != ctx.plan.name:
@@ -129,15 +143,7 @@ class TargetGroupHandler(_Elb):
         return out
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        elb = ctx.recovery.client("elbv2")
-        try:
-            group = elb.describe_target_groups(Names=[recovered_name(resource.config["name"], ctx)])["TargetGroups"][0]
-        except ClientError as exc:
-            if error_code(exc) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
-                return None
-            raise
-        _owned(elb, group["TargetGroupArn"], resource, ctx)
-        return group
+        return _by_name(ctx, resource, "describe_target_groups", "TargetGroups", "TargetGroupArn")
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._find(resource, ctx)
@@ -185,15 +191,7 @@ class LoadBalancerHandler(_Elb):
         return out
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        elb = ctx.recovery.client("elbv2")
-        try:
-            found = elb.describe_load_balancers(Names=[recovered_name(resource.config["name"], ctx)])["LoadBalancers"][0]
-        except ClientError as exc:
-            if error_code(exc) in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
-                return None
-            raise
-        _owned(elb, found["LoadBalancerArn"], resource, ctx)
-        return found
+        return _by_name(ctx, resource, "describe_load_balancers", "LoadBalancers", "LoadBalancerArn")
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._find(resource, ctx)
