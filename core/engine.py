@@ -23,7 +23,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.futures import PrefectFuture
-from prefect.utilities.annotations import allow_failure
+from prefect.utilities.annotations import allow_failure, quote
 
 from core.aws import AwsAccess, error_code, is_transient
 from core.graph import topological_order
@@ -135,6 +135,10 @@ def run_graph(resources: list[Resource], spec: RunSpec) -> list[ResourceResult]:
 
     Must be called inside a flow. Returns one result per resource, in topological order; never raises
     for a failed resource (the result says `failed`), so that the caller can report everything.
+
+    The resource and the run spec are passed `quote`d: Prefect would otherwise walk them looking for
+    futures on every submit (costly for thousands of tasks, and racy: the spec's per-run state is
+    written by running tasks while another task's parameters are being walked).
     """
     by_key = {r.key: r for r in resources}
     order = topological_order({r.key: r.dependencies for r in resources})
@@ -151,7 +155,7 @@ def run_graph(resources: list[Resource], spec: RunSpec) -> list[ResourceResult]:
         pending[key] = apply_resource.with_options(
             task_run_name=f"{resource.type} {resource.source_id}", cache_expiration=ttl,
             refresh_cache=spec.refresh,
-        ).submit(resource=resource, deps=deps, spec=spec)
+        ).submit(resource=quote(resource), deps=deps, spec=quote(spec))  # quoted: see run_graph
     return [_collect(by_key[key], pending[key]) for key in order]
 
 
@@ -224,7 +228,7 @@ def discover_type(resource_type: str, spec: RunSpec) -> list[Resource]:
 
 def discover_all(spec: RunSpec) -> list[Resource]:
     """Every resource of every registered type in the source region, one task per type, in parallel."""
-    futures = [discover_type.with_options(task_run_name=f"discover {t}").submit(t, spec) for t in spec.registry]
+    futures = [discover_type.with_options(task_run_name=f"discover {t}").submit(t, quote(spec)) for t in spec.registry]
     return [r for f in futures for r in f.result()]
 
 

@@ -165,7 +165,11 @@ class Network(_Model):
 
 
 class HealthCheck(_Model):
-    port: int = Field(ge=1, le=65535)
+    """When a recovered server counts as up, beyond `running`: a TCP port answers, and/or EC2 status checks pass."""
+
+    port: int | None = Field(None, ge=1, le=65535)
+    status_checks: bool = False
+    timeout_seconds: int = Field(900, ge=1, le=7200)
 
 
 class Server(_Model):

@@ -20,6 +20,9 @@ from core.plan import Plan, PlanError, parse_plan
 # waiting task on a 2,000-resource estate. 16 keeps AWS request rates polite and was measured (make bench)
 # to saturate the sandbox on 2 cores.
 PARALLEL_TASKS = 16
+# A failover's tasks mostly wait (a DRS launch takes minutes): a wide level of servers that are ready
+# together must not queue behind a small pool, or the pool, not DRS, would set the recovery time.
+FAILOVER_PARALLEL_TASKS = 128
 
 
 class PreflightError(RuntimeError):

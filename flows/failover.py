@@ -18,11 +18,11 @@ from core.graph import GraphError, topological_order
 from core.preflight import check_identity, check_recovery_region
 from core.plan import Plan
 from core.vault import Vault, VaultError
-from flows.common import PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
+from flows.common import FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
 from tasks.registry import default_registry
 
 
-@flow(name="drflow-failover", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TASKS))
+@flow(name="drflow-failover", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FAILOVER_PARALLEL_TASKS))
 def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dry_run: bool = False,
              refresh: bool = False, point_in_time: str | None = None) -> Any:
     """Recover the plan's workload in the recovery region.

@@ -32,7 +32,6 @@ SERVER = "ec2:instance"
 DEPENDS_TAG = "drflow:depends-on"
 AGENT_TAG = "drs-agent"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
-HEALTH_TIMEOUT = 900
 
 
 def _profile_name(instance: dict[str, Any]) -> str | None:
@@ -158,7 +157,7 @@ class ServerHandler:
                         "instance_type": inst["InstanceType"], "private_ip": inst["PrivateIpAddress"],
                         "security_groups": groups, "instance_profile": _profile_name(inst),
                         "volumes": _volumes(inst, volumes),
-                        "health_check_port": spec.health_check.port if spec.health_check else None,
+                        "health_check": spec.health_check.model_dump() if spec.health_check else None,
                         "depends_on": sorted(depends[inst["InstanceId"]])},
                 # an imaged server's data is a new image every night: its capture time is part of the record
                 data={"image": {"captured_at": captured_at}} if method == "image" else {},
@@ -314,17 +313,18 @@ class ServerHandler:
         return items[0]["ec2InstanceID"] if items else recovery_instance_id
 
     def _wait_up(self, resource: Resource, ctx: ApplyContext, instance_id: str) -> None:
-        """Up means running and passing its health check: EC2 status checks, or the plan's TCP port."""
+        """Up means running, then passing the plan's health check if it has one: EC2 status checks, a TCP port."""
         ec2 = ctx.recovery.client("ec2")
         ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120})
-        port = resource.config.get("health_check_port")
-        if port is None:
+        check = resource.config.get("health_check") or {}
+        if check.get("status_checks"):
             ec2.get_waiter("instance_status_ok").wait(InstanceIds=[instance_id],
                                                       WaiterConfig={"Delay": 15, "MaxAttempts": 60})
-            return
-        address = ctx.net.ip(resource.config["private_ip"])
-        if not tcp_ready(address, port, HEALTH_TIMEOUT):
-            raise Retryable(f"{resource.name}: nothing answers on {address}:{port} after {HEALTH_TIMEOUT} s")
+        if check.get("port"):
+            address = ctx.net.ip(resource.config["private_ip"])
+            if not tcp_ready(address, check["port"], check["timeout_seconds"]):
+                raise Retryable(f"{resource.name}: nothing answers on {address}:{check['port']} after "
+                                f"{check['timeout_seconds']} s")
 
 
 def tcp_ready(host: str, port: int, timeout: float, interval: float = 2.0) -> bool:

@@ -69,3 +69,30 @@ def test_fault_spec_parsing():
         Faults.parse("explode=1")
     with pytest.raises(ValueError, match="fraction"):
         Faults.parse("throttle=2")
+
+
+def test_tcp_health_check_waits_for_the_port_and_gives_up_at_its_timeout():
+    import socket
+    import threading
+    import time
+
+    from tasks.servers import tcp_ready
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    assert not tcp_ready("127.0.0.1", port, timeout=0.5, interval=0.1)
+
+    def listen_later():
+        time.sleep(0.3)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    threading.Thread(target=listen_later).start()
+    try:
+        assert tcp_ready("127.0.0.1", port, timeout=5, interval=0.1)
+    finally:
+        server.close()

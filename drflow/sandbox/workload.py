@@ -130,6 +130,7 @@ SERVERS = {  # name: (subnet role, private IP, instance type, security group, de
 }
 # the plan declares the diamond (db-proxy -> app-a, app-b -> web); the worker declares its own by tag
 PLAN_SERVERS = {name: {"depends_on": deps} for name, (_, _, _, _, deps) in SERVERS.items() if name != "worker"}
+PLAN_SERVERS["web"]["health_check"] = {"status_checks": True}
 
 
 def seed_servers(session: boto3.Session, ids: dict[str, str], region: str = "us-east-1") -> dict[str, str]:
