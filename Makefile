@@ -37,6 +37,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.replicate_scale
+	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.servers_scale
 
 clean:
 	rm -rf .uv $(VENV) .pytest_cache

@@ -89,7 +89,7 @@ class CallStats:
 class Side:
     """Clients for one side (source or recovery) in one account, cached per service and region."""
 
-    def __init__(self, session: boto3.Session, region: str, stats: CallStats, max_pool: int = 32):
+    def __init__(self, session: boto3.Session, region: str, stats: CallStats, max_pool: int = 128):
         self._session = session
         self.region = region
         self._stats = stats

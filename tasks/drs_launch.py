@@ -40,7 +40,8 @@ class PollSchedule:
     first: float = 1.0
     factor: float = 2.0
     cap: float = 15.0
-    batch_window: float = 0.25  # how long the first ready server waits for others to share its job
+    batch_window: float = 0.25  # the longest the first ready server waits for others to share its job
+    quiet: float = 0.03  # ...and it stops waiting as soon as no other server has joined for this long
 
     def delays(self):
         delay = self.first
@@ -99,7 +100,7 @@ class LaunchBatcher:
             self._pending.append(request)
             lead, self._collecting = not self._collecting, True
         if lead:
-            time.sleep(POLL.batch_window)
+            self._collect_until_quiet()
             with self._lock:
                 batch, self._pending, self._collecting = self._pending, [], False
             for start in range(0, len(batch), MAX_SERVERS_PER_JOB):
@@ -110,6 +111,18 @@ class LaunchBatcher:
         if request.error:
             raise request.error
         return request.job_id, request.status
+
+    def _collect_until_quiet(self) -> None:
+        """Servers ready at the same moment arrive within milliseconds of each other: wait while they do."""
+        deadline = time.monotonic() + POLL.batch_window
+        seen = -1
+        while time.monotonic() < deadline:
+            with self._lock:
+                count = len(self._pending)
+            if count == seen or count >= MAX_SERVERS_PER_JOB:
+                return
+            seen = count
+            time.sleep(min(POLL.quiet, max(0.0, deadline - time.monotonic())))
 
     def _run_job(self, chunk: list[_Request]) -> None:
         try:

@@ -60,6 +60,9 @@ def test_servers_come_back_identically_in_dependency_order(servers, server_plan)
     for name, (*_, deps) in SERVERS.items():
         for dep in deps:  # a server starts only once every server it depends on is up
             assert min(times[name].values()) >= max(times[dep].values()), (name, dep, times)
+    # servers ready at the same moment share one DRS job
+    jobs = {d["name"]: d["details"].get("job") for d in report["details"] if d["key"].startswith("ec2:instance/")}
+    assert jobs["db-proxy"] == jobs["cache"] and jobs["app-a"] == jobs["app-b"] != jobs["db-proxy"]
     # independent servers overlap: the two app servers, and db-proxy with cache
     for a, b in (("app-a", "app-b"), ("db-proxy", "cache")):
         assert min(times[a].values()) < max(times[b].values()) and min(times[b].values()) < max(times[a].values())
