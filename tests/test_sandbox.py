@@ -27,6 +27,7 @@ def test_sandbox_up_serves_the_sample_workload_and_prints_its_environment():
                 key, _, value = line[len("export "):].strip().partition("=")
                 exports[key] = value
         assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        assert exports["AWS_ENDPOINT_URL_DRS"] == exports["AWS_ENDPOINT_URL"]
         session = boto3.Session(aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
                                 aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
         ec2 = session.client("ec2", endpoint_url=exports["AWS_ENDPOINT_URL"])
@@ -34,6 +35,9 @@ def test_sandbox_up_serves_the_sample_workload_and_prints_its_environment():
         assert sts.get_caller_identity()["Account"] == "111111111111"
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:app", "Values": ["shop"]}])["Vpcs"]
         assert len(vpcs) == 1 and vpcs[0]["CidrBlock"] == "10.0.0.0/16"
+        drs = session.client("drs", endpoint_url=exports["AWS_ENDPOINT_URL_DRS"], region_name="us-west-2")
+        servers = drs.describe_source_servers()["items"]
+        assert len(servers) == 6  # the sample's servers, replicating into us-west-2
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -164,5 +164,6 @@ class Sandbox:
 
     def env(self, account_id: str | None = None, region: str = "us-east-1") -> dict[str, str]:
         """The environment that points boto3 (and so drflow) at this sandbox, as `account_id`."""
-        return {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": access_key_for(account_id or self.account_id),
+        return {"AWS_ENDPOINT_URL": self.url, "AWS_ENDPOINT_URL_DRS": self.url,  # the DRS double, same server
+                "AWS_ACCESS_KEY_ID": access_key_for(account_id or self.account_id),
                 "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": region}
