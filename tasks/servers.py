@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from core.aws import Retryable, Side, paginate
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
 from core.models import Resource, canonical_json, resource_key
-from core.plan import Plan
+from core.plan import Plan, Server
 from tasks.drs_launch import LaunchBatcher
 from tasks.server_images import find_launched, launch_from_image, stage_image
 
@@ -68,6 +68,11 @@ def _server_names(instances: list[dict[str, Any]]) -> dict[str, str]:
     return names
 
 
+def _spec(plan: Plan, instance: dict[str, Any]) -> Server:
+    """The plan's entry for a server (by Name tag, or by instance id); an empty one when it has none."""
+    return plan.servers.get(name_of(instance)) or plan.servers.get(instance["InstanceId"]) or Server()
+
+
 def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str, list[str]]:
     """Instance id -> the instance ids it depends on, from the plan and from the `drflow:depends-on` tag.
 
@@ -81,8 +86,7 @@ def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str
     out: dict[str, list[str]] = {}
     for inst in instances:
         own = name_of(inst) or inst["InstanceId"]
-        declared = [(f"servers.{own}.depends_on", d) for d in
-                    (plan.servers.get(own) or plan.servers.get(inst["InstanceId"]) or _NoServer).depends_on]
+        declared = [(f"servers.{own}.depends_on", d) for d in _spec(plan, inst).depends_on]
         tag = tags_of(inst).get(DEPENDS_TAG, "")
         declared += [(f"tag {DEPENDS_TAG} of {inst['InstanceId']}", d.strip()) for d in tag.split(",") if d.strip()]
         deps = []
@@ -95,11 +99,6 @@ def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str
     if problems:
         raise ScopeError(problems)
     return out
-
-
-class _NoServer:
-    depends_on: list[str] = []
-    health_check = None
 
 
 def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
@@ -144,7 +143,7 @@ class ServerHandler:
             if not inst.get("SubnetId"):
                 continue  # EC2-Classic or a transitional state: nothing to place
             name = name_of(inst) or inst["InstanceId"]
-            spec = plan.servers.get(name) or plan.servers.get(inst["InstanceId"]) or _NoServer
+            spec = _spec(plan, inst)
             subnet = resource_key("ec2:subnet", inst["SubnetId"])
             groups = sorted(resource_key("ec2:security-group", g["GroupId"]) for g in inst.get("SecurityGroups", []))
             servers = [resource_key(SERVER, d) for d in depends[inst["InstanceId"]]]
