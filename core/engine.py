@@ -27,7 +27,8 @@ from prefect.utilities.annotations import allow_failure, quote
 
 from core.aws import AwsAccess, error_code, is_transient
 from core.graph import topological_order
-from core.handler import ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, Unrecoverable
+from core.handler import (ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, RunState,
+                          Unrecoverable)
 from core.models import Outcome, Resource, ResourceResult, canonical_json
 from core.netmap import NetworkMapper
 from core.plan import Plan
@@ -48,16 +49,15 @@ class RunSpec:
     scope: str  # cache scope: "stage", or the recovery point id (+ drill id)
     drill_id: str | None = None
     refresh: bool = False
-    recovery_point: Any = None
     point_in_time: datetime | None = None
     net: NetworkMapper = field(init=False)
     index: OwnedIndex = field(init=False)
-    shared: dict[str, Any] = field(init=False)
+    shared: RunState = field(init=False)
 
     def __post_init__(self) -> None:
         self.net = NetworkMapper(self.plan.network.cidr_map, self.plan.network.az_map, self.plan.recovery.region)
         self.index = OwnedIndex()
-        self.shared = {}  # handlers keep per-run state here (a DRS launch batcher, a cached listing), under their type
+        self.shared = RunState()
 
     @property
     def target(self) -> str:
@@ -66,7 +66,7 @@ class RunSpec:
     def context(self, deps: dict[str, ResourceResult]) -> ApplyContext:
         return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
                             net=self.net, index=self.index, drill_id=self.drill_id, shared=self.shared,
-                            recovery_point=self.recovery_point, point_in_time=self.point_in_time,
+                            point_in_time=self.point_in_time,
                             source=self.aws.source if self.mode == "stage" else None)
 
 

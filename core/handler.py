@@ -53,6 +53,21 @@ class Applied:
     warnings: list[str] = field(default_factory=list)
 
 
+class RunState:
+    """Per-run state a handler keeps (a DRS launch batcher, a listing read once), made once under a lock,
+    however many of the run's tasks ask for it at the same moment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, Any] = {}
+
+    def once(self, key: str, factory: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = factory()
+            return self._items[key]
+
+
 @dataclass
 class ApplyContext:
     """Everything `apply` may use: the recovery side, the plan's mappings, and recovered dependencies."""
@@ -64,8 +79,7 @@ class ApplyContext:
     net: NetworkMapper
     index: "OwnedIndex"
     drill_id: str | None = None
-    shared: dict[str, Any] = field(default_factory=dict)  # per-run state a handler keeps (see RunSpec.shared)
-    recovery_point: Any = None  # the RecoveryPoint being recovered (failover) or written (replication)
+    shared: RunState = field(default_factory=RunState)  # per-run state a handler keeps
     source: Side | None = None  # the primary side: nightly staging only; a failover never has it
     point_in_time: datetime | None = None  # recover servers from the snapshots of this moment (None: latest)
 

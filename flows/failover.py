@@ -58,7 +58,7 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     when = _point_in_time(point_in_time, recovery_point, point.created_at)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
                    scope=f"{point.id}:{drill_id or 'failover'}:{when.isoformat() if when else 'latest'}",
-                   recovery_point=point, point_in_time=when)
+                   point_in_time=when)
     if not problems:
         problems += handler_preflight(point.resources, spec)
     if problems:

@@ -30,7 +30,6 @@ MAX_SERVERS_PER_JOB = 100
 MAX_JOBS = 20
 MAX_SERVERS_IN_JOBS = 500
 DONE = ("LAUNCHED", "FAILED", "TERMINATED")
-_registry_lock = threading.Lock()
 
 
 @dataclass
@@ -86,10 +85,7 @@ class LaunchBatcher:
 
     @classmethod
     def for_run(cls, ctx: ApplyContext) -> "LaunchBatcher":
-        with _registry_lock:
-            if "drs-batcher" not in ctx.shared:
-                ctx.shared["drs-batcher"] = cls(ctx)
-            return ctx.shared["drs-batcher"]
+        return ctx.shared.once("drs-batcher", lambda: cls(ctx))
 
     def launch(self, server_id: str, snapshot_id: str | None = None,
                timeout: float = 3600) -> tuple[str, dict[str, Any]]:

@@ -167,14 +167,12 @@ class ServerHandler:
 
     def _source_server(self, ctx: ApplyContext, instance_id: str) -> dict[str, Any]:
         """The DRS source server replicating this instance (listed once per run)."""
-        listing = ctx.shared.get("drs-source-servers")
-        if listing is None:
-            drs = ctx.recovery.client("drs")
-            items = paginate(drs, "describe_source_servers", "items", filters={})
-            listing = {s.get("sourceProperties", {}).get("identificationHints", {}).get("awsInstanceID"): s
-                       for s in items if s.get("replicationDirection", "FAILOVER") == "FAILOVER"}
-            ctx.shared["drs-source-servers"] = listing
-        server = listing.get(instance_id)
+        def listing() -> dict[str, dict[str, Any]]:
+            items = paginate(ctx.recovery.client("drs"), "describe_source_servers", "items", filters={})
+            return {s.get("sourceProperties", {}).get("identificationHints", {}).get("awsInstanceID"): s
+                    for s in items if s.get("replicationDirection", "FAILOVER") == "FAILOVER"}
+
+        server = ctx.shared.once("drs-source-servers", listing).get(instance_id)
         if server is None:
             raise Unrecoverable(f"no DRS source server replicates {instance_id} into {ctx.recovery.region}: "
                                 "install the replication agent, or wait for the initial sync")
