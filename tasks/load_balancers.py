@@ -122,9 +122,23 @@ class _Elb:
         return None
 
 
-class TargetGroupHandler(_Elb):
+class _Named(_Elb):
+    """A kind whose name is unique per region: found on the recovery side by its (recovered) name."""
+
+    lookup: ClassVar[tuple[str, str, str]]  # describe operation, result key, ARN field
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        return _by_name(ctx, resource, *self.lookup)
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        found = self._find(resource, ctx)
+        return found[self.lookup[2]] if found else None
+
+
+class TargetGroupHandler(_Named):
     type: ClassVar[str] = TG
     pilot_light: ClassVar[bool] = True
+    lookup: ClassVar[tuple[str, str, str]] = ("describe_target_groups", "TargetGroups", "TargetGroupArn")
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         elb = source.client("elbv2")
@@ -141,13 +155,6 @@ class TargetGroupHandler(_Elb):
                         "health": {f: g[f] for f in HEALTH_FIELDS if f in g}},
                 dependencies=[vpc] if vpc else []))
         return out
-
-    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        return _by_name(ctx, resource, "describe_target_groups", "TargetGroups", "TargetGroupArn")
-
-    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        found = self._find(resource, ctx)
-        return found["TargetGroupArn"] if found else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         elb = ctx.recovery.client("elbv2")
@@ -169,9 +176,10 @@ class TargetGroupHandler(_Elb):
         return Applied(group["TargetGroupArn"], changed=bool(drift))
 
 
-class LoadBalancerHandler(_Elb):
+class LoadBalancerHandler(_Named):
     type: ClassVar[str] = LB
     pilot_light: ClassVar[bool] = False
+    lookup: ClassVar[tuple[str, str, str]] = ("describe_load_balancers", "LoadBalancers", "LoadBalancerArn")
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         elb = source.client("elbv2")
@@ -189,13 +197,6 @@ class LoadBalancerHandler(_Elb):
                         "subnets": subnets, "security_groups": groups},
                 dependencies=sorted({*subnets, *groups})))
         return out
-
-    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        return _by_name(ctx, resource, "describe_load_balancers", "LoadBalancers", "LoadBalancerArn")
-
-    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        found = self._find(resource, ctx)
-        return found["LoadBalancerArn"] if found else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         elb = ctx.recovery.client("elbv2")
