@@ -185,7 +185,8 @@ def _failure(resource: Resource, outcome: Outcome, error: str) -> ResourceResult
 
 
 def handler_preflight(resources: list[Resource], spec: RunSpec) -> list[tuple[str, str]]:
-    """Each handler's own read-only checks over all its resources (IPs in use, certificate mappings)."""
+    """Each handler's own read-only checks over all its resources (IPs in use, certificate mappings), before
+    a run writes anything; `ctx.mode` tells a handler whether it is staging or recovering."""
     by_type: dict[str, list[Resource]] = {}
     for resource in resources:
         by_type.setdefault(resource.type, []).append(resource)

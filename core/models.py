@@ -37,6 +37,9 @@ class Resource(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     dependencies: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
+    # "<service>:<name>" references to another service's resource ("rds:orders"), which a handler cannot
+    # resolve alone (no service module reads another's); core.scope.link turns them into dependencies
+    links: list[str] = Field(default_factory=list)
 
     @property
     def key(self) -> str:

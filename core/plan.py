@@ -26,6 +26,11 @@ REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 AZ_RE = re.compile(r"^(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d)(?P<letter>[a-z])$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[\w-]+$")
+KMS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(key/[\w-]+|alias/[\w/+=,.@-]+)$")
+KMS_ID_RE = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+KMS_ALIAS_RE = re.compile(r"^alias/[\w/+=,.@-]{1,250}$")
+OTHER_DEPENDENCY_RE = re.compile(r"^(?P<service>[a-z0-9]+):(?P<name>.+)$")  # "rds:orders" in servers.*.depends_on
+KMS_CREATE = "create"
 
 
 class PlanError(ValueError):
@@ -173,6 +178,8 @@ class HealthCheck(_Model):
 
 
 class Server(_Model):
+    # other servers (Name tag or instance id), or "<service>:<name>" for a data resource such as "rds:orders"
+    # (a DB instance or Aurora cluster identifier); resolved against the discovered workload
     depends_on: list[str] = Field(default_factory=list)
     health_check: HealthCheck | None = None
 
@@ -189,6 +196,44 @@ class Vault(_Model):
         return v
 
 
+class Databases(_Model):
+    """RDS and Aurora: how many snapshot copies to keep per database in the recovery region."""
+
+    keep_snapshots: int = Field(7, ge=1, le=100)
+
+
+class Buckets(_Model):
+    """S3: how replica buckets are named. `names` overrides the rule for single buckets."""
+
+    replica_name: str = "{bucket}-{region}"
+    names: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("replica_name")
+    @classmethod
+    def _rule(cls, v: str) -> str:
+        try:
+            sample = v.format(bucket="b", region="us-west-2", account="111111111111")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"{v!r}: only {{bucket}}, {{region}} and {{account}} may be used") from None
+        if "{bucket}" not in v:
+            raise ValueError(f"{v!r} must contain {{bucket}}, or every bucket would get the same replica")
+        if not BUCKET_RE.match(sample):
+            raise ValueError(f"{v!r} does not make a valid S3 bucket name (3-63 of a-z 0-9 . -)")
+        return v
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for src, dst in v.items():
+            if not BUCKET_RE.match(dst) or ".." in dst:
+                raise ValueError(f"replica {dst!r} for {src} is not a valid S3 bucket name (3-63 of a-z 0-9 . -)")
+        return v
+
+
+def _kms_ref(value: str) -> bool:
+    return bool(KMS_ARN_RE.match(value) or KMS_ID_RE.match(value) or KMS_ALIAS_RE.match(value))
+
+
 class Plan(_Model):
     name: str
     source: Source
@@ -200,6 +245,8 @@ class Plan(_Model):
     certificates: dict[str, str] = Field(default_factory=dict)
     vault: Vault = Field(default_factory=Vault)
     rpo_minutes: int = Field(1440, ge=1)
+    databases: Databases = Field(default_factory=Databases)
+    buckets: Buckets = Field(default_factory=Buckets)
 
     @field_validator("name")
     @classmethod
@@ -233,16 +280,45 @@ class Plan(_Model):
             if CERT_ARN_RE.match(dst)["region"] != self.recovery.region:
                 problems.append((f"certificates.{src}", f"target {dst} is not in recovery region "
                                  f"{self.recovery.region}"))
+        problems += self._kms_problems()
+        replicas: dict[str, str] = {}
+        for src, dst in self.buckets.names.items():
+            if dst in replicas:
+                problems.append((f"buckets.names.{src}", f"replica {dst} is also the replica of {replicas[dst]}"))
+            replicas[dst] = src
         for name, server in self.servers.items():
             for dep in server.depends_on:
-                if dep not in self.servers:
-                    problems.append((f"servers.{name}.depends_on", f"unknown server {dep!r}"))
-        cycle = find_cycle({n: s.depends_on for n, s in self.servers.items()})
+                if dep not in self.servers and not OTHER_DEPENDENCY_RE.match(dep):
+                    problems.append((f"servers.{name}.depends_on", f"unknown server {dep!r} (a data resource "
+                                     "is written <service>:<name>, like rds:orders)"))
+        cycle = find_cycle({n: [d for d in s.depends_on if d in self.servers] for n, s in self.servers.items()})
         if cycle:
             problems.append(("servers", "dependency cycle: " + " -> ".join(cycle)))
         if problems:
             raise PlanError(problems)
         return self
+
+    def _kms_problems(self) -> list[tuple[str, str]]:
+        problems = []
+        for src, dst in self.kms_key_map.items():
+            where = f"kms_key_map.{src}"
+            if not _kms_ref(src):
+                problems.append((where, f"{src!r} is not a KMS key id, alias (alias/name) or ARN"))
+            if dst == KMS_CREATE:
+                continue
+            match = KMS_ARN_RE.match(dst)
+            if not (match or KMS_ID_RE.match(dst) or KMS_ALIAS_RE.match(dst)):
+                problems.append((where, f"target {dst!r} is not a KMS key id, alias, ARN, or {KMS_CREATE!r}"))
+            elif match and match["region"] != self.recovery.region:
+                problems.append((where, f"target {dst} is not in recovery region {self.recovery.region}"))
+            elif match and match["account"] != self.recovery.account_id:
+                problems.append((where, f"target {dst} is not in recovery account {self.recovery.account_id}"))
+        return problems
+
+    def replica_bucket(self, bucket: str) -> str:
+        """The recovery-region replica of a source bucket: `buckets.names`, else the naming rule."""
+        return self.buckets.names.get(bucket) or self.buckets.replica_name.format(
+            bucket=bucket, region=self.recovery.region, account=self.recovery.account_id)
 
     @property
     def vault_bucket(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.aws import Side, paginate
 from core.handler import TAG_PLAN, tags_of
+from core.keys import check_mapped_keys
 from core.models import Resource
 from core.netmap import NetworkMapper
 from core.plan import Plan
@@ -26,8 +27,9 @@ def check_identity(side: Side, expected_account: str, label: str) -> list[tuple[
 
 def check_recovery_region(plan: Plan, recovery: Side, resources: list[Resource] | None = None,
                           drill: bool = False) -> list[tuple[str, str]]:
-    """AZs exist in the recovery region; mapped CIDRs do not collide with VPCs that are not drflow's."""
-    problems: list[tuple[str, str]] = []
+    """AZs exist in the recovery region; mapped CIDRs do not collide with VPCs that are not drflow's; every
+    mapped KMS key is there and usable."""
+    problems: list[tuple[str, str]] = check_mapped_keys(plan, recovery) if plan.kms_key_map else []
     ec2 = recovery.client("ec2")
     zones = {z["ZoneName"] for z in ec2.describe_availability_zones(
         Filters=[{"Name": "state", "Values": ["available"]}])["AvailabilityZones"]}

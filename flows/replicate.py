@@ -10,13 +10,13 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.aws import AwsAccess
-from core.engine import RunSpec, discover_all, run_graph
+from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
 from core.handler import ScopeError
 from core.models import Endpoint, RecoveryPoint
 from core.preflight import check_identity, check_recovery_region
 from core.plan import Plan
-from core.scope import select
+from core.scope import link, select
 from core.vault import Vault
 from flows.common import PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
 from tasks.registry import default_registry
@@ -39,7 +39,7 @@ def replicate(plan: Plan, refresh: bool = False) -> Any:
         raise PreflightError(problems)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode="stage", scope="stage", refresh=refresh)
     try:
-        resources = select(discover_all(spec), plan.scope)
+        resources = select(link(discover_all(spec)), plan.scope)
     except ScopeError as exc:
         raise PreflightError(exc.problems) from None
     logger.info("discovered %d resources in scope in %s", len(resources), plan.source.region)
@@ -48,6 +48,7 @@ def replicate(plan: Plan, refresh: bool = False) -> Any:
     except GraphError as exc:
         raise PreflightError([("recovery point", str(exc))]) from None
     problems = check_recovery_region(plan, aws.recovery, resources)
+    problems += handler_preflight(resources, spec)
     if problems:
         raise PreflightError(problems)
 

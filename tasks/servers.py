@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from core.aws import Retryable, Side, paginate
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
 from core.models import Resource, canonical_json, resource_key
-from core.plan import Plan, Server
+from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from tasks.drs_launch import LaunchBatcher
 from tasks.server_images import find_launched, launch_from_image, stage_image
 
@@ -73,8 +73,9 @@ def _spec(plan: Plan, instance: dict[str, Any]) -> Server:
     return plan.servers.get(name_of(instance)) or plan.servers.get(instance["InstanceId"]) or Server()
 
 
-def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str, list[str]]:
-    """Instance id -> the instance ids it depends on, from the plan and from the `drflow:depends-on` tag.
+def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Instance id -> the instance ids it depends on, from the plan and from the `drflow:depends-on` tag;
+    and instance id -> the data resources it depends on ("rds:orders"), left to core.scope.link.
 
     Every name that matches no server (or two) is reported at once, naming where it came from.
     """
@@ -84,6 +85,7 @@ def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str
         if name not in names:
             problems.append((f"servers.{name}", f"no single instance in {plan.source.region} has this Name tag or id"))
     out: dict[str, list[str]] = {}
+    links: dict[str, list[str]] = {}
     for inst in instances:
         own = name_of(inst) or inst["InstanceId"]
         declared = [(f"servers.{own}.depends_on", d) for d in _spec(plan, inst).depends_on]
@@ -91,6 +93,9 @@ def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str
         declared += [(f"tag {DEPENDS_TAG} of {inst['InstanceId']}", d.strip()) for d in tag.split(",") if d.strip()]
         deps = []
         for where, dep in declared:
+            if dep not in names and OTHER_DEPENDENCY_RE.match(dep):
+                links.setdefault(inst["InstanceId"], []).append(dep)
+                continue
             if dep not in names:
                 problems.append((where, f"unknown server {dep!r} (no single instance with this Name tag or id)"))
             elif names[dep] != inst["InstanceId"]:
@@ -98,7 +103,7 @@ def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> dict[str
         out[inst["InstanceId"]] = sorted(set(deps))
     if problems:
         raise ScopeError(problems)
-    return out
+    return out, {i: sorted(set(refs)) for i, refs in links.items()}
 
 
 def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
@@ -136,7 +141,7 @@ class ServerHandler:
         volume_ids = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
         volumes = {v["VolumeId"]: v for v in paginate(ec2, "describe_volumes", "Volumes", VolumeIds=volume_ids)} \
             if volume_ids else {}
-        depends = server_dependencies(instances, plan)
+        depends, links = server_dependencies(instances, plan)
         captured_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = []
         for inst in instances:
@@ -160,7 +165,7 @@ class ServerHandler:
                         "depends_on": sorted(depends[inst["InstanceId"]])},
                 # an imaged server's data is a new image every night: its capture time is part of the record
                 data={"image": {"captured_at": captured_at}} if method == "image" else {},
-                dependencies=sorted({subnet, *groups, *servers})))
+                links=links.get(inst["InstanceId"], []), dependencies=sorted({subnet, *groups, *servers})))
         return out
 
     # -- DRS lookups ---------------------------------------------------------------------------------
@@ -229,6 +234,8 @@ class ServerHandler:
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """Private IPs already in use in the recovered subnets, by anything but this server's own copy."""
+        if ctx.staging:
+            return []  # checked before a failover, when it matters
         wanted = {ctx.net.ip(r.config["private_ip"]): r for r in resources}
         if not wanted:
             return []

@@ -1,0 +1,146 @@
+"""KMS keys across regions: which recovery-region key re-encrypts the copy of data a source key protects.
+
+Data handlers (RDS, S3, EFS) capture the source key of each encrypted resource with `describe_source_key`
+at discovery, and ask `recovery_key` for its counterpart when they copy or restore. The counterpart comes
+from the plan's `kms_key_map`, matched by the key's id, ARN or any of its aliases; a mapping to "create"
+means drflow makes the key itself (tasks/kms.py), so the resource depends on that key's resource.
+
+An AWS managed key (alias/aws/rds, ...) cannot leave its region or account; in a same-account plan its
+counterpart is the recovery region's AWS managed key of the same alias, with no mapping needed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from core.aws import Side, error_code
+from core.handler import Unrecoverable
+from core.models import resource_key
+from core.plan import KMS_CREATE, Plan
+
+KEY_TYPE = "kms:key"
+
+
+class KeyCatalog:
+    """Source keys described once per discovery, however many resources they encrypt."""
+
+    def __init__(self, source: Side) -> None:
+        self._kms = source.client("kms")
+        self._keys: dict[str, dict[str, Any]] = {}
+
+    def describe(self, key_id: str) -> dict[str, Any]:
+        """A source key as a resource's config records it: {arn, id, aliases, multi_region, aws_managed}."""
+        if key_id not in self._keys:
+            meta = self._kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            aliases = [a["AliasName"] for page in self._kms.get_paginator("list_aliases").paginate(KeyId=meta["KeyId"])
+                       for a in page["Aliases"]]
+            key = {"arn": meta["Arn"], "id": meta["KeyId"], "aliases": sorted(aliases),
+                   "multi_region": bool(meta.get("MultiRegion")), "aws_managed": meta.get("KeyManager") == "AWS"}
+            self._keys[key_id] = self._keys[meta["KeyId"]] = self._keys[meta["Arn"]] = key
+        return self._keys[key_id]
+
+
+def _names(key: dict[str, Any]) -> list[str]:
+    """Every way a plan may name the key: id, ARN, alias, alias ARN."""
+    region_prefix = key["arn"].rsplit(":", 1)[0]
+    return [key["id"], key["arn"], *key["aliases"], *(f"{region_prefix}:{a}" for a in key["aliases"])]
+
+
+def mapping(plan: Plan, key: dict[str, Any]) -> str | None:
+    """The plan's target for this source key: a recovery key, "create", or None when unmapped."""
+    for name in _names(key):
+        if name in plan.kms_key_map:
+            return plan.kms_key_map[name]
+    return None
+
+
+def key_dependencies(plan: Plan, key: dict[str, Any] | None) -> list[str]:
+    """The kms:key resource a resource waits for when its key is mapped to "create"."""
+    if key and mapping(plan, key) == KMS_CREATE:
+        return [resource_key(KEY_TYPE, key["id"])]
+    return []
+
+
+def key_problems(plan: Plan, key: dict[str, Any] | None, what: str) -> list[tuple[str, str]]:
+    """Why `what` (encrypted with `key`) cannot be copied to the recovery side, if it cannot."""
+    if key is None:
+        return []
+    target = mapping(plan, key)
+    label = key["aliases"][0] if key["aliases"] else key["arn"]
+    if key["aws_managed"]:
+        if plan.cross_account and target is None:
+            return [("kms_key_map", f"{what} is encrypted with the AWS managed key {label}, which cannot be shared "
+                                    f"with account {plan.recovery.account_id}; re-encrypt it with a customer key")]
+        return []
+    if target is None:
+        return [("kms_key_map", f"{what} is encrypted with {key['arn']} ({label}), which has no mapping to a key in "
+                                f"{plan.recovery.region}; add it to kms_key_map (a recovery key, or \"create\")")]
+    return []
+
+
+def recovery_key(plan: Plan, key: dict[str, Any] | None, created: str | None = None) -> str | None:
+    """The recovery-side key for data encrypted with `key` (None: unencrypted).
+
+    `created`: the recovered id of the kms:key dependency, for a key mapped to "create".
+    """
+    if key is None:
+        return None
+    target = mapping(plan, key)
+    if target == KMS_CREATE:
+        if not created:
+            raise Unrecoverable(f"key {key['arn']} is mapped to create, but its kms:key resource was not recovered")
+        return created
+    if target is None and key["aws_managed"] and key["aliases"]:
+        return key["aliases"][0]  # the recovery region's AWS managed key of the same name
+    if target is None:
+        raise Unrecoverable(f"key {key['arn']} has no mapping in kms_key_map")
+    return target
+
+
+def check_mapped_keys(plan: Plan, recovery: Side) -> list[tuple[str, str]]:
+    """Every mapped recovery key exists in the recovery region, is enabled, encrypts, and its policy lets
+    the recovery account (or the recovery role) use it. Read-only."""
+    kms = recovery.client("kms")
+    principals = {f"arn:aws:iam::{plan.recovery.account_id}:root", plan.recovery.account_id, "*"}
+    if plan.recovery.role_arn:
+        principals.add(plan.recovery.role_arn)
+    problems: list[tuple[str, str]] = []
+    for src, target in sorted(plan.kms_key_map.items()):
+        if target == KMS_CREATE:
+            continue
+        where = f"kms_key_map.{src}"
+        try:
+            meta = kms.describe_key(KeyId=target)["KeyMetadata"]
+        except ClientError as exc:
+            if error_code(exc) in ("NotFoundException", "InvalidArnException"):
+                problems.append((where, f"recovery key {target} does not exist in {recovery.region}"))
+                continue
+            raise
+        if meta.get("KeyState") != "Enabled":
+            problems.append((where, f"recovery key {target} is {meta.get('KeyState')}, not Enabled"))
+        elif meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
+            problems.append((where, f"recovery key {target} is for {meta['KeyUsage']}, not encryption"))
+        elif meta.get("KeyManager") != "AWS" and not _policy_allows(kms, meta["KeyId"], principals):
+            problems.append((where, f"the policy of recovery key {target} does not let account "
+                                    f"{plan.recovery.account_id} use it (the copy and restore calls would be denied)"))
+    return problems
+
+
+def _policy_allows(kms: Any, key_id: str, principals: set[str]) -> bool:
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    for statement in policy.get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(a in ("kms:*", "*", "kms:Decrypt", "kms:CreateGrant", "kms:Encrypt") for a in actions):
+            continue
+        principal = statement.get("Principal", {})
+        names = principal.get("AWS", []) if isinstance(principal, dict) else principal
+        names = [names] if isinstance(names, str) else names
+        if principals.intersection(names):
+            return True
+    return False
