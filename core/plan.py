@@ -27,7 +27,7 @@ AZ_RE = re.compile(r"^(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d)(?P<lett
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[\w-]+$")
 KMS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(key/[\w-]+|alias/[\w/+=,.@-]+)$")
-KMS_ID_RE = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+KMS_ID_RE = re.compile(r"^(mrk-[0-9a-f-]{32,36}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 KMS_ALIAS_RE = re.compile(r"^alias/[\w/+=,.@-]{1,250}$")
 OTHER_DEPENDENCY_RE = re.compile(r"^(?P<service>[a-z0-9]+):(?P<name>.+)$")  # "rds:orders" in servers.*.depends_on
 KMS_CREATE = "create"

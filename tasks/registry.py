@@ -8,6 +8,7 @@ from __future__ import annotations
 from core.handler import Handler, Registry
 from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, InternetGatewayHandler,
                             NatGatewayHandler)
+from tasks.kms import KeyHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
 from tasks.route_tables import RouteTableHandler
@@ -20,7 +21,7 @@ HANDLERS: tuple[Handler, ...] = (
     DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
     ElasticIpHandler(), NatGatewayHandler(), RouteTableHandler(), GatewayEndpointHandler(),
     InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
-    ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
+    KeyHandler(), ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
 )
 
 

@@ -1,0 +1,188 @@
+"""KMS keys that drflow makes in the recovery region, for source keys the plan maps to "create".
+
+Copies of encrypted data (RDS snapshots, S3 objects, EFS replicas) must be re-encrypted with a key of the
+recovery region. When `kms_key_map` maps a source key to "create", this handler stages that key nightly,
+before any copy that needs it (those resources depend on it, see core.keys):
+
+- a multi-Region source key in a same-account plan gets a replica (same key id and material in the
+  recovery region, so anything it encrypted stays readable with the same id);
+- any other key gets a new key with the same aliases, usage and spec, and the source's key policy with
+  the source account translated to the recovery account.
+
+A failover only finds the staged key: a key made at failover could not read the copies made before it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from core.aws import Side, error_code
+from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
+from core.keys import KEY_TYPE
+from core.models import Resource
+from core.plan import KMS_CREATE, Plan
+
+
+def _kms_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())]
+
+
+def _tags_of(kms: Any, key_id: str) -> dict[str, str]:
+    pages = kms.get_paginator("list_resource_tags").paginate(KeyId=key_id) \
+        if kms.can_paginate("list_resource_tags") else [kms.list_resource_tags(KeyId=key_id)]
+    return {t["TagKey"]: t["TagValue"] for page in pages for t in page.get("Tags", [])}
+
+
+def translate_policy(policy: str, plan: Plan) -> str:
+    """The source key policy for the recovery key: the source account's principals become the recovery
+    account's (same-account plans keep it as it is), and the source region becomes the recovery region."""
+    text = policy.replace(f":{plan.source.region}:", f":{plan.recovery.region}:")
+    if plan.cross_account:
+        text = text.replace(plan.source.account_id, plan.recovery.account_id)
+    return text
+
+
+class KeyHandler:
+    type: ClassVar[str] = KEY_TYPE
+    pilot_light: ClassVar[bool] = True  # copies made nightly need it; a failover can only find it
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        wanted = [src for src, dst in sorted(plan.kms_key_map.items()) if dst == KMS_CREATE]
+        if not wanted:
+            return []
+        kms = source.client("kms")
+        problems: list[tuple[str, str]] = []
+        out: dict[str, Resource] = {}
+        for ref in wanted:
+            try:
+                meta = kms.describe_key(KeyId=ref)["KeyMetadata"]
+            except ClientError as exc:
+                if error_code(exc) not in ("NotFoundException", "InvalidArnException"):
+                    raise
+                problems.append((f"kms_key_map.{ref}", f"no key {ref} in {plan.source.region} to create a "
+                                                       f"counterpart of"))
+                continue
+            if meta.get("KeyManager") == "AWS":
+                problems.append((f"kms_key_map.{ref}", f"{ref} is an AWS managed key: its counterpart is the "
+                                                       "recovery region's own; remove the mapping"))
+                continue
+            key_id = meta["KeyId"]
+            aliases = sorted(a["AliasName"] for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id)
+                             for a in page["Aliases"])
+            out[key_id] = Resource(
+                type=KEY_TYPE, source_id=key_id, arn=meta["Arn"], name=aliases[0] if aliases else key_id,
+                tags=_tags_of(kms, key_id),
+                config={"description": meta.get("Description", ""), "aliases": aliases,
+                        "key_usage": meta.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                        "key_spec": meta.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                        "multi_region": bool(meta.get("MultiRegion")),
+                        "policy": kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]})
+        if problems:
+            raise ScopeError(problems)
+        return list(out.values())
+
+    # -- finding what was made before -----------------------------------------------------------------
+
+    def _replicated(self, resource: Resource, ctx: ApplyContext) -> bool:
+        return resource.config["multi_region"] and not ctx.plan.cross_account
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        kms = ctx.recovery.client("kms")
+        candidates = [resource.source_id] if self._replicated(resource, ctx) else resource.config["aliases"]
+        for ref in candidates:
+            try:
+                meta = kms.describe_key(KeyId=ref)["KeyMetadata"]
+            except ClientError as exc:
+                if error_code(exc) == "NotFoundException":
+                    continue
+                raise
+            if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
+                continue
+            if self._replicated(resource, ctx) or _tags_of(kms, meta["KeyId"]).get(TAG_SOURCE_ID) == resource.source_id:
+                return meta["Arn"]
+        return None
+
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """Staging: an alias the new key needs is held by a key that is not drflow's. Failover: the key was staged."""
+        kms = ctx.recovery.client("kms")
+        problems = []
+        for resource in resources:
+            if not ctx.staging:
+                if self.find(resource, ctx) is None:
+                    problems.append((f"kms_key_map.{resource.name}", f"the recovery key for {resource.arn} was never "
+                                     f"created in {ctx.plan.recovery.region}: run replicate first"))
+                continue
+            if self._replicated(resource, ctx):
+                continue
+            for alias in resource.config["aliases"]:
+                try:
+                    meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+                except ClientError as exc:
+                    if error_code(exc) == "NotFoundException":
+                        continue
+                    raise
+                if _tags_of(kms, meta["KeyId"]).get(TAG_SOURCE_ID) != resource.source_id:
+                    problems.append((f"kms_key_map.{resource.name}", f"{alias} already names key {meta['KeyId']} in "
+                                     f"{ctx.plan.recovery.region}, which drflow did not create; map the source key "
+                                     "to that key instead of \"create\", or free the alias"))
+        return problems
+
+    # -- staging --------------------------------------------------------------------------------------
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        existing = self.find(resource, ctx)
+        if existing:
+            return Applied(existing, changed=self._reconcile(resource, ctx, existing))
+        if not ctx.staging:
+            raise Unrecoverable(f"no recovery key for {resource.arn} in {ctx.plan.recovery.region}: it is made by the "
+                                "nightly replication, and a key made now could not read the copies")
+        tags = {k: v for k, v in resource.tags.items() if not k.startswith("aws:")}
+        tags.update({TAG_PLAN: ctx.plan.name, TAG_SOURCE_ID: resource.source_id})
+        kms = ctx.recovery.client("kms")
+        policy = translate_policy(resource.config["policy"], ctx.plan)
+        if self._replicated(resource, ctx):
+            assert ctx.source is not None, "keys are staged nightly only"
+            meta = ctx.source.client("kms").replicate_key(
+                KeyId=resource.source_id, ReplicaRegion=ctx.plan.recovery.region, Policy=policy,
+                Tags=_kms_tags(tags))["ReplicaKeyMetadata"]
+        else:
+            try:
+                meta = kms.create_key(Policy=policy, Description=resource.config["description"],
+                                      KeyUsage=resource.config["key_usage"], KeySpec=resource.config["key_spec"],
+                                      Tags=_kms_tags(tags))["KeyMetadata"]
+            except ClientError as exc:
+                if error_code(exc) == "MalformedPolicyDocumentException":
+                    raise Unrecoverable(f"the translated key policy of {resource.arn} was refused in "
+                                        f"{ctx.plan.recovery.region}: {exc}") from exc
+                raise
+        if _tags_of(kms, meta["KeyId"]).get(TAG_SOURCE_ID) != resource.source_id:
+            kms.tag_resource(KeyId=meta["KeyId"], Tags=_kms_tags(tags))  # not every API applies create-time tags
+        self._aliases(resource, ctx, meta["KeyId"])
+        return Applied(meta["Arn"], created=True, details={"replica": self._replicated(resource, ctx)})
+
+    def _aliases(self, resource: Resource, ctx: ApplyContext, key_id: str) -> bool:
+        kms = ctx.recovery.client("kms")
+        held = {a["AliasName"]: a.get("TargetKeyId") for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id)
+                for a in page["Aliases"]}
+        changed = False
+        for alias in resource.config["aliases"]:
+            if alias in held:
+                continue
+            try:
+                kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+            except ClientError as exc:
+                if error_code(exc) != "AlreadyExistsException":
+                    raise
+                raise Unrecoverable(f"{alias} already names another key in {ctx.plan.recovery.region}") from exc
+            changed = True
+        return changed
+
+    def _reconcile(self, resource: Resource, ctx: ApplyContext, arn: str) -> bool:
+        """An adopted key gets back its aliases (a re-run after a failure between create and alias)."""
+        if not ctx.staging:
+            return False
+        return self._aliases(resource, ctx, arn.rsplit("/", 1)[-1])
