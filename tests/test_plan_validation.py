@@ -56,6 +56,17 @@ MALFORMED = [  # (plan data, the field the message must name, a word of the mess
     (_with("rpo_minutes", -5), "rpo_minutes", "greater than or equal to 1"),
     (_with("certificates", {"not-an-arn": "arn:aws:acm:us-west-2:111111111111:certificate/abc"}),
      "certificates", "not an ACM certificate ARN"),
+    (_with("databases.keep_snapshots", 0), "databases.keep_snapshots", "greater than or equal to 1"),
+    (_with("buckets.replica_name", "dr-copy"), "buckets.replica_name", "must contain {bucket}"),
+    (_with("buckets.replica_name", "{bucket}-{zone}"), "buckets.replica_name", "only {bucket}"),
+    (_with("buckets.replica_name", "{bucket}_DR"), "buckets.replica_name", "valid S3 bucket name"),
+    (_with("buckets.names", {"a": "dr-one", "b": "dr-one"}), "buckets.names.b", "also the replica of a"),
+    (_with("kms_key_map", {"my-key": "create"}), "kms_key_map.my-key", "not a KMS key id"),
+    (_with("kms_key_map", {"alias/data": "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"}),
+     "kms_key_map.alias/data", "not in recovery region"),
+    (_with("kms_key_map", {"alias/data": "arn:aws:kms:us-west-2:222222222222:alias/data"}),
+     "kms_key_map.alias/data", "not in recovery account"),
+    (_with("servers", {"web": {"depends_on": ["rds"]}}), "servers.web.depends_on", "<service>:<name>"),
 ]
 
 

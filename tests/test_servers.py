@@ -158,6 +158,15 @@ def test_unknown_server_dependency_is_refused_before_any_write(servers, sandbox,
     assert not [c for c in sandbox.calls if c.write]
 
 
+def test_a_dependency_on_an_unknown_database_is_refused_before_any_write(servers, sandbox, tmp_path):
+    with_db = {**PLAN_SERVERS, "app-a": {"depends_on": ["db-proxy", "rds:ghost-db"]}}
+    sandbox.app.clear_log()
+    result = CliRunner().invoke(app, ["replicate", "--plan", _plan_file(tmp_path, servers=with_db)])
+    assert result.exit_code == 2, result.output
+    assert "depends on 'rds:ghost-db', which matches no discovered resource" in result.stderr
+    assert not [c for c in sandbox.calls if c.write]
+
+
 def test_dependency_cycle_through_tags_is_refused_before_any_write(servers, sandbox, tmp_path):
     ec2(SOURCE).create_tags(Resources=[servers["db-proxy"]], Tags=[{"Key": "drflow:depends-on", "Value": "web"}])
     sandbox.app.clear_log()
