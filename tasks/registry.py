@@ -12,6 +12,7 @@ from tasks.kms import KeyHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
 from tasks.route_tables import RouteTableHandler
+from tasks.s3 import BucketHandler
 from tasks.security_groups import SecurityGroupHandler, SecurityGroupRulesHandler
 from tasks.servers import ServerHandler
 from tasks.vpc import DhcpOptionsHandler, SubnetHandler, VpcHandler
@@ -22,6 +23,7 @@ HANDLERS: tuple[Handler, ...] = (
     ElasticIpHandler(), NatGatewayHandler(), RouteTableHandler(), GatewayEndpointHandler(),
     InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
     KeyHandler(), ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
+    BucketHandler(),
 )
 
 
