@@ -50,14 +50,16 @@ class SyncResult:
                 "archived": len(self.archived)}
 
 
-class _KnownSize(BaseSubscriber):
-    """Hands TransferManager the size the listing already gave, so it does not HEAD every object first."""
+class _Listed(BaseSubscriber):
+    """Hands TransferManager the size and ETag the listing already gave, so that it does not HEAD every object
+    first (the ETag also guards the parts of a multipart copy against a change of the source mid-copy)."""
 
-    def __init__(self, size: int) -> None:
-        self._size = size
+    def __init__(self, item: Listed) -> None:
+        self._item = item
 
     def on_queued(self, future: Any, **kwargs: Any) -> None:
-        future.meta.provide_transfer_size(self._size)
+        future.meta.provide_transfer_size(self._item.size)
+        future.meta.provide_object_etag(self._item.etag)
 
 
 def list_objects(s3: Any, bucket: str) -> dict[str, Listed]:
@@ -91,23 +93,23 @@ def backfill(source_s3: Any, writer_s3: Any, replica_s3: Any, bucket: str, repli
     source = list_objects(source_s3, bucket)
     present = list_objects(replica_s3, replica)
     result = SyncResult(listed=len(source))
-    todo: list[tuple[str, int]] = []
+    todo: list[tuple[str, Listed]] = []
     for key, item in source.items():
         if not needs_copy(item, present.get(key)):
             result.skipped += 1
         elif item.storage_class in ARCHIVED:
             result.archived.append(key)
         else:
-            todo.append((key, item.size))
+            todo.append((key, item))
     if not todo:
         return result
     config = TransferConfig(max_request_concurrency=concurrency, multipart_threshold=MULTIPART_THRESHOLD,
                             multipart_chunksize=MULTIPART_CHUNK)
     failures: list[tuple[str, BaseException]] = []
     with TransferManager(writer_s3, config) as manager:
-        futures = [(key, size, manager.copy({"Bucket": bucket, "Key": key}, replica, key,
-                                            subscribers=[_KnownSize(size)], source_client=source_s3))
-                   for key, size in todo]
+        futures = [(key, item.size, manager.copy({"Bucket": bucket, "Key": key}, replica, key,
+                                                 subscribers=[_Listed(item)], source_client=source_s3))
+                   for key, item in todo]
         for key, size, future in futures:
             try:
                 future.result()

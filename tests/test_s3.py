@@ -10,18 +10,22 @@ import json
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from core.aws import Retryable
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, OwnedIndex
-from core.netmap import NetworkMapper
 from core.models import Resource
+from core.netmap import NetworkMapper
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.seed_s3 import seed_s3
+from drflow.sandbox.server import SECRET, access_key_for
 from flows.common import PreflightError
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
 from tasks.s3 import TAG_BACKFILLED, BucketHandler, role_name, translate_policy
+from tasks.s3_sync import backfill
 
 BUCKET = f"shop-assets-{ACCOUNT}"
 REPLICA = f"{BUCKET}-{RECOVERY}"
@@ -128,6 +132,26 @@ def test_an_interrupted_copy_resumes_with_the_missing_objects_only(assets, plan,
     assert keys_of(REPLICA) == keys_of(BUCKET, SOURCE)
     copies = [c for c in workload_writes(sandbox, plan) if c.operation == f"PUT /{REPLICA}"]
     assert len(copies) == 500 + 1  # one copy per missing object, and the completion tag
+
+
+def test_copies_failing_midway_are_retried_later_and_only_they_are_copied(sandbox):
+    seed_s3(boto3.Session(), SOURCE, objects=200)
+    s3().create_bucket(Bucket=REPLICA, CreateBucketConfiguration={"LocationConstraint": RECOVERY})
+    patient = Config(retries={"mode": "standard", "max_attempts": 10})
+    source, replica = s3(SOURCE), boto3.client("s3", region_name=RECOVERY, config=patient)
+    # the copies are made without botocore retries, so that injected 5xx errors make some of them fail
+    writer = boto3.client("s3", region_name=RECOVERY, config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    sandbox.faults = Faults(error5xx=0.3, seed=5)
+    with pytest.raises(Retryable, match="of 200 object copies"):
+        backfill(boto3.client("s3", region_name=SOURCE, config=patient), writer, replica, BUCKET, REPLICA)
+    sandbox.faults = Faults()
+    copied_before = len(keys_of(REPLICA))
+    assert 0 < copied_before < 200
+    sandbox.app.clear_log()
+    result = backfill(source, writer, replica, BUCKET, REPLICA)
+    assert (result.copied, result.skipped) == (200 - copied_before, copied_before)
+    assert len([c for c in sandbox.calls if c.write]) == 200 - copied_before
+    assert keys_of(REPLICA) == keys_of(BUCKET, SOURCE)
 
 
 def test_settings_land_translated_on_the_replica(sandbox, monkeypatch):
@@ -243,6 +267,28 @@ def test_failover_without_a_staged_replica_is_refused(sandbox, plan):
     with pytest.raises(PreflightError) as refused:
         run(failover, plan=plan)
     assert any(f == f"s3:bucket {BUCKET}" and "does not exist" in m for f, m in refused.value.problems)
+
+
+def test_cross_account_the_replica_belongs_to_the_recovery_account(sandbox, monkeypatch, tmp_path):
+    other = "222222222222"
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"[dr]\naws_access_key_id = {access_key_for(other)}\naws_secret_access_key = {SECRET}\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    seed_s3(boto3.Session(), SOURCE, objects=30)
+    plan = make_plan(recovery={"account_id": other, "region": RECOVERY, "credentials": {"profile": "dr"}})
+    report = stage(plan)
+    assert report["failed"] == []
+    replica = boto3.Session(profile_name="dr").client("s3", region_name=RECOVERY)
+    assert REPLICA in [b["Name"] for b in replica.list_buckets()["Buckets"]]  # the recovery account's bucket
+    assert REPLICA not in [b["Name"] for b in s3(SOURCE).list_buckets()["Buckets"]]
+    assert len(keys_of(REPLICA)) == 30
+    [rule] = s3(SOURCE).get_bucket_replication(Bucket=BUCKET)["ReplicationConfiguration"]["Rules"]
+    assert rule["Destination"]["Account"] == other
+    assert rule["Destination"]["AccessControlTranslation"] == {"Owner": "Destination"}
+    policy = json.loads(replica.get_bucket_policy(Bucket=REPLICA)["Policy"])
+    role = boto3.client("iam", region_name=SOURCE).get_role(RoleName=role_name(plan, BUCKET))["Role"]["Arn"]
+    assert {s["Sid"]: s["Principal"]["AWS"] for s in policy["Statement"]} == {
+        "DrflowReplication": role, "DrflowReplicationBucket": role, "DrflowBackfill": f"arn:aws:iam::{ACCOUNT}:root"}
 
 
 def _ctx(plan) -> ApplyContext:

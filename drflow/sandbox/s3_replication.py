@@ -4,7 +4,7 @@ moto 5.2.5 stores the whole replication configuration but its GET answer is a fi
 comes back with `DeleteMarkerReplication: Disabled` and `Filter: {Prefix: ""}`, and without its
 `SourceSelectionCriteria`. drflow compares the configuration before writing it (an unchanged setting costs
 a read, not a write), so that answer would make every nightly run rewrite it, and tests could not check
-what was written. Importing this module (drflow/sandbox/server.py does) makes the answer faithful.
+what was written. `install()` (the Sandbox calls it) makes the answer faithful.
 moto copies no objects for a replication configuration either way (CRR is not simulated).
 """
 
@@ -15,8 +15,6 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.s3.exceptions import ReplicationConfigurationNotFoundError
 from moto.s3.responses import S3Response
-
-_SUBSET_ANSWER = S3Response.get_bucket_replication
 
 
 def _rule(stored: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +37,3 @@ def get_bucket_replication(self: S3Response) -> Any:
 
 def install() -> None:
     S3Response.get_bucket_replication = get_bucket_replication
-
-
-install()
