@@ -117,11 +117,11 @@ class BucketHandler:
 
         Buckets out of scope are not described (their keys and policies are none of the plan's business),
         but their names still count for replica name collisions."""
+        if plan.scope.resource_types and BUCKET not in plan.scope.resource_types:
+            return []
         s3 = source.client("s3")
         names = [b["Name"] for page in s3.get_paginator("list_buckets").paginate(BucketRegion=source.region)
                  for b in page.get("Buckets", [])]
-        if plan.scope.resource_types and BUCKET not in plan.scope.resource_types:
-            return []
         catalog = KeyCatalog(source)
         problems: list[tuple[str, str]] = []
         out: list[Resource] = []
@@ -290,8 +290,8 @@ class BucketHandler:
             writes.append("put_bucket_tagging")
             details["backfill"] = synced.details()
             if synced.archived:
-                warnings.append(f"{len(synced.archived)} archived object(s) not copied (restore them first), e.g. "
-                                + ", ".join(synced.archived[:3]))
+                warnings.append(f"{synced.archived} archived object(s) not copied (restore them first), e.g. "
+                                + ", ".join(synced.archived_keys))
         return Applied(replica, created=created, changed=bool(writes) and not created, details=details,
                        warnings=warnings)
 

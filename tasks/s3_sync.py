@@ -5,13 +5,14 @@ after the configuration exists; what was there before needs a separate copy (S3 
 This is that copy, done with s3transfer's TransferManager (server-side CopyObject, parallel, multipart
 copy for objects too large for CopyObject), and resumable: both buckets are listed and only objects that
 are missing from the replica, or differ, are copied, so a run cut short is finished by the next one.
+Both listings are walked together in key order, never held whole in memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator
 
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.subscribers import BaseSubscriber
@@ -23,6 +24,9 @@ COPY_CONCURRENCY = 64
 # CopyObject copies up to 5 GiB in one call; above 1 GiB a multipart copy in parallel 256 MiB parts is faster.
 MULTIPART_THRESHOLD = 1024 ** 3
 MULTIPART_CHUNK = 256 * 1024 ** 2
+# Copies in flight at once: the futures of one batch are settled before the next is listed, which bounds
+# memory on a bucket of millions of objects and costs little (the pool stays busy for most of a batch).
+BATCH = 2000
 # Archived objects cannot be copied until restored; they are counted and named in a warning, not copied.
 ARCHIVED = {"GLACIER", "DEEP_ARCHIVE"}
 
@@ -43,11 +47,12 @@ class SyncResult:
     copied: int = 0
     bytes: int = 0
     skipped: int = 0
-    archived: list[str] = field(default_factory=list)
+    archived: int = 0
+    archived_keys: list[str] = field(default_factory=list)  # the first few, for the warning
 
     def details(self) -> dict[str, Any]:
         return {"listed": self.listed, "copied": self.copied, "bytes": self.bytes, "skipped": self.skipped,
-                "archived": len(self.archived)}
+                "archived": self.archived}
 
 
 class _Listed(BaseSubscriber):
@@ -62,14 +67,28 @@ class _Listed(BaseSubscriber):
         future.meta.provide_object_etag(self._item.etag)
 
 
-def list_objects(s3: Any, bucket: str) -> dict[str, Listed]:
-    """The current version of every object in the bucket, by key."""
-    out: dict[str, Listed] = {}
+def iter_objects(s3: Any, bucket: str) -> Iterator[tuple[str, Listed]]:
+    """The current version of every object in the bucket, in key order (S3 lists a general purpose bucket in
+    UTF-8 binary order, which is Python's order of str)."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
-            out[item["Key"]] = Listed(item["Size"], item.get("ETag", ""), item["LastModified"],
+            yield item["Key"], Listed(item["Size"], item.get("ETag", ""), item["LastModified"],
                                       item.get("StorageClass", "STANDARD"))
-    return out
+
+
+def list_objects(s3: Any, bucket: str) -> dict[str, Listed]:
+    return dict(iter_objects(s3, bucket))
+
+
+def pairs(source: Iterator[tuple[str, Listed]],
+          replica: Iterator[tuple[str, Listed]]) -> Iterator[tuple[str, Listed, Listed | None]]:
+    """Each source object with its copy in the replica (None: missing), by walking both sorted listings
+    together, so that memory stays at a page per side however many objects the bucket holds."""
+    other = next(replica, None)
+    for key, item in source:
+        while other is not None and other[0] < key:
+            other = next(replica, None)
+        yield key, item, (other[1] if other is not None and other[0] == key else None)
 
 
 def needs_copy(source: Listed, replica: Listed | None) -> bool:
@@ -90,38 +109,44 @@ def backfill(source_s3: Any, writer_s3: Any, replica_s3: Any, bucket: str, repli
     some copies failed transiently after botocore's retries, so that the task runs again and copies only
     those; a permanent failure (access denied) is raised as it is.
     """
-    source = list_objects(source_s3, bucket)
-    present = list_objects(replica_s3, replica)
-    result = SyncResult(listed=len(source))
-    todo: list[tuple[str, Listed]] = []
-    for key, item in source.items():
-        if not needs_copy(item, present.get(key)):
-            result.skipped += 1
-        elif item.storage_class in ARCHIVED:
-            result.archived.append(key)
-        else:
-            todo.append((key, item))
-    if not todo:
-        return result
+    result = SyncResult()
     config = TransferConfig(max_request_concurrency=concurrency, multipart_threshold=MULTIPART_THRESHOLD,
                             multipart_chunksize=MULTIPART_CHUNK)
     failures: list[tuple[str, BaseException]] = []
+    batch: list[tuple[str, int, Any]] = []
     with TransferManager(writer_s3, config) as manager:
-        futures = [(key, item.size, manager.copy({"Bucket": bucket, "Key": key}, replica, key,
-                                                 subscribers=[_Listed(item)], source_client=source_s3))
-                   for key, item in todo]
-        for key, size, future in futures:
-            try:
-                future.result()
-            except Exception as exc:  # noqa: BLE001 - collected, then raised once for all of them
-                failures.append((key, exc))
-                continue
-            result.copied += 1
-            result.bytes += size
+        for key, item, copy in pairs(iter_objects(source_s3, bucket), iter_objects(replica_s3, replica)):
+            result.listed += 1
+            if not needs_copy(item, copy):
+                result.skipped += 1
+            elif item.storage_class in ARCHIVED:
+                result.archived += 1
+                if len(result.archived_keys) < 3:
+                    result.archived_keys.append(key)
+            else:
+                batch.append((key, item.size, manager.copy({"Bucket": bucket, "Key": key}, replica, key,
+                                                           subscribers=[_Listed(item)], source_client=source_s3)))
+                if len(batch) >= BATCH:
+                    _settle(batch, result, failures)
+                    batch = []
+        _settle(batch, result, failures)
     if failures:
         key, exc = next(((k, e) for k, e in failures if not is_transient(e)), failures[0])
         if not is_transient(exc):  # access denied and the like: another attempt would fail the same way
             raise exc
-        raise Retryable(f"{len(failures)} of {len(todo)} object copies from {bucket} to {replica} failed "
-                        f"(first: {key}: {exc}); {result.copied} copied, a re-run copies only the rest") from exc
+        raise Retryable(f"{len(failures)} of {result.copied + len(failures)} object copies from {bucket} to "
+                        f"{replica} failed (first: {key}: {exc}); {result.copied} copied, a re-run copies only "
+                        "the rest") from exc
     return result
+
+
+def _settle(batch: list[tuple[str, int, Any]], result: SyncResult, failures: list[tuple[str, BaseException]]) -> None:
+    """Wait for a batch of copies; count what was copied, collect what failed."""
+    for key, size, future in batch:
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 - collected, then raised once for all of them
+            failures.append((key, exc))
+            continue
+        result.copied += 1
+        result.bytes += size

@@ -327,3 +327,21 @@ def test_policy_translation_touches_only_the_bucket_and_the_account():
     assert out["Resource"] == ["arn:aws:s3:::logs-dr", "arn:aws:s3:::logs-dr/*", "arn:aws:s3:::logs-archive/*"]
     assert out["Principal"] == {"AWS": "arn:aws:iam::222222222222:role/app"}
     assert out["Condition"]["StringEquals"] == {"aws:SourceAccount": "222222222222", "s3:prefix": "logs/1111111111112"}
+
+
+def test_listings_are_paired_in_key_order_and_only_changed_objects_are_copied_again():
+    from datetime import datetime, timedelta
+
+    from tasks.s3_sync import Listed, needs_copy, pairs
+
+    t = datetime(2026, 1, 1)
+    src = [("a", Listed(1, "e1", t)), ("b", Listed(2, "e2", t)), ("d", Listed(3, "e3", t)), ("é", Listed(4, "e4", t))]
+    rep = [("0", Listed(1, "x", t)), ("b", Listed(2, "e2", t)), ("c", Listed(9, "x", t)), ("é", Listed(4, "e4", t))]
+    assert [(k, r is not None) for k, _, r in pairs(iter(src), iter(rep))] == [
+        ("a", False), ("b", True), ("d", False), ("é", True)]
+    source = Listed(5, "md5", t)
+    later, earlier = t + timedelta(minutes=1), t - timedelta(minutes=1)
+    assert not needs_copy(source, Listed(5, "md5", later))
+    assert not needs_copy(source, Listed(5, "kms-etag", later))  # re-encrypted copy: another ETag, same object
+    assert needs_copy(source, Listed(5, "old", earlier))  # the source changed after its copy
+    assert needs_copy(source, Listed(4, "md5", later)) and needs_copy(source, None)
