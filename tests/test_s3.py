@@ -197,6 +197,23 @@ def test_settings_land_translated_on_the_replica(sandbox, monkeypatch):
                    "EncryptReplica": (["kms:Encrypt", "kms:GenerateDataKey"], recovery_key["Arn"])}
 
 
+def test_a_bucket_key_mapped_to_create_encrypts_the_replica_with_the_key_drflow_made(sandbox):
+    seed_s3(boto3.Session(), SOURCE, objects=2)
+    src_kms = boto3.client("kms", region_name=SOURCE)
+    key = src_kms.create_key()["KeyMetadata"]
+    src_kms.create_alias(AliasName="alias/shop-assets", TargetKeyId=key["KeyId"])
+    s3(SOURCE).put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["KeyId"]}}]})
+    report = stage(make_plan(kms_key_map={"alias/shop-assets": "create"}))
+    assert report["failed"] == []
+    made = report["identity_map"][key["KeyId"]]  # the kms:key resource ran first: the bucket depends on it
+    assert made.startswith(f"arn:aws:kms:{RECOVERY}:") and made != key["Arn"]
+    rule = s3().get_bucket_encryption(Bucket=REPLICA)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == made
+    [repl] = s3(SOURCE).get_bucket_replication(Bucket=BUCKET)["ReplicationConfiguration"]["Rules"]
+    assert repl["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": made}
+
+
 def test_an_encrypted_bucket_without_key_mapping_is_refused_before_any_write(sandbox, plan):
     seed_s3(boto3.Session(), SOURCE, objects=1)
     key = boto3.client("kms", region_name=SOURCE).create_key()["KeyMetadata"]
