@@ -6,6 +6,7 @@ Everything reaches the sandbox through endpoint settings, as production code wou
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="drflow-prefect-"))
@@ -54,8 +55,12 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server, monkeypatch):
-    """A clean sandbox: every account and region empty, no faults, boto3 pointed at it."""
+    """A clean sandbox: every account and region empty, no faults, boto3 pointed at it; and no task results
+    cached by earlier tests (they describe resources of the sandbox that was just emptied)."""
     sandbox_server.reset()
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    shutil.rmtree(PREFECT_LOCAL_STORAGE_PATH.value(), ignore_errors=True)
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE",
                 "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(key, raising=False)
