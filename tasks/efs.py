@@ -37,6 +37,7 @@ TYPE = "efs:file-system"
 SUBNET, GROUP = "ec2:subnet", "ec2:security-group"
 DEFAULT_KEY = "alias/aws/elasticfilesystem"  # what EFS encrypts with when no key is named
 REPLICATING, DISABLED = "REPLICATING", "DISABLED"
+GONE = ("deleting", "deleted")
 POLL_SECONDS, POLL_ATTEMPTS = 5, 180  # deleting a replication "can take several minutes" (EFS user guide)
 
 
@@ -59,6 +60,16 @@ def _fs_id(value: str) -> str:
     return value.rsplit("/", 1)[-1]  # an id, or a file system ARN
 
 
+def _same_key(kms: Any, a: str, b: str) -> bool:
+    """Two names (id, ARN, alias) of one KMS key; a name KMS does not know is compared as it is."""
+    if a == b:
+        return True
+    try:
+        return kms.describe_key(KeyId=a)["KeyMetadata"]["Arn"] == kms.describe_key(KeyId=b)["KeyMetadata"]["Arn"]
+    except ClientError:
+        return False
+
+
 def _replica(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
     """The recovery region's replica of the file system: production's, whatever the mode (a drill mounts the
     production replica read-only; it never makes its own)."""
@@ -66,7 +77,7 @@ def _replica(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
     for fs in paginate(efs, "describe_file_systems", "FileSystems"):
         tags = tags_of(fs)
         if tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id \
-                and TAG_DRILL not in tags and fs.get("LifeCycleState") not in ("deleting", "deleted"):
+                and TAG_DRILL not in tags and fs.get("LifeCycleState") not in GONE:
             return fs
     return None
 
@@ -95,7 +106,7 @@ class FileSystemHandler:
         out, problems = [], []
         for fs in paginate(efs, "describe_file_systems", "FileSystems"):
             tags = tags_of(fs)
-            if any(tags.get(k) != v for k, v in plan.scope.tags.items()):
+            if any(tags.get(k) != v for k, v in plan.scope.tags.items()) or fs.get("LifeCycleState") in GONE:
                 continue
             fs_id = fs["FileSystemId"]
             name = tags.get("Name") or fs.get("Name") or ""
@@ -173,9 +184,9 @@ class FileSystemHandler:
         if destination["Status"] not in ("ENABLED", "ENABLING"):
             warnings.append(f"replication to {replica['FileSystemId']} is {destination['Status']}: "
                             f"{destination.get('StatusMessage', 'no message')}")
-        wanted = self._recovery_key(resource, ctx)
-        if wanted and replica.get("KmsKeyId") and wanted not in (replica["KmsKeyId"], _fs_id(replica["KmsKeyId"])):
-            warnings.append(f"the replica is encrypted with {replica['KmsKeyId']}, the plan now maps {wanted}; "
+        wanted, actual = self._recovery_key(resource, ctx), replica.get("KmsKeyId")
+        if wanted and actual and not _same_key(ctx.recovery.client("kms"), wanted, actual):
+            warnings.append(f"the replica is encrypted with {actual}, the plan now maps {wanted}; "
                             "a replica's key cannot change: delete the replica to re-replicate with the new key")
         return Applied(replica["FileSystemId"], warnings=warnings,
                        details={"replication": destination["Status"],

@@ -183,6 +183,12 @@ def test_an_encrypted_file_system_is_replicated_with_the_mapped_recovery_key(sho
     [replica] = replicas()
     assert replica["Encrypted"] and replica["KmsKeyId"] == target["Arn"]
     assert tags(replica)[TAG_SOURCE_ID] == ids["efs"]
+    # a new mapping cannot re-key a replica: named, and nothing is rewritten
+    other = boto3.client("kms", region_name=RECOVERY).create_key(Description="new DR key")["KeyMetadata"]
+    sandbox.app.clear_log()
+    again = run(replicate, plan=make_plan(kms_key_map={key["Arn"]: other["Arn"]}), refresh=True)
+    row = next(d for d in again["details"] if d["key"] == f"efs:file-system/{ids['efs']}")
+    assert any("cannot change" in w for w in row["warnings"]) and efs_writes(sandbox) == []
 
 
 def test_failover_is_refused_when_the_nightly_replication_never_made_a_replica(files, sandbox):
@@ -317,12 +323,14 @@ def test_replication_double_speaks_the_efs_model_over_http(sandbox):
     assert made["SourceFileSystemOwnerId"] == ACCOUNT and made["Destinations"][0]["Status"] == "ENABLED"
     replica = recovery.describe_file_systems(FileSystemId=replica_id)["FileSystems"][0]
     assert replica["FileSystemProtection"]["ReplicationOverwriteProtection"] == REPLICATING
-    assert replica["ThroughputMode"] == "elastic" and replica["Encrypted"] and replica["KmsKeyId"] == "alias/dr"
+    assert replica["ThroughputMode"] == "elastic" and replica["Encrypted"]
+    assert replica["KmsKeyId"] == "alias/dr"
     # both sides describe it, by either file system, and in their region's listing
     for client, name in ((source, fs_id), (recovery, replica_id)):
         [seen_there] = client.describe_replication_configurations(FileSystemId=name)["Replications"]
         assert seen_there["SourceFileSystemArn"] == made["SourceFileSystemArn"]
-        assert [r["SourceFileSystemId"] for r in client.describe_replication_configurations()["Replications"]] == [fs_id]
+        listed = client.describe_replication_configurations()["Replications"]
+        assert [r["SourceFileSystemId"] for r in listed] == [fs_id]
     assert code_of(source.create_replication_configuration, SourceFileSystemId=fs_id,
                    Destinations=[{"Region": RECOVERY}]) == "ValidationException"  # one replication per file system
     assert code_of(recovery.update_file_system_protection, FileSystemId=replica_id,
