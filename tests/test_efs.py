@@ -191,6 +191,21 @@ def test_an_encrypted_file_system_is_replicated_with_the_mapped_recovery_key(sho
     assert any("cannot change" in w for w in row["warnings"]) and efs_writes(sandbox) == []
 
 
+def test_a_key_mapped_to_create_encrypts_the_replica_with_the_key_drflow_made(shop, sandbox):
+    source_kms = boto3.client("kms", region_name=SOURCE)
+    key = source_kms.create_key(Description="shop files")["KeyMetadata"]
+    source_kms.create_alias(AliasName="alias/shop-files", TargetKeyId=key["KeyId"])
+    ids = seed_efs(boto3.Session(), SOURCE, dict(shop), kms_key_id=key["Arn"])
+    report = run(replicate, plan=make_plan(kms_key_map={"alias/shop-files": "create"}))
+    assert report["failed"] == [], report["failed"]
+    made = report["identity_map"][key["KeyId"]]
+    [replica] = replicas()
+    assert tags(replica)[TAG_SOURCE_ID] == ids["efs"]
+    recovery_kms = boto3.client("kms", region_name=RECOVERY)
+    assert recovery_kms.describe_key(KeyId=replica["KmsKeyId"])["KeyMetadata"]["Arn"] == \
+        recovery_kms.describe_key(KeyId=made)["KeyMetadata"]["Arn"]
+
+
 def test_failover_is_refused_when_the_nightly_replication_never_made_a_replica(files, sandbox):
     plan = make_plan()
     run(replicate, plan=plan)
