@@ -6,6 +6,7 @@ Adding a service means adding its module and listing its handlers here; the flow
 from __future__ import annotations
 
 from core.handler import Handler, Registry
+from tasks.efs import FileSystemHandler
 from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, InternetGatewayHandler,
                             NatGatewayHandler)
 from tasks.kms import KeyHandler
@@ -23,7 +24,7 @@ HANDLERS: tuple[Handler, ...] = (
     ElasticIpHandler(), NatGatewayHandler(), RouteTableHandler(), GatewayEndpointHandler(),
     InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
     KeyHandler(), ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
-    BucketHandler(),
+    BucketHandler(), FileSystemHandler(),
 )
 
 

@@ -92,4 +92,6 @@ def error_response(fault: str, service: str, json_protocol: bool) -> tuple[int, 
     else:
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
                 f"</Error><RequestId>sandbox-fault</RequestId></ErrorResponse>")
-    return status, [("Content-Type", "text/xml")], body.encode()
+    # the header too: REST-JSON APIs on lowercase paths (EFS: GET /2015-02-01/...) are not recognised as JSON by
+    # the request, and botocore's rest-json parser takes the code from this header; XML parsers ignore it
+    return status, [("Content-Type", "text/xml"), ("x-amzn-ErrorType", code)], body.encode()

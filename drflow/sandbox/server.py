@@ -26,8 +26,11 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from core.aws import is_read  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
+from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
+
+register_efs_replication()  # EFS replication for moto (idempotent: importing the module did it already)
 
 SCOPE_RE = re.compile(r"Credential=(?P<key>[A-Z0-9]{16,128})/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
 SANDBOX_KEY_RE = re.compile(r"^AKIA(?P<account>\d{12})SBOX$")

@@ -1,0 +1,408 @@
+"""EFS file systems: replicated into the recovery region by EFS itself, made writable and mounted at failover.
+
+One resource type, `efs:file-system`. Its mount targets and access points are part of its record, not
+resources of their own: they belong to exactly one file system, come in and out of scope with it (scope
+selects by tags, and access points rarely carry the application's tags), and can only be recreated at
+the moment the file system's own `apply` has made the replica usable. Clients mount by the file system's
+DNS name, so the identity map needs only the file system; recovered access point ids are in the details.
+
+- Nightly ("stage"): an EFS replication configuration from the source file system to the recovery region
+  (re-encrypted with the mapped key), or, in a cross-account plan, to a file system drflow creates in the
+  recovery account. The replica carries drflow's tags, so a failover finds it in the recovery region alone.
+  An existing replication is read and compared, never rewritten.
+- Failover ("recover"): the replication is deleted from the recovery side, which makes the replica
+  writable; mount targets are created in the recovered subnets with the recovered security groups (same
+  IP when it falls in the recovered subnet), access points recreated; a re-run adopts what exists.
+- Drill: replication goes on (production DR must not stop for a drill); mount targets in the drill's
+  subnets give the drill read-only access to the replicated data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import time
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from core.aws import Retryable, Side, error_code, is_transient, paginate
+from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable,
+                          tags_of)
+from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
+from core.models import Resource, resource_key
+from core.plan import Plan
+
+TYPE = "efs:file-system"
+SUBNET, GROUP = "ec2:subnet", "ec2:security-group"
+DEFAULT_KEY = "alias/aws/elasticfilesystem"  # what EFS encrypts with when no key is named
+REPLICATING, DISABLED = "REPLICATING", "DISABLED"
+GONE = ("deleting", "deleted")
+POLL_SECONDS, POLL_ATTEMPTS = 5, 180  # deleting a replication "can take several minutes" (EFS user guide)
+
+
+def _protection(fs: dict[str, Any]) -> str | None:
+    return (fs.get("FileSystemProtection") or {}).get("ReplicationOverwriteProtection")
+
+
+def _replication_of(efs: Any, file_system_id: str) -> dict[str, Any] | None:
+    """The replication configuration the file system takes part in (as source or destination), if any."""
+    try:
+        found = efs.describe_replication_configurations(FileSystemId=file_system_id)["Replications"]
+    except ClientError as exc:
+        if error_code(exc) == "ReplicationNotFound":
+            return None
+        raise
+    return found[0] if found else None
+
+
+def _fs_id(value: str) -> str:
+    return value.rsplit("/", 1)[-1]  # an id, or a file system ARN
+
+
+def _same_key(kms: Any, a: str, b: str) -> bool:
+    """Two names (id, ARN, alias) of one KMS key; a name KMS does not know is compared as it is."""
+    if a == b:
+        return True
+    try:
+        return kms.describe_key(KeyId=a)["KeyMetadata"]["Arn"] == kms.describe_key(KeyId=b)["KeyMetadata"]["Arn"]
+    except ClientError:
+        return False
+
+
+def _replica(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+    """The recovery region's replica of the file system: production's, whatever the mode (a drill mounts the
+    production replica read-only; it never makes its own)."""
+    efs = ctx.recovery.client("efs")
+    for fs in paginate(efs, "describe_file_systems", "FileSystems"):
+        tags = tags_of(fs)
+        if tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id \
+                and TAG_DRILL not in tags and fs.get("LifeCycleState") not in GONE:
+            return fs
+    return None
+
+
+def _mount_target(efs: Any, mt: dict[str, Any]) -> dict[str, Any]:
+    groups = efs.describe_mount_target_security_groups(MountTargetId=mt["MountTargetId"])["SecurityGroups"]
+    return {"subnet": resource_key(SUBNET, mt["SubnetId"]), "ip": mt.get("IpAddress"),
+            "az": mt.get("AvailabilityZoneName"), "security_groups": sorted(resource_key(GROUP, g) for g in groups)}
+
+
+def _access_point(ap: dict[str, Any]) -> dict[str, Any]:
+    return {"id": ap["AccessPointId"], "name": ap.get("Name") or "", "posix_user": ap.get("PosixUser"),
+            "root_directory": ap.get("RootDirectory"), "tags": tags_of(ap)}
+
+
+class FileSystemHandler:
+    type: ClassVar[str] = TYPE
+    pilot_light: ClassVar[bool] = True  # replication is staged nightly; the replica costs storage, not compute
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    # -- discovery (read-only) -------------------------------------------------------------------------
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        efs, keys = source.client("efs"), KeyCatalog(source)
+        out, problems = [], []
+        for fs in paginate(efs, "describe_file_systems", "FileSystems"):
+            tags = tags_of(fs)
+            if any(tags.get(k) != v for k, v in plan.scope.tags.items()) or fs.get("LifeCycleState") in GONE:
+                continue
+            fs_id = fs["FileSystemId"]
+            name = tags.get("Name") or fs.get("Name") or ""
+            label = f"EFS file system {fs_id}" + (f" ({name})" if name else "")
+            key_id = fs.get("KmsKeyId") or (DEFAULT_KEY if fs.get("Encrypted") else None)
+            key = keys.describe(key_id) if key_id else None
+            problems += key_problems(plan, key, label)
+            if _protection(fs) == REPLICATING:
+                problems.append((label, "is itself the read-only destination of a replication; EFS cannot "
+                                        "replicate it again (protect its source instead)"))
+            mounts = sorted((_mount_target(efs, mt) for mt in
+                             paginate(efs, "describe_mount_targets", "MountTargets", FileSystemId=fs_id)),
+                            key=lambda m: m["subnet"])
+            points = sorted((_access_point(ap) for ap in
+                             paginate(efs, "describe_access_points", "AccessPoints", FileSystemId=fs_id)),
+                            key=lambda a: a["id"])
+            deps = {m["subnet"] for m in mounts} | {g for m in mounts for g in m["security_groups"]}
+            out.append(Resource(
+                type=TYPE, source_id=fs_id, arn=fs.get("FileSystemArn", ""), name=name, tags=tags,
+                config={"performance_mode": fs.get("PerformanceMode"), "throughput_mode": fs.get("ThroughputMode"),
+                        "provisioned_mibps": fs.get("ProvisionedThroughputInMibps"),
+                        "availability_zone": fs.get("AvailabilityZoneName"), "encrypted": bool(fs.get("Encrypted")),
+                        "kms_key": key,
+                        "lifecycle": efs.describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"],
+                        "mount_targets": mounts, "access_points": points},
+                dependencies=sorted(deps | set(key_dependencies(plan, key)))))
+        if problems:
+            raise ScopeError(problems)
+        return out
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        replica = _replica(resource, ctx)
+        return replica["FileSystemId"] if replica else None
+
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """Before a failover or drill writes anything: every file system has its replica in the recovery region."""
+        if ctx.staging:
+            return []
+        return [(r.label, f"no EFS replica in {ctx.recovery.region}: the nightly replication never ran for it "
+                          "(or its replica was deleted), so there is no data to fail over to")
+                for r in resources if _replica(r, ctx) is None]
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        return self._stage(resource, ctx) if ctx.staging else self._recover(resource, ctx)
+
+    # -- nightly: the replication ------------------------------------------------------------------------
+
+    def _stage(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        efs = ctx.recovery.client("efs")
+        replica = _replica(resource, ctx)
+        if replica is not None:
+            replication = _replication_of(efs, replica["FileSystemId"])
+            if replication is not None:
+                return self._in_place(resource, ctx, replica, replication)
+            if _protection(replica) != DISABLED:
+                raise Unrecoverable(f"the replica {replica['FileSystemId']} in {ctx.recovery.region} no longer "
+                                    "replicates and is writable (failed over?); drflow will not overwrite it. "
+                                    "Fail back, or delete the replica to start replication afresh")
+        else:
+            adopted = self._adopt_untagged(resource, ctx)
+            if adopted is not None:
+                return adopted
+            if ctx.plan.cross_account:
+                replica = self._create_destination(resource, ctx)
+        return self._replicate(resource, ctx, replica)
+
+    def _in_place(self, resource: Resource, ctx: ApplyContext, replica: dict[str, Any],
+                  replication: dict[str, Any]) -> Applied:
+        """The replication exists: read and compare, no write."""
+        source = _fs_id(replication["SourceFileSystemId"])
+        if source != resource.source_id:
+            raise Unrecoverable(f"the replica {replica['FileSystemId']} replicates {source}, not {resource.source_id}")
+        destination = replication["Destinations"][0]
+        warnings = []
+        if destination["Status"] not in ("ENABLED", "ENABLING"):
+            warnings.append(f"replication to {replica['FileSystemId']} is {destination['Status']}: "
+                            f"{destination.get('StatusMessage', 'no message')}")
+        wanted, actual = self._recovery_key(resource, ctx), replica.get("KmsKeyId")
+        if wanted and actual and not _same_key(ctx.recovery.client("kms"), wanted, actual):
+            warnings.append(f"the replica is encrypted with {actual}, the plan now maps {wanted}; "
+                            "a replica's key cannot change: delete the replica to re-replicate with the new key")
+        return Applied(replica["FileSystemId"], warnings=warnings,
+                       details={"replication": destination["Status"],
+                                "last_replicated": str(destination.get("LastReplicatedTimestamp", ""))})
+
+    def _adopt_untagged(self, resource: Resource, ctx: ApplyContext) -> Applied | None:
+        """A replication a previous run created but did not get to tag: tag its destination, create nothing."""
+        assert ctx.source is not None, "replication is configured during nightly staging only"
+        replication = _replication_of(ctx.source.client("efs"), resource.source_id)
+        if replication is None:
+            return None
+        destination = replication["Destinations"][0]
+        owner = destination.get("OwnerId") or ctx.plan.source.account_id
+        if destination["Region"] != ctx.recovery.region or owner != ctx.plan.recovery.account_id:
+            raise Unrecoverable(f"{resource.label} already replicates to {destination['FileSystemId']} in "
+                                f"{destination['Region']} (account {owner}); EFS allows one replication per "
+                                "file system: delete that configuration, or leave this file system out of scope")
+        replica_id = _fs_id(destination["FileSystemId"])
+        ctx.recovery.client("efs").tag_resource(ResourceId=replica_id, Tags=ctx.tag_list(resource))
+        return Applied(replica_id, changed=True, details={"replication": destination["Status"], "adopted": True})
+
+    def _recovery_key(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        key = resource.config["kms_key"]
+        dependency = next(iter(key_dependencies(ctx.plan, key)), None)
+        return recovery_key(ctx.plan, key, created=ctx.ref(dependency) if dependency else None)
+
+    def _create_destination(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
+        """Cross-account: the replica is a file system of the recovery account, made by drflow (tagged at
+        birth, so a re-run finds it) with its overwrite protection disabled, so that EFS may replicate into it."""
+        cfg = resource.config
+        efs = ctx.recovery.client("efs")
+        kwargs: dict[str, Any] = {
+            "CreationToken": hashlib.sha256(f"{ctx.plan.name}:{resource.source_id}".encode()).hexdigest()[:64],
+            "PerformanceMode": cfg["performance_mode"] or "generalPurpose", "Encrypted": True,
+            "ThroughputMode": cfg["throughput_mode"] or "bursting", "Tags": ctx.tag_list(resource)}
+        kms = self._recovery_key(resource, ctx)
+        if kms:
+            kwargs["KmsKeyId"] = kms
+        if cfg["throughput_mode"] == "provisioned" and cfg["provisioned_mibps"]:
+            kwargs["ProvisionedThroughputInMibps"] = cfg["provisioned_mibps"]
+        if cfg["availability_zone"]:
+            kwargs["AvailabilityZoneName"] = ctx.net.az(cfg["availability_zone"])
+        replica = efs.create_file_system(**kwargs)
+        efs.update_file_system_protection(FileSystemId=replica["FileSystemId"], ReplicationOverwriteProtection=DISABLED)
+        return replica
+
+    def _replicate(self, resource: Resource, ctx: ApplyContext, replica: dict[str, Any] | None) -> Applied:
+        assert ctx.source is not None, "replication is configured during nightly staging only"
+        cfg = resource.config
+        destination: dict[str, Any] = {"Region": ctx.recovery.region}
+        if replica is not None:  # cross-account: the file system drflow made in the recovery account
+            destination["FileSystemId"] = replica["FileSystemArn"]
+        else:
+            kms = self._recovery_key(resource, ctx)
+            if kms:
+                destination["KmsKeyId"] = kms
+            if cfg["availability_zone"]:
+                destination["AvailabilityZoneName"] = ctx.net.az(cfg["availability_zone"])
+        replication = ctx.source.client("efs").create_replication_configuration(
+            SourceFileSystemId=resource.source_id, Destinations=[destination])
+        replica_id = _fs_id(replication["Destinations"][0]["FileSystemId"])
+        if replica is None:  # EFS made the destination: mark it drflow's, so a failover finds it without the source
+            ctx.recovery.client("efs").tag_resource(ResourceId=replica_id, Tags=ctx.tag_list(resource))
+        return Applied(replica_id, created=True, details={"replication": replication["Destinations"][0]["Status"]})
+
+    # -- failover and drill ------------------------------------------------------------------------------
+
+    def _recover(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        efs = ctx.recovery.client("efs")
+        replica = _replica(resource, ctx)
+        if replica is None:
+            raise Unrecoverable(f"no EFS replica of {resource.label} in {ctx.recovery.region} (never replicated)")
+        fs_id = replica["FileSystemId"]
+        warnings: list[str] = []
+        changed = False
+        if ctx.mode == "recover":
+            changed |= self._make_writable(efs, replica, warnings)
+            changed |= self._lifecycle(efs, fs_id, resource.config["lifecycle"])
+        else:
+            warnings.append(f"drill: the replica {fs_id} stays read-only (replication goes on for production); "
+                            "the drill's mount targets give read-only access to the replicated data")
+        mounts, mounted = self._mount_targets(resource, ctx, efs, fs_id, warnings)
+        points, made = self._access_points(resource, ctx, efs, fs_id)
+        return Applied(fs_id, changed=changed or mounted or made, warnings=warnings,
+                       details={"writable": ctx.mode == "recover", "mount_targets": mounts, "access_points": points})
+
+    def _make_writable(self, efs: Any, replica: dict[str, Any], warnings: list[str]) -> bool:
+        """Delete the replication from the recovery side (the primary may be dark), then wait until EFS has
+        turned the replica writable. A re-run finds it writable already and writes nothing."""
+        fs_id = replica["FileSystemId"]
+        if _replication_of(efs, fs_id) is None and _protection(replica) != REPLICATING:
+            return False
+        try:
+            efs.delete_replication_configuration(SourceFileSystemId=fs_id)
+        except ClientError as exc:
+            if error_code(exc) != "ReplicationNotFound":
+                if is_transient(exc):
+                    raise
+                # the source side could not be reached or changed: drop this side's configuration only
+                efs.delete_replication_configuration(SourceFileSystemId=fs_id, DeletionMode="LOCAL_CONFIGURATION_ONLY")
+                warnings.append(f"replication deleted on the recovery side only ({error_code(exc)}); the source "
+                                "file system still lists it: delete it there once the primary is back")
+        # boto3 has no EFS waiters, and EFS takes minutes to make a replica writable: poll its description
+        for _ in range(POLL_ATTEMPTS):
+            fs = efs.describe_file_systems(FileSystemId=fs_id)["FileSystems"][0]
+            if _protection(fs) != REPLICATING and fs["LifeCycleState"] == "available":
+                return True
+            time.sleep(POLL_SECONDS)
+        raise Retryable(f"the replica {fs_id} is still read-only after {POLL_SECONDS * POLL_ATTEMPTS} s")
+
+    def _lifecycle(self, efs: Any, fs_id: str, policies: list[dict[str, Any]]) -> bool:
+        current = efs.describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"]
+        if current == policies:
+            return False
+        efs.put_lifecycle_configuration(FileSystemId=fs_id, LifecyclePolicies=policies)
+        return True
+
+    def _mount_targets(self, resource: Resource, ctx: ApplyContext, efs: Any, fs_id: str,
+                       warnings: list[str]) -> tuple[dict[str, str], bool]:
+        """One mount target per recovered subnet, adopted by subnet on a re-run; returns {subnet: mount target}."""
+        wanted = [(ctx.ref(m["subnet"]), sorted(ctx.ref(g) for g in m["security_groups"]), m)
+                  for m in resource.config["mount_targets"]]
+        if not wanted:
+            return {}, False
+        ec2 = ctx.recovery.client("ec2")
+        subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(SubnetIds=sorted({w[0] for w in wanted}))["Subnets"]}
+        vpc = next(iter(subnets.values()))["VpcId"]
+        existing = paginate(efs, "describe_mount_targets", "MountTargets", FileSystemId=fs_id)
+        changed = self._clear_other_vpc(ctx, efs, ec2, [mt for mt in existing if mt.get("VpcId") != vpc], warnings)
+        by_subnet = {mt["SubnetId"]: mt for mt in existing if mt.get("VpcId") == vpc}
+        out: dict[str, str] = {}
+        for subnet_id, groups, mount in wanted:
+            found = by_subnet.get(subnet_id)
+            if found is None:
+                out[subnet_id] = self._create_mount_target(ctx, efs, fs_id, subnets[subnet_id], groups, mount,
+                                                           warnings)
+                changed = True
+                continue
+            out[subnet_id] = found["MountTargetId"]
+            current = efs.describe_mount_target_security_groups(MountTargetId=found["MountTargetId"])["SecurityGroups"]
+            if sorted(current) != groups:
+                efs.modify_mount_target_security_groups(MountTargetId=found["MountTargetId"], SecurityGroups=groups)
+                changed = True
+        self._wait_available(efs, fs_id)
+        return out, changed
+
+    def _clear_other_vpc(self, ctx: ApplyContext, efs: Any, ec2: Any, others: list[dict[str, Any]],
+                         warnings: list[str]) -> bool:
+        """A file system's mount targets all live in one VPC. Mount targets a drill left on the replica are
+        removed at failover (the failover wins); anything else, or any of them during a drill, is named."""
+        if not others:
+            return False
+        subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(
+            SubnetIds=sorted({mt["SubnetId"] for mt in others}))["Subnets"]}
+        drills = [mt for mt in others if TAG_DRILL in tags_of(subnets.get(mt["SubnetId"], {}))]
+        if ctx.mode != "recover" or len(drills) != len(others):
+            names = ", ".join(f"{mt['MountTargetId']} ({mt['SubnetId']}, {mt.get('VpcId')})" for mt in others)
+            raise Unrecoverable(f"the replica is already mounted in another VPC: {names}; a file system's mount "
+                                "targets share one VPC (clean up the earlier drill first)")
+        for mt in drills:
+            efs.delete_mount_target(MountTargetId=mt["MountTargetId"])
+            warnings.append(f"removed the drill's mount target {mt['MountTargetId']} in {mt['SubnetId']}")
+        return True
+
+    def _create_mount_target(self, ctx: ApplyContext, efs: Any, fs_id: str, subnet: dict[str, Any],
+                             groups: list[str], mount: dict[str, Any], warnings: list[str]) -> str:
+        kwargs: dict[str, Any] = {"FileSystemId": fs_id, "SubnetId": subnet["SubnetId"], "SecurityGroups": groups}
+        ip = ctx.net.ip(mount["ip"]) if mount.get("ip") else None
+        if ip and ipaddress.ip_address(ip) in ipaddress.ip_network(subnet["CidrBlock"]):
+            kwargs["IpAddress"] = ip  # the same address, so clients with it in /etc/fstab keep working
+        try:
+            return efs.create_mount_target(**kwargs)["MountTargetId"]
+        except ClientError as exc:
+            if error_code(exc) != "IpAddressInUse" or "IpAddress" not in kwargs:
+                raise
+            del kwargs["IpAddress"]
+            warnings.append(f"{ip} is in use in {subnet['SubnetId']}: the mount target got another address")
+            return efs.create_mount_target(**kwargs)["MountTargetId"]
+
+    def _wait_available(self, efs: Any, fs_id: str) -> None:
+        # boto3 has no EFS waiters: poll until every mount target of the file system is available
+        for _ in range(POLL_ATTEMPTS):
+            states = [mt["LifeCycleState"] for mt in
+                      paginate(efs, "describe_mount_targets", "MountTargets", FileSystemId=fs_id)]
+            if all(s == "available" for s in states):
+                return
+            if any(s in ("error", "deleted") for s in states):
+                raise Unrecoverable(f"a mount target of {fs_id} failed: {states}")
+            time.sleep(POLL_SECONDS)
+        raise Retryable(f"mount targets of {fs_id} not available after {POLL_SECONDS * POLL_ATTEMPTS} s")
+
+    def _access_points(self, resource: Resource, ctx: ApplyContext, efs: Any,
+                       fs_id: str) -> tuple[dict[str, str], bool]:
+        """Each access point recreated once (found by its tags, created with a deterministic token)."""
+        mine = {}
+        for ap in paginate(efs, "describe_access_points", "AccessPoints", FileSystemId=fs_id):
+            tags = tags_of(ap)
+            if tags.get(TAG_PLAN) == ctx.plan.name and ctx.owns(ap.get("Tags")):
+                mine.setdefault(tags.get(TAG_SOURCE_ID), ap["AccessPointId"])
+        out, changed = {}, False
+        for point in resource.config["access_points"]:
+            if point["id"] in mine:
+                out[point["id"]] = mine[point["id"]]
+                continue
+            tags = {k: v for k, v in point["tags"].items() if not k.startswith("aws:")}
+            tags.update({TAG_PLAN: ctx.plan.name, TAG_SOURCE_ID: point["id"]})
+            if ctx.drill_id:
+                tags[TAG_DRILL] = ctx.drill_id
+            token = f"{ctx.plan.name}:{ctx.mode}:{ctx.drill_id}:{resource.source_id}:{point['id']}"
+            kwargs: dict[str, Any] = {"ClientToken": hashlib.sha256(token.encode()).hexdigest()[:64],
+                                      "FileSystemId": fs_id,
+                                      "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+            if point["posix_user"]:
+                kwargs["PosixUser"] = point["posix_user"]
+            if point["root_directory"]:
+                kwargs["RootDirectory"] = point["root_directory"]
+            out[point["id"]] = efs.create_access_point(**kwargs)["AccessPointId"]
+            changed = True
+        return out, changed

@@ -1,0 +1,407 @@
+"""EFS: nightly replication to the recovery region, failover with the primary dark, and the replication double.
+
+moto 5.2.5 serves EFS but not its replication API; drflow/sandbox/efs_replication.py adds it to the
+sandbox's moto (a test double). Its own tests check every raw response, errors included, against
+botocore's EFS model, so that the handler is tested against what the real service would send.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID
+from drflow.sandbox.efs_replication import REPLICATING
+from drflow.sandbox.seed_efs import MOUNT_SUBNETS, seed_efs
+from drflow.sandbox.server import SECRET, access_key_for
+from flows.common import PreflightError
+from flows.failover import failover
+from flows.replicate import replicate
+from flows_helper import run
+
+MODEL = botocore.session.get_session().get_service_model("efs")
+OTHER_ACCOUNT = "222222222222"
+
+
+# -- the sample file system ------------------------------------------------------------------------------
+
+@pytest.fixture
+def files(shop, sandbox):
+    ids = seed_efs(boto3.Session(), SOURCE, dict(shop))
+    sandbox.app.clear_log()
+    return ids
+
+
+def efs(region: str = RECOVERY) -> Any:
+    return boto3.client("efs", region_name=region)
+
+
+def file_system(fs_id: str, region: str = RECOVERY) -> dict[str, Any]:
+    return efs(region).describe_file_systems(FileSystemId=fs_id)["FileSystems"][0]
+
+
+def tags(item: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+
+
+def replicas(plan_name: str = "shop") -> list[dict[str, Any]]:
+    return [fs for fs in efs().describe_file_systems()["FileSystems"] if tags(fs).get(TAG_PLAN) == plan_name]
+
+
+def mount_targets(fs_id: str) -> list[dict[str, Any]]:
+    return efs().describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
+
+
+def efs_writes(sandbox: Any) -> list[tuple[str, str]]:
+    return [(c.region, c.operation) for c in sandbox.calls if c.service == "elasticfilesystem" and c.write]
+
+
+# -- flows --------------------------------------------------------------------------------------------------
+
+def test_replica_fails_over_writable_mounted_in_the_recovered_network_while_the_primary_is_dark(files, sandbox):
+    plan = make_plan()
+    staged = run(replicate, plan=plan)
+    assert staged["failed"] == []
+    [replica] = replicas()
+    assert tags(replica)[TAG_SOURCE_ID] == files["efs"] and tags(replica)["Name"] == "shop-files"
+    assert replica["FileSystemProtection"]["ReplicationOverwriteProtection"] == REPLICATING
+    [replication] = efs(SOURCE).describe_replication_configurations(FileSystemId=files["efs"])["Replications"]
+    assert replication["Destinations"][0]["FileSystemId"] == replica["FileSystemId"]
+    assert replication["Destinations"][0]["Region"] == RECOVERY
+    assert mount_targets(replica["FileSystemId"]) == []  # nightly: nothing mounted, nothing billed per hour
+
+    sandbox.app.clear_log()
+    sandbox.faults.dark = {SOURCE}
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    assert {c.region for c in sandbox.calls} == {RECOVERY}  # the primary was never asked
+    idmap = report["identity_map"]
+    fs_id = idmap[files["efs"]]
+    assert fs_id == replica["FileSystemId"]
+    recovered = file_system(fs_id)
+    assert recovered["FileSystemProtection"]["ReplicationOverwriteProtection"] == "ENABLED"  # writable
+    with pytest.raises(ClientError) as gone:
+        efs().describe_replication_configurations(FileSystemId=fs_id)
+    assert gone.value.response["Error"]["Code"] == "ReplicationNotFound"
+    assert efs().describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"] == [
+        {"TransitionToIA": "AFTER_30_DAYS"}]
+
+    mounts = {mt["SubnetId"]: mt for mt in mount_targets(fs_id)}
+    assert set(mounts) == {idmap[files[role]] for role in MOUNT_SUBNETS}
+    for role, ip in MOUNT_SUBNETS.items():
+        mount = mounts[idmap[files[role]]]
+        assert mount["IpAddress"] == ip and mount["LifeCycleState"] == "available"
+        assert efs().describe_mount_target_security_groups(MountTargetId=mount["MountTargetId"])[
+            "SecurityGroups"] == [idmap[files["sg-efs"]]]
+    [point] = efs().describe_access_points(FileSystemId=fs_id)["AccessPoints"]
+    assert point["PosixUser"] == {"Uid": 1000, "Gid": 1000, "SecondaryGids": [100]}
+    assert point["RootDirectory"] == {"Path": "/uploads", "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
+                                                                           "Permissions": "750"}}
+    assert tags(point)[TAG_SOURCE_ID] == files["efs-ap"] and tags(point)["Name"] == "shop-uploads"
+    row = next(d for d in report["details"] if d["key"] == f"efs:file-system/{files['efs']}")
+    assert row["details"]["access_points"] == {files["efs-ap"]: point["AccessPointId"]}
+
+
+def test_a_second_nightly_run_makes_no_efs_write_even_when_it_rechecks(files, sandbox):
+    plan = make_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    # the sandbox's log names REST calls by method and path: the replication (source), the replica's tags
+    assert [region for region, _ in efs_writes(sandbox)] == [SOURCE, RECOVERY]
+    for refresh in (False, True):  # cached, then re-read and compared
+        sandbox.app.clear_log()
+        assert run(replicate, plan=plan, refresh=refresh)["failed"] == []
+        assert efs_writes(sandbox) == []
+    assert len(replicas()) == 1
+
+
+def test_a_failover_rerun_converges_on_the_same_mount_targets_and_access_points(files, sandbox):
+    plan = make_plan()
+    run(replicate, plan=plan)
+    first = run(failover, plan=plan)
+    fs_id = first["identity_map"][files["efs"]]
+    before = sorted(mt["MountTargetId"] for mt in mount_targets(fs_id))
+    points = efs().describe_access_points(FileSystemId=fs_id)["AccessPoints"]
+    sandbox.app.clear_log()
+    again = run(failover, plan=plan, refresh=True)  # re-applies everything instead of trusting the cache
+    assert again["failed"] == [] and again["identity_map"][files["efs"]] == fs_id
+    assert sorted(mt["MountTargetId"] for mt in mount_targets(fs_id)) == before and len(before) == 2
+    assert efs().describe_access_points(FileSystemId=fs_id)["AccessPoints"] == points and len(points) == 1
+    assert efs_writes(sandbox) == []
+
+
+def test_a_drill_mounts_the_read_only_replica_and_leaves_replication_running(files, sandbox):
+    plan = make_plan()
+    run(replicate, plan=plan)
+    sandbox.faults.dark = {SOURCE}
+    report = run(failover, plan=plan, drill=True)
+    assert report["failed"] == []
+    fs_id = report["identity_map"][files["efs"]]
+    assert file_system(fs_id)["FileSystemProtection"]["ReplicationOverwriteProtection"] == REPLICATING
+    assert efs().describe_replication_configurations(FileSystemId=fs_id)["Replications"][0][
+        "SourceFileSystemId"] == files["efs"]
+    drill_subnets = {report["identity_map"][files[role]] for role in MOUNT_SUBNETS}
+    assert {mt["SubnetId"] for mt in mount_targets(fs_id)} == drill_subnets
+    subnet_tags = [tags(s) for s in boto3.client("ec2", region_name=RECOVERY).describe_subnets(
+        SubnetIds=sorted(drill_subnets))["Subnets"]]
+    assert all(t[TAG_DRILL] == report["drill_id"] for t in subnet_tags)
+    [point] = efs().describe_access_points(FileSystemId=fs_id)["AccessPoints"]
+    assert tags(point)[TAG_DRILL] == report["drill_id"]
+    row = next(d for d in report["details"] if d["key"] == f"efs:file-system/{files['efs']}")
+    assert any("read-only" in w for w in row["warnings"])
+
+    sandbox.faults.dark = set()  # the real failover after the drill takes the replica over, drill mounts included
+    real = run(failover, plan=plan)
+    assert real["failed"] == [], real["failed"]
+    assert {mt["SubnetId"] for mt in mount_targets(fs_id)} == {real["identity_map"][files[r]] for r in MOUNT_SUBNETS}
+    assert file_system(fs_id)["FileSystemProtection"]["ReplicationOverwriteProtection"] == "ENABLED"
+
+
+def test_an_encrypted_file_system_without_a_key_mapping_is_refused_before_any_write(shop, sandbox):
+    key = boto3.client("kms", region_name=SOURCE).create_key(Description="shop files")["KeyMetadata"]
+    ids = seed_efs(boto3.Session(), SOURCE, dict(shop), kms_key_id=key["Arn"])
+    sandbox.app.clear_log()
+    with pytest.raises(PreflightError) as refused:
+        run(replicate, plan=make_plan())
+    assert any(f == "kms_key_map" and ids["efs"] in m and key["Arn"] in m for f, m in refused.value.problems)
+    assert [c for c in sandbox.calls if c.write] == []
+
+
+def test_an_encrypted_file_system_is_replicated_with_the_mapped_recovery_key(shop, sandbox):
+    key = boto3.client("kms", region_name=SOURCE).create_key(Description="shop files")["KeyMetadata"]
+    target = boto3.client("kms", region_name=RECOVERY).create_key(Description="shop files DR")["KeyMetadata"]
+    ids = seed_efs(boto3.Session(), SOURCE, dict(shop), kms_key_id=key["Arn"])
+    report = run(replicate, plan=make_plan(kms_key_map={key["Arn"]: target["Arn"]}))
+    assert report["failed"] == []
+    [replica] = replicas()
+    assert replica["Encrypted"] and replica["KmsKeyId"] == target["Arn"]
+    assert tags(replica)[TAG_SOURCE_ID] == ids["efs"]
+    # a new mapping cannot re-key a replica: named, and nothing is rewritten
+    other = boto3.client("kms", region_name=RECOVERY).create_key(Description="new DR key")["KeyMetadata"]
+    sandbox.app.clear_log()
+    again = run(replicate, plan=make_plan(kms_key_map={key["Arn"]: other["Arn"]}), refresh=True)
+    row = next(d for d in again["details"] if d["key"] == f"efs:file-system/{ids['efs']}")
+    assert any("cannot change" in w for w in row["warnings"]) and efs_writes(sandbox) == []
+
+
+def test_a_key_mapped_to_create_encrypts_the_replica_with_the_key_drflow_made(shop, sandbox):
+    source_kms = boto3.client("kms", region_name=SOURCE)
+    key = source_kms.create_key(Description="shop files")["KeyMetadata"]
+    source_kms.create_alias(AliasName="alias/shop-files", TargetKeyId=key["KeyId"])
+    ids = seed_efs(boto3.Session(), SOURCE, dict(shop), kms_key_id=key["Arn"])
+    report = run(replicate, plan=make_plan(kms_key_map={"alias/shop-files": "create"}))
+    assert report["failed"] == [], report["failed"]
+    made = report["identity_map"][key["KeyId"]]
+    [replica] = replicas()
+    assert tags(replica)[TAG_SOURCE_ID] == ids["efs"]
+    recovery_kms = boto3.client("kms", region_name=RECOVERY)
+    assert recovery_kms.describe_key(KeyId=replica["KmsKeyId"])["KeyMetadata"]["Arn"] == \
+        recovery_kms.describe_key(KeyId=made)["KeyMetadata"]["Arn"]
+
+
+def test_failover_is_refused_when_the_nightly_replication_never_made_a_replica(files, sandbox):
+    plan = make_plan()
+    run(replicate, plan=plan)
+    [replica] = replicas()
+    efs().delete_replication_configuration(SourceFileSystemId=replica["FileSystemId"])
+    efs().delete_file_system(FileSystemId=replica["FileSystemId"])
+    sandbox.app.clear_log()
+    with pytest.raises(PreflightError) as refused:
+        run(failover, plan=plan)
+    assert any(files["efs"] in f and "nightly replication never ran" in m for f, m in refused.value.problems)
+    assert [c for c in sandbox.calls if c.write] == []
+
+
+def test_a_cross_account_plan_replicates_into_a_file_system_drflow_made_in_the_recovery_account(files, sandbox):
+    plan = make_plan(recovery={"account_id": OTHER_ACCOUNT, "region": RECOVERY,
+                               "role_arn": f"arn:aws:iam::{OTHER_ACCOUNT}:role/dr"})
+    staged = run(replicate, plan=plan)
+    assert staged["failed"] == [], staged["failed"]
+    theirs = boto3.client("efs", region_name=RECOVERY, aws_access_key_id=access_key_for(OTHER_ACCOUNT),
+                          aws_secret_access_key=SECRET)
+    [replica] = [fs for fs in theirs.describe_file_systems()["FileSystems"] if tags(fs).get(TAG_PLAN) == "shop"]
+    assert replica["OwnerId"] == OTHER_ACCOUNT and replicas() == []  # in the recovery account, not the source's
+    [replication] = efs(SOURCE).describe_replication_configurations(FileSystemId=files["efs"])["Replications"]
+    assert replication["Destinations"][0]["FileSystemId"] == replica["FileSystemId"]
+    assert replication["Destinations"][0]["OwnerId"] == OTHER_ACCOUNT
+    sandbox.faults.dark = {SOURCE}
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    recovered = theirs.describe_file_systems(FileSystemId=replica["FileSystemId"])["FileSystems"][0]
+    assert recovered["FileSystemProtection"]["ReplicationOverwriteProtection"] == "ENABLED"
+    assert len(theirs.describe_mount_targets(FileSystemId=replica["FileSystemId"])["MountTargets"]) == 2
+
+
+# -- the replication double ----------------------------------------------------------------------------------
+
+def shape_errors(shape: Any, value: Any, path: str = "$") -> list[str]:
+    """Everything in `value` that botocore's `shape` does not allow (an empty list when it conforms)."""
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return [f"{path}: expected an object"]
+        errors = [f"{path}.{n}: required member missing" for n in shape.required_members if n not in value]
+        for key, item in value.items():
+            errors += ([f"{path}.{key}: not a member of {shape.name}"] if key not in shape.members
+                       else shape_errors(shape.members[key], item, f"{path}.{key}"))
+        return errors
+    if kind == "list":
+        if not isinstance(value, list):
+            return [f"{path}: expected a list"]
+        return [e for i, item in enumerate(value) for e in shape_errors(shape.member, item, f"{path}[{i}]")]
+    meta = shape.metadata
+    if kind == "string":
+        if not isinstance(value, str):
+            return [f"{path}: expected a string, got {value!r}"]
+        errors = [f"{path}: {value!r} not in enum {shape.name}"] if shape.enum and value not in shape.enum else []
+        if not meta.get("min", 0) <= len(value) <= meta.get("max", 10 ** 9):
+            errors.append(f"{path}: length outside {shape.name}'s bounds")
+        if "pattern" in meta and not re.search(meta["pattern"].replace(r"\p{L}\p{Z}\p{N}", r"\w\s"), value):
+            errors.append(f"{path}: {value!r} does not match {shape.name}'s pattern")
+        return errors
+    if kind in ("integer", "long"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return [] if ok and meta.get("min", -10 ** 30) <= value <= meta.get("max", 10 ** 30) else [f"{path}: bad int"]
+    if kind == "boolean":
+        return [] if isinstance(value, bool) else [f"{path}: expected a boolean"]
+    if kind in ("double", "float", "timestamp"):  # rest-json timestamps are epoch seconds
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return [] if ok and value >= meta.get("min", -10 ** 30) else [f"{path}: not a valid number {value!r}"]
+    return [f"{path}: unexpected shape type {kind}"]
+
+
+def validating_client(region: str = RECOVERY, seen: set[str] | None = None, account: str | None = None) -> Any:
+    """A boto3 EFS client that asserts every raw response (errors included) against the model."""
+    creds = {"aws_access_key_id": access_key_for(account), "aws_secret_access_key": SECRET} if account else {}
+    client = boto3.client("efs", region_name=region, **creds)
+
+    def check(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+        body = response_dict["body"]
+        data = json.loads(body) if body else {}
+        if response_dict["status_code"] >= 300:
+            code = response_dict["headers"]["x-amzn-ErrorType"]
+            shape = MODEL.shape_for(code)
+            assert code in [e.name for e in operation_model.error_shapes], (operation_model.name, code)
+            assert shape.metadata["error"]["httpStatusCode"] == response_dict["status_code"]
+            assert data.get("ErrorCode") == code
+        else:
+            shape = operation_model.output_shape
+            assert response_dict["status_code"] == operation_model.http.get("responseCode", 200)
+        problems = shape_errors(shape, data) if shape is not None else ([] if not data else ["body not empty"])
+        assert not problems, (operation_model.name, problems)
+        if seen is not None:
+            seen.add(operation_model.name)
+
+    client.meta.events.register("before-parse.efs", check)
+    return client
+
+
+def code_of(call: Any, **kwargs: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    return caught.value.response["Error"]["Code"]
+
+
+def test_the_validator_catches_what_the_model_forbids():
+    destination = MODEL.shape_for("Destination")
+    assert shape_errors(destination, {"Status": "ENABLED", "FileSystemId": "fs-0123456789abcdef0",
+                                      "Region": "us-west-2", "LastReplicatedTimestamp": 1.5}) == []
+    assert shape_errors(destination, {"Status": "DONE", "FileSystemId": "fs-x", "Extra": 1}) == [
+        "$.Region: required member missing", "$.Status: 'DONE' not in enum ReplicationStatus",
+        "$.FileSystemId: 'fs-x' does not match FileSystemId's pattern", "$.Extra: not a member of Destination"]
+
+
+def test_replication_double_speaks_the_efs_model_over_http(sandbox):
+    seen: set[str] = set()
+    source, recovery = validating_client(SOURCE, seen), validating_client(RECOVERY, seen)
+    fs_id = source.create_file_system(CreationToken="data", Encrypted=True, Tags=[{"Key": "Name", "Value": "data"}],
+                                      ThroughputMode="elastic")["FileSystemId"]
+    assert source.describe_file_systems(FileSystemId=fs_id)["FileSystems"][0]["FileSystemProtection"] == {
+        "ReplicationOverwriteProtection": "ENABLED"}
+    assert code_of(source.describe_replication_configurations, FileSystemId=fs_id) == "ReplicationNotFound"
+    assert code_of(source.describe_replication_configurations, FileSystemId="fs-0000000000000000a") == \
+        "FileSystemNotFound"
+    assert code_of(source.create_replication_configuration, SourceFileSystemId="fs-0000000000000000a",
+                   Destinations=[{"Region": RECOVERY}]) == "FileSystemNotFound"
+
+    made = source.create_replication_configuration(SourceFileSystemId=fs_id, Destinations=[
+        {"Region": RECOVERY, "KmsKeyId": "alias/dr"}])
+    replica_id = made["Destinations"][0]["FileSystemId"]
+    assert made["SourceFileSystemId"] == fs_id and made["SourceFileSystemRegion"] == SOURCE
+    assert made["SourceFileSystemOwnerId"] == ACCOUNT and made["Destinations"][0]["Status"] == "ENABLED"
+    replica = recovery.describe_file_systems(FileSystemId=replica_id)["FileSystems"][0]
+    assert replica["FileSystemProtection"]["ReplicationOverwriteProtection"] == REPLICATING
+    assert replica["ThroughputMode"] == "elastic" and replica["Encrypted"]
+    assert replica["KmsKeyId"] == "alias/dr"
+    # both sides describe it, by either file system, and in their region's listing
+    for client, name in ((source, fs_id), (recovery, replica_id)):
+        [seen_there] = client.describe_replication_configurations(FileSystemId=name)["Replications"]
+        assert seen_there["SourceFileSystemArn"] == made["SourceFileSystemArn"]
+        listed = client.describe_replication_configurations()["Replications"]
+        assert [r["SourceFileSystemId"] for r in listed] == [fs_id]
+    assert code_of(source.create_replication_configuration, SourceFileSystemId=fs_id,
+                   Destinations=[{"Region": RECOVERY}]) == "ValidationException"  # one replication per file system
+    assert code_of(recovery.update_file_system_protection, FileSystemId=replica_id,
+                   ReplicationOverwriteProtection="DISABLED") == "ReplicationAlreadyExists"
+    assert code_of(source.delete_file_system, FileSystemId=fs_id) == "BadRequest"
+
+    # failover: deleted from the destination's side, the replica becomes writable, both sides forget it
+    recovery.delete_replication_configuration(SourceFileSystemId=replica_id)
+    replica = recovery.describe_file_systems(FileSystemId=replica_id)["FileSystems"][0]
+    assert replica["FileSystemProtection"]["ReplicationOverwriteProtection"] == "ENABLED"
+    assert code_of(source.describe_replication_configurations, FileSystemId=fs_id) == "ReplicationNotFound"
+    assert code_of(recovery.delete_replication_configuration, SourceFileSystemId=replica_id) == "ReplicationNotFound"
+    assert seen >= {"CreateReplicationConfiguration", "DescribeReplicationConfigurations",
+                    "DeleteReplicationConfiguration", "UpdateFileSystemProtection", "DescribeFileSystems"}
+
+
+def test_an_existing_destination_needs_its_protection_disabled_and_a_local_delete_leaves_the_other_side(sandbox):
+    source, recovery = validating_client(SOURCE), validating_client(RECOVERY)
+    fs_id = source.create_file_system(CreationToken="src")["FileSystemId"]
+    target = recovery.create_file_system(CreationToken="dst", Encrypted=True)
+    destination = [{"Region": RECOVERY, "FileSystemId": target["FileSystemArn"]}]
+    assert code_of(source.create_replication_configuration, SourceFileSystemId=fs_id,
+                   Destinations=destination) == "ValidationException"  # protection ENABLED: refused
+    assert recovery.update_file_system_protection(FileSystemId=target["FileSystemId"],
+                                                  ReplicationOverwriteProtection="DISABLED")[
+        "ReplicationOverwriteProtection"] == "DISABLED"
+    made = source.create_replication_configuration(SourceFileSystemId=fs_id, Destinations=destination)
+    assert made["Destinations"][0]["FileSystemId"] == target["FileSystemId"]
+    recovery.delete_replication_configuration(SourceFileSystemId=target["FileSystemId"],
+                                              DeletionMode="LOCAL_CONFIGURATION_ONLY")
+    assert recovery.describe_file_systems(FileSystemId=target["FileSystemId"])["FileSystems"][0][
+        "FileSystemProtection"]["ReplicationOverwriteProtection"] == "ENABLED"
+    [left] = source.describe_replication_configurations(FileSystemId=fs_id)["Replications"]
+    assert left["Destinations"][0]["Status"] == "ERROR"  # the source side still lists it, broken
+
+
+def test_a_destination_in_another_account_lives_in_that_accounts_backend(sandbox):
+    source = validating_client(SOURCE)
+    other = validating_client(RECOVERY, account=OTHER_ACCOUNT)
+    fs_id = source.create_file_system(CreationToken="src")["FileSystemId"]
+    target = other.create_file_system(CreationToken="dst", Encrypted=True)
+    other.update_file_system_protection(FileSystemId=target["FileSystemId"], ReplicationOverwriteProtection="DISABLED")
+    made = source.create_replication_configuration(SourceFileSystemId=fs_id, Destinations=[
+        {"Region": RECOVERY, "FileSystemId": target["FileSystemArn"]}])
+    assert made["Destinations"][0]["OwnerId"] == OTHER_ACCOUNT
+    assert other.describe_replication_configurations(FileSystemId=target["FileSystemId"])["Replications"][0][
+        "SourceFileSystemOwnerId"] == ACCOUNT
+    assert code_of(efs().describe_file_systems, FileSystemId=target["FileSystemId"]) == \
+        "FileSystemNotFound"  # not in the source account's recovery region (moto's own error, not the double's)
+
+
+def test_the_double_is_registered_in_process_too():
+    with mock_aws():
+        client = boto3.client("efs", region_name=SOURCE, aws_access_key_id="x", aws_secret_access_key="x")
+        fs_id = client.create_file_system(CreationToken="x")["FileSystemId"]
+        made = client.create_replication_configuration(SourceFileSystemId=fs_id, Destinations=[{"Region": RECOVERY}])
+        replica = boto3.client("efs", region_name=RECOVERY, aws_access_key_id="x", aws_secret_access_key="x")
+        assert replica.describe_file_systems(FileSystemId=made["Destinations"][0]["FileSystemId"])["FileSystems"][0][
+            "FileSystemProtection"]["ReplicationOverwriteProtection"] == REPLICATING
