@@ -11,6 +11,8 @@ from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, Internet
 from tasks.kms import KeyHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
+from tasks.rds import (ClusterHandler, ClusterParameterGroupHandler, InstanceHandler, OptionGroupHandler,
+                       ParameterGroupHandler, SubnetGroupHandler)
 from tasks.route_tables import RouteTableHandler
 from tasks.s3 import BucketHandler
 from tasks.security_groups import SecurityGroupHandler, SecurityGroupRulesHandler
@@ -24,6 +26,8 @@ HANDLERS: tuple[Handler, ...] = (
     InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
     KeyHandler(), ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
     BucketHandler(),
+    SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
+    ClusterHandler(), InstanceHandler(),
 )
 
 

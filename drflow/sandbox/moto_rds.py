@@ -1,0 +1,30 @@
+"""Where the sandbox's moto RDS differs from AWS in a way drflow meets, made to behave like AWS.
+
+Imported by drflow.sandbox.server (as the DRS double is), so it applies to the sandbox only.
+
+- DescribeOptionGroups without OptionGroupName (a plain listing, as discovery makes) fails in moto 5.2.5
+  with a KeyError (HTTP 500), and a listing that matches nothing raises OptionGroupNotFoundFault; AWS
+  returns every option group, or an empty list. NotFound stays for a name that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.rds.exceptions import OptionGroupNotFoundFaultError
+from moto.rds.models import RDSBackend
+
+
+def _describe_option_groups(self: RDSBackend, option_group_kwargs: dict[str, Any]) -> list[Any]:
+    name = option_group_kwargs.get("option_group_name")
+    engine = option_group_kwargs.get("engine_name")
+    major = option_group_kwargs.get("major_engine_version")
+    found = [g for g in self.option_groups.values()
+             if (not name or g.name == name) and (not engine or g.engine_name == engine)
+             and (not major or g.major_engine_version == major)]
+    if name and not found:
+        raise OptionGroupNotFoundFaultError(name)
+    return found
+
+
+RDSBackend.describe_option_groups = _describe_option_groups

@@ -1,0 +1,207 @@
+"""RDS and Aurora: snapshot copies staged nightly and pruned, databases restored with the primary dark."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from core.plan import PlanError
+from drflow.sandbox.faults import Faults
+from drflow.sandbox.seed_rds import (CLUSTER, CLUSTER_MEMBER, CLUSTER_PARAMETER_GROUP, DB, OPTION_GROUP,
+                                     PARAMETER_GROUP, SUBNET_GROUP, seed_rds)
+from flows.common import PreflightError
+from flows.failover import failover
+from flows.replicate import replicate
+from flows_helper import run
+
+
+def rds(region: str = RECOVERY):
+    return boto3.client("rds", region_name=region)
+
+
+@pytest.fixture
+def dbs(shop, sandbox):
+    """The shop's network and databases in the source region, and a key for them in the recovery region."""
+    ids = {**shop, **seed_rds(boto3.Session(), SOURCE, shop, aurora=True)}
+    ids["recovery-key"] = boto3.client("kms", region_name=RECOVERY).create_key(
+        Description="shop data, recovery region")["KeyMetadata"]["Arn"]
+    sandbox.app.clear_log()
+    return ids
+
+
+def rds_plan(dbs: dict, **overrides):
+    """A plan named for this test alone: the RDS groups' content is the same in every test, and the engine's
+    staging cache (keyed on content, plan and target, kept for a week) would otherwise carry from one to the next."""
+    return make_plan(name=f"shop-{uuid.uuid4().hex[:8]}", kms_key_map={"alias/shop-data": dbs["recovery-key"]},
+                     **overrides)
+
+
+def rds_writes(sandbox) -> list:
+    return [c for c in sandbox.calls if c.write and c.service == "rds"]
+
+
+def copies(plan, identifier: str, cluster: bool = False) -> list[dict]:
+    """drflow's snapshot copies of one database in the recovery region."""
+    client = rds()
+    if cluster:
+        items = client.describe_db_cluster_snapshots(DBClusterIdentifier=identifier)["DBClusterSnapshots"]
+    else:
+        items = client.describe_db_snapshots(DBInstanceIdentifier=identifier)["DBSnapshots"]
+    return [s for s in items if {"Key": "drflow:plan", "Value": plan.name} in s.get("TagList", [])]
+
+
+def age_source_snapshots(days: int = 1) -> None:
+    """Let time pass for the source region's snapshots, so that the next night finds none fresh enough.
+
+    Reaches into the sandbox's moto backend (same process): there is no API to make a snapshot older.
+    """
+    from moto.rds.models import rds_backends
+
+    backend = rds_backends[ACCOUNT][SOURCE]
+    for snapshot in [*backend.database_snapshots.values(), *backend.cluster_snapshots.values()]:
+        snapshot.created -= timedelta(days=days)
+
+
+def test_databases_come_back_with_the_mapped_key_network_and_settings(dbs, sandbox):
+    plan = rds_plan(dbs)
+    replicated = run(replicate, plan=plan)
+    assert replicated["failed"] == [], replicated["failed"]
+    [copy] = copies(plan, DB)
+    [cluster_copy] = copies(plan, CLUSTER, cluster=True)
+    assert copy["KmsKeyId"] == cluster_copy["KmsKeyId"] == dbs["recovery-key"]
+    source_db = rds(SOURCE).describe_db_instances(DBInstanceIdentifier=DB)["DBInstances"][0]
+
+    sandbox.faults = Faults(dark={SOURCE})
+    sandbox.app.clear_log()
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    assert [c for c in sandbox.calls if c.region == SOURCE] == []  # not one call went to the primary
+    idmap = report["identity_map"]
+    assert idmap[DB] == DB and idmap[CLUSTER] == CLUSTER and idmap[CLUSTER_MEMBER] == CLUSTER_MEMBER
+
+    db = rds().describe_db_instances(DBInstanceIdentifier=DB)["DBInstances"][0]
+    assert db["DBInstanceStatus"] == "available"
+    assert db["StorageEncrypted"] and db["KmsKeyId"] == dbs["recovery-key"]
+    assert db["DBSubnetGroup"]["DBSubnetGroupName"] == SUBNET_GROUP
+    assert {s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]} == {idmap[dbs["db-a"]], idmap[dbs["db-b"]]}
+    assert db["DBSubnetGroup"]["VpcId"] == idmap[dbs["vpc"]]
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [idmap[dbs["sg-db"]]]
+    for field in ("Engine", "EngineVersion", "DBInstanceClass", "MultiAZ", "StorageType", "AllocatedStorage", "Iops"):
+        assert db[field] == source_db[field], field
+    assert db["Endpoint"]["Port"] == 5433
+    assert [g["DBParameterGroupName"] for g in db["DBParameterGroups"]] == [PARAMETER_GROUP]
+    assert [g["OptionGroupName"] for g in db["OptionGroupMemberships"]] == [OPTION_GROUP]
+    tags = {t["Key"]: t["Value"] for t in db["TagList"]}
+    assert tags["app"] == "shop" and tags["drflow:plan"] == plan.name and tags["drflow:source-id"] == DB
+    params = rds().describe_db_parameters(DBParameterGroupName=PARAMETER_GROUP, Source="user")["Parameters"]
+    assert {p["ParameterName"]: p["ParameterValue"] for p in params} == {"log_min_duration_statement": "500"}
+
+    cluster = rds().describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]
+    assert cluster["Engine"] == "aurora-postgresql" and cluster["EngineVersion"] == "13.7"
+    assert cluster["KmsKeyId"] == dbs["recovery-key"] and cluster["StorageEncrypted"]
+    assert cluster["DBSubnetGroup"] == SUBNET_GROUP and cluster["Port"] == 5432
+    assert [g["VpcSecurityGroupId"] for g in cluster["VpcSecurityGroups"]] == [idmap[dbs["sg-db"]]]
+    assert cluster["DBClusterParameterGroup"] == CLUSTER_PARAMETER_GROUP
+    assert [m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"]] == [CLUSTER_MEMBER]
+    member = rds().describe_db_instances(DBInstanceIdentifier=CLUSTER_MEMBER)["DBInstances"][0]
+    assert member["DBClusterIdentifier"] == CLUSTER and member["DBInstanceClass"] == "db.r6g.large"
+
+    sandbox.app.clear_log()  # a failover started again adopts what the first one restored
+    again = run(failover, plan=plan, refresh=True)
+    assert again["failed"] == [] and again["identity_map"] == idmap
+    assert rds_writes(sandbox) == []
+    names = [d["DBInstanceIdentifier"] for d in rds().describe_db_instances()["DBInstances"]]
+    assert sorted(names) == sorted([DB, CLUSTER_MEMBER])
+    assert [c["DBClusterIdentifier"] for c in rds().describe_db_clusters()["DBClusters"]] == [CLUSTER]
+
+
+def test_a_second_nightly_run_reuses_the_snapshot_and_writes_nothing(dbs, sandbox):
+    plan = rds_plan(dbs)
+    first = run(replicate, plan=plan)
+    assert first["failed"] == [] and rds_writes(sandbox)
+    sandbox.app.clear_log()
+    second = run(replicate, plan=plan)
+    assert second["failed"] == []
+    assert rds_writes(sandbox) == [] and second["api_calls"]["write"] == 0
+    rows = {r["key"]: r for r in second["details"]}
+    assert all(r["outcome"] == "unchanged" for k, r in rows.items() if k.startswith("rds:")), rows
+    sandbox.app.clear_log()  # and when every resource is checked again rather than trusted from the cache
+    third = run(replicate, plan=plan, refresh=True)
+    assert third["failed"] == [] and rds_writes(sandbox) == []
+    assert len(copies(plan, DB)) == 1 and len(copies(plan, CLUSTER, cluster=True)) == 1
+
+
+def test_copies_beyond_keep_snapshots_are_pruned_and_only_drflows(dbs, sandbox):
+    plan = rds_plan(dbs, databases={"keep_snapshots": 2})
+    # someone else's manual snapshot of the database, in both regions: never drflow's to delete
+    rds(SOURCE).create_db_snapshot(DBInstanceIdentifier=DB, DBSnapshotIdentifier="before-upgrade")
+    rds().copy_db_snapshot(SourceDBSnapshotIdentifier=f"arn:aws:rds:{SOURCE}:{ACCOUNT}:snapshot:before-upgrade",
+                           TargetDBSnapshotIdentifier="before-upgrade-dr", SourceRegion=SOURCE,
+                           KmsKeyId=dbs["recovery-key"])
+    captured = []
+    for night in range(4):
+        report = run(replicate, plan=plan)
+        assert report["failed"] == [], report["failed"]
+        captured.append(sorted(c["DBSnapshotIdentifier"] for c in copies(plan, DB)))
+        age_source_snapshots()
+    kept = copies(plan, DB)
+    assert len(kept) == 2 and len(copies(plan, CLUSTER, cluster=True)) == 2
+    newest = sorted(kept, key=lambda s: s["DBSnapshotIdentifier"])
+    assert [s["DBSnapshotIdentifier"] for s in newest] == captured[-1]
+    assert set(captured[-1]) - set(captured[1]), "the last nights made new copies"
+    recovery_ids = {s["DBSnapshotIdentifier"] for s in rds().describe_db_snapshots()["DBSnapshots"]}
+    assert "before-upgrade-dr" in recovery_ids
+    source = rds(SOURCE).describe_db_snapshots(DBInstanceIdentifier=DB)["DBSnapshots"]
+    own = [s for s in source if s["SnapshotType"] == "manual" and s["DBSnapshotIdentifier"].startswith("drflow-")]
+    assert len(own) == 1  # drflow's own source snapshot only feeds the next copy
+    assert {"before-upgrade"} | {s["DBSnapshotIdentifier"] for s in source if s["SnapshotType"] == "automated"} <= \
+        {s["DBSnapshotIdentifier"] for s in source}
+    row = next(r for r in report["details"] if r["key"] == f"rds:db-instance/{DB}")
+    assert row["details"]["pruned"] and row["details"]["copy"] in captured[-1]
+
+
+def test_an_encrypted_database_without_key_mapping_is_refused_before_any_write(dbs, sandbox):
+    with pytest.raises(PreflightError) as refused:
+        run(replicate, plan=make_plan())
+    text = str(refused.value)
+    # core.engine.discover_all reports the first discovery task's ScopeError: the instance's or the cluster's
+    assert (f"DB instance {DB} " in text or f"DB cluster {CLUSTER} " in text) and "alias/shop-data" in text
+    assert "no mapping" in text
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_keeping_no_snapshot_is_refused(dbs, sandbox):
+    with pytest.raises(PlanError) as refused:
+        rds_plan(dbs, databases={"keep_snapshots": 0})
+    assert "databases.keep_snapshots" in str(refused.value)
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_failover_refuses_a_recovery_point_whose_copy_was_pruned(dbs, sandbox):
+    plan = rds_plan(dbs)
+    assert run(replicate, plan=plan)["failed"] == []
+    [copy] = copies(plan, DB)
+    rds().delete_db_snapshot(DBSnapshotIdentifier=copy["DBSnapshotIdentifier"])
+    sandbox.app.clear_log()
+    with pytest.raises(PreflightError) as refused:
+        run(failover, plan=plan)
+    assert copy["DBSnapshotIdentifier"] in str(refused.value) and "pruned" in str(refused.value)
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_a_drill_restores_beside_production_under_its_own_names(dbs, sandbox):
+    plan = rds_plan(dbs)
+    assert run(replicate, plan=plan)["failed"] == []
+    report = run(failover, plan=plan, drill=True)
+    assert report["failed"] == [], report["failed"]
+    drill_db = report["identity_map"][DB]
+    assert drill_db != DB and drill_db.startswith(DB + "-") and len(drill_db) <= 63
+    db = rds().describe_db_instances(DBInstanceIdentifier=drill_db)["DBInstances"][0]
+    tags = {t["Key"]: t["Value"] for t in db["TagList"]}
+    assert tags["drflow:drill"] == report["drill_id"]
+    assert db["DBSubnetGroup"]["DBSubnetGroupName"] == report["identity_map"][SUBNET_GROUP] != SUBNET_GROUP
+    assert not db.get("PubliclyAccessible")
