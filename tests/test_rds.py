@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -205,3 +205,88 @@ def test_a_drill_restores_beside_production_under_its_own_names(dbs, sandbox):
     assert tags["drflow:drill"] == report["drill_id"]
     assert db["DBSubnetGroup"]["DBSubnetGroupName"] == report["identity_map"][SUBNET_GROUP] != SUBNET_GROUP
     assert not db.get("PubliclyAccessible")
+
+
+class StubSide:
+    """One side's RDS client, stubbed: the engine's Side, minus everything a stubbed test does not need."""
+
+    def __init__(self, region: str, client) -> None:
+        self.region = region
+        self._client = client
+
+    def client(self, service: str, region: str | None = None):
+        assert service == "rds" and region in (None, self.region)
+        return self._client
+
+
+def test_cross_account_shares_the_source_snapshot_then_copies_it_in_the_recovery_account():
+    """moto hides a snapshot shared with another account from that account, so this path runs against
+    botocore's Stubber with the real RDS service model: every call, its side, order and parameters are checked."""
+    from botocore.stub import Stubber
+
+    from core.handler import ApplyContext, OwnedIndex
+    from core.models import Resource
+    from core.netmap import NetworkMapper
+    from tasks.rds_snapshots import INSTANCE_SNAPSHOTS, TAG_CAPTURED, choose_snapshot, stage_copy
+
+    other = "222222222222"
+    recovery_key = f"arn:aws:kms:{RECOVERY}:{other}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    plan = make_plan(recovery={"account_id": other, "region": RECOVERY}, kms_key_map={"alias/shop-data": recovery_key},
+                     databases={"keep_snapshots": 1})
+    now = datetime.now(timezone.utc)
+    automated = {"DBSnapshotIdentifier": "rds:shop-db-auto", "SnapshotType": "automated", "Status": "available",
+                 "SnapshotCreateTime": now - timedelta(minutes=5), "TagList": []}
+    snap = choose_snapshot(plan, INSTANCE_SNAPSHOTS, DB, f"arn:aws:rds:{SOURCE}:{ACCOUNT}:db:{DB}", [automated], now)
+    assert not snap["automated"], "AWS shares only manual snapshots: a fresh automated one is not enough"
+    assert snap["id"] == snap["copy"] and snap["id"].startswith(f"drflow-shop-{DB}-")
+    key = {"arn": f"arn:aws:kms:{SOURCE}:{ACCOUNT}:key/k1", "id": "k1", "aliases": ["alias/shop-data"],
+           "multi_region": False, "aws_managed": False}
+    resource = Resource(type="rds:db-instance", source_id=DB, name=DB, config={"kms_key": key},
+                        data={"snapshot": snap})
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="stubbed", region_name=SOURCE)
+    source, recovery = session.client("rds", region_name=SOURCE), session.client("rds", region_name=RECOVERY)
+    tags = [{"Key": "drflow:plan", "Value": "shop"}, {"Key": "drflow:source-id", "Value": DB},
+            {"Key": TAG_CAPTURED, "Value": snap["captured_at"]}]
+
+    def drflow_copy(identifier: str, captured: str, status: str = "available") -> dict:
+        return {"DBSnapshotIdentifier": identifier, "DBInstanceIdentifier": DB, "Status": status,
+                "SnapshotType": "manual", "TagList": [*tags[:2], {"Key": TAG_CAPTURED, "Value": captured}]}
+
+    older = drflow_copy(f"drflow-shop-{DB}-20261120t000000z", "2026-11-20T00:00:00Z")
+    oldest = drflow_copy(f"drflow-shop-{DB}-20261110t000000z", "2026-11-10T00:00:00Z")
+    someone_elses = {"DBSnapshotIdentifier": "before-upgrade", "DBInstanceIdentifier": DB, "Status": "available",
+                     "SnapshotType": "manual", "TagList": [{"Key": "drflow:plan", "Value": "shop"}]}
+    by_id = {"DBSnapshotIdentifier": snap["id"]}
+    with Stubber(source) as src, Stubber(recovery) as rec:
+        rec.add_client_error("describe_db_snapshots", "DBSnapshotNotFound", http_status_code=404,
+                             expected_params={"DBSnapshotIdentifier": snap["copy"]})
+        src.add_client_error("describe_db_snapshots", "DBSnapshotNotFound", http_status_code=404,
+                             expected_params=by_id)
+        src.add_response("create_db_snapshot", {"DBSnapshot": drflow_copy(snap["id"], snap["captured_at"], "creating")},
+                         {**by_id, "DBInstanceIdentifier": DB, "Tags": tags})
+        src.add_response("describe_db_snapshots", {"DBSnapshots": [drflow_copy(snap["id"], snap["captured_at"])]},
+                         by_id)  # the waiter
+        src.add_response("describe_db_snapshot_attributes", {"DBSnapshotAttributesResult": {
+            **by_id, "DBSnapshotAttributes": [{"AttributeName": "restore", "AttributeValues": []}]}}, by_id)
+        src.add_response("modify_db_snapshot_attribute", {"DBSnapshotAttributesResult": by_id},
+                         {**by_id, "AttributeName": "restore", "ValuesToAdd": [other]})
+        rec.add_response("copy_db_snapshot", {"DBSnapshot": drflow_copy(snap["copy"], snap["captured_at"], "pending")},
+                         {"SourceDBSnapshotIdentifier": f"arn:aws:rds:{SOURCE}:{ACCOUNT}:snapshot:{snap['id']}",
+                          "TargetDBSnapshotIdentifier": snap["copy"], "SourceRegion": SOURCE, "KmsKeyId": recovery_key,
+                          "Tags": tags})
+        rec.add_response("describe_db_snapshots", {"DBSnapshots": [
+            drflow_copy(snap["copy"], snap["captured_at"], "pending"), older, oldest, someone_elses]},
+            {"DBInstanceIdentifier": DB, "SnapshotType": "manual"})
+        rec.add_response("delete_db_snapshot", {"DBSnapshot": oldest}, {"DBSnapshotIdentifier": oldest["DBSnapshotIdentifier"]})
+        src.add_response("describe_db_snapshots", {"DBSnapshots": [drflow_copy(snap["id"], snap["captured_at"]), older]},
+                         {"DBInstanceIdentifier": DB, "SnapshotType": "manual"})
+        src.add_response("delete_db_snapshot", {"DBSnapshot": older}, {"DBSnapshotIdentifier": older["DBSnapshotIdentifier"]})
+        ctx = ApplyContext(plan=plan, recovery=StubSide(RECOVERY, recovery), mode="stage", deps={},
+                           net=NetworkMapper({}, {}, RECOVERY), index=OwnedIndex(), source=StubSide(SOURCE, source))
+        written, details = stage_copy(resource, ctx, INSTANCE_SNAPSHOTS)
+        src.assert_no_pending_responses()
+        rec.assert_no_pending_responses()
+    assert written and details["copied"] and details["taken"]
+    # the newest finished copy is kept while tonight's is still copying; someone else's snapshot is never touched
+    assert details["pruned"] == [oldest["DBSnapshotIdentifier"]]
+    assert details["pruned_source"] == [older["DBSnapshotIdentifier"]]
