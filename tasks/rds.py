@@ -111,7 +111,9 @@ class _Group:
 
     def _existing(self, resource: Resource, ctx: ApplyContext) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
         rds = ctx.recovery.client("rds")
-        name = recovered_name(ctx, resource.source_id)
+        # AWS reserves "default" (the default VPC's subnet group): its counterpart needs a name of its own
+        name = recovered_name(ctx, f"drflow-{ctx.plan.name}-default".lower() if resource.source_id == "default"
+                              else resource.source_id)
         item = self._describe(rds, name)
         if item is None:
             return name, None, {}
@@ -138,7 +140,7 @@ class _Group:
     def _discover_groups(self, source: Side) -> list[dict[str, Any]]:
         rds = source.client("rds")
         return [g for g in paginate(rds, f"describe_{self.word}s", self.list_key or f"{self.prefix}s")
-                if not _is_default(g[f"{self.prefix}Name"]) and g[f"{self.prefix}Name"] != "default"]
+                if not _is_default(g[f"{self.prefix}Name"])]
 
     def _resource(self, source: Side, group: dict[str, Any], config: dict[str, Any],
                   dependencies: list[str] | None = None) -> Resource:

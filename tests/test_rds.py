@@ -290,3 +290,32 @@ def test_cross_account_shares_the_source_snapshot_then_copies_it_in_the_recovery
     # the newest finished copy is kept while tonight's is still copying; someone else's snapshot is never touched
     assert details["pruned"] == [oldest["DBSnapshotIdentifier"]]
     assert details["pruned_source"] == [older["DBSnapshotIdentifier"]]
+
+
+def test_discovery_records_each_database_with_its_groups_network_and_key(dbs):
+    from core.aws import AwsAccess
+    from core.models import Resource, resource_key
+    from core.scope import link
+    from tasks.registry import default_registry
+
+    plan = rds_plan(dbs)
+    registry = default_registry()
+    source = AwsAccess(plan).source
+    found = {r.key: r for t in registry if t.startswith("rds:") for r in registry[t].discover(source, plan)}
+    db = found[f"rds:db-instance/{DB}"]
+    assert db.name == db.source_id == DB
+    assert db.dependencies == sorted([
+        f"rds:db-subnet-group/{SUBNET_GROUP}", f"rds:db-parameter-group/{PARAMETER_GROUP}",
+        f"rds:option-group/{OPTION_GROUP}", resource_key("ec2:security-group", dbs["sg-db"])])
+    assert db.config["kms_key"]["aliases"] == ["alias/shop-data"]
+    assert db.data["snapshot"]["automated"]  # moto's automated snapshot of a new database is fresh enough
+    member = found[f"rds:db-instance/{CLUSTER_MEMBER}"]
+    assert member.dependencies == [f"rds:db-cluster/{CLUSTER}"] and member.data == {}  # default.* group: none
+    assert f"rds:db-cluster-parameter-group/{CLUSTER_PARAMETER_GROUP}" in found[f"rds:db-cluster/{CLUSTER}"].dependencies
+    assert found[f"rds:db-subnet-group/{SUBNET_GROUP}"].dependencies == sorted(
+        resource_key("ec2:subnet", dbs[s]) for s in ("db-a", "db-b"))
+    assert not [k for k in found if "/default" in k]
+    # a server whose plan says depends_on: [rds:shop-db, rds:shop-aurora] waits for both
+    server = Resource(type="ec2:instance", source_id="i-0app", name="app", links=[f"rds:{DB}", f"rds:{CLUSTER}"])
+    linked = {r.key: r for r in link([*found.values(), server])}
+    assert linked["ec2:instance/i-0app"].dependencies == [f"rds:db-cluster/{CLUSTER}", f"rds:db-instance/{DB}"]

@@ -1,6 +1,7 @@
 """Where the sandbox's moto RDS differs from AWS in a way drflow meets, made to behave like AWS.
 
-Imported by drflow.sandbox.server (as the DRS double is), so it applies to the sandbox only.
+Installed by drflow.sandbox.server when it is imported (as the DRS double is registered), so it applies to
+the sandbox only.
 
 - DescribeOptionGroups without OptionGroupName (a plain listing, as discovery makes) fails in moto 5.2.5
   with a KeyError (HTTP 500), and a listing that matches nothing raises OptionGroupNotFoundFault; AWS
@@ -27,4 +28,5 @@ def _describe_option_groups(self: RDSBackend, option_group_kwargs: dict[str, Any
     return found
 
 
-RDSBackend.describe_option_groups = _describe_option_groups
+def install() -> None:
+    RDSBackend.describe_option_groups = _describe_option_groups

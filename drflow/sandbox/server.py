@@ -26,9 +26,11 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from core.aws import is_read  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
-import drflow.sandbox.moto_rds  # noqa: E402,F401  (moto RDS made to answer like AWS where drflow needs it)
+from drflow.sandbox import moto_rds  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
+
+moto_rds.install()  # moto's RDS made to answer like AWS where drflow needs it
 
 SCOPE_RE = re.compile(r"Credential=(?P<key>[A-Z0-9]{16,128})/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
 SANDBOX_KEY_RE = re.compile(r"^AKIA(?P<account>\d{12})SBOX$")
