@@ -373,7 +373,7 @@ class _Database:
             written, details = stage_copy(resource, ctx, self.api)
             return Applied(None, created=details["copied"], changed=written, details=details)
         rid, item = self._recovered(resource, ctx)
-        details: dict[str, Any] = {}
+        details: dict[str, Any] = {"adopted": item is not None}
         if item is None:
             self._create(rid, resource, ctx, details)
         waiter = "db_instance_available" if self.noun == "DBInstance" else "db_cluster_available"

@@ -120,9 +120,14 @@ def test_databases_come_back_with_the_mapped_key_network_and_settings(dbs, sandb
 
 
 def test_a_second_nightly_run_reuses_the_snapshot_and_writes_nothing(dbs, sandbox):
-    plan = rds_plan(dbs)
+    plan = rds_plan(dbs, rpo_minutes=60)
+    age_source_snapshots()  # the automated snapshots are a day old: too old for a 60-minute RPO
     first = run(replicate, plan=plan)
     assert first["failed"] == [] and rds_writes(sandbox)
+    taken = [c.operation for c in rds_writes(sandbox) if c.region == SOURCE]
+    assert sorted(taken) == ["CreateDBClusterSnapshot", "CreateDBSnapshot"]
+    [copy] = copies(plan, DB)
+    assert copy["DBSnapshotIdentifier"].startswith(f"drflow-{plan.name}-{DB}-")
     sandbox.app.clear_log()
     second = run(replicate, plan=plan)
     assert second["failed"] == []
@@ -132,7 +137,8 @@ def test_a_second_nightly_run_reuses_the_snapshot_and_writes_nothing(dbs, sandbo
     sandbox.app.clear_log()  # and when every resource is checked again rather than trusted from the cache
     third = run(replicate, plan=plan, refresh=True)
     assert third["failed"] == [] and rds_writes(sandbox) == []
-    assert len(copies(plan, DB)) == 1 and len(copies(plan, CLUSTER, cluster=True)) == 1
+    assert [c["DBSnapshotIdentifier"] for c in copies(plan, DB)] == [copy["DBSnapshotIdentifier"]]
+    assert len(copies(plan, CLUSTER, cluster=True)) == 1
 
 
 def test_copies_beyond_keep_snapshots_are_pruned_and_only_drflows(dbs, sandbox):
