@@ -330,6 +330,7 @@ def _storage(db: dict[str, Any]) -> dict[str, Any]:
 class _Database:
     """What DB instances and Aurora clusters share: the snapshot copy nightly, restore and adoption at failover."""
 
+    type: ClassVar[str]
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -400,7 +401,7 @@ class _Database:
                         for g in item.get("VpcSecurityGroups", []))
         key = keys.describe(item.get("KmsKeyId") or "alias/aws/rds") if item.get("StorageEncrypted") else None
         tags = tags_of({"Tags": item.get("TagList")})
-        if _in_scope(plan, self.type, tags):  # type: ignore[attr-defined]
+        if _in_scope(plan, self.type, tags):
             problems += key_problems(plan, key, f"{self.what} {item[f'{self.noun}Identifier']}")
         config = {"engine": item["Engine"], "engine_version": item.get("EngineVersion"),
                   "subnet_group": _group_key(SUBNET_GROUP, subnet_group) if subnet_group else None,
@@ -502,7 +503,8 @@ class InstanceHandler(_Database):
             data: dict[str, Any] = {}
             if db.get("DBClusterIdentifier"):
                 if clusters is None:
-                    clusters = {c["DBClusterIdentifier"]: c for c in paginate(rds, "describe_db_clusters", "DBClusters")}
+                    clusters = {c["DBClusterIdentifier"]: c
+                                for c in paginate(rds, "describe_db_clusters", "DBClusters")}
                 cluster = clusters.get(db["DBClusterIdentifier"], {})
                 # an Aurora member is in scope with its cluster: AWS does not copy a cluster's tags to its members
                 tags = {**tags_of({"Tags": cluster.get("TagList")}), **tags}
@@ -549,8 +551,8 @@ class InstanceHandler(_Database):
                       DeletionProtection=cfg["deletion_protection"] and not ctx.drill_id)
         if cfg.get("license_model"):
             kwargs["LicenseModel"] = cfg["license_model"]
-        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=rid, DBSnapshotIdentifier=details["snapshot_copy"],
-                                                 **kwargs)
+        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=rid,
+                                                 DBSnapshotIdentifier=details["snapshot_copy"], **kwargs)
 
     def _common(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
         cfg = resource.config

@@ -199,6 +199,16 @@ def test_failover_refuses_a_recovery_point_whose_copy_was_pruned(dbs, sandbox):
     assert not [c for c in sandbox.calls if c.write]
 
 
+def test_failover_refuses_a_database_whose_key_mapping_was_removed_from_the_plan(dbs, sandbox):
+    plan = rds_plan(dbs)
+    assert run(replicate, plan=plan)["failed"] == []
+    sandbox.app.clear_log()
+    with pytest.raises(PreflightError) as refused:
+        run(failover, plan=plan.model_copy(update={"kms_key_map": {}}))
+    assert f"DB instance {DB} " in str(refused.value) and f"DB cluster {CLUSTER} " in str(refused.value)
+    assert not [c for c in sandbox.calls if c.write]
+
+
 def test_a_drill_restores_beside_production_under_its_own_names(dbs, sandbox):
     plan = rds_plan(dbs)
     assert run(replicate, plan=plan)["failed"] == []
@@ -283,10 +293,13 @@ def test_cross_account_shares_the_source_snapshot_then_copies_it_in_the_recovery
         rec.add_response("describe_db_snapshots", {"DBSnapshots": [
             drflow_copy(snap["copy"], snap["captured_at"], "pending"), older, oldest, someone_elses]},
             {"DBInstanceIdentifier": DB, "SnapshotType": "manual"})
-        rec.add_response("delete_db_snapshot", {"DBSnapshot": oldest}, {"DBSnapshotIdentifier": oldest["DBSnapshotIdentifier"]})
-        src.add_response("describe_db_snapshots", {"DBSnapshots": [drflow_copy(snap["id"], snap["captured_at"]), older]},
+        rec.add_response("delete_db_snapshot", {"DBSnapshot": oldest},
+                         {"DBSnapshotIdentifier": oldest["DBSnapshotIdentifier"]})
+        src.add_response("describe_db_snapshots",
+                         {"DBSnapshots": [drflow_copy(snap["id"], snap["captured_at"]), older]},
                          {"DBInstanceIdentifier": DB, "SnapshotType": "manual"})
-        src.add_response("delete_db_snapshot", {"DBSnapshot": older}, {"DBSnapshotIdentifier": older["DBSnapshotIdentifier"]})
+        src.add_response("delete_db_snapshot", {"DBSnapshot": older},
+                         {"DBSnapshotIdentifier": older["DBSnapshotIdentifier"]})
         ctx = ApplyContext(plan=plan, recovery=StubSide(RECOVERY, recovery), mode="stage", deps={},
                            net=NetworkMapper({}, {}, RECOVERY), index=OwnedIndex(), source=StubSide(SOURCE, source))
         written, details = stage_copy(resource, ctx, INSTANCE_SNAPSHOTS)
@@ -317,7 +330,8 @@ def test_discovery_records_each_database_with_its_groups_network_and_key(dbs):
     assert db.data["snapshot"]["automated"]  # moto's automated snapshot of a new database is fresh enough
     member = found[f"rds:db-instance/{CLUSTER_MEMBER}"]
     assert member.dependencies == [f"rds:db-cluster/{CLUSTER}"] and member.data == {}  # default.* group: none
-    assert f"rds:db-cluster-parameter-group/{CLUSTER_PARAMETER_GROUP}" in found[f"rds:db-cluster/{CLUSTER}"].dependencies
+    cluster = found[f"rds:db-cluster/{CLUSTER}"]
+    assert f"rds:db-cluster-parameter-group/{CLUSTER_PARAMETER_GROUP}" in cluster.dependencies
     assert found[f"rds:db-subnet-group/{SUBNET_GROUP}"].dependencies == sorted(
         resource_key("ec2:subnet", dbs[s]) for s in ("db-a", "db-b"))
     assert not [k for k in found if "/default" in k]
