@@ -359,12 +359,19 @@ class _Database:
         return rid if item else None
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        """Each database's key still has a mapping; at failover, the copy its recovery point names exists."""
+        """Each database's key still has a mapping; at failover, the copy its recovery point names exists and
+        no database that is not drflow's holds the identifier to restore under."""
         problems: list[tuple[str, str]] = []
         for resource in resources:
             what = f"{self.what} {resource.source_id}"
             problems += key_problems(ctx.plan, resource.config.get("kms_key"), what)
-            problem = None if ctx.staging else copy_problem(resource, ctx, self.api)
+            if ctx.staging:
+                continue
+            problem = copy_problem(resource, ctx, self.api)
+            try:
+                self._recovered(resource, ctx)
+            except Unrecoverable as exc:
+                problem = "; ".join(filter(None, [problem, str(exc)]))
             if problem:
                 problems.append((resource.key, problem))
         return problems
@@ -527,9 +534,6 @@ class InstanceHandler(_Database):
         if ctx.staging and "cluster" in resource.config:
             return Applied(None, skipped="Aurora member: its data travels in the cluster's snapshot")
         return super().apply(resource, ctx)
-
-    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        return super().preflight([r for r in resources if "cluster" not in r.config], ctx)
 
     def _create(self, rid: str, resource: Resource, ctx: ApplyContext, details: dict[str, Any]) -> None:
         """An Aurora member joins its restored cluster; a standalone instance is restored from its copy."""

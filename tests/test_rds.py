@@ -199,6 +199,18 @@ def test_failover_refuses_a_recovery_point_whose_copy_was_pruned(dbs, sandbox):
     assert not [c for c in sandbox.calls if c.write]
 
 
+def test_failover_refuses_to_take_over_a_database_that_is_not_drflows(dbs, sandbox):
+    plan = rds_plan(dbs)
+    assert run(replicate, plan=plan)["failed"] == []
+    rds().create_db_instance(DBInstanceIdentifier=CLUSTER_MEMBER, Engine="postgres", DBInstanceClass="db.t3.micro",
+                             AllocatedStorage=20, MasterUsername="someone", MasterUserPassword="not-drflows-1")
+    sandbox.app.clear_log()
+    with pytest.raises(PreflightError) as refused:
+        run(failover, plan=plan)
+    assert f"DB instance {CLUSTER_MEMBER} already exists in {RECOVERY} and is not drflow's" in str(refused.value)
+    assert not [c for c in sandbox.calls if c.write]
+
+
 def test_failover_refuses_a_database_whose_key_mapping_was_removed_from_the_plan(dbs, sandbox):
     plan = rds_plan(dbs)
     assert run(replicate, plan=plan)["failed"] == []
