@@ -351,3 +351,17 @@ def test_discovery_records_each_database_with_its_groups_network_and_key(dbs):
     server = Resource(type="ec2:instance", source_id="i-0app", name="app", links=[f"rds:{DB}", f"rds:{CLUSTER}"])
     linked = {r.key: r for r in link([*found.values(), server])}
     assert linked["ec2:instance/i-0app"].dependencies == [f"rds:db-cluster/{CLUSTER}", f"rds:db-instance/{DB}"]
+
+
+def test_a_staged_group_that_drifted_is_put_right_and_nothing_else_is_written(dbs, sandbox):
+    plan = rds_plan(dbs)
+    assert run(replicate, plan=plan)["failed"] == []
+    rds().modify_db_parameter_group(DBParameterGroupName=PARAMETER_GROUP, Parameters=[
+        {"ParameterName": "log_min_duration_statement", "ParameterValue": "9000", "ApplyMethod": "immediate"},
+        {"ParameterName": "work_mem", "ParameterValue": "65536", "ApplyMethod": "immediate"}])
+    sandbox.app.clear_log()
+    report = run(replicate, plan=plan, refresh=True)
+    assert report["failed"] == []
+    params = rds().describe_db_parameters(DBParameterGroupName=PARAMETER_GROUP, Source="user")["Parameters"]
+    assert {p["ParameterName"]: p.get("ParameterValue") for p in params} == {"log_min_duration_statement": "500"}
+    assert sorted(c.operation for c in rds_writes(sandbox)) == ["ModifyDBParameterGroup", "ResetDBParameterGroup"]
