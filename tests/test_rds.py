@@ -119,6 +119,22 @@ def test_databases_come_back_with_the_mapped_key_network_and_settings(dbs, sandb
     assert [c["DBClusterIdentifier"] for c in rds().describe_db_clusters()["DBClusters"]] == [CLUSTER]
 
 
+def test_a_key_mapped_to_create_encrypts_the_copies_and_the_restored_databases(dbs, sandbox):
+    plan = make_plan(name=f"shop-{uuid.uuid4().hex[:8]}", kms_key_map={"alias/shop-data": "create"})
+    replicated = run(replicate, plan=plan)
+    assert replicated["failed"] == [], replicated["failed"]
+    source_key = boto3.client("kms", region_name=SOURCE).describe_key(KeyId="alias/shop-data")["KeyMetadata"]
+    made = replicated["identity_map"][source_key["KeyId"]]
+    assert made.startswith(f"arn:aws:kms:{RECOVERY}:")
+    assert [c["KmsKeyId"] for c in copies(plan, DB)] == [made]
+    assert [c["KmsKeyId"] for c in copies(plan, CLUSTER, cluster=True)] == [made]
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    assert rds().describe_db_instances(DBInstanceIdentifier=DB)["DBInstances"][0]["KmsKeyId"] == made
+    assert rds().describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["KmsKeyId"] == made
+
+
 def test_a_second_nightly_run_reuses_the_snapshot_and_writes_nothing(dbs, sandbox):
     plan = rds_plan(dbs, rpo_minutes=60)
     age_source_snapshots()  # the automated snapshots are a day old: too old for a 60-minute RPO
