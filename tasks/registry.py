@@ -12,6 +12,8 @@ from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, Internet
 from tasks.kms import KeyHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
+from tasks.rds import (ClusterHandler, ClusterParameterGroupHandler, InstanceHandler, OptionGroupHandler,
+                       ParameterGroupHandler, SubnetGroupHandler)
 from tasks.route_tables import RouteTableHandler
 from tasks.s3 import BucketHandler
 from tasks.security_groups import SecurityGroupHandler, SecurityGroupRulesHandler
@@ -25,6 +27,8 @@ HANDLERS: tuple[Handler, ...] = (
     InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
     KeyHandler(), ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
     BucketHandler(), FileSystemHandler(),
+    SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
+    ClusterHandler(), InstanceHandler(),
 )
 
 

@@ -27,10 +27,10 @@ from werkzeug.serving import make_server  # noqa: E402
 from core.aws import is_read  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
 from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
+from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
 
-register_efs_replication()  # EFS replication for moto (idempotent: importing the module did it already)
 
 SCOPE_RE = re.compile(r"Credential=(?P<key>[A-Z0-9]{16,128})/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
 SANDBOX_KEY_RE = re.compile(r"^AKIA(?P<account>\d{12})SBOX$")
@@ -119,6 +119,8 @@ class Sandbox:
 
     def __init__(self, port: int = 0, faults: Faults | None = None, account_id: str = DEFAULT_ACCOUNT):
         install_s3_replication()  # moto's GetBucketReplication answers with what was stored (see that module)
+        install_moto_rds()  # moto's RDS answers like AWS where drflow needs it (see that module)
+        register_efs_replication()  # moto's EFS gains replication (see that module)
         self.app = SandboxApp(DomainDispatcherApplication(create_backend_app), faults)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
