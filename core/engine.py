@@ -28,7 +28,7 @@ from prefect.utilities.annotations import allow_failure, quote
 from core.aws import AwsAccess, error_code, is_transient
 from core.graph import topological_order
 from core.handler import (ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, RunState,
-                          Unrecoverable)
+                          ScopeError, Unrecoverable)
 from core.models import Outcome, Resource, ResourceResult, canonical_json
 from core.netmap import NetworkMapper
 from core.plan import Plan
@@ -230,7 +230,16 @@ def discover_type(resource_type: str, spec: RunSpec) -> list[Resource]:
 def discover_all(spec: RunSpec) -> list[Resource]:
     """Every resource of every registered type in the source region, one task per type, in parallel."""
     futures = [discover_type.with_options(task_run_name=f"discover {t}").submit(t, quote(spec)) for t in spec.registry]
-    return [r for f in futures for r in f.result()]
+    resources: list[Resource] = []
+    problems: list[tuple[str, str]] = []
+    for future in futures:  # every type's scope problems at once, not only the first type's
+        try:
+            resources += future.result()
+        except ScopeError as exc:
+            problems += exc.problems
+    if problems:
+        raise ScopeError(problems)
+    return resources
 
 
 def elapsed(since: float) -> float:
