@@ -27,6 +27,8 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
         typer.echo("== 1. nightly replication ==", err=True)
         replicated = run_flow(replicate, as_json, plan=plan)
         emit(replicated, as_json)
+        if not as_json:
+            typer.echo(_data_summary(plan, replicated, f"data copied to {plan.recovery.region}"))
         typer.echo(f"== 2. failover with {plan.source.region} dark (every call to it fails) ==", err=True)
         injected = Faults.parse(faults)
         injected.dark.add(plan.source.region)
@@ -36,6 +38,7 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
         touched = [c for c in sandbox.calls if c.region == plan.source.region and c.fault == "dark"]
         if not as_json:
             typer.echo(_network_summary(plan, recovered))
+            typer.echo(_data_summary(plan, recovered, f"data recovered in {plan.recovery.region}"))
             typer.echo(_launch_order(sandbox, plan, recovered))
             typer.echo(f"calls to {plan.source.region} during failover: {len(touched)}")
         return 1 if replicated.get("failed") or recovered.get("failed") or touched else 0
@@ -58,11 +61,39 @@ def _launch_order(sandbox: Any, plan: Any, report: dict[str, Any]) -> str:
 
 
 def _network_summary(plan: Any, report: dict[str, Any]) -> str:
-    lines = [f"recovered network in {plan.recovery.region} (source id -> recovered id):"]
+    lines = [f"recovered in {plan.recovery.region} (source id -> recovered id):"]
     for row in report["details"]:
         if row["recovered_id"]:
             extra = row.get("details", {})
             note = ", ".join(f"{k}={v}" for k, v in extra.items() if k in ("cidr_block", "availability_zone",
                                                                            "public_ip", "service_name"))
             lines.append(f"  {row['key']:<58} -> {row['recovered_id']} {note}")
+    return "\n".join(lines)
+
+
+def _data_summary(plan: Any, report: dict[str, Any], title: str) -> str:
+    """One line per data resource: what its copy or recovery is (from the report's details)."""
+    lines = [f"{title}:"]
+    for row in report["details"]:
+        kind, d = row["key"].split("/", 1)[0], row.get("details", {})
+        if kind in ("rds:db-instance", "rds:db-cluster"):
+            if "copy" in d:
+                note = f"snapshot {d['snapshot']} -> copy {d['copy']} ({d.get('copy_status')})"
+            elif "snapshot_copy" in d:
+                note = f"restored as {row['recovered_id']} from {d['snapshot_copy']}"
+            else:
+                note = d.get("reason") or row.get("error") or row["outcome"]
+        elif kind == "s3:bucket":
+            fill = d.get("backfill")
+            note = f"replica {row['recovered_id']}" + (f", {fill['copied']} pre-existing objects ({fill['bytes']} bytes) "
+                                                      "copied" if fill else "")
+        elif kind == "efs:file-system":
+            note = f"replica {row['recovered_id']}" + (
+                f", writable, {len(d['mount_targets'])} mount targets, {len(d['access_points'])} access points"
+                if "mount_targets" in d else f", replication {d.get('replication', '?')}")
+        elif kind == "kms:key":
+            note = f"key {row['recovered_id']}"
+        else:
+            continue
+        lines.append(f"  {row['name'] or row['key']:<32} {note}")
     return "\n".join(lines)

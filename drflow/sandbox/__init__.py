@@ -12,7 +12,7 @@ def start_sandbox(port: int = 0, faults: str | None = None, seed: bool = True):
     import boto3
 
     from drflow.sandbox.server import Sandbox
-    from drflow.sandbox.workload import seed_network, seed_servers
+    from drflow.sandbox.workload import seed_workload
 
     sandbox = Sandbox(port=port, faults=Faults.parse(faults)).start()
     os.environ.update(sandbox.env())
@@ -21,7 +21,7 @@ def start_sandbox(port: int = 0, faults: str | None = None, seed: bool = True):
     if seed:
         injected = sandbox.faults
         sandbox.faults = Faults()  # the seed itself is not under test
-        seed_servers(boto3.Session(), seed_network(boto3.Session()))
+        seed_workload(boto3.Session())
         sandbox.faults = injected
         sandbox.app.clear_log()
     return sandbox

@@ -172,3 +172,19 @@ def seed_servers(session: boto3.Session, ids: dict[str, str], region: str = "us-
                     Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
                     Actions=[{"Type": "forward", "TargetGroupArn": ids["tg-api"]}])
     return ids
+
+
+def seed_workload(session: boto3.Session, region: str = "us-east-1") -> dict[str, Any]:
+    """The whole sample shop: network, servers and ALB, an encrypted Postgres database, an assets bucket
+    with objects, and a shared file system (encrypted with the same customer key, alias/shop-data)."""
+    from drflow.sandbox.seed_efs import seed_efs
+    from drflow.sandbox.seed_rds import seed_rds
+    from drflow.sandbox.seed_s3 import seed_s3
+
+    ids: dict[str, Any] = seed_network(session, region)
+    ids.update(seed_servers(session, dict(ids), region))
+    databases = seed_rds(session, region, ids)
+    ids.update({f"rds-{k}": v for k, v in databases.items()})
+    ids["bucket"] = seed_s3(session, region)["bucket"]
+    seed_efs(session, region, ids, kms_key_id=databases["kms-key"])
+    return ids
