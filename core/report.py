@@ -20,6 +20,7 @@ def summarise(results: list[ResourceResult]) -> dict[str, Any]:
 def rows(results: list[ResourceResult]) -> list[dict[str, Any]]:
     return [{"key": r.key, "name": r.name, "outcome": r.outcome.value, "recovered_id": r.recovered_id,
              "seconds": round(r.seconds, 3) if r.seconds is not None else None,
+             "started": r.started.isoformat() if r.started else None, "ended": r.ended.isoformat() if r.ended else None,
              "warnings": r.warnings, "error": r.error, **({"details": r.details} if r.details else {})}
             for r in results]
 

@@ -34,10 +34,7 @@ def dbs(shop, sandbox):
 
 
 def rds_plan(dbs: dict, **overrides):
-    """A plan named for this test alone: the RDS groups' content is the same in every test, and the engine's
-    staging cache (keyed on content, plan and target, kept for a week) would otherwise carry from one to the next."""
-    return make_plan(name=f"shop-{uuid.uuid4().hex[:8]}", kms_key_map={"alias/shop-data": dbs["recovery-key"]},
-                     **overrides)
+    return make_plan(kms_key_map={"alias/shop-data": dbs["recovery-key"]}, **overrides)
 
 
 def rds_writes(sandbox) -> list:
