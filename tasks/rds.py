@@ -1,17 +1,15 @@
-"""RDS and Aurora: DB instances and clusters come back from snapshot copies, with the groups they use.
+"""RDS and Aurora databases: DB instances and clusters come back from snapshot copies.
 
-Six resource types, each named by its RDS identifier (so that a plan's `servers.x.depends_on:
-["rds:orders"]` finds the database):
+Two resource types, each named by its RDS identifier (so that a plan's `servers.x.depends_on:
+["rds:orders"]` finds the database): `rds:db-cluster` (Aurora) and `rds:db-instance` (standalone, or an
+Aurora member). Nightly, the snapshot chosen at discovery (tasks/rds_snapshots.py) is copied into the
+recovery region and re-encrypted with the mapped KMS key; at failover the database is restored from the
+copy its recovery point names, into the recovered subnet group and security groups, with the source's
+engine, class, storage, Multi-AZ, groups and port. An Aurora member has nothing to stage (the cluster
+snapshot holds its data); at failover it is created inside the restored cluster.
 
-- `rds:db-subnet-group`, `rds:db-parameter-group`, `rds:db-cluster-parameter-group`, `rds:option-group`:
-  staged nightly in the recovery region (cost-free), compared before any write. AWS's default.* groups
-  are never copied: a database that uses one gets the recovery region's default of its family.
-- `rds:db-cluster` (Aurora) and `rds:db-instance` (standalone, or an Aurora member): nightly, the
-  snapshot chosen at discovery (tasks/rds_snapshots.py) is copied into the recovery region and
-  re-encrypted with the mapped KMS key; at failover the database is restored from the copy its
-  recovery point names, into the recovered subnet group and security groups, with the source's
-  engine, class, storage, Multi-AZ, groups and port. An Aurora member has nothing to stage (the
-  cluster snapshot holds its data); at failover it is created inside the restored cluster.
+The groups a database uses (subnet, parameter, option groups) are their own resources, staged nightly by
+tasks/rds_groups.py; a database refers to them by key. What both modules share is in tasks/rds_common.py.
 
 A drill restores under the source identifier plus a short suffix, tagged with the drill id, so that it
 never meets the production copies; a re-run adopts what it finds by identifier and drflow's tags.
@@ -19,73 +17,22 @@ never meets the production copies; a re-run adopts what it finds by identifier a
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from botocore.exceptions import ClientError
-
-from core.aws import Side, error_code, paginate
-from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable, tags_of)
+from core.aws import Side, paginate
+from core.handler import Applied, ApplyContext, ScopeError, Unrecoverable, tags_of
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource, resource_key
 from core.plan import Plan
+from tasks.rds_common import (CLUSTER, CLUSTER_PARAMETER_GROUP, INSTANCE, OPTION_GROUP, PARAMETER_GROUP,
+                              SUBNET_GROUP, describe_one, is_default, not_ours, owned, recovered_name)
 from tasks.rds_snapshots import (CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, SnapshotApi, choose_snapshot, copy_problem,
                                  created_key, ready_copy, source_snapshots, stage_copy)
 
-SUBNET_GROUP = "rds:db-subnet-group"
-PARAMETER_GROUP = "rds:db-parameter-group"
-CLUSTER_PARAMETER_GROUP = "rds:db-cluster-parameter-group"
-OPTION_GROUP = "rds:option-group"
-CLUSTER = "rds:db-cluster"
-INSTANCE = "rds:db-instance"
 NOT_RDS = ("neptune", "docdb")  # engines describe_db_* also lists, which are other services
 DB_WAIT = {"Delay": 30, "MaxAttempts": 180}  # a restore of a large database takes up to an hour or so
 MAX_DB_ID = 63
-
-
-def _is_default(name: str | None) -> bool:
-    return not name or name.startswith(("default.", "default:"))
-
-
-def recovered_name(ctx: ApplyContext, name: str, limit: int = 255) -> str:
-    """The source name, plus in a drill a short suffix from the drill id (RDS identifiers: max 63 chars)."""
-    if not ctx.drill_id:
-        return name
-    suffix = "-" + hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:6]
-    return name[:limit - len(suffix)].rstrip("-") + suffix
-
-
-def _owned(ctx: ApplyContext, resource: Resource, tags: dict[str, str]) -> bool:
-    return (tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id
-            and ctx.owns([{"Key": k, "Value": v} for k, v in tags.items()]))
-
-
-def _not_ours(what: str, name: str, ctx: ApplyContext) -> Unrecoverable:
-    return Unrecoverable(f"{what} {name} already exists in {ctx.recovery.region} and is not drflow's (plan "
-                         f"{ctx.plan.name}); rename or delete it")
-
-
-def _describe_one(client: Any, operation: str, result_key: str, **kwargs: Any) -> dict[str, Any] | None:
-    try:
-        items = getattr(client, operation)(**kwargs)[result_key]
-    except ClientError as exc:
-        if "NotFound" in error_code(exc):
-            return None
-        raise
-    return items[0] if items else None
-
-
-def _sync_tags(rds: Any, arn: str, current: dict[str, str], wanted: dict[str, str]) -> bool:
-    """Add drflow's and the source's tags that are missing; never remove someone else's. True: a write."""
-    missing = [{"Key": k, "Value": v} for k, v in sorted(wanted.items()) if current.get(k) != v]
-    if missing:
-        rds.add_tags_to_resource(ResourceName=arn, Tags=missing)
-    return bool(missing)
-
-
-def _tags_of_arn(rds: Any, arn: str) -> dict[str, str]:
-    return tags_of({"Tags": rds.list_tags_for_resource(ResourceName=arn)["TagList"]})
 
 
 def _in_scope(plan: Plan, type_: str, tags: dict[str, str]) -> bool:
@@ -93,225 +40,9 @@ def _in_scope(plan: Plan, type_: str, tags: dict[str, str]) -> bool:
     return (not types or type_ in types) and all(tags.get(k) == v for k, v in plan.scope.tags.items())
 
 
-class _Group:
-    """What the four group handlers share: name = identity, adopt by drflow's tags, compare before writing."""
-
-    type: ClassVar[str]
-    pilot_light: ClassVar[bool] = True
-    internet_facing: ClassVar[bool] = False
-    version: ClassVar[int] = 1
-    what: ClassVar[str]
-    prefix: ClassVar[str]   # DBSubnetGroup: the response's fields and the name parameter start with it
-    word: ClassVar[str]     # db_subnet_group: operations are describe_<word>s, create_<word>, ...
-    list_key: ClassVar[str | None] = None  # the listing's result key, when it is not <prefix>s
-
-    def _describe(self, rds: Any, name: str) -> dict[str, Any] | None:
-        return _describe_one(rds, f"describe_{self.word}s", self.list_key or f"{self.prefix}s",
-                             **{f"{self.prefix}Name": name})
-
-    def _existing(self, resource: Resource, ctx: ApplyContext) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
-        rds = ctx.recovery.client("rds")
-        # AWS reserves "default" (the default VPC's subnet group): its counterpart needs a name of its own
-        name = recovered_name(ctx, f"drflow-{ctx.plan.name}-default".lower() if resource.source_id == "default"
-                              else resource.source_id)
-        item = self._describe(rds, name)
-        if item is None:
-            return name, None, {}
-        tags = _tags_of_arn(rds, item[f"{self.prefix}Arn"])
-        if not _owned(ctx, resource, tags):
-            raise _not_ours(self.what, name, ctx)
-        return name, item, tags
-
-    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        name, item, _ = self._existing(resource, ctx)
-        return name if item else None
-
-    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
-        name, item, tags = self._existing(resource, ctx)
-        rds = ctx.recovery.client("rds")
-        if item is None:
-            self._create(rds, name, resource, ctx)
-            self._reconcile(rds, name, resource, ctx, None)
-            return Applied(name, created=True)
-        changed = self._reconcile(rds, name, resource, ctx, item)
-        changed |= _sync_tags(rds, item[f"{self.prefix}Arn"], tags, ctx.tags(resource))
-        return Applied(name, changed=changed)
-
-    def _discover_groups(self, source: Side) -> list[dict[str, Any]]:
-        rds = source.client("rds")
-        return [g for g in paginate(rds, f"describe_{self.word}s", self.list_key or f"{self.prefix}s")
-                if not _is_default(g[f"{self.prefix}Name"])]
-
-    def _resource(self, source: Side, group: dict[str, Any], config: dict[str, Any],
-                  dependencies: list[str] | None = None) -> Resource:
-        name = group[f"{self.prefix}Name"]
-        arn = group[f"{self.prefix}Arn"]
-        return Resource(type=self.type, source_id=name, name=name, arn=arn, config=config,
-                        tags=_tags_of_arn(source.client("rds"), arn), dependencies=sorted(dependencies or []))
-
-    def _create(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext) -> None:
-        raise NotImplementedError
-
-    def _reconcile(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext,
-                   item: dict[str, Any] | None) -> bool:
-        return False
-
-
-class SubnetGroupHandler(_Group):
-    type: ClassVar[str] = SUBNET_GROUP
-    what: ClassVar[str] = "DB subnet group"
-    prefix: ClassVar[str] = "DBSubnetGroup"
-    word: ClassVar[str] = "db_subnet_group"
-
-    def discover(self, source: Side, plan: Plan) -> list[Resource]:
-        out = []
-        for group in self._discover_groups(source):
-            subnets = sorted(resource_key("ec2:subnet", s["SubnetIdentifier"]) for s in group.get("Subnets", []))
-            out.append(self._resource(source, group, {
-                "description": group.get("DBSubnetGroupDescription") or group["DBSubnetGroupName"],
-                "vpc": resource_key("ec2:vpc", group.get("VpcId", "")), "subnets": subnets}, subnets))
-        return out
-
-    def _subnets(self, resource: Resource, ctx: ApplyContext) -> list[str]:
-        ids = [ctx.ref(k) for k in resource.config["subnets"]]
-        if not all(ids):
-            raise Unrecoverable(f"subnet group {resource.source_id}: not all of its subnets were recovered")
-        return sorted(ids)  # type: ignore[arg-type]
-
-    def _create(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext) -> None:
-        rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription=resource.config["description"],
-                                   SubnetIds=self._subnets(resource, ctx), Tags=ctx.tag_list(resource))
-
-    def _reconcile(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext,
-                   item: dict[str, Any] | None) -> bool:
-        if item is None:
-            return False
-        wanted = self._subnets(resource, ctx)
-        current = sorted(s["SubnetIdentifier"] for s in item.get("Subnets", []))
-        if current == wanted and item.get("DBSubnetGroupDescription") == resource.config["description"]:
-            return False
-        rds.modify_db_subnet_group(DBSubnetGroupName=name, SubnetIds=wanted,
-                                   DBSubnetGroupDescription=resource.config["description"])
-        return True
-
-
-class _ParameterGroup(_Group):
-    """DB and DB cluster parameter groups: the family, and the parameters set by the user."""
-
-    parameters_op: ClassVar[str]
-
-    def discover(self, source: Side, plan: Plan) -> list[Resource]:
-        rds = source.client("rds")
-        out = []
-        for group in self._discover_groups(source):
-            name = group[f"{self.prefix}Name"]
-            out.append(self._resource(source, group, {
-                "family": group["DBParameterGroupFamily"], "description": group.get("Description") or name,
-                "parameters": self._parameters(rds, name)}))
-        return out
-
-    def _parameters(self, rds: Any, name: str) -> dict[str, dict[str, str]]:
-        items = paginate(rds, self.parameters_op, "Parameters", **{f"{self.prefix}Name": name}, Source="user")
-        return {p["ParameterName"]: {"value": p.get("ParameterValue", ""), "apply": p.get("ApplyMethod") or
-                                     "pending-reboot"} for p in items if "ParameterValue" in p}
-
-    def _create(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext) -> None:
-        getattr(rds, f"create_{self.word}")(**{f"{self.prefix}Name": name},
-                                            DBParameterGroupFamily=resource.config["family"],
-                                            Description=resource.config["description"], Tags=ctx.tag_list(resource))
-
-    def _reconcile(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext,
-                   item: dict[str, Any] | None) -> bool:
-        wanted: dict[str, dict[str, str]] = resource.config["parameters"]
-        current = self._parameters(rds, name) if item else {}
-        changes = [{"ParameterName": k, "ParameterValue": v["value"], "ApplyMethod": v["apply"]}
-                   for k, v in sorted(wanted.items()) if current.get(k, {}).get("value") != v["value"]]
-        extra = [{"ParameterName": k, "ApplyMethod": "pending-reboot"} for k in sorted(set(current) - set(wanted))]
-        for i in range(0, len(changes), 20):  # the API takes at most 20 parameters per call
-            getattr(rds, f"modify_{self.word}")(**{f"{self.prefix}Name": name}, Parameters=changes[i:i + 20])
-        for i in range(0, len(extra), 20):
-            getattr(rds, f"reset_{self.word}")(**{f"{self.prefix}Name": name}, Parameters=extra[i:i + 20])
-        return bool(changes or extra)
-
-
-class ParameterGroupHandler(_ParameterGroup):
-    type: ClassVar[str] = PARAMETER_GROUP
-    what: ClassVar[str] = "DB parameter group"
-    prefix: ClassVar[str] = "DBParameterGroup"
-    word: ClassVar[str] = "db_parameter_group"
-    parameters_op: ClassVar[str] = "describe_db_parameters"
-
-
-class ClusterParameterGroupHandler(_ParameterGroup):
-    type: ClassVar[str] = CLUSTER_PARAMETER_GROUP
-    what: ClassVar[str] = "DB cluster parameter group"
-    prefix: ClassVar[str] = "DBClusterParameterGroup"
-    word: ClassVar[str] = "db_cluster_parameter_group"
-    parameters_op: ClassVar[str] = "describe_db_cluster_parameters"
-
-
-def _options(group: dict[str, Any], sg_key: Any) -> list[dict[str, Any]]:
-    """An option group's options, normalised for comparison; security groups through `sg_key`."""
-    out = []
-    for option in group.get("Options", []):
-        entry: dict[str, Any] = {"OptionName": option["OptionName"]}
-        if option.get("Port"):
-            entry["Port"] = option["Port"]
-        if option.get("OptionVersion"):
-            entry["OptionVersion"] = option["OptionVersion"]
-        settings = sorted((s["Name"], s["Value"]) for s in option.get("OptionSettings", []) if s.get("Value"))
-        if settings:
-            entry["OptionSettings"] = [{"Name": n, "Value": v} for n, v in settings]
-        groups = sorted(sg_key(g["VpcSecurityGroupId"]) for g in option.get("VpcSecurityGroupMemberships", []))
-        if groups:
-            entry["VpcSecurityGroupMemberships"] = groups
-        out.append(entry)
-    return sorted(out, key=lambda o: o["OptionName"])
-
-
-class OptionGroupHandler(_Group):
-    type: ClassVar[str] = OPTION_GROUP
-    what: ClassVar[str] = "option group"
-    prefix: ClassVar[str] = "OptionGroup"
-    word: ClassVar[str] = "option_group"
-    list_key: ClassVar[str | None] = "OptionGroupsList"
-
-    def discover(self, source: Side, plan: Plan) -> list[Resource]:
-        out = []
-        for group in self._discover_groups(source):
-            options = _options(group, lambda g: resource_key("ec2:security-group", g))
-            deps = {k for o in options for k in o.get("VpcSecurityGroupMemberships", [])}
-            out.append(self._resource(source, group, {
-                "engine": group["EngineName"], "major_version": group["MajorEngineVersion"],
-                "description": group.get("OptionGroupDescription") or group["OptionGroupName"],
-                "options": options}, sorted(deps)))
-        return out
-
-    def _create(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext) -> None:
-        cfg = resource.config
-        rds.create_option_group(OptionGroupName=name, EngineName=cfg["engine"], MajorEngineVersion=cfg["major_version"],
-                                OptionGroupDescription=cfg["description"], Tags=ctx.tag_list(resource))
-
-    def _reconcile(self, rds: Any, name: str, resource: Resource, ctx: ApplyContext,
-                   item: dict[str, Any] | None) -> bool:
-        wanted = [{**o, **({"VpcSecurityGroupMemberships": sorted(ctx.ref(k) for k in o["VpcSecurityGroupMemberships"])}
-                           if "VpcSecurityGroupMemberships" in o else {})} for o in resource.config["options"]]
-        current = _options(item or {}, lambda g: g)
-        if wanted == current:
-            return False
-        remove = sorted({o["OptionName"] for o in current} - {o["OptionName"] for o in wanted})
-        kwargs: dict[str, Any] = {"OptionGroupName": name, "ApplyImmediately": True}
-        if wanted:
-            kwargs["OptionsToInclude"] = wanted
-        if remove:
-            kwargs["OptionsToRemove"] = remove
-        rds.modify_option_group(**kwargs)
-        return True
-
-
 def _group_key(type_: str, name: str | None) -> str | None:
     """The group resource a database uses; None for AWS's default.* groups (the recovery region has its own)."""
-    return None if _is_default(name) else resource_key(type_, name)  # type: ignore[arg-type]
+    return None if is_default(name) else resource_key(type_, name)  # type: ignore[arg-type]
 
 
 def _storage(db: dict[str, Any]) -> dict[str, Any]:
@@ -339,15 +70,15 @@ class _Database:
     noun: ClassVar[str]  # DBInstance | DBCluster
 
     def _describe(self, rds: Any, identifier: str) -> dict[str, Any] | None:
-        return _describe_one(rds, f"describe_{'db_instances' if self.noun == 'DBInstance' else 'db_clusters'}",
+        return describe_one(rds, f"describe_{'db_instances' if self.noun == 'DBInstance' else 'db_clusters'}",
                              f"{self.noun}s", **{f"{self.noun}Identifier": identifier})
 
     def _recovered(self, resource: Resource, ctx: ApplyContext) -> tuple[str, dict[str, Any] | None]:
         """(recovered identifier, what drflow already restored under it); someone else's is refused."""
         rid = recovered_name(ctx, resource.source_id, MAX_DB_ID)
         item = self._describe(ctx.recovery.client("rds"), rid)
-        if item is not None and not _owned(ctx, resource, tags_of({"Tags": item.get("TagList")})):
-            raise _not_ours(self.what, rid, ctx)
+        if item is not None and not owned(ctx, resource, tags_of({"Tags": item.get("TagList")})):
+            raise not_ours(self.what, rid, ctx)
         return rid, item
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:

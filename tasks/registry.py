@@ -12,8 +12,9 @@ from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, Internet
 from tasks.kms import KeyHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
-from tasks.rds import (ClusterHandler, ClusterParameterGroupHandler, InstanceHandler, OptionGroupHandler,
-                       ParameterGroupHandler, SubnetGroupHandler)
+from tasks.rds import ClusterHandler, InstanceHandler
+from tasks.rds_groups import (ClusterParameterGroupHandler, OptionGroupHandler, ParameterGroupHandler,
+                              SubnetGroupHandler)
 from tasks.route_tables import RouteTableHandler
 from tasks.s3 import BucketHandler
 from tasks.security_groups import SecurityGroupHandler, SecurityGroupRulesHandler

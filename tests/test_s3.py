@@ -24,7 +24,8 @@ from flows.common import PreflightError
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
-from tasks.s3 import TAG_BACKFILLED, BucketHandler, role_name, translate_policy
+from tasks.s3 import TAG_BACKFILLED
+from tasks.s3_replication import replica_policy, replication_config, role_name, role_policy, translate_policy
 from tasks.s3_sync import backfill
 
 BUCKET = f"shop-assets-{ACCOUNT}"
@@ -314,23 +315,22 @@ def _ctx(plan) -> ApplyContext:
 
 def test_cross_account_replication_hands_ownership_to_the_recovery_account():
     plan = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY})
-    handler = BucketHandler()
     resource = Resource(type="s3:bucket", source_id=BUCKET, name=BUCKET, config={
         "replica": plan.replica_bucket(BUCKET), "kms_key": None, "policy": {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "s3:GetObject",
              "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}})
     replica = f"{BUCKET}-{RECOVERY}"
     role = f"arn:aws:iam::{ACCOUNT}:role/drflow/{role_name(plan, BUCKET)}"
-    rule = handler._replication(resource, _ctx(plan), role, None)["Rules"][0]
+    rule = replication_config(resource, _ctx(plan), role, None)["Rules"][0]
     assert rule["Destination"] == {"Bucket": f"arn:aws:s3:::{replica}", "Account": "222222222222",
                                    "AccessControlTranslation": {"Owner": "Destination"}}
-    policy = handler._replica_policy(resource, _ctx(plan))
+    policy = replica_policy(resource, _ctx(plan))
     translated, *drflow = policy["Statement"]
     assert translated["Principal"] == {"AWS": "arn:aws:iam::222222222222:root"}
     assert translated["Resource"] == f"arn:aws:s3:::{replica}/*"
     replication = next(s for s in drflow if s["Sid"] == "DrflowReplication")
     assert replication["Principal"] == {"AWS": role} and "s3:ObjectOwnerOverrideToBucketOwner" in replication["Action"]
-    actions = {a for s in handler._role_policy(resource, _ctx(plan), None)["Statement"] for a in s["Action"]}
+    actions = {a for s in role_policy(resource, _ctx(plan), None)["Statement"] for a in s["Action"]}
     assert "s3:ObjectOwnerOverrideToBucketOwner" in actions
 
 

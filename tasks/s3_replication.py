@@ -1,0 +1,294 @@
+"""S3 replication: what makes a source bucket replicate into its replica, and the replica match its source.
+
+Support for the S3 handler (tasks/s3.py, which decides what to stage and when; not a handler itself), split out
+of it to keep both short. On the primary side: versioning (replication needs it), a replication role that drflow
+owns with exactly the permissions replication of this bucket needs, and a replication configuration that sends
+every object and delete marker to the replica (re-encrypted with the recovery key; owned by the recovery
+account when it is another). On the recovery side: versioning, and the source's encryption, lifecycle rules,
+public access block and policy (bucket and account names translated) mirrored on the replica. Every setting is
+read before it is written, and each function returns the writes it made, so an unchanged bucket costs reads only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+
+from core.aws import error_code
+from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
+from core.models import Resource
+from core.plan import Plan
+
+ROLE_PATH = "/drflow/"
+ROLE_POLICY = "s3-replication"
+# what S3 answers for a setting a bucket does not have
+ABSENT = {"NoSuchTagSet", "ServerSideEncryptionConfigurationNotFoundError", "NoSuchLifecycleConfiguration",
+          "NoSuchPublicAccessBlockConfiguration", "NoSuchBucketPolicy", "ReplicationConfigurationNotFoundError"}
+TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}
+
+
+def setting(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> Any:
+    """One bucket setting, or None when the bucket has none (S3 answers an unset setting with an error)."""
+    try:
+        return call(**kwargs)[key]
+    except ClientError as exc:
+        if error_code(exc) in ABSENT:
+            return None
+        raise
+
+
+def bucket_arn(name: str) -> str:
+    return f"arn:aws:s3:::{name}"
+
+
+def ours(tags: dict[str, str], resource: Resource, ctx: ApplyContext) -> bool:
+    """Tags that say: this plan's copy of this bucket (the replica, or its replication role)."""
+    return tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id
+
+
+def rule_id(plan: Plan) -> str:
+    return f"drflow-{plan.name}"
+
+
+def role_name(plan: Plan, bucket: str) -> str:
+    """Deterministic (a re-run adopts it), unique per plan and bucket, within IAM's 64 characters."""
+    digest = hashlib.sha256(f"{plan.name}:{bucket}".encode()).hexdigest()[:12]
+    return f"drflow-s3-{plan.name[:36]}-{digest}"
+
+
+def translate_policy(policy: Any, bucket: str, replica: str, source_account: str, recovery_account: str) -> Any:
+    """The source bucket's policy for the replica: the bucket's ARNs name the replica, the source account
+    becomes the recovery account (when they differ)."""
+    arn = re.compile(rf"arn:(aws[a-z-]*):s3:::{re.escape(bucket)}(?=$|/)")
+    # the account field of an ARN (never digits inside a name: bucket names often contain the account id)
+    account = re.compile(rf"^(arn:[^:]*:[^:]*:[^:]*:){source_account}(?=:)")
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            value = arn.sub(lambda m: f"arn:{m[1]}:s3:::{replica}", value)
+            if value == source_account:
+                return recovery_account
+            return account.sub(lambda m: f"{m[1]}{recovery_account}", value)
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        return value
+
+    return fix(policy)
+
+
+def _normalised_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A replication rule as compared: "all objects" may come back as no filter, {} or an empty prefix."""
+    rule = dict(rule)
+    if not rule.get("Filter") or rule["Filter"] in ({"Prefix": ""}, {"Prefix": None}):
+        rule["Filter"] = {"Prefix": ""}
+    rule["Priority"] = int(rule.get("Priority") or 0)
+    return rule
+
+
+def _replication_matches(current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    if not current or current.get("Role") != desired["Role"]:
+        return False
+    return [_normalised_rule(r) for r in current.get("Rules", [])] == [_normalised_rule(r) for r in desired["Rules"]]
+
+
+# ---- the replica on the recovery side ------------------------------------------------------------------
+
+def mirror_settings(s3: Any, resource: Resource, ctx: ApplyContext, replica_key: str | None) -> list[str]:
+    """Versioning on the replica, and the source's encryption, lifecycle, public access block and policy."""
+    cfg, replica = resource.config, resource.config["replica"]
+    writes = _versioning(s3, replica)
+    writes += _encryption(s3, replica, cfg["encryption"], replica_key)
+    writes += _lifecycle(s3, replica, cfg["lifecycle"])
+    writes += _public_access_block(s3, replica, cfg["public_access_block"])
+    writes += _policy(s3, replica, replica_policy(resource, ctx))
+    return writes
+
+
+def _versioning(s3: Any, bucket: str) -> list[str]:
+    if s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled":
+        return []
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return ["put_bucket_versioning"]
+
+
+def _encryption(s3: Any, replica: str, encryption: dict[str, Any] | None, key_arn: str | None) -> list[str]:
+    if encryption is None:  # nothing to mirror; S3's own default stays
+        return []
+    default: dict[str, Any] = {"SSEAlgorithm": encryption["algorithm"]}
+    if key_arn:
+        default["KMSMasterKeyID"] = key_arn
+    wanted = {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": encryption["bucket_key"]}
+    current = setting(s3.get_bucket_encryption, "ServerSideEncryptionConfiguration", Bucket=replica) or {}
+    rule = (current.get("Rules") or [{}])[0]
+    if rule.get("ApplyServerSideEncryptionByDefault") == default and \
+            bool(rule.get("BucketKeyEnabled")) == encryption["bucket_key"]:
+        return []
+    s3.put_bucket_encryption(Bucket=replica, ServerSideEncryptionConfiguration={"Rules": [wanted]})
+    return ["put_bucket_encryption"]
+
+
+def _lifecycle(s3: Any, replica: str, rules: list[dict[str, Any]]) -> list[str]:
+    current = setting(s3.get_bucket_lifecycle_configuration, "Rules", Bucket=replica) or []
+    if current == rules:
+        return []
+    if not rules:
+        s3.delete_bucket_lifecycle(Bucket=replica)
+        return ["delete_bucket_lifecycle"]
+    s3.put_bucket_lifecycle_configuration(Bucket=replica, LifecycleConfiguration={"Rules": rules})
+    return ["put_bucket_lifecycle_configuration"]
+
+
+def _public_access_block(s3: Any, replica: str, block: dict[str, Any] | None) -> list[str]:
+    """Set before the policy: a new bucket is born blocking public policies, which a public source policy
+    (a website bucket) would hit."""
+    if setting(s3.get_public_access_block, "PublicAccessBlockConfiguration", Bucket=replica) == block:
+        return []
+    if block is None:
+        s3.delete_public_access_block(Bucket=replica)
+        return ["delete_public_access_block"]
+    s3.put_public_access_block(Bucket=replica, PublicAccessBlockConfiguration=block)
+    return ["put_public_access_block"]
+
+
+def _policy(s3: Any, replica: str, policy: dict[str, Any] | None) -> list[str]:
+    current = setting(s3.get_bucket_policy, "Policy", Bucket=replica)
+    if (json.loads(current) if current else None) == policy:
+        return []
+    if policy is None:
+        s3.delete_bucket_policy(Bucket=replica)
+        return ["delete_bucket_policy"]
+    s3.put_bucket_policy(Bucket=replica, Policy=json.dumps(policy))
+    return ["put_bucket_policy"]
+
+
+def replica_policy(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+    """The source policy translated; across accounts, plus what lets the source account's replication role
+    replicate into the replica and drflow's one-time copy (made with source credentials) write to it."""
+    plan, replica = ctx.plan, resource.config["replica"]
+    policy = resource.config["policy"]
+    if policy is not None:
+        policy = translate_policy(policy, resource.source_id, replica, plan.source.account_id,
+                                  plan.recovery.account_id)
+    if not plan.cross_account:
+        return policy
+    policy = dict(policy or {"Version": "2012-10-17", "Statement": []})
+    role = f"arn:aws:iam::{plan.source.account_id}:role{ROLE_PATH}{role_name(plan, resource.source_id)}"
+    objects = f"{bucket_arn(replica)}/*"
+    policy["Statement"] = list(policy.get("Statement", [])) + [
+        {"Sid": "DrflowReplication", "Effect": "Allow", "Principal": {"AWS": role},
+         "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags",
+                    "s3:ObjectOwnerOverrideToBucketOwner"], "Resource": objects},
+        {"Sid": "DrflowReplicationBucket", "Effect": "Allow", "Principal": {"AWS": role},
+         "Action": ["s3:GetBucketVersioning", "s3:PutBucketVersioning"], "Resource": bucket_arn(replica)},
+        {"Sid": "DrflowBackfill", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{plan.source.account_id}:root"},
+         "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": objects}]
+    return policy
+
+
+# ---- the primary side: replication role and configuration (staging only) -------------------------------
+
+def configure_replication(source_s3: Any, resource: Resource, ctx: ApplyContext,
+                          replica_key: str | None) -> tuple[str, bool, list[str]]:
+    """Versioning on the source, the replication role, the replication configuration: (the role's ARN, whether
+    the bucket replicated before this run, the writes made, each prefixed "source:" or naming it)."""
+    name = resource.source_id
+    writes = [f"source:{w}" for w in _versioning(source_s3, name)]
+    role_arn, role_writes = _role(resource, ctx, replica_key)
+    writes += role_writes
+    desired = replication_config(resource, ctx, role_arn, replica_key)
+    current = setting(source_s3.get_bucket_replication, "ReplicationConfiguration", Bucket=name)
+    if not _replication_matches(current, desired):
+        source_s3.put_bucket_replication(Bucket=name, ReplicationConfiguration=desired)
+        writes.append("source:put_bucket_replication")
+    return role_arn, current is not None, writes
+
+
+def role_policy(resource: Resource, ctx: ApplyContext, replica_key: str | None) -> dict[str, Any]:
+    """Exactly what S3 replication of this bucket needs: read the source's objects, replicate into the
+    replica, and (SSE-KMS) decrypt with the source key and encrypt with the replica key through S3 only."""
+    plan, source, replica = ctx.plan, bucket_arn(resource.source_id), bucket_arn(resource.config["replica"])
+    writes = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+    if plan.cross_account:
+        writes.append("s3:ObjectOwnerOverrideToBucketOwner")
+    statements: list[dict[str, Any]] = [
+        {"Sid": "SourceBucket", "Effect": "Allow", "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+         "Resource": source},
+        {"Sid": "SourceObjects", "Effect": "Allow", "Action": ["s3:GetObjectVersionForReplication",
+                                                               "s3:GetObjectVersionAcl",
+                                                               "s3:GetObjectVersionTagging"],
+         "Resource": f"{source}/*"},
+        {"Sid": "ReplicaObjects", "Effect": "Allow", "Action": writes, "Resource": f"{replica}/*"}]
+    key = resource.config["kms_key"]
+    if key and replica_key:
+        # with an S3 Bucket Key the encryption context is the bucket's ARN, without it the object's
+        statements += [
+            {"Sid": "DecryptSource", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": key["arn"],
+             "Condition": {"StringLike": {"kms:ViaService": f"s3.{plan.source.region}.amazonaws.com",
+                                          "kms:EncryptionContext:aws:s3:arn": [source, f"{source}/*"]}}},
+            {"Sid": "EncryptReplica", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+             "Resource": replica_key,
+             "Condition": {"StringLike": {"kms:ViaService": f"s3.{plan.recovery.region}.amazonaws.com",
+                                          "kms:EncryptionContext:aws:s3:arn": [replica, f"{replica}/*"]}}}]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _role(resource: Resource, ctx: ApplyContext, replica_key: str | None) -> tuple[str, list[str]]:
+    assert ctx.source is not None
+    iam = ctx.source.client("iam")
+    name, writes = role_name(ctx.plan, resource.source_id), []
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        role = iam.create_role(RoleName=name, Path=ROLE_PATH, AssumeRolePolicyDocument=json.dumps(TRUST),
+                               Description=f"drflow: S3 replication of {resource.source_id} to "
+                                           f"{resource.config['replica']}", Tags=ctx.tag_list(resource))["Role"]
+        iam.get_waiter("role_exists").wait(RoleName=name)
+        writes.append("source:create_role")
+    else:
+        if not ours(tags_of(role) or _role_tags(iam, name), resource, ctx):
+            raise Unrecoverable(f"IAM role {name} exists in account {ctx.plan.source.account_id} and is not drflow's")
+        if role["AssumeRolePolicyDocument"] != TRUST:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(TRUST))
+            writes.append("source:update_assume_role_policy")
+    wanted = role_policy(resource, ctx, replica_key)
+    try:
+        current = iam.get_role_policy(RoleName=name, PolicyName=ROLE_POLICY)["PolicyDocument"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        current = None
+    if current != wanted:
+        iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(wanted))
+        writes.append("source:put_role_policy")
+    return role["Arn"], writes
+
+
+def _role_tags(iam: Any, name: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for page in iam.get_paginator("list_role_tags").paginate(RoleName=name)
+            for t in page["Tags"]}
+
+
+def replication_config(resource: Resource, ctx: ApplyContext, role_arn: str, replica_key: str | None) -> dict[str, Any]:
+    """CRR of every object and delete marker to the replica; re-encrypted with the recovery key; owned by
+    the recovery account when it is another."""
+    destination: dict[str, Any] = {"Bucket": bucket_arn(resource.config["replica"])}
+    rule: dict[str, Any] = {"ID": rule_id(ctx.plan), "Priority": 0, "Status": "Enabled",
+                            "Filter": {"Prefix": ""}, "DeleteMarkerReplication": {"Status": "Enabled"},
+                            "Destination": destination}
+    if replica_key:
+        rule["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+        destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": replica_key}
+    if ctx.plan.cross_account:
+        destination["Account"] = ctx.plan.recovery.account_id
+        destination["AccessControlTranslation"] = {"Owner": "Destination"}
+    return {"Role": role_arn, "Rules": [rule]}
