@@ -7,16 +7,14 @@ botocore's EFS model, so that the handler is tested against what the real servic
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import boto3
-import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+import model_check
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID
 from drflow.sandbox.efs_replication import REPLICATING
@@ -26,8 +24,9 @@ from flows.common import PreflightError
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
+from model_check import service_model, shape_errors
 
-MODEL = botocore.session.get_session().get_service_model("efs")
+MODEL = service_model("efs")
 OTHER_ACCOUNT = "222222222222"
 
 
@@ -241,66 +240,9 @@ def test_a_cross_account_plan_replicates_into_a_file_system_drflow_made_in_the_r
 
 # -- the replication double ----------------------------------------------------------------------------------
 
-def shape_errors(shape: Any, value: Any, path: str = "$") -> list[str]:
-    """Everything in `value` that botocore's `shape` does not allow (an empty list when it conforms)."""
-    kind = shape.type_name
-    if kind == "structure":
-        if not isinstance(value, dict):
-            return [f"{path}: expected an object"]
-        errors = [f"{path}.{n}: required member missing" for n in shape.required_members if n not in value]
-        for key, item in value.items():
-            errors += ([f"{path}.{key}: not a member of {shape.name}"] if key not in shape.members
-                       else shape_errors(shape.members[key], item, f"{path}.{key}"))
-        return errors
-    if kind == "list":
-        if not isinstance(value, list):
-            return [f"{path}: expected a list"]
-        return [e for i, item in enumerate(value) for e in shape_errors(shape.member, item, f"{path}[{i}]")]
-    meta = shape.metadata
-    if kind == "string":
-        if not isinstance(value, str):
-            return [f"{path}: expected a string, got {value!r}"]
-        errors = [f"{path}: {value!r} not in enum {shape.name}"] if shape.enum and value not in shape.enum else []
-        if not meta.get("min", 0) <= len(value) <= meta.get("max", 10 ** 9):
-            errors.append(f"{path}: length outside {shape.name}'s bounds")
-        if "pattern" in meta and not re.search(meta["pattern"].replace(r"\p{L}\p{Z}\p{N}", r"\w\s"), value):
-            errors.append(f"{path}: {value!r} does not match {shape.name}'s pattern")
-        return errors
-    if kind in ("integer", "long"):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return [] if ok and meta.get("min", -10 ** 30) <= value <= meta.get("max", 10 ** 30) else [f"{path}: bad int"]
-    if kind == "boolean":
-        return [] if isinstance(value, bool) else [f"{path}: expected a boolean"]
-    if kind in ("double", "float", "timestamp"):  # rest-json timestamps are epoch seconds
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return [] if ok and value >= meta.get("min", -10 ** 30) else [f"{path}: not a valid number {value!r}"]
-    return [f"{path}: unexpected shape type {kind}"]
-
-
 def validating_client(region: str = RECOVERY, seen: set[str] | None = None, account: str | None = None) -> Any:
     """A boto3 EFS client that asserts every raw response (errors included) against the model."""
-    creds = {"aws_access_key_id": access_key_for(account), "aws_secret_access_key": SECRET} if account else {}
-    client = boto3.client("efs", region_name=region, **creds)
-
-    def check(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
-        body = response_dict["body"]
-        data = json.loads(body) if body else {}
-        if response_dict["status_code"] >= 300:
-            code = response_dict["headers"]["x-amzn-ErrorType"]
-            shape = MODEL.shape_for(code)
-            assert code in [e.name for e in operation_model.error_shapes], (operation_model.name, code)
-            assert shape.metadata["error"]["httpStatusCode"] == response_dict["status_code"]
-            assert data.get("ErrorCode") == code
-        else:
-            shape = operation_model.output_shape
-            assert response_dict["status_code"] == operation_model.http.get("responseCode", 200)
-        problems = shape_errors(shape, data) if shape is not None else ([] if not data else ["body not empty"])
-        assert not problems, (operation_model.name, problems)
-        if seen is not None:
-            seen.add(operation_model.name)
-
-    client.meta.events.register("before-parse.efs", check)
-    return client
+    return model_check.validating_client("efs", region, seen, account)
 
 
 def code_of(call: Any, **kwargs: Any) -> str:
