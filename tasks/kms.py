@@ -14,6 +14,7 @@ A failover only finds the staged key: a key made at failover could not read the 
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
@@ -23,6 +24,7 @@ from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeEr
 from core.keys import KEY_TYPE
 from core.models import Resource
 from core.plan import KMS_CREATE, Plan
+from core.policy import Translated, Translation, translate
 
 
 def _kms_tags(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -35,13 +37,11 @@ def _tags_of(kms: Any, key_id: str) -> dict[str, str]:
     return {t["TagKey"]: t["TagValue"] for page in pages for t in page.get("Tags", [])}
 
 
-def translate_policy(policy: str, plan: Plan) -> str:
-    """The source key policy for the recovery key: the source account's principals become the recovery
-    account's (same-account plans keep it as it is), and the source region becomes the recovery region."""
-    text = policy.replace(f":{plan.source.region}:", f":{plan.recovery.region}:")
-    if plan.cross_account:
-        text = text.replace(plan.source.account_id, plan.recovery.account_id)
-    return text
+def translate_policy(policy: str, plan: Plan) -> Translated:
+    """The source key policy for the recovery key (core.policy: source account and region become the recovery
+    ones), and what it keeps untranslated."""
+    return translate(json.loads(policy), Translation(plan.source.account_id, plan.recovery.account_id,
+                                                     plan.source.region, plan.recovery.region))
 
 
 class KeyHandler:
@@ -143,7 +143,8 @@ class KeyHandler:
         tags = {k: v for k, v in resource.tags.items() if not k.startswith("aws:")}
         tags.update({TAG_PLAN: ctx.plan.name, TAG_SOURCE_ID: resource.source_id})
         kms = ctx.recovery.client("kms")
-        policy = translate_policy(resource.config["policy"], ctx.plan)
+        translated = translate_policy(resource.config["policy"], ctx.plan)
+        policy = json.dumps(translated.document)
         if self._replicated(resource, ctx):
             assert ctx.source is not None, "keys are staged nightly only"
             meta = ctx.source.client("kms").replicate_key(
@@ -162,7 +163,8 @@ class KeyHandler:
         if _tags_of(kms, meta["KeyId"]).get(TAG_SOURCE_ID) != resource.source_id:
             kms.tag_resource(KeyId=meta["KeyId"], Tags=_kms_tags(tags))  # not every API applies create-time tags
         self._aliases(resource, ctx, meta["KeyId"])
-        return Applied(meta["Arn"], created=True, details={"replica": self._replicated(resource, ctx)})
+        return Applied(meta["Arn"], created=True, details={"replica": self._replicated(resource, ctx)},
+                       warnings=[f"key policy {w}" for w in translated.warnings])
 
     def _aliases(self, resource: Resource, ctx: ApplyContext, key_id: str) -> bool:
         kms = ctx.recovery.client("kms")

@@ -25,7 +25,8 @@ from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeEr
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource
 from core.plan import Plan
-from tasks.s3_replication import bucket_arn, configure_replication, mirror_settings, ours, rule_id, setting
+from tasks.s3_replication import (bucket_arn, configure_replication, mirror_settings, ours, policy_warnings,
+                                 rule_id, setting)
 from tasks.s3_sync import backfill
 
 BUCKET = "s3:bucket"
@@ -194,7 +195,7 @@ class BucketHandler:
         writes += source_writes
 
         details: dict[str, Any] = {"replica": replica, "replication_role": role_arn, "writes": writes}
-        warnings: list[str] = []
+        warnings: list[str] = policy_warnings(resource, ctx)
         # objects written while no replication was in place are not replicated: copy them (again) then
         if TAG_BACKFILLED in wanted and replicated_before:
             details["backfill"] = {"done_at": wanted[TAG_BACKFILLED], "copied": 0, "bytes": 0}

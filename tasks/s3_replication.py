@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
@@ -22,6 +21,7 @@ from core.aws import error_code
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource
 from core.plan import Plan
+from core.policy import Translated, Translation, translate
 
 ROLE_PATH = "/drflow/"
 ROLE_POLICY = "s3-replication"
@@ -61,26 +61,20 @@ def role_name(plan: Plan, bucket: str) -> str:
     return f"drflow-s3-{plan.name[:36]}-{digest}"
 
 
-def translate_policy(policy: Any, bucket: str, replica: str, source_account: str, recovery_account: str) -> Any:
-    """The source bucket's policy for the replica: the bucket's ARNs name the replica, the source account
-    becomes the recovery account (when they differ)."""
-    arn = re.compile(rf"arn:(aws[a-z-]*):s3:::{re.escape(bucket)}(?=$|/)")
-    # the account field of an ARN (never digits inside a name: bucket names often contain the account id)
-    account = re.compile(rf"^(arn:[^:]*:[^:]*:[^:]*:){source_account}(?=:)")
+def translate_policy(policy: Any, bucket: str, replica: str, plan: Plan) -> Translated:
+    """The source bucket's policy for the replica (core.policy: its ARNs name the replica, the source account
+    and region become the recovery ones), and what could not be translated."""
+    return translate(policy, Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region,
+                                         plan.recovery.region, renames={bucket: replica}))
 
-    def fix(value: Any) -> Any:
-        if isinstance(value, str):
-            value = arn.sub(lambda m: f"arn:{m[1]}:s3:::{replica}", value)
-            if value == source_account:
-                return recovery_account
-            return account.sub(lambda m: f"{m[1]}{recovery_account}", value)
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
-        return value
 
-    return fix(policy)
+def policy_warnings(resource: Resource, ctx: ApplyContext) -> list[str]:
+    """What the replica's policy keeps untranslated (another account, a name holding the account id)."""
+    policy = resource.config["policy"]
+    if policy is None:
+        return []
+    kept = translate_policy(policy, resource.source_id, resource.config["replica"], ctx.plan).warnings
+    return [f"bucket policy {w}" for w in kept]
 
 
 def _normalised_rule(rule: dict[str, Any]) -> dict[str, Any]:
@@ -174,8 +168,7 @@ def replica_policy(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | No
     plan, replica = ctx.plan, resource.config["replica"]
     policy = resource.config["policy"]
     if policy is not None:
-        policy = translate_policy(policy, resource.source_id, replica, plan.source.account_id,
-                                  plan.recovery.account_id)
+        policy = translate_policy(policy, resource.source_id, replica, plan).document
     if not plan.cross_account:
         return policy
     policy = dict(policy or {"Version": "2012-10-17", "Statement": []})

@@ -339,10 +339,14 @@ def test_policy_translation_touches_only_the_bucket_and_the_account():
                              "Principal": {"AWS": "arn:aws:iam::111111111111:role/app"},
                              "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111",
                                                             "s3:prefix": "logs/1111111111112"}}}]}
-    out = translate_policy(policy, "logs", "logs-dr", "111111111111", "222222222222")["Statement"][0]
+    plan = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY})
+    translated = translate_policy(policy, "logs", "logs-dr", plan)
+    out = translated.document["Statement"][0]
     assert out["Resource"] == ["arn:aws:s3:::logs-dr", "arn:aws:s3:::logs-dr/*", "arn:aws:s3:::logs-archive/*"]
     assert out["Principal"] == {"AWS": "arn:aws:iam::222222222222:role/app"}
     assert out["Condition"]["StringEquals"] == {"aws:SourceAccount": "222222222222", "s3:prefix": "logs/1111111111112"}
+    # the prefix holds the source account id inside a name: kept, and said so
+    assert [w for w in translated.warnings if "logs/1111111111112" in w]
 
 
 def test_listings_are_paired_in_key_order_and_only_changed_objects_are_copied_again():
