@@ -30,11 +30,17 @@ class KeyCatalog:
     def __init__(self, source: Side) -> None:
         self._kms = source.client("kms")
         self._keys: dict[str, dict[str, Any]] = {}
+        self._metadata: dict[str, dict[str, Any]] = {}
+
+    def metadata(self, key_id: str) -> dict[str, Any]:
+        """The key's KeyMetadata as describe_key gave it (after `describe` of the same key)."""
+        return self._metadata[self.describe(key_id)["id"]]
 
     def describe(self, key_id: str) -> dict[str, Any]:
         """A source key as a resource's config records it: {arn, id, aliases, multi_region, aws_managed}."""
         if key_id not in self._keys:
             meta = self._kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            self._metadata[meta["KeyId"]] = meta
             aliases = [a["AliasName"] for page in self._kms.get_paginator("list_aliases").paginate(KeyId=meta["KeyId"])
                        for a in page["Aliases"]]
             key = {"arn": meta["Arn"], "id": meta["KeyId"], "aliases": sorted(aliases),

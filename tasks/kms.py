@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
-from core.keys import KEY_TYPE
+from core.keys import KEY_TYPE, KeyCatalog
 from core.models import Resource
 from core.plan import KMS_CREATE, Plan
 from core.policy import Translated, Translation, translate
@@ -54,32 +54,30 @@ class KeyHandler:
         wanted = [src for src, dst in sorted(plan.kms_key_map.items()) if dst == KMS_CREATE]
         if not wanted:
             return []
-        kms = source.client("kms")
+        kms, catalog = source.client("kms"), KeyCatalog(source)
         problems: list[tuple[str, str]] = []
         out: dict[str, Resource] = {}
         for ref in wanted:
             try:
-                meta = kms.describe_key(KeyId=ref)["KeyMetadata"]
+                key = catalog.describe(ref)
             except ClientError as exc:
                 if error_code(exc) not in ("NotFoundException", "InvalidArnException"):
                     raise
                 problems.append((f"kms_key_map.{ref}", f"no key {ref} in {plan.source.region} to create a "
                                                        f"counterpart of"))
                 continue
-            if meta.get("KeyManager") == "AWS":
+            if key["aws_managed"]:
                 problems.append((f"kms_key_map.{ref}", f"{ref} is an AWS managed key: its counterpart is the "
                                                        "recovery region's own; remove the mapping"))
                 continue
-            key_id = meta["KeyId"]
-            aliases = sorted(a["AliasName"] for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id)
-                             for a in page["Aliases"])
+            key_id, aliases, meta = key["id"], key["aliases"], catalog.metadata(ref)
             out[key_id] = Resource(
                 type=KEY_TYPE, source_id=key_id, arn=meta["Arn"], name=aliases[0] if aliases else key_id,
                 tags=_tags_of(kms, key_id),
                 config={"description": meta.get("Description", ""), "aliases": aliases,
                         "key_usage": meta.get("KeyUsage", "ENCRYPT_DECRYPT"),
                         "key_spec": meta.get("KeySpec", "SYMMETRIC_DEFAULT"),
-                        "multi_region": bool(meta.get("MultiRegion")),
+                        "multi_region": key["multi_region"],
                         "policy": kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]})
         if problems:
             raise ScopeError(problems)

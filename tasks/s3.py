@@ -25,8 +25,8 @@ from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeEr
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource
 from core.plan import Plan
-from tasks.s3_replication import (bucket_arn, configure_replication, mirror_settings, ours, policy_warnings,
-                                 rule_id, setting)
+from tasks.s3_replication import (bucket_arn, configure_replication, mirror_settings, ours, rule_id,
+                                 setting)
 from tasks.s3_sync import backfill
 
 BUCKET = "s3:bucket"
@@ -189,13 +189,13 @@ class BucketHandler:
                                                                       for k, v in sorted(wanted.items())]})
             writes.append("put_bucket_tagging")
         replica_key = self._replica_key(resource, ctx)
-        writes += mirror_settings(s3, resource, ctx, replica_key)
+        mirrored, warnings = mirror_settings(s3, resource, ctx, replica_key)
+        writes += mirrored
         source_s3 = ctx.source.client("s3")
         role_arn, replicated_before, source_writes = configure_replication(source_s3, resource, ctx, replica_key)
         writes += source_writes
 
         details: dict[str, Any] = {"replica": replica, "replication_role": role_arn, "writes": writes}
-        warnings: list[str] = policy_warnings(resource, ctx)
         # objects written while no replication was in place are not replicated: copy them (again) then
         if TAG_BACKFILLED in wanted and replicated_before:
             details["backfill"] = {"done_at": wanted[TAG_BACKFILLED], "copied": 0, "bytes": 0}

@@ -68,15 +68,6 @@ def translate_policy(policy: Any, bucket: str, replica: str, plan: Plan) -> Tran
                                          plan.recovery.region, renames={bucket: replica}))
 
 
-def policy_warnings(resource: Resource, ctx: ApplyContext) -> list[str]:
-    """What the replica's policy keeps untranslated (another account, a name holding the account id)."""
-    policy = resource.config["policy"]
-    if policy is None:
-        return []
-    kept = translate_policy(policy, resource.source_id, resource.config["replica"], ctx.plan).warnings
-    return [f"bucket policy {w}" for w in kept]
-
-
 def _normalised_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """A replication rule as compared: "all objects" may come back as no filter, {} or an empty prefix."""
     rule = dict(rule)
@@ -94,15 +85,18 @@ def _replication_matches(current: dict[str, Any] | None, desired: dict[str, Any]
 
 # ---- the replica on the recovery side ------------------------------------------------------------------
 
-def mirror_settings(s3: Any, resource: Resource, ctx: ApplyContext, replica_key: str | None) -> list[str]:
-    """Versioning on the replica, and the source's encryption, lifecycle, public access block and policy."""
+def mirror_settings(s3: Any, resource: Resource, ctx: ApplyContext,
+                    replica_key: str | None) -> tuple[list[str], list[str]]:
+    """Versioning on the replica, and the source's encryption, lifecycle, public access block and policy;
+    returns (the writes made, what the policy keeps untranslated)."""
     cfg, replica = resource.config, resource.config["replica"]
     writes = _versioning(s3, replica)
     writes += _encryption(s3, replica, cfg["encryption"], replica_key)
     writes += _lifecycle(s3, replica, cfg["lifecycle"])
     writes += _public_access_block(s3, replica, cfg["public_access_block"])
-    writes += _policy(s3, replica, replica_policy(resource, ctx))
-    return writes
+    policy, kept = replica_policy(resource, ctx)
+    writes += _policy(s3, replica, policy)
+    return writes, [f"bucket policy {w}" for w in kept]
 
 
 def _versioning(s3: Any, bucket: str) -> list[str]:
@@ -162,15 +156,17 @@ def _policy(s3: Any, replica: str, policy: dict[str, Any] | None) -> list[str]:
     return ["put_bucket_policy"]
 
 
-def replica_policy(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+def replica_policy(resource: Resource, ctx: ApplyContext) -> tuple[dict[str, Any] | None, list[str]]:
     """The source policy translated; across accounts, plus what lets the source account's replication role
-    replicate into the replica and drflow's one-time copy (made with source credentials) write to it."""
+    replicate into the replica and drflow's one-time copy (made with source credentials) write to it.
+    Also returns what the translation kept as it was (core.policy warnings)."""
     plan, replica = ctx.plan, resource.config["replica"]
-    policy = resource.config["policy"]
+    policy, kept = resource.config["policy"], []
     if policy is not None:
-        policy = translate_policy(policy, resource.source_id, replica, plan).document
+        translated = translate_policy(policy, resource.source_id, replica, plan)
+        policy, kept = translated.document, translated.warnings
     if not plan.cross_account:
-        return policy
+        return policy, kept
     policy = dict(policy or {"Version": "2012-10-17", "Statement": []})
     role = f"arn:aws:iam::{plan.source.account_id}:role{ROLE_PATH}{role_name(plan, resource.source_id)}"
     objects = f"{bucket_arn(replica)}/*"
@@ -183,7 +179,7 @@ def replica_policy(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | No
         {"Sid": "DrflowBackfill", "Effect": "Allow",
          "Principal": {"AWS": f"arn:aws:iam::{plan.source.account_id}:root"},
          "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": objects}]
-    return policy
+    return policy, kept
 
 
 # ---- the primary side: replication role and configuration (staging only) -------------------------------

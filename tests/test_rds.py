@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -117,7 +116,7 @@ def test_databases_come_back_with_the_mapped_key_network_and_settings(dbs, sandb
 
 
 def test_a_key_mapped_to_create_encrypts_the_copies_and_the_restored_databases(dbs, sandbox):
-    plan = make_plan(name=f"shop-{uuid.uuid4().hex[:8]}", kms_key_map={"alias/shop-data": "create"})
+    plan = make_plan(kms_key_map={"alias/shop-data": "create"})
     replicated = run(replicate, plan=plan)
     assert replicated["failed"] == [], replicated["failed"]
     source_key = boto3.client("kms", region_name=SOURCE).describe_key(KeyId="alias/shop-data")["KeyMetadata"]

@@ -324,7 +324,7 @@ def test_cross_account_replication_hands_ownership_to_the_recovery_account():
     rule = replication_config(resource, _ctx(plan), role, None)["Rules"][0]
     assert rule["Destination"] == {"Bucket": f"arn:aws:s3:::{replica}", "Account": "222222222222",
                                    "AccessControlTranslation": {"Owner": "Destination"}}
-    policy = replica_policy(resource, _ctx(plan))
+    policy, _ = replica_policy(resource, _ctx(plan))
     translated, *drflow = policy["Statement"]
     assert translated["Principal"] == {"AWS": "arn:aws:iam::222222222222:root"}
     assert translated["Resource"] == f"arn:aws:s3:::{replica}/*"
