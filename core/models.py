@@ -40,6 +40,9 @@ class Resource(BaseModel):
     # "<service>:<name>" references to another service's resource ("rds:orders"), which a handler cannot
     # resolve alone (no service module reads another's); core.scope.link turns them into dependencies
     links: list[str] = Field(default_factory=list)
+    # "<service>:<name or id>" of resources this one merely mentions (a bucket or a security group named in a
+    # policy): ordered before it and handed to it when they are protected too, but never pulled into scope
+    refs: list[str] = Field(default_factory=list)
 
     @property
     def key(self) -> str:

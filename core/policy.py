@@ -78,7 +78,8 @@ def _value(value: str, t: Translation, path: str, warnings: list[str]) -> str:
         return value
     match = ARN_RE.match(value)
     out = _arn(match, t, path, warnings) if match else value
-    if t.source_account != t.recovery_account and t.source_account in out:
+    renamed = any(new in out for new in t.renames.values())  # a name the identity map gave: meant as it is
+    if t.source_account != t.recovery_account and t.source_account in out and not renamed:
         warnings.append(f"{path}: kept {out}: contains the source account id {t.source_account} outside an "
                         "account field (a name?)")
     return out
@@ -98,6 +99,16 @@ def _arn(match: re.Match[str], t: Translation, path: str, warnings: list[str]) -
     if parts["service"] == "s3" and resource:
         bucket, slash, rest = resource.partition("/")
         resource = t.renames.get(bucket, bucket) + slash + rest
+    elif parts["service"] == "kms" and resource.startswith("key/") and resource != "key/*":
+        key_id = resource.removeprefix("key/")
+        renamed = t.renames.get(key_id)
+        if renamed and renamed.startswith("arn:"):
+            return renamed
+        if renamed:
+            resource = f"key/{renamed}"
+        elif (account, region) != (parts["account"], parts["region"]):
+            warnings.append(f"{path}: kept key id {key_id} in {match.group(0)}: no recovered key for it (map it in "
+                            "kms_key_map), so the translated ARN names a key that may not exist")
     elif parts["service"] == "ec2" and "/" in resource:  # security-group/sg-..., vpc/vpc-..., subnet/...
         kind, _, resource_id = resource.partition("/")
         if resource_id in t.renames:
@@ -105,3 +116,34 @@ def _arn(match: re.Match[str], t: Translation, path: str, warnings: list[str]) -
         elif NETWORK_ID_RE.match(resource_id):
             warnings.append(f"{path}: kept {resource_id} in {match.group(0)}: not a resource drflow recovered")
     return f"arn:{parts['partition']}:{parts['service']}:{region}:{account}:{resource}"
+
+
+def references(document: Any) -> list[str]:
+    """What a policy names that drflow may have recovered under another name or id, as "<service>:<name>"
+    refs (core.scope.refer): buckets in S3 ARNs, KMS keys, and VPC, endpoint, group and subnet ids."""
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+        elif isinstance(node, str):
+            if NETWORK_ID_RE.match(node):
+                found.add(f"ec2:{node}")
+                return
+            match = ARN_RE.match(node)
+            if not match:
+                return
+            service, resource = match["service"], match["resource"]
+            if service == "s3" and resource and "*" not in resource.partition("/")[0]:
+                found.add(f"s3:{resource.partition('/')[0]}")
+            elif service == "kms" and resource.startswith("key/") and resource != "key/*":
+                found.add(f"kms:{resource.removeprefix('key/')}")
+            elif service == "ec2" and "/" in resource and NETWORK_ID_RE.match(resource.partition("/")[2]):
+                found.add(f"ec2:{resource.partition('/')[2]}")
+
+    visit(document)
+    return sorted(found)

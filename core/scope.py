@@ -14,12 +14,30 @@ from core.models import Resource
 from core.plan import Scope
 
 
+class _Catalog:
+    """Resources found by "<service>:<name or id>" ("rds:orders") or "<type>:<name or id>"
+    ("iam:instance-profile:web", where a service has types whose names may coincide)."""
+
+    def __init__(self, resources: list[Resource]):
+        self.by_group: dict[str, list[Resource]] = {}
+        for r in resources:
+            self.by_group.setdefault(r.type, []).append(r)
+            self.by_group.setdefault(r.type.split(":", 1)[0], []).append(r)
+
+    def matches(self, ref: str) -> list[Resource]:
+        service, _, rest = ref.partition(":")
+        kind, _, name = rest.partition(":")
+        if name and f"{service}:{kind}" in self.by_group:
+            group, wanted = self.by_group[f"{service}:{kind}"], name
+        else:
+            group, wanted = self.by_group.get(service, []), rest
+        return [c for c in group if wanted in (c.name, c.source_id)]
+
+
 def link(resources: list[Resource]) -> list[Resource]:
     """Resolve each resource's `links` ("rds:orders": the rds resource named or identified orders) into
     dependencies. A link that matches no resource, or several, is reported with the resource that holds it."""
-    by_service: dict[str, list[Resource]] = {}
-    for r in resources:
-        by_service.setdefault(r.type.split(":", 1)[0], []).append(r)
+    catalog = _Catalog(resources)
     problems: list[tuple[str, str]] = []
     out = []
     for r in resources:
@@ -28,8 +46,7 @@ def link(resources: list[Resource]) -> list[Resource]:
             continue
         deps = set(r.dependencies)
         for ref in r.links:
-            service, _, name = ref.partition(":")
-            matches = [c for c in by_service.get(service, []) if name in (c.name, c.source_id)]
+            matches = catalog.matches(ref)
             if len(matches) != 1:
                 why = "matches no discovered resource" if not matches else \
                     "matches several: " + ", ".join(sorted(m.key for m in matches))
@@ -40,6 +57,22 @@ def link(resources: list[Resource]) -> list[Resource]:
     if problems:
         raise ScopeError(problems)
     return out
+
+
+def refer(resources: list[Resource]) -> list[Resource]:
+    """Resolve each resource's `refs` among the protected resources only (after `select`): a policy that names a
+    replicated bucket waits for it and learns its replica's name; a bucket that is not protected is no dependency
+    (the policy keeps naming it, and the translation says so). A ref that would close a cycle is dropped."""
+    catalog = _Catalog(resources)
+    edges = {r.key: set(r.dependencies) for r in resources}
+    for r in resources:
+        for ref in r.refs:
+            matches = catalog.matches(ref)
+            if len(matches) == 1 and matches[0].key != r.key \
+                    and r.key not in dependency_closure(edges, [matches[0].key]):
+                edges[r.key].add(matches[0].key)
+    return [r.model_copy(update={"dependencies": sorted(edges[r.key])}) if edges[r.key] != set(r.dependencies)
+            else r for r in resources]
 
 
 def select(resources: list[Resource], scope: Scope) -> list[Resource]:

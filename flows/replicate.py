@@ -16,7 +16,7 @@ from core.handler import ScopeError
 from core.models import Endpoint, RecoveryPoint
 from core.preflight import check_identity, check_recovery_region
 from core.plan import Plan
-from core.scope import link, select
+from core.scope import link, refer, select
 from core.vault import Vault
 from flows.common import PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
 from tasks.registry import default_registry
@@ -39,7 +39,7 @@ def replicate(plan: Plan, refresh: bool = False) -> Any:
         raise PreflightError(problems)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode="stage", scope="stage", refresh=refresh)
     try:
-        resources = select(link(discover_all(spec)), plan.scope)
+        resources = refer(select(link(discover_all(spec)), plan.scope))
     except ScopeError as exc:
         raise PreflightError(exc.problems) from None
     logger.info("discovered %d resources in scope in %s", len(resources), plan.source.region)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from core.handler import Handler, Registry
 from tasks.efs import FileSystemHandler
+from tasks.iam import RoleHandler
+from tasks.iam_policies import PolicyHandler
+from tasks.iam_profiles import InstanceProfileHandler
 from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, InternetGatewayHandler,
                             NatGatewayHandler)
 from tasks.kms import KeyHandler
@@ -30,6 +33,7 @@ HANDLERS: tuple[Handler, ...] = (
     BucketHandler(), FileSystemHandler(),
     SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
     ClusterHandler(), InstanceHandler(),
+    PolicyHandler(), RoleHandler(), InstanceProfileHandler(),
 )
 
 

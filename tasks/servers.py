@@ -106,6 +106,12 @@ def server_dependencies(instances: list[dict[str, Any]], plan: Plan) -> tuple[di
     return out, {i: sorted(set(refs)) for i, refs in links.items()}
 
 
+def _profile_link(instance: dict[str, Any]) -> list[str]:
+    """The instance profile the server launches with: recovered (cross-account) before the server."""
+    name = _profile_name(instance)
+    return [f"iam:instance-profile:{name}"] if name else []
+
+
 def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
     """The launch template a recovered server starts from, with the recovered ids of its dependencies."""
     cfg = resource.config
@@ -165,7 +171,8 @@ class ServerHandler:
                         "depends_on": sorted(depends[inst["InstanceId"]])},
                 # an imaged server's data is a new image every night: its capture time is part of the record
                 data={"image": {"captured_at": captured_at}} if method == "image" else {},
-                links=links.get(inst["InstanceId"], []), dependencies=sorted({subnet, *groups, *servers})))
+                links=[*links.get(inst["InstanceId"], []), *_profile_link(inst)],
+                dependencies=sorted({subnet, *groups, *servers})))
         return out
 
     # -- DRS lookups ---------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ the sandbox only.
 - DescribeOptionGroups without OptionGroupName (a plain listing, as discovery makes) fails in moto 5.2.5
   with a KeyError (HTTP 500), and a listing that matches nothing raises OptionGroupNotFoundFault; AWS
   returns every option group, or an empty list. NotFound stays for a name that does not exist.
+- A snapshot shared with another account (its `restore` attribute names that account) is invisible there: a
+  CopyDBSnapshot of its ARN from that account finds nothing. Here the ARN is looked up in the owner's account,
+  and found when the snapshot is shared with the caller (or public), as AWS does.
 - ResetDBParameterGroup and ResetDBClusterParameterGroup are not implemented (NotImplementedError, a 500);
   here they return the named parameters (or all of them) to the engine default, i.e. no longer user-set.
 """
@@ -17,7 +20,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.rds.exceptions import (DBClusterParameterGroupNotFoundError, DBParameterGroupNotFoundError,
                                  OptionGroupNotFoundFaultError)
-from moto.rds.models import RDSBackend
+from moto.rds.models import RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 
@@ -49,7 +52,22 @@ def _reset(groups: Any, not_found: type[Exception], name_param: str) -> Any:
     return action
 
 
+_own_get_snapshot = RDSBackend.get_snapshot
+
+
+def _get_snapshot(self: RDSBackend, identifier: str, resource_type: Any, not_found_exception: Any) -> Any:
+    parts = identifier.split(":") if identifier.startswith("arn:") else []
+    if len(parts) < 7 or parts[4] == self.account_id:
+        return _own_get_snapshot(self, identifier, resource_type, not_found_exception)
+    owner = rds_backends[parts[4]][parts[3]]
+    snapshot = owner.resource_map[resource_type].get(parts[6])
+    if snapshot is None or not ({self.account_id, "all"} & set(snapshot.attributes["restore"])):
+        raise not_found_exception(identifier)
+    return snapshot
+
+
 def install() -> None:
+    RDSBackend.get_snapshot = _get_snapshot
     RDSBackend.describe_option_groups = _describe_option_groups
     RDSResponse.reset_db_parameter_group = _reset("db_parameter_groups", DBParameterGroupNotFoundError,
                                                   "DBParameterGroupName")

@@ -176,8 +176,10 @@ def seed_servers(session: boto3.Session, ids: dict[str, str], region: str = "us-
 
 def seed_workload(session: boto3.Session, region: str = "us-east-1") -> dict[str, Any]:
     """The whole sample shop: network, servers and ALB, an encrypted Postgres database, an assets bucket
-    with objects, and a shared file system (encrypted with the same customer key, alias/shop-data)."""
+    with objects, a shared file system (encrypted with the same customer key, alias/shop-data), and the IAM
+    roles the servers run as."""
     from drflow.sandbox.seed_efs import seed_efs
+    from drflow.sandbox.seed_iam import seed_iam
     from drflow.sandbox.seed_rds import seed_rds
     from drflow.sandbox.seed_s3 import seed_s3
 
@@ -187,4 +189,5 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1") -> dict[str
     ids.update({f"rds-{k}": v for k, v in databases.items()})
     ids["bucket"] = seed_s3(session, region)["bucket"]
     seed_efs(session, region, ids, kms_key_id=databases["kms-key"])
+    ids.update(seed_iam(session, region, ids))
     return ids

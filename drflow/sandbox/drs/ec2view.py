@@ -15,6 +15,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 
 AGENT_TAG, AGENT_VALUE = "drs-agent", "installed"
 TARGET_REGION_TAG = "drs-target-region"
+TARGET_ACCOUNT_TAG = "drs-target-account"
 MANAGED_TAG, MANAGED_VALUE = "AWSElasticDisasterRecoveryManaged", "drs.amazonaws.com"
 SOURCE_SERVER_TAG = "AWSElasticDisasterRecoverySourceServerID"
 GIB = 1024 ** 3
@@ -32,22 +33,27 @@ def find_instance(backend: Any, instance_id: str) -> Any | None:
     return next((i for i in backend.all_instances() if i.id == instance_id), None)
 
 
-def agent_instances(account_id: str, drs_region: str) -> Iterator[tuple[str, Any, dict[str, str]]]:
-    """(region, instance, tags) of every agent-tagged instance this DRS region replicates.
+def agent_instances(account_id: str, drs_region: str) -> Iterator[tuple[str, str, Any, dict[str, str]]]:
+    """(account, region, instance, tags) of every agent-tagged instance this DRS region replicates.
 
+    An agent replicates into its own account, or into the account its `drs-target-account` tag names (DRS's
+    cross-account replication: the agent installed with the recovery account's credentials).
     Only regions moto has already created are scanned (creating the others would cost seconds).
     Recovery instances (DRS-managed) are never source servers, even when they copied the agent tag.
     """
-    for region, backend in list(ec2_backends[account_id].items()):
-        if region == drs_region:
-            continue
-        for instance in backend.all_instances():
-            tags = tags_of(backend, instance.id)
-            if tags.get(AGENT_TAG) != AGENT_VALUE or MANAGED_TAG in tags:
+    for account, regions in list(ec2_backends.items()):
+        for region, backend in list(regions.items()):
+            if region == drs_region and account == account_id:
                 continue
-            if tags.get(TARGET_REGION_TAG, drs_region) != drs_region:
-                continue
-            yield region, instance, tags
+            for instance in backend.all_instances():
+                tags = tags_of(backend, instance.id)
+                if tags.get(AGENT_TAG) != AGENT_VALUE or MANAGED_TAG in tags:
+                    continue
+                if tags.get(TARGET_REGION_TAG, drs_region) != drs_region:
+                    continue
+                if tags.get(TARGET_ACCOUNT_TAG, account) != account_id:
+                    continue
+                yield account, region, instance, tags
 
 
 def machine(backend: Any, instance: Any) -> dict[str, Any]:

@@ -74,14 +74,14 @@ class DrsBackend(JobsMixin, BaseBackend):
     def sync(self) -> None:
         """Adopt new agent-tagged instances, refresh known ones, mark vanished ones DISCONNECTED."""
         now, seen = self.now(), set()
-        for region, instance, tags in ec2view.agent_instances(self.account_id, self.region_name):
+        for account, region, instance, tags in ec2view.agent_instances(self.account_id, self.region_name):
             server_id = self.source_server_id_for(instance.id)
             server = self.servers.get(server_id)
             if instance.state != "running":
                 continue
-            machine = ec2view.machine(ec2view.ec2(self.account_id, region), instance)
+            machine = ec2view.machine(ec2view.ec2(account, region), instance)
             if server is None:
-                server = self._adopt(server_id, instance.id, region, machine, now)
+                server = self._adopt(server_id, instance.id, region, machine, now, origin_account=account)
             server.machine, server.source_tags, server.last_seen = machine, tags, now
             server.replication_state = "CONTINUOUS"
             seen.add(server_id)
@@ -90,10 +90,10 @@ class DrsBackend(JobsMixin, BaseBackend):
                 server.replication_state = "DISCONNECTED"
 
     def _adopt(self, server_id: str, instance_id: str, region: str, machine: dict[str, Any], now: datetime,
-               direction: str = "FAILOVER") -> SourceServer:
+               direction: str = "FAILOVER", origin_account: str | None = None) -> SourceServer:
         server = SourceServer(
             id=server_id, arn=self.arn("source-server", server_id), instance_id=instance_id,
-            origin_account=self.account_id, origin_region=region, added=now, machine=machine, source_tags={},
+            origin_account=origin_account or self.account_id, origin_region=region, added=now, machine=machine, source_tags={},
             template_id=launcher.create_template(self.account_id, self.region_name, server_id, machine["instanceType"]),
             image_id=launcher.register_image(self.account_id, self.region_name, server_id),
             launch_configuration={"name": machine["identificationHints"]["hostname"], **DEFAULT_LAUNCH_CONFIGURATION},

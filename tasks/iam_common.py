@@ -1,0 +1,115 @@
+"""What the IAM handlers share: discovery of the account's IAM, translation of documents, ownership.
+
+IAM is global to an account, so what "recovering" a role means depends on the plan:
+
+- cross-account: the role, its instance profiles and its customer managed policies do not exist in the
+  recovery account; drflow creates them there every night (same names and paths, documents translated) and
+  reconciles them only when the translated content changed. A failover finds them ready.
+- same account: they already exist and serve production; drflow never changes them during replication or a
+  drill. The permissions a role needs in the recovery region (its policies with the recovery region's ARNs,
+  replica buckets, recovered ids) are staged nightly as drflow-owned managed policies, attached to the role only
+  by a real failover (see tasks/iam.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from core.aws import Side, error_code
+from core.handler import TAG_PLAN, ApplyContext, tags_of
+from core.models import Resource
+from core.policy import Translation, translate
+
+ROLE = "iam:role"
+POLICY = "iam:policy"
+PROFILE = "iam:instance-profile"
+# Made by AWS (service-linked roles, IAM Identity Center) or by drflow itself: never captured
+SKIPPED_PATHS = ("/aws-service-role/", "/aws-reserved/", "/drflow/")
+DRFLOW_PATH = "/drflow/"
+MAX_VERSIONS = 5  # IAM's limit of versions per managed policy
+
+
+def protected_path(path: str) -> bool:
+    return not path.startswith(SKIPPED_PATHS)
+
+
+def authorization_details(source: Side, *kinds: str) -> dict[str, list[dict[str, Any]]]:
+    """The account's roles and/or customer managed policies, documents included, in one paginated read
+    (instead of one GetRole/ListRolePolicies/GetRolePolicy/... round per role)."""
+    out: dict[str, list[dict[str, Any]]] = {"RoleDetailList": [], "Policies": []}
+    pages = source.client("iam").get_paginator("get_account_authorization_details").paginate(Filter=list(kinds))
+    for page in pages:
+        for key in out:
+            out[key].extend(page.get(key, []))
+    return out
+
+
+def default_document(policy: dict[str, Any]) -> dict[str, Any]:
+    """The default version's document of a managed policy from the authorization details."""
+    return next(v["Document"] for v in policy["PolicyVersionList"] if v["IsDefaultVersion"])
+
+
+def translation(resource: Resource, ctx: ApplyContext) -> Translation:
+    """From the source to the recovery side, with the new names of what the document names and drflow recovered
+    (the resource's non-IAM dependencies: replica buckets, recovered groups and endpoints, mapped keys)."""
+    renames = {}
+    for key in resource.dependencies:
+        dep = ctx.deps.get(key)
+        if dep and not dep.type.startswith("iam:") and dep.recovered_id and dep.recovered_id != dep.source_id:
+            renames[dep.source_id] = dep.recovered_id
+    plan = ctx.plan
+    return Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region, plan.recovery.region,
+                       renames)
+
+
+def translated(document: Any, where: str, t: Translation, warnings: list[str]) -> Any:
+    """The document for the recovery side; what it keeps untranslated is added to `warnings`, named."""
+    out = translate(document, t)
+    warnings.extend(f"{where} {w}" for w in out.warnings)
+    return out.document
+
+
+def same(a: Any, b: Any) -> bool:
+    """Two policy documents are equal (IAM returns them decoded, keys in any order)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def dump(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def get_or_none(call: Any, key: str, **kwargs: Any) -> dict[str, Any] | None:
+    """A Get* call's item, or None when IAM says there is no such entity."""
+    try:
+        return call(**kwargs)[key]
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise
+
+
+def owned_by_plan(item: dict[str, Any], ctx: ApplyContext) -> bool:
+    return tags_of(item).get(TAG_PLAN) == ctx.plan.name
+
+
+def collision(kind: str, name: str, ctx: ApplyContext) -> str:
+    return (f"a {kind} named {name} already exists in account {ctx.plan.recovery.account_id} and is not drflow's "
+            f"(no tag {TAG_PLAN}={ctx.plan.name}); drflow does not take over what it did not make: rename or remove "
+            f"it, or tag it {TAG_PLAN}={ctx.plan.name} to hand it to drflow")
+
+
+def staged_missing(kind: str, name: str, ctx: ApplyContext) -> str:
+    return (f"{kind} {name} was not staged in account {ctx.plan.recovery.account_id}; a drill uses the staged IAM "
+            "as it is: run the replication first")
+
+
+def new_version(iam: Any, arn: str, document: Any) -> None:
+    """Make `document` the policy's default version, deleting the oldest non-default one when IAM's five are used."""
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    if len(versions) >= MAX_VERSIONS:
+        oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+        iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=dump(document), SetAsDefault=True)
