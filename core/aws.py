@@ -6,7 +6,9 @@ rate limiter), so it is not used. Standard mode's retry quota can run dry under 
 the engine's Prefect task retries (transient errors only) are the second layer for that case.
 
 Every client counts its API calls (read / write) and HTTP attempts, so that reports can say how
-many calls a run made and how many were retried.
+many calls a run made and how many were retried, and records which IAM-style actions each side made
+("<service prefix>:<Operation>"), so that the permissions drflow ships (deployments/iam/) can be checked
+against what it really calls.
 """
 
 from __future__ import annotations
@@ -69,11 +71,17 @@ class CallStats:
     calls: Counter = field(default_factory=Counter)
     attempts: int = 0
     by_region: Counter = field(default_factory=Counter)
+    # (side, "<service prefix>:<Operation>") of every call: the API operation as IAM names its service
+    # (signing name, e.g. "elasticloadbalancing:CreateTargetGroup"), before the mapping to the IAM actions
+    # it needs where they differ (deployments/iam_actions.py)
+    actions: set[tuple[str, str]] = field(default_factory=set)
 
-    def on_call(self, operation: str, region: str) -> None:
+    def on_call(self, operation: str, region: str, side: str = "", prefix: str = "") -> None:
         with self._lock:
             self.calls["read" if is_read(operation) else "write"] += 1
             self.by_region[region] += 1
+            if prefix:
+                self.actions.add((side, f"{prefix}:{operation}"))
 
     def on_attempt(self) -> None:
         with self._lock:
@@ -89,9 +97,11 @@ class CallStats:
 class Side:
     """Clients for one side (source or recovery) in one account, cached per service and region."""
 
-    def __init__(self, session: boto3.Session, region: str, stats: CallStats, max_pool: int = 128):
+    def __init__(self, session: boto3.Session, region: str, stats: CallStats, max_pool: int = 128,
+                 label: str = ""):
         self._session = session
         self.region = region
+        self.label = label  # "source", "recovery" or "vault": whose permissions its calls use
         self._stats = stats
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # boto3 sessions are not thread-safe; the clients they make are
@@ -105,8 +115,10 @@ class Side:
             if key not in self._clients:
                 client = self._session.client(service, region_name=region, config=self._config)
                 events = client.meta.events
-                events.register("before-call.*.*",
-                                lambda model, **kw: self._stats.on_call(model.name, region))
+                service = client.meta.service_model
+                prefix = service.signing_name or service.endpoint_prefix  # IAM's service prefix
+                events.register("before-call.*.*", lambda model, **kw: self._stats.on_call(
+                    model.name, region, self.label, prefix))
                 events.register("before-send.*.*", lambda **kw: self._stats.on_attempt())
                 self._clients[key] = client
             return self._clients[key]
@@ -164,10 +176,11 @@ class AwsAccess:
             if name not in self._sides:
                 if name == "source":
                     src = self.plan.source
-                    self._sides[name] = Side(_base_session(src.credentials, src.region), src.region, self.stats)
+                    self._sides[name] = Side(_base_session(src.credentials, src.region), src.region, self.stats,
+                                             label=name)
                 else:
                     stats = self.vault_stats if name == "vault" else self.stats
-                    self._sides[name] = Side(self._recovery_base(), self.plan.recovery.region, stats)
+                    self._sides[name] = Side(self._recovery_base(), self.plan.recovery.region, stats, label=name)
             return self._sides[name]
 
     @property

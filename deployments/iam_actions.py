@@ -1,0 +1,123 @@
+"""Which IAM actions an AWS API operation needs, where they differ from "<service prefix>:<Operation>".
+
+core.aws records every call a run makes as "<service prefix>:<Operation>" (the prefix is the client's signing
+name, which is IAM's service prefix: "elasticloadbalancing", "elasticfilesystem", ...). For most operations
+that is the IAM action too; this table holds the exceptions: S3 (whose actions are named after permissions,
+not API calls), operations that need more than one action (tag-on-create, KMS grants, PassRole), and the
+dependent actions the Service Authorization Reference lists for an operation.
+
+It lives beside the policy documents it explains (deployments/iam/), not in core/: nothing in a run needs it;
+it is what ties the shipped policies to the calls the code makes (tests/test_permissions.py).
+
+Source: AWS Service Authorization Reference, "Actions, resources, and condition keys for <service>"
+(https://docs.aws.amazon.com/service-authorization/latest/reference/ : list_amazons3.html,
+list_amazonec2.html, list_amazonrds.html, list_amazonelasticfilesystem.html,
+list_awselasticdisasterrecovery.html, list_awskeymanagementservice.html, list_elasticloadbalancingv2.html,
+list_awsidentityandaccessmanagementiam.html), and the API references where an operation documents its
+required permissions (EFS CreateMountTarget / DeleteMountTarget, S3 CopyObject / PutBucketReplication,
+KMS ReplicateKey, RDS CopyDBSnapshot with KmsKeyId).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# tag-on-create: tags given to a Create call are authorised as a separate tagging action
+_RDS_TAGS = ("rds:AddTagsToResource",)
+_ELB_TAGS = ("elasticloadbalancing:AddTags",)
+# a KMS key named in the call is used through a grant by the service (RDS copies and restores)
+_KMS_USE = ("kms:CreateGrant", "kms:DescribeKey")
+
+# What DRS does with the caller's permissions when it launches recovery instances (list_awselasticdisasterrecovery:
+# StartRecovery's dependent actions). DRS builds the instances from the launch template drflow keeps right.
+_DRS_LAUNCH = (
+    "drs:CreateRecoveryInstanceForDrs", "drs:ListTagsForResource",
+    "ec2:AttachVolume", "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:CreateSecurityGroup", "ec2:CreateSnapshot",
+    "ec2:CreateTags", "ec2:CreateVolume", "ec2:DeleteLaunchTemplateVersions", "ec2:DeleteSnapshot",
+    "ec2:DeleteVolume", "ec2:DescribeAccountAttributes", "ec2:DescribeAvailabilityZones", "ec2:DescribeImages",
+    "ec2:DescribeInstanceAttribute", "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypes",
+    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "ec2:DescribeSubnets", "ec2:DescribeVolumes",
+    "ec2:DetachVolume", "ec2:ModifyInstanceAttribute", "ec2:ModifyLaunchTemplate", "ec2:RevokeSecurityGroupEgress",
+    "ec2:RunInstances", "ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances", "iam:PassRole")
+
+OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
+    # ---- S3: actions named after permissions --------------------------------------------------------------
+    "s3:ListBuckets": ("s3:ListAllMyBuckets",),
+    "s3:ListObjectsV2": ("s3:ListBucket",),
+    "s3:ListObjectVersions": ("s3:ListBucketVersions",),
+    "s3:HeadBucket": ("s3:ListBucket",),
+    "s3:HeadObject": ("s3:GetObject",),
+    # the vault deletes old recovery points by version (VersionId): both actions
+    "s3:DeleteObjects": ("s3:DeleteObject", "s3:DeleteObjectVersion"),
+    # a server-side copy reads the source and writes the target; tags are copied along (TaggingDirective COPY)
+    "s3:CopyObject": ("s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"),
+    "s3:CreateMultipartUpload": ("s3:PutObject",),
+    "s3:UploadPartCopy": ("s3:GetObject", "s3:PutObject"),
+    "s3:CompleteMultipartUpload": ("s3:PutObject",),
+    # CreateBucket with ObjectOwnership (the replica: BucketOwnerEnforced) also sets the ownership controls
+    "s3:CreateBucket": ("s3:CreateBucket", "s3:PutBucketOwnershipControls"),
+    "s3:GetBucketEncryption": ("s3:GetEncryptionConfiguration",),
+    "s3:PutBucketEncryption": ("s3:PutEncryptionConfiguration",),
+    "s3:GetBucketLifecycleConfiguration": ("s3:GetLifecycleConfiguration",),
+    "s3:PutBucketLifecycleConfiguration": ("s3:PutLifecycleConfiguration",),
+    "s3:DeleteBucketLifecycle": ("s3:PutLifecycleConfiguration",),
+    "s3:GetPublicAccessBlock": ("s3:GetBucketPublicAccessBlock",),
+    "s3:PutPublicAccessBlock": ("s3:PutBucketPublicAccessBlock",),
+    "s3:DeletePublicAccessBlock": ("s3:PutBucketPublicAccessBlock",),
+    "s3:GetBucketReplication": ("s3:GetReplicationConfiguration",),
+    # S3 checks that the caller may pass the replication role (drflow's, under /drflow/)
+    "s3:PutBucketReplication": ("s3:PutReplicationConfiguration", "iam:PassRole"),
+    # ---- EFS: mount targets are network interfaces made with the caller's permissions -----------------------
+    "elasticfilesystem:CreateMountTarget": ("elasticfilesystem:CreateMountTarget", "ec2:DescribeSubnets",
+                                            "ec2:DescribeNetworkInterfaces", "ec2:CreateNetworkInterface"),
+    "elasticfilesystem:DeleteMountTarget": ("elasticfilesystem:DeleteMountTarget", "ec2:DeleteNetworkInterface"),
+    "elasticfilesystem:ModifyMountTargetSecurityGroups": ("elasticfilesystem:ModifyMountTargetSecurityGroups",
+                                                          "ec2:ModifyNetworkInterfaceAttribute"),
+    "elasticfilesystem:CreateFileSystem": ("elasticfilesystem:CreateFileSystem", "elasticfilesystem:TagResource",
+                                           "kms:CreateGrant", "kms:DescribeKey"),
+    "elasticfilesystem:CreateAccessPoint": ("elasticfilesystem:CreateAccessPoint", "elasticfilesystem:TagResource"),
+    # ---- RDS: tag-on-create, and the recovery key used through a grant --------------------------------------
+    "rds:CreateDBSnapshot": ("rds:CreateDBSnapshot", *_RDS_TAGS),
+    "rds:CreateDBClusterSnapshot": ("rds:CreateDBClusterSnapshot", *_RDS_TAGS),
+    "rds:CopyDBSnapshot": ("rds:CopyDBSnapshot", *_RDS_TAGS, *_KMS_USE),
+    "rds:CopyDBClusterSnapshot": ("rds:CopyDBClusterSnapshot", *_RDS_TAGS, *_KMS_USE),
+    "rds:RestoreDBInstanceFromDBSnapshot": ("rds:RestoreDBInstanceFromDBSnapshot", *_RDS_TAGS, *_KMS_USE),
+    "rds:RestoreDBClusterFromSnapshot": ("rds:RestoreDBClusterFromSnapshot", *_RDS_TAGS, *_KMS_USE),
+    "rds:CreateDBInstance": ("rds:CreateDBInstance", *_RDS_TAGS),
+    "rds:CreateDBSubnetGroup": ("rds:CreateDBSubnetGroup", *_RDS_TAGS),
+    "rds:CreateDBParameterGroup": ("rds:CreateDBParameterGroup", *_RDS_TAGS),
+    "rds:CreateDBClusterParameterGroup": ("rds:CreateDBClusterParameterGroup", *_RDS_TAGS),
+    "rds:CreateOptionGroup": ("rds:CreateOptionGroup", *_RDS_TAGS),
+    # ---- EC2: tag-on-create (TagSpecifications), instance profiles -------------------------------------------
+    "ec2:CreateImage": ("ec2:CreateImage", "ec2:CreateTags"),
+    "ec2:RunInstances": ("ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"),
+    # ---- ELBv2: tag-on-create ------------------------------------------------------------------------------
+    "elasticloadbalancing:CreateLoadBalancer": ("elasticloadbalancing:CreateLoadBalancer", *_ELB_TAGS),
+    "elasticloadbalancing:CreateTargetGroup": ("elasticloadbalancing:CreateTargetGroup", *_ELB_TAGS),
+    "elasticloadbalancing:CreateListener": ("elasticloadbalancing:CreateListener", *_ELB_TAGS),
+    "elasticloadbalancing:CreateRule": ("elasticloadbalancing:CreateRule", *_ELB_TAGS),
+    # ---- KMS ---------------------------------------------------------------------------------------------
+    "kms:CreateKey": ("kms:CreateKey", "kms:TagResource"),
+    # the replica key is created (and tagged) in the recovery region with the caller's permissions there
+    "kms:ReplicateKey": ("kms:ReplicateKey", "kms:CreateKey", "kms:TagResource"),
+    # ---- IAM: tag-on-create --------------------------------------------------------------------------------
+    "iam:CreateRole": ("iam:CreateRole", "iam:TagRole"),
+    "iam:CreatePolicy": ("iam:CreatePolicy", "iam:TagPolicy"),
+    "iam:CreateInstanceProfile": ("iam:CreateInstanceProfile", "iam:TagInstanceProfile"),
+    # ---- DRS ---------------------------------------------------------------------------------------------
+    "drs:StartRecovery": ("drs:StartRecovery", *_DRS_LAUNCH),
+    # ---- STS: "who am I" needs no permission (sts:GetCallerIdentity cannot be denied) ----------------------
+    "sts:GetCallerIdentity": (),
+}
+
+
+def iam_actions(operation: str) -> tuple[str, ...]:
+    """The IAM actions one recorded operation ("<prefix>:<Operation>") needs."""
+    return OPERATION_ACTIONS.get(operation, (operation,))
+
+
+def required(operations: Iterable[str]) -> set[str]:
+    """Every IAM action a set of recorded operations needs."""
+    return {action for operation in operations for action in iam_actions(operation)}

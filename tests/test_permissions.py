@@ -1,0 +1,266 @@
+"""The IAM policies drflow ships (deployments/iam/) cover every call the code makes, and grant nothing more.
+
+The sample shop runs end to end (two nightly replications, a drill, a failover with the primary dark) while
+every AwsAccess the flows create records the (side, "<prefix>:<Operation>") of each call it makes
+(core.aws.CallStats.actions). deployments/iam_actions.py maps the operations to the IAM actions they need;
+each must be allowed by the policy of its side (source: drflow-source.json; recovery and vault:
+drflow-recovery.json), and each policy must grant nothing that no call needs, beyond the short allow-list
+below of calls the sample run does not reach (each names the code path that makes it).
+
+The evaluator is deliberately small: Allow statements only (drflow's policies have no Deny), actions with
+IAM's wildcards; Resource and Condition scoping is not evaluated here (moto does not enforce IAM), it is
+checked for shape in test_the_policy_documents_are_well_formed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import boto3
+import yaml
+
+import flows.failover
+import flows.replicate
+from conftest import RECOVERY, SOURCE
+from core.aws import AwsAccess
+from core.plan import parse_plan
+from deployments.iam_actions import required
+from drflow.sandbox.drs import drs_backend
+from drflow.sandbox.faults import Faults
+from drflow.sandbox.workload import seed_workload
+from flows_helper import run
+from tasks.registry import default_registry
+from test_rds import age_source_snapshots
+from test_sample_workload import EXAMPLE
+
+POLICIES = Path(__file__).resolve().parents[1] / "deployments" / "iam"
+SOURCE_POLICY, RECOVERY_POLICY = POLICIES / "drflow-source.json", POLICIES / "drflow-recovery.json"
+TRUST_POLICY = POLICIES / "drflow-recovery-trust.json"
+# whose policy authorises a side's calls: the vault lives in the recovery account, reached with its role
+POLICY_OF_SIDE = {"source": SOURCE_POLICY, "recovery": RECOVERY_POLICY, "vault": RECOVERY_POLICY}
+
+# Granted although the sample run does not call them: code paths it does not reach. Keep it short; each entry
+# names where the call is made.
+NOT_REACHED = {
+    SOURCE_POLICY: {
+        # the IAM handler (tasks/iam*.py, issue 5): discovery of the roles in scope
+        "iam:GetAccountAuthorizationDetails", "iam:ListRoles",
+        # tasks/s3_replication.py _role: a role that exists with another trust policy / without tags on GetRole
+        "iam:UpdateAssumeRolePolicy", "iam:ListRoleTags",
+        # tasks/rds_snapshots.py: Aurora's twins of the instance snapshot calls, and sharing (cross-account plan)
+        "rds:CreateDBClusterSnapshot", "rds:DeleteDBClusterSnapshot",
+        "rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute",
+        "rds:DescribeDBClusterSnapshotAttributes", "rds:ModifyDBClusterSnapshotAttribute",
+        # tasks/kms.py: a multi-region key is replicated from the source side (same-account plans)
+        "kms:ReplicateKey", "kms:CreateKey", "kms:TagResource",
+        # tasks/s3_sync.py: objects above 1 GiB are copied in parts; a failed part aborts the upload
+        "s3:AbortMultipartUpload",
+    },
+    RECOVERY_POLICY: {
+        # the IAM handler (tasks/iam*.py, issue 5): roles, policies and instance profiles in the recovery account
+        "iam:GetRole", "iam:CreateRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole",
+        "iam:ListRoleTags", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies",
+        "iam:GetRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
+        "iam:CreatePolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion", "iam:ListPolicyVersions", "iam:TagPolicy", "iam:ListPolicies",
+        "iam:CreateInstanceProfile", "iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
+        # services create their service-linked role on first use in an account (ELB, RDS, EFS, DRS)
+        "iam:CreateServiceLinkedRole",
+        # tasks/rds*.py: Aurora's twins of the instance calls
+        "rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots", "rds:CopyDBClusterSnapshot",
+        "rds:DeleteDBClusterSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBClusterParameterGroup",
+        "rds:DescribeDBClusterParameterGroups", "rds:DescribeDBClusterParameters", "rds:ModifyDBClusterParameterGroup",
+        # tasks/rds_groups.py: a staged group that drifted is put right
+        "rds:ModifyDBSubnetGroup", "rds:ModifyOptionGroup",
+        # tasks/efs.py: cross-account replica made by drflow; drift of mount targets; adopting a replica
+        "elasticfilesystem:CreateFileSystem", "elasticfilesystem:UpdateFileSystemProtection",
+        "elasticfilesystem:DescribeMountTargetSecurityGroups", "elasticfilesystem:ModifyMountTargetSecurityGroups",
+        "ec2:ModifyNetworkInterfaceAttribute",
+        # tasks/load_balancers.py, route_tables.py, network_acls.py, gateways.py, vpc_endpoints.py: drift repair
+        "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule", "elasticloadbalancing:DeleteRule",
+        "elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:DeregisterTargets",
+        "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+        "ec2:DeleteRoute", "ec2:ReplaceRoute", "ec2:DisassociateRouteTable", "ec2:ReplaceRouteTableAssociation",
+        "ec2:DeleteNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DetachInternetGateway",
+        "ec2:ModifyVpcEndpoint",
+        # tasks/s3_replication.py: mirroring a source without lifecycle / policy / public access block, or with
+        "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+    },
+}
+
+
+# ---- the tiny evaluator ---------------------------------------------------------------------------------
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _listed(value: str | list[str] | None) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def granted(policy: dict) -> list[str]:
+    """The Action patterns of the policy's Allow statements."""
+    return [a for s in policy["Statement"] if s["Effect"] == "Allow" for a in _listed(s.get("Action"))]
+
+
+def allows(policy: dict, action: str) -> bool:
+    """IAM matches actions case-insensitively, with * and ? wildcards."""
+    return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in granted(policy))
+
+
+def uncovered(policy: dict, actions: set[str]) -> set[str]:
+    return {a for a in actions if not allows(policy, a)}
+
+
+def unused(policy: dict, actions: set[str]) -> set[str]:
+    """Patterns of the policy that no needed action matches."""
+    return {p for p in granted(policy) if not any(fnmatchcase(a.lower(), p.lower()) for a in actions)}
+
+
+# ---- recording what a run calls -------------------------------------------------------------------------
+
+def record_calls(monkeypatch) -> list[AwsAccess]:
+    """Every AwsAccess the flows create from now on (they run their tasks in threads of this process)."""
+    made: list[AwsAccess] = []
+
+    class Recorded(AwsAccess):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(flows.replicate, "AwsAccess", Recorded)
+    monkeypatch.setattr(flows.failover, "AwsAccess", Recorded)
+    return made
+
+
+def needed_by_policy(made: list[AwsAccess]) -> dict[Path, set[str]]:
+    """The IAM actions the recorded calls need, by the policy that must allow them."""
+    out: dict[Path, set[str]] = {SOURCE_POLICY: set(), RECOVERY_POLICY: set()}
+    for aws in made:
+        for side, operation in aws.stats.actions | aws.vault_stats.actions:
+            out[POLICY_OF_SIDE[side]] |= required({operation})
+    return out
+
+
+def run_the_sample_shop(sandbox) -> None:
+    """The sample shop, plus what makes it reach more of the code: a server without the DRS agent (nightly
+    images), no fresh automated database snapshot (drflow takes its own), and keeps of 1 so that the second
+    night prunes images, snapshot copies and recovery points."""
+    ids = seed_workload(boto3.Session(), SOURCE)
+    boto3.client("ec2", region_name=SOURCE).run_instances(
+        ImageId="ami-0legacy0000000001", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        SubnetId=ids["private-b"], PrivateIpAddress="10.0.11.99", SecurityGroupIds=[ids["sg-app"]],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "legacy"},
+                                                                  {"Key": "app", "Value": "shop"}]}])
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["vault"]["keep"] = 1
+    data["databases"]["keep_snapshots"] = 1
+    plan = parse_plan(data, set(default_registry()))
+    drs_backend(plan.recovery.account_id, RECOVERY).set_latency(0.2)
+    for _night in range(2):
+        age_source_snapshots()
+        assert run(flows.replicate.replicate, plan=plan)["failed"] == []
+    drill = run(flows.failover.failover, plan=plan, drill=True)
+    assert drill["failed"] == [], drill["failed"]
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(flows.failover.failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+
+
+def test_the_shipped_policies_cover_every_call_of_the_sample_run_and_grant_no_more(sandbox, monkeypatch):
+    made = record_calls(monkeypatch)
+    run_the_sample_shop(sandbox)
+    needed = needed_by_policy(made)
+    assert {side for aws in made for side, _ in aws.stats.actions | aws.vault_stats.actions} == set(POLICY_OF_SIDE)
+    for path, actions in needed.items():
+        policy = load(path)
+        assert uncovered(policy, actions) == set(), f"{path.name} lacks actions the code calls"
+        assert unused(policy, actions | NOT_REACHED[path]) == set(), f"{path.name} grants what no call needs"
+        assert NOT_REACHED[path] & actions == set(), f"{path.name}: these are reached now, drop them from NOT_REACHED"
+        # the check has teeth: without any one of the actions a call needs, the policy is found lacking
+        for action in sorted(actions):
+            assert uncovered(_without(policy, action), actions) == {action}, action
+
+
+def _without(policy: dict, action: str) -> dict:
+    """The policy with one action taken out of every statement (a statement left empty is dropped)."""
+    statements = [{**s, "Action": [a for a in _listed(s["Action"]) if a != action]} for s in policy["Statement"]]
+    return {**policy, "Statement": [s for s in statements if s["Action"]]}
+
+
+def test_the_recording_names_each_side_and_iam_service_prefixes(sandbox):
+    """What the policies are checked against: the side and the IAM service prefix of every call."""
+    from core.plan import parse_plan as parse
+    from conftest import plan_data
+
+    aws = AwsAccess(parse(plan_data(), set(default_registry())))
+    aws.source.client("elbv2").describe_load_balancers()
+    aws.recovery.client("efs").describe_file_systems()
+    aws.vault.client("s3").list_buckets()
+    assert aws.stats.actions == {("source", "elasticloadbalancing:DescribeLoadBalancers"),
+                                 ("recovery", "elasticfilesystem:DescribeFileSystems")}
+    assert aws.vault_stats.actions == {("vault", "s3:ListBuckets")}
+    assert required({"s3:ListBuckets", "s3:GetBucketEncryption", "ec2:DescribeVpcs", "sts:GetCallerIdentity"}) == {
+        "s3:ListAllMyBuckets", "s3:GetEncryptionConfiguration", "ec2:DescribeVpcs"}
+
+
+ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*?]+$")
+
+
+def test_the_policy_documents_are_well_formed():
+    for path in (SOURCE_POLICY, RECOVERY_POLICY, TRUST_POLICY):
+        policy = load(path)
+        assert set(policy) == {"Version", "Statement"} and policy["Version"] == "2012-10-17", path.name
+        sids = [s["Sid"] for s in policy["Statement"]]
+        assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids), path.name
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert set(statement) <= {"Sid", "Effect", "Principal", "Action", "Resource", "Condition"}
+            actions = _listed(statement["Action"])
+            assert actions == sorted(set(actions)) or path == TRUST_POLICY, f"{path.name} {statement['Sid']}"
+            # least privilege: named actions only, never "*" or "<service>:*"
+            assert all(ACTION.match(a) and not a.endswith(":*") for a in actions), statement["Sid"]
+            if path == TRUST_POLICY:
+                assert "Principal" in statement and "Resource" not in statement
+            else:
+                assert "Principal" not in statement and statement["Resource"], statement["Sid"]
+                for arn in _listed(statement["Resource"]):
+                    assert arn == "*" or arn.startswith("arn:aws:"), arn
+    for path in (SOURCE_POLICY, RECOVERY_POLICY):  # one statement per action: the Sid says why it is granted
+        actions = granted(load(path))
+        assert len(actions) == len(set(actions)), path.name
+
+
+def test_the_trust_policy_admits_only_the_runner_with_the_external_id():
+    [statement] = load(TRUST_POLICY)["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    principal = statement["Principal"]["AWS"]
+    assert principal.startswith("arn:aws:iam::") and ":role/" in principal and principal != "*"
+    assert statement["Condition"]["StringEquals"]["sts:ExternalId"]
+    # the session name core/aws.py uses, so that CloudTrail shows drflow's sessions as such
+    from core.aws import SESSION_NAME
+    assert statement["Condition"]["StringEquals"]["sts:RoleSessionName"] == SESSION_NAME
+    readme = (POLICIES / "README.md").read_text()
+    for placeholder in re.findall(r"<[A-Z_]+>", TRUST_POLICY.read_text()):
+        assert placeholder in readme, f"{placeholder} is not explained in deployments/iam/README.md"
+
+
+def test_the_vault_and_the_replication_role_are_narrowed_to_drflows_names():
+    from core.plan import parse_plan as parse
+    from conftest import plan_data
+    from tasks.s3_replication import ROLE_PATH, role_name
+
+    plan = parse(plan_data(), set(default_registry()))
+    recovery, source = load(RECOVERY_POLICY), load(SOURCE_POLICY)
+    vault_objects = next(s for s in recovery["Statement"] if "s3:DeleteObjectVersion" in s["Action"])
+    assert fnmatchcase(f"arn:aws:s3:::{plan.vault_bucket}/point.json", vault_objects["Resource"])
+    role = f"arn:aws:iam::{plan.source.account_id}:role{ROLE_PATH}{role_name(plan, 'shop-assets')}"
+    for statement in source["Statement"]:
+        if any(a.startswith("iam:") for a in statement["Action"]) and statement["Sid"] != "ReadRolesInScope":
+            assert fnmatchcase(role, statement["Resource"]), statement["Sid"]
