@@ -96,7 +96,7 @@ def test_same_account_roles_stay_untouched_until_a_failover_attaches_drflows_gra
     assert iam.list_role_policies(RoleName="shop-app")["PolicyNames"] == ["logs"]  # its own policies: as they were
 
 
-def _recovery_account_ready() -> None:
+def recovery_account_ready() -> None:
     """The recovery account's side of the bargain: a role drflow assumes, trusting the source account with an
     external id (deployments/iam/ ships its policies)."""
     trust = {"Version": "2012-10-17", "Statement": [{
@@ -105,12 +105,12 @@ def _recovery_account_ready() -> None:
     _iam(OTHER).create_role(RoleName="drflow-recovery", AssumeRolePolicyDocument=json.dumps(trust))
 
 
-def _cross_account_plan(**recovery):
+def cross_account_plan(**recovery):
     return _example(recovery={"account_id": OTHER, "region": RECOVERY, "role_arn": RECOVERY_ROLE,
                               "external_id": EXTERNAL_ID, **recovery})
 
 
-def _agents_replicate_into(account: str, ids: dict) -> None:
+def agents_replicate_into(account: str, ids: dict) -> None:
     """DRS cross-account replication: the agents were installed with the recovery account's credentials."""
     servers = [ids[name] for name in ("db-proxy", "app-a", "app-b", "web", "cache", "worker")]
     boto3.client("ec2", region_name=SOURCE).create_tags(Resources=servers, Tags=[
@@ -119,9 +119,9 @@ def _agents_replicate_into(account: str, ids: dict) -> None:
 
 def test_cross_account_roles_profiles_and_policies_are_recreated_with_translated_documents(sandbox):
     ids = seed_workload(boto3.Session(), SOURCE)
-    _agents_replicate_into(OTHER, ids)
-    _recovery_account_ready()
-    plan = _cross_account_plan()
+    agents_replicate_into(OTHER, ids)
+    recovery_account_ready()
+    plan = cross_account_plan()
     report = run(replicate, plan=plan)
     assert report["failed"] == [], report["failed"]
     iam = _iam(OTHER)
@@ -160,7 +160,7 @@ def test_a_failover_into_the_recovery_account_needs_nothing_from_the_source_acco
     """The source account's credentials are revoked (a compromised primary): the failover runs on the recovery
     account's side alone, through an operator identity of a third account that may assume the recovery role."""
     ids = seed_workload(boto3.Session(), SOURCE)
-    _agents_replicate_into(OTHER, ids)
+    agents_replicate_into(OTHER, ids)
     operator = "333333333333"
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{operator}:root"]},
@@ -170,7 +170,7 @@ def test_a_failover_into_the_recovery_account_needs_nothing_from_the_source_acco
     credentials.write_text(f"[dr-operator]\naws_access_key_id = {access_key_for(operator)}\n"
                            f"aws_secret_access_key = {SECRET}\n")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    plan = _cross_account_plan(credentials={"profile": "dr-operator"})
+    plan = cross_account_plan(credentials={"profile": "dr-operator"})
     assert run(replicate, plan=plan)["failed"] == []
 
     sandbox.revoke(ACCOUNT)
@@ -190,11 +190,11 @@ def test_a_failover_into_the_recovery_account_needs_nothing_from_the_source_acco
 
 def test_a_role_of_the_same_name_in_the_recovery_account_is_refused_before_any_write(sandbox):
     seed_workload(boto3.Session(), SOURCE)
-    _recovery_account_ready()
+    recovery_account_ready()
     _iam(OTHER).create_role(RoleName="shop-web", AssumeRolePolicyDocument=json.dumps({"Statement": []}))
     sandbox.app.clear_log()
     with pytest.raises(PreflightError) as refused:
-        run(replicate, plan=_cross_account_plan())
+        run(replicate, plan=cross_account_plan())
     assert ("iam:role shop-web" in str(refused.value) and "not drflow's" in str(refused.value))
     assert [c for c in sandbox.calls if c.account == OTHER and c.write and c.service != "sts"] == []
     assert _iam(OTHER).get_role(RoleName="shop-web")["Role"].get("Tags", []) == []
