@@ -13,6 +13,7 @@ from core.aws import AwsAccess
 from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
 from core.handler import ScopeError
+from core.keys import cross_account_key_problems
 from core.models import Endpoint, RecoveryPoint
 from core.preflight import check_recovery_region, check_sides
 from core.plan import Plan
@@ -47,6 +48,7 @@ def replicate(plan: Plan, refresh: bool = False) -> Any:
     except GraphError as exc:
         raise PreflightError([("recovery point", str(exc))]) from None
     problems = check_recovery_region(plan, aws.recovery, resources)
+    problems += cross_account_key_problems(plan, resources, aws.source, aws.recovery)
     problems += handler_preflight(resources, spec)
     if problems:
         raise PreflightError(problems)
