@@ -111,7 +111,7 @@ def check_mapped_keys(plan: Plan, recovery: Side) -> list[tuple[str, str]]:
     """Every mapped recovery key exists in the recovery region, is enabled, encrypts, and its policy lets
     the recovery account (or the recovery role) use it. Read-only."""
     kms = recovery.client("kms")
-    principals = {f"arn:aws:iam::{plan.recovery.account_id}:root", plan.recovery.account_id, "*"}
+    principals = {f"arn:aws:iam::{plan.recovery.account_id}:root", plan.recovery.account_id}  # and "*", always
     if plan.recovery.role_arn:
         principals.add(plan.recovery.role_arn)
     problems: list[tuple[str, str]] = []
@@ -140,7 +140,7 @@ def policy_grants(policy: dict[str, Any], principals: set[str], actions: Iterabl
     """Which of `actions` a key policy grants to any of `principals`.
 
     `principals`: account ids and ARNs, or ARN patterns such as `arn:aws:iam::<acct>:role/drflow/*` (a policy
-    naming any matching ARN grants them). An Allow's conditions are taken to fit drflow's use (they narrow who
+    naming any matching ARN grants them); a policy naming "*" grants everyone. An Allow's conditions are taken to fit drflow's use (they narrow who
     and how, such as kms:ViaService; a grant drflow cannot use shows up when it is used), a Deny without
     conditions takes its actions away again. NotAction / NotPrincipal statements are not read."""
     granted: set[str] = set()
