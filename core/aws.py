@@ -32,8 +32,30 @@ TRANSIENT_CODES = {
     "EC2ThrottledException", "BandwidthLimitExceeded", "InternalError", "InternalFailure",
     "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
 }
+REFUSED_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException",
+                       "SignatureDoesNotMatch", "AuthFailure", "InvalidAccessKeyId"}
 RETRY_CONFIG = {"mode": "standard", "max_attempts": 10}
 SESSION_NAME = "drflow"
+
+
+class AssumeRoleError(RuntimeError):
+    """A role the plan names could not be assumed. `field` is the plan field naming it (recovery.role_arn,
+    source.credentials.role_arn, ...); the message carries AWS's reason and the likely fix, never a secret."""
+
+    def __init__(self, field: str, role_arn: str, external_id_given: bool, exc: ClientError):
+        code = error_code(exc)
+        reason = f"cannot assume {role_arn}: {code}: {exc.response.get('Error', {}).get('Message', '')}"
+        external = field.rsplit(".", 1)[0] + ".external_id"
+        if code == "AccessDenied" and not external_id_given:
+            reason += (f". No external id was given: the role's trust policy may require one (condition "
+                       f"sts:ExternalId); set {external}. Else its trust policy does not name these credentials")
+        elif code == "AccessDenied":
+            reason += (f". Its trust policy must name these credentials and accept the external id in {external} "
+                       "(not shown)")
+        elif code in REFUSED_CREDENTIALS:
+            reason += ". The credentials used to assume it were refused (revoked, expired or mistyped)"
+        self.field, self.role_arn, self.code = field, role_arn, code
+        super().__init__(reason)
 
 
 class Retryable(Exception):
@@ -124,7 +146,7 @@ class Side:
             return self._clients[key]
 
 
-def _base_session(creds: Credentials | None, region: str) -> boto3.Session:
+def _base_session(creds: Credentials | None, region: str, label: str = "source") -> boto3.Session:
     if creds is None:
         return boto3.Session(region_name=region)
     if creds.profile:
@@ -133,15 +155,22 @@ def _base_session(creds: Credentials | None, region: str) -> boto3.Session:
         from prefect_aws import AwsCredentials  # the Prefect way to hold AWS secrets
 
         return AwsCredentials.load(creds.block).get_boto3_session()
-    return _assumed(boto3.Session(region_name=region), creds.role_arn, creds.external_id, region)
+    return _assumed(boto3.Session(region_name=region), creds.role_arn, creds.external_id, region,
+                    f"{label}.credentials.role_arn")
 
 
-def _assumed(base: boto3.Session, role_arn: str, external_id: str | None, region: str) -> boto3.Session:
+def _assumed(base: boto3.Session, role_arn: str, external_id: str | None, region: str,
+             field: str = "recovery.role_arn") -> boto3.Session:
     kwargs = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
     if external_id:
         kwargs["ExternalId"] = external_id
-    creds = base.client("sts", region_name=region, config=Config(retries=dict(RETRY_CONFIG))).assume_role(
-        **kwargs)["Credentials"]
+    try:
+        creds = base.client("sts", region_name=region, config=Config(retries=dict(RETRY_CONFIG))).assume_role(
+            **kwargs)["Credentials"]
+    except ClientError as exc:
+        if is_transient(exc):
+            raise
+        raise AssumeRoleError(field, role_arn, bool(external_id), exc) from None
     return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                          aws_session_token=creds["SessionToken"], region_name=region)
 
@@ -165,7 +194,7 @@ class AwsAccess:
     def _recovery_base(self) -> boto3.Session:
         if self._recovery_session is None:
             rec = self.plan.recovery
-            session = _base_session(rec.credentials, rec.region)
+            session = _base_session(rec.credentials, rec.region, "recovery")
             if rec.role_arn:
                 session = _assumed(session, rec.role_arn, rec.external_id, rec.region)
             self._recovery_session = session

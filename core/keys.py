@@ -11,14 +11,15 @@ counterpart is the recovery region's AWS managed key of the same alias, with no 
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from typing import Any
+from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
 from core.handler import Unrecoverable
-from core.models import resource_key
+from core.models import Resource, resource_key
 from core.plan import KMS_CREATE, Plan
 
 KEY_TYPE = "kms:key"
@@ -110,7 +111,7 @@ def check_mapped_keys(plan: Plan, recovery: Side) -> list[tuple[str, str]]:
     """Every mapped recovery key exists in the recovery region, is enabled, encrypts, and its policy lets
     the recovery account (or the recovery role) use it. Read-only."""
     kms = recovery.client("kms")
-    principals = {f"arn:aws:iam::{plan.recovery.account_id}:root", plan.recovery.account_id, "*"}
+    principals = {f"arn:aws:iam::{plan.recovery.account_id}:root", plan.recovery.account_id}  # and "*", always
     if plan.recovery.role_arn:
         principals.add(plan.recovery.role_arn)
     problems: list[tuple[str, str]] = []
@@ -135,18 +136,115 @@ def check_mapped_keys(plan: Plan, recovery: Side) -> list[tuple[str, str]]:
     return problems
 
 
-def _policy_allows(kms: Any, key_id: str, principals: set[str]) -> bool:
-    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
-    for statement in policy.get("Statement", []):
-        if statement.get("Effect") != "Allow":
+def policy_grants(policy: dict[str, Any], principals: set[str], actions: Iterable[str]) -> set[str]:
+    """Which of `actions` a key policy grants to any of `principals`.
+
+    `principals`: account ids and ARNs, or ARN patterns such as `arn:aws:iam::<acct>:role/drflow/*` (a policy
+    naming any matching ARN grants them); a policy naming "*" grants everyone. An Allow's conditions are taken to fit drflow's use (they narrow who
+    and how, such as kms:ViaService; a grant drflow cannot use shows up when it is used), a Deny without
+    conditions takes its actions away again. NotAction / NotPrincipal statements are not read."""
+    granted: set[str] = set()
+    denied: set[str] = set()
+    wanted = list(actions)
+    for statement in _listed(policy.get("Statement", [])):
+        if "NotAction" in statement or "NotPrincipal" in statement:
             continue
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(a in ("kms:*", "*", "kms:Decrypt", "kms:CreateGrant", "kms:Encrypt") for a in actions):
+        if not _names_any(statement.get("Principal", {}), principals):
             continue
-        principal = statement.get("Principal", {})
-        names = principal.get("AWS", []) if isinstance(principal, dict) else principal
-        names = [names] if isinstance(names, str) else names
-        if principals.intersection(names):
-            return True
-    return False
+        matched = {a for a in wanted for pattern in _listed(statement.get("Action", []))
+                   if fnmatch.fnmatchcase(a.lower(), str(pattern).lower())}
+        if statement.get("Effect") == "Allow":
+            granted |= matched
+        elif statement.get("Effect") == "Deny" and not statement.get("Condition"):
+            denied |= matched
+    return granted - denied
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _names_any(principal: Any, principals: set[str]) -> bool:
+    names = _listed(principal.get("AWS", [])) if isinstance(principal, dict) else _listed(principal)
+    return any(name == "*" or any(fnmatch.fnmatchcase(str(name), p) for p in principals) for name in names)
+
+
+def _key_policy(kms: Any, key_id: str) -> dict[str, Any]:
+    return json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+
+
+def _policy_allows(kms: Any, key_id: str, principals: set[str],
+                   actions: Iterable[str] = ("kms:Decrypt", "kms:CreateGrant", "kms:Encrypt")) -> bool:
+    """The key's policy grants at least one of `actions` to one of `principals`."""
+    return bool(policy_grants(_key_policy(kms, key_id), principals, actions))
+
+
+# Copying an RDS snapshot shared from another account: the copying account describes the source key and
+# decrypts through a grant it creates (RDS User Guide, "Sharing encrypted snapshots").
+SHARED_SNAPSHOT_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey")
+# S3 replication (the source account's role) writes replicas encrypted with the recovery key.
+REPLICA_WRITE_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
+DRFLOW_ROLE_PATH = "/drflow/"  # where drflow's own roles live (the S3 replication roles among them)
+
+
+def cross_account_key_problems(plan: Plan, resources: list[Resource], source: Side,
+                               recovery: Side) -> list[tuple[str, str]]:
+    """In a cross-account plan, before the nightly writes: each key that the other account must use lets it.
+
+    - a source customer key encrypting an RDS/Aurora snapshot that is shared with the recovery account must let
+      that account copy it;
+    - a recovery key (mapped, not "create") that S3 replication writes replicas with must let the source
+      account's replication role (under /drflow/, or the source account as a whole) encrypt with it.
+    Read-only; each problem names the resource or the kms_key_map entry, and the statement to add."""
+    if not plan.cross_account:
+        return []
+    src, rec = plan.source.account_id, plan.recovery.account_id
+    problems: list[tuple[str, str]] = []
+    source_kms, policies = source.client("kms"), {}
+    for resource in resources:
+        key = resource.config.get("kms_key") if resource.type.startswith("rds:") else None
+        if not isinstance(key, dict) or key["aws_managed"]:
+            continue  # an AWS managed key is refused by key_problems already
+        if key["arn"] not in policies:
+            policies[key["arn"]] = _key_policy(source_kms, key["arn"])
+        missing = set(SHARED_SNAPSHOT_ACTIONS) - policy_grants(policies[key["arn"]], {rec, f"arn:aws:iam::{rec}:root"},
+                                                                SHARED_SNAPSHOT_ACTIONS)
+        if missing:
+            problems.append((resource.key, f"its snapshots are shared with account {rec}, encrypted with {key['arn']} "
+                             f"({_label(key)}), whose key policy does not let that account copy them: add a "
+                             f"statement with Principal AWS arn:aws:iam::{rec}:root and Action "
+                             f"{', '.join(sorted(missing))} to that key's policy"))
+    problems += _replica_key_problems(plan, resources, recovery.client("kms"), src)
+    return problems
+
+
+def _replica_key_problems(plan: Plan, resources: list[Resource], kms: Any, src: str) -> list[tuple[str, str]]:
+    by_entry: dict[tuple[str, str], list[str]] = {}
+    for resource in resources:
+        key = resource.config.get("kms_key") if resource.type == "s3:bucket" else None
+        target = mapping(plan, key) if isinstance(key, dict) else None
+        if target and target != KMS_CREATE:
+            entry = next(n for n in _names(key) if n in plan.kms_key_map)
+            by_entry.setdefault((entry, target), []).append(resource.source_id)
+    problems = []
+    principals = {src, f"arn:aws:iam::{src}:root", f"arn:aws:iam::{src}:role{DRFLOW_ROLE_PATH}*"}
+    for (entry, target), buckets in sorted(by_entry.items()):
+        try:
+            key_id = kms.describe_key(KeyId=target)["KeyMetadata"]["KeyId"]
+        except ClientError as exc:
+            if error_code(exc) in ("NotFoundException", "InvalidArnException"):
+                continue  # check_mapped_keys names a missing recovery key
+            raise
+        missing = set(REPLICA_WRITE_ACTIONS) - policy_grants(_key_policy(kms, key_id), principals,
+                                                             REPLICA_WRITE_ACTIONS)
+        if missing:
+            problems.append((f"kms_key_map.{entry}", f"S3 replication of {', '.join(buckets)} writes replicas "
+                             f"encrypted with {target} from account {src}, but that key's policy does not let it: "
+                             f"add a statement with Principal AWS arn:aws:iam::{src}:root and Action "
+                             f"{', '.join(sorted(missing))} (narrowed, if you like, with the condition aws:PrincipalArn "
+                             f"arn:aws:iam::{src}:role{DRFLOW_ROLE_PATH}*)"))
+    return problems
+
+
+def _label(key: dict[str, Any]) -> str:
+    return key["aliases"][0] if key["aliases"] else key["id"]

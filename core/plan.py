@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
@@ -31,6 +31,7 @@ KMS_ID_RE = re.compile(r"^(mrk-[0-9a-f-]{32,36}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]
 KMS_ALIAS_RE = re.compile(r"^alias/[\w/+=,.@-]{1,250}$")
 OTHER_DEPENDENCY_RE = re.compile(r"^(?P<service>[a-z0-9]+):(?P<name>.+)$")  # "rds:orders" in servers.*.depends_on
 KMS_CREATE = "create"
+SAME_ACCOUNT, CROSS_ACCOUNT = "same-account", "cross-account"
 
 
 class PlanError(ValueError):
@@ -104,6 +105,9 @@ class Source(_Model):
 class Recovery(Source):
     role_arn: str | None = None
     external_id: str | None = None
+    # omitted: derived from the account ids. Stated, it is checked against them, so that a typo in an account id
+    # cannot silently turn a separate recovery account into the source account (or the other way round)
+    mode: Literal["same-account", "cross-account"] | None = None
 
     _role = field_validator("role_arn")(lambda cls, v: _role_arn(v))
 
@@ -280,6 +284,7 @@ class Plan(_Model):
             if CERT_ARN_RE.match(dst)["region"] != self.recovery.region:
                 problems.append((f"certificates.{src}", f"target {dst} is not in recovery region "
                                  f"{self.recovery.region}"))
+        problems += self._account_problems()
         problems += self._kms_problems()
         replicas: dict[str, str] = {}
         for src, dst in self.buckets.names.items():
@@ -297,6 +302,22 @@ class Plan(_Model):
         if problems:
             raise PlanError(problems)
         return self
+
+    def _account_problems(self) -> list[tuple[str, str]]:
+        """Same or separate account, as stated and as the ids say; a separate one is reached with its own identity."""
+        rec, src = self.recovery, self.source.account_id
+        if rec.mode == CROSS_ACCOUNT and rec.account_id == src:
+            return [("recovery.mode", f"is {CROSS_ACCOUNT}, but recovery.account_id equals source.account_id ({src}); "
+                                      "name the separate recovery account, or use same-account")]
+        if rec.mode == SAME_ACCOUNT and rec.account_id != src:
+            return [("recovery.mode", f"is {SAME_ACCOUNT}, but recovery.account_id ({rec.account_id}) differs from "
+                                      f"source.account_id ({src})")]
+        if rec.account_id != src and not (rec.role_arn or rec.credentials):
+            return [("recovery.role_arn", f"a cross-account plan needs recovery.role_arn (a role in account "
+                                          f"{rec.account_id}, assumed with STS for every recovery-side call) or "
+                                          "recovery.credentials: the source's credentials must not reach the "
+                                          "recovery account")]
+        return []
 
     def _kms_problems(self) -> list[tuple[str, str]]:
         problems = []
@@ -326,6 +347,7 @@ class Plan(_Model):
 
     @property
     def cross_account(self) -> bool:
+        """Recovery into a separate account (`recovery.mode`, checked against the account ids, or derived)."""
         return self.recovery.account_id != self.source.account_id
 
     def public_dict(self) -> dict[str, Any]:

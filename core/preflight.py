@@ -8,7 +8,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from core.aws import Side, paginate
+from botocore.exceptions import ClientError
+
+from core.aws import REFUSED_CREDENTIALS, AssumeRoleError, AwsAccess, Side, error_code, paginate
 from core.handler import TAG_PLAN, tags_of
 from core.keys import check_mapped_keys
 from core.models import Resource
@@ -16,9 +18,30 @@ from core.netmap import NetworkMapper
 from core.plan import Plan
 
 
+def check_sides(aws: AwsAccess, labels: tuple[str, ...] = ("source", "recovery")) -> list[tuple[str, str]]:
+    """Each side can be reached (its role assumed, its credentials accepted) as the account the plan names.
+
+    Run first, before any other call: a role that cannot be assumed is named by its plan field, with the fix."""
+    problems: list[tuple[str, str]] = []
+    for label in labels:
+        try:
+            side = aws.source if label == "source" else aws.recovery
+        except AssumeRoleError as exc:
+            problems.append((exc.field, str(exc)))
+            continue
+        problems += check_identity(side, getattr(aws.plan, label).account_id, label)
+    return problems
+
+
 def check_identity(side: Side, expected_account: str, label: str) -> list[tuple[str, str]]:
     """The credentials for a side must belong to the account the plan names."""
-    account = side.client("sts").get_caller_identity()["Account"]
+    try:
+        account = side.client("sts").get_caller_identity()["Account"]
+    except ClientError as exc:
+        if error_code(exc) not in REFUSED_CREDENTIALS:
+            raise
+        return [(f"{label}.credentials", f"the credentials for this side were refused ({error_code(exc)}: "
+                 f"{exc.response['Error'].get('Message', '')}): revoked, expired or mistyped")]
     if account != expected_account:
         return [(f"{label}.account_id", f"is {expected_account}, but the credentials for this side belong to "
                  f"account {account}")]

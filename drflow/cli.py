@@ -80,13 +80,13 @@ def validate(plan: Path = PLAN_OPT,
     loaded = _load(plan)
     if not offline:
         from core.aws import AwsAccess
-        from core.preflight import check_identity, check_recovery_region
+        from core.preflight import check_recovery_region, check_sides
 
         aws = AwsAccess(loaded)
         try:
-            problems = check_identity(aws.source, loaded.source.account_id, "source")
-            problems += check_identity(aws.recovery, loaded.recovery.account_id, "recovery")
-            problems += check_recovery_region(loaded, aws.recovery)
+            problems = check_sides(aws, ("source", "recovery"))
+            if not any(f.startswith("recovery.") for f, _ in problems):  # the region is read through that side
+                problems += check_recovery_region(loaded, aws.recovery)
         except Exception as exc:  # noqa: BLE001 - any failure to reach AWS is a refusal with its reason
             problems = [("aws", f"cannot check against AWS ({type(exc).__name__}: {exc}); use --offline to skip")]
         if problems:

@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from core.aws import AwsAccess
 from core.engine import RunSpec, handler_preflight, plan_writes, run_graph
 from core.graph import GraphError, topological_order
-from core.preflight import check_identity, check_recovery_region
+from core.preflight import check_recovery_region, check_sides
 from core.plan import Plan
 from core.vault import Vault, VaultError
 from flows.common import FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
@@ -38,6 +38,9 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     plan = checked_plan(plan, registry)
     logger = get_run_logger()
     aws = AwsAccess(plan)
+    problems = check_sides(aws, ("recovery",))  # first: the vault is read through the recovery role
+    if problems:
+        raise PreflightError(problems)
     vault = Vault(aws.vault, plan.vault_bucket, plan.name)
     try:
         point = vault.load(recovery_point)
@@ -46,12 +49,11 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     logger.info("recovery point %s (%d resources, captured %s)", point.id, len(point.resources),
                 point.created_at.isoformat())
     unknown = sorted({r.type for r in point.resources} - set(registry))
-    problems = [("recovery_point", f"resource type {t} has no handler in this drflow version") for t in unknown]
+    problems += [("recovery_point", f"resource type {t} has no handler in this drflow version") for t in unknown]
     try:
         topological_order({r.key: r.dependencies for r in point.resources})
     except GraphError as exc:
         problems.append(("recovery_point", str(exc)))
-    problems += check_identity(aws.recovery, plan.recovery.account_id, "recovery")
     problems += check_recovery_region(plan, aws.recovery, point.resources, drill=drill)
     drill_id = f"drill-{datetime.now(timezone.utc):%Y%m%dt%H%M%S}" if drill else None
     mode = "drill" if drill else "recover"

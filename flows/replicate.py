@@ -13,8 +13,9 @@ from core.aws import AwsAccess
 from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
 from core.handler import ScopeError
+from core.keys import cross_account_key_problems
 from core.models import Endpoint, RecoveryPoint
-from core.preflight import check_identity, check_recovery_region
+from core.preflight import check_recovery_region, check_sides
 from core.plan import Plan
 from core.scope import link, refer, select
 from core.vault import Vault
@@ -33,8 +34,7 @@ def replicate(plan: Plan, refresh: bool = False) -> Any:
     plan = checked_plan(plan, registry)
     logger = get_run_logger()
     aws = AwsAccess(plan)
-    problems = check_identity(aws.source, plan.source.account_id, "source")
-    problems += check_identity(aws.recovery, plan.recovery.account_id, "recovery")
+    problems = check_sides(aws, ("source", "recovery"))
     if problems:
         raise PreflightError(problems)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode="stage", scope="stage", refresh=refresh)
@@ -48,6 +48,7 @@ def replicate(plan: Plan, refresh: bool = False) -> Any:
     except GraphError as exc:
         raise PreflightError([("recovery point", str(exc))]) from None
     problems = check_recovery_region(plan, aws.recovery, resources)
+    problems += cross_account_key_problems(plan, resources, aws.source, aws.recovery)
     problems += handler_preflight(resources, spec)
     if problems:
         raise PreflightError(problems)

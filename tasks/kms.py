@@ -7,7 +7,12 @@ before any copy that needs it (those resources depend on it, see core.keys):
 - a multi-Region source key in a same-account plan gets a replica (same key id and material in the
   recovery region, so anything it encrypted stays readable with the same id);
 - any other key gets a new key with the same aliases, usage and spec, and the source's key policy with
-  the source account translated to the recovery account.
+  the source account translated to the recovery account. In a cross-account plan it also gets one statement
+  of drflow's own (`DrflowSourceReplication`): S3 replication runs as a role of the SOURCE account (under
+  /drflow/) and writes the replicas encrypted with this key, which the translated policy no longer lets the
+  source account do. The grant is narrowed to those roles and to S3 in the recovery region. It is added to
+  every key drflow makes in a cross-account plan (the key does not know which buckets will use it) and put
+  back on an adopted key that lacks it.
 
 A failover only finds the staged key: a key made at failover could not read the copies made before it.
 """
@@ -21,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
-from core.keys import KEY_TYPE, KeyCatalog
+from core.keys import DRFLOW_ROLE_PATH, KEY_TYPE, REPLICA_WRITE_ACTIONS, KeyCatalog
 from core.models import Resource
 from core.plan import KMS_CREATE, Plan
 from core.policy import Translated, Translation, translate
@@ -44,11 +49,33 @@ def translate_policy(policy: str, plan: Plan) -> Translated:
                                                      plan.source.region, plan.recovery.region))
 
 
+SOURCE_REPLICATION_SID = "DrflowSourceReplication"
+
+
+def source_replication_statement(plan: Plan) -> dict[str, Any]:
+    """Lets the source account's drflow roles (S3 replication) encrypt replicas with a recovery key, through S3."""
+    src = plan.source.account_id
+    return {"Sid": SOURCE_REPLICATION_SID, "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{src}:root"},
+            "Action": list(REPLICA_WRITE_ACTIONS), "Resource": "*",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{src}:role{DRFLOW_ROLE_PATH}*"},
+                          "StringEquals": {"kms:ViaService": f"s3.{plan.recovery.region}.amazonaws.com"}}}
+
+
+def with_source_replication(policy: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], bool]:
+    """The policy with drflow's statement for the source account's replication (cross-account only), and
+    whether that changed it."""
+    statements = policy.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    if not plan.cross_account or any(s.get("Sid") == SOURCE_REPLICATION_SID for s in statements):
+        return policy, False
+    return {**policy, "Statement": [*statements, source_replication_statement(plan)]}, True
+
+
 class KeyHandler:
     type: ClassVar[str] = KEY_TYPE
     pilot_light: ClassVar[bool] = True  # copies made nightly need it; a failover can only find it
     internet_facing: ClassVar[bool] = False
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: cross-account keys let the source account's S3 replication encrypt
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         wanted = [src for src, dst in sorted(plan.kms_key_map.items()) if dst == KMS_CREATE]
@@ -142,7 +169,7 @@ class KeyHandler:
         tags.update({TAG_PLAN: ctx.plan.name, TAG_SOURCE_ID: resource.source_id})
         kms = ctx.recovery.client("kms")
         translated = translate_policy(resource.config["policy"], ctx.plan)
-        policy = json.dumps(translated.document)
+        policy = json.dumps(with_source_replication(translated.document, ctx.plan)[0])
         if self._replicated(resource, ctx):
             assert ctx.source is not None, "keys are staged nightly only"
             meta = ctx.source.client("kms").replicate_key(
@@ -182,7 +209,17 @@ class KeyHandler:
         return changed
 
     def _reconcile(self, resource: Resource, ctx: ApplyContext, arn: str) -> bool:
-        """An adopted key gets back its aliases (a re-run after a failure between create and alias)."""
+        """An adopted key gets back its aliases (a re-run after a failure between create and alias), and in a
+        cross-account plan drflow's statement for the source account's replication (a key made before it)."""
         if not ctx.staging:
             return False
-        return self._aliases(resource, ctx, arn.rsplit("/", 1)[-1])
+        key_id = arn.rsplit("/", 1)[-1]
+        changed = self._aliases(resource, ctx, key_id)
+        if ctx.plan.cross_account and not self._replicated(resource, ctx):
+            kms = ctx.recovery.client("kms")
+            current = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+            policy, added = with_source_replication(current, ctx.plan)
+            if added:
+                kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
+                changed = True
+        return changed

@@ -17,6 +17,7 @@ from moto import mock_aws
 import model_check
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID
+from drflow.sandbox.accounts import recovery_role
 from drflow.sandbox.efs_replication import REPLICATING
 from drflow.sandbox.seed_efs import MOUNT_SUBNETS, seed_efs
 from drflow.sandbox.server import SECRET, access_key_for
@@ -219,8 +220,8 @@ def test_failover_is_refused_when_the_nightly_replication_never_made_a_replica(f
 
 
 def test_a_cross_account_plan_replicates_into_a_file_system_drflow_made_in_the_recovery_account(files, sandbox):
-    plan = make_plan(recovery={"account_id": OTHER_ACCOUNT, "region": RECOVERY,
-                               "role_arn": f"arn:aws:iam::{OTHER_ACCOUNT}:role/dr"})
+    role = recovery_role(OTHER_ACCOUNT, trusted=ACCOUNT)  # the sandbox's STS checks the role like AWS
+    plan = make_plan(recovery={"account_id": OTHER_ACCOUNT, "region": RECOVERY, "role_arn": role})
     staged = run(replicate, plan=plan)
     assert staged["failed"] == [], staged["failed"]
     theirs = boto3.client("efs", region_name=RECOVERY, aws_access_key_id=access_key_for(OTHER_ACCOUNT),

@@ -114,6 +114,7 @@ def test_an_unmapped_customer_key_is_named_and_a_managed_key_maps_itself_in_one_
     assert field == "kms_key_map" and "rds:db-instance orders" in message and KEY["arn"] in message
     assert key_problems(plan, MANAGED, "orders") == []
     assert recovery_key(plan, MANAGED) == "alias/aws/rds"
-    other = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY})
+    other = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY,
+                                "role_arn": "arn:aws:iam::222222222222:role/dr"})
     [(_, message)] = key_problems(other, MANAGED, "orders")
     assert "cannot be shared" in message

@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import plan_data
+from drflow.sandbox.accounts import recovery_role
 from core.plan import PlanError, load_plan, parse_plan
 from drflow.cli import app
 
@@ -67,6 +68,13 @@ MALFORMED = [  # (plan data, the field the message must name, a word of the mess
     (_with("kms_key_map", {"alias/data": "arn:aws:kms:us-west-2:222222222222:alias/data"}),
      "kms_key_map.alias/data", "not in recovery account"),
     (_with("servers", {"web": {"depends_on": ["rds"]}}), "servers.web.depends_on", "<service>:<name>"),
+    (_with("recovery.mode", "cross-account"), "recovery.mode", "equals source.account_id"),
+    (_with("recovery", {"account_id": "222222222222", "region": "us-west-2", "mode": "same-account",
+                        "role_arn": "arn:aws:iam::222222222222:role/dr"}), "recovery.mode", "differs"),
+    (_with("recovery.mode", "other-account"), "recovery.mode", "cross-account"),
+    (_with("recovery.account_id", "222222222222"), "recovery.role_arn", "source's credentials must not reach"),
+    (_with("recovery", {"account_id": "222222222222", "region": "us-west-2", "mode": "cross-account"}),
+     "recovery.role_arn", "assumed with STS"),
 ]
 
 
@@ -111,10 +119,13 @@ def test_example_plan_from_the_shared_contract_is_valid():
 @pytest.mark.parametrize("overrides,field,words", [
     ({"network": {"az_map": {"us-east-1a": "us-west-2z"}}}, "network.az_map.us-east-1a", "not an available zone"),
     ({"network": {"cidr_map": {"10.0.0.0/16": "192.168.0.0/16"}}}, "network.cidr_map.10.0.0.0/16", "overlaps"),
-    ({"source": {"account_id": "222222222222", "region": "us-east-1"}}, "source.account_id", "belong to account"),
+    ({"source": {"account_id": "222222222222", "region": "us-east-1"},  # recovery through a role it trusts
+      "recovery": {"account_id": "111111111111", "region": "us-west-2",
+                   "role_arn": "arn:aws:iam::111111111111:role/drflow-recovery"}}, "source.account_id", "belong to account"),
 ])
 def test_validate_checks_the_recovery_region_with_reads_only(overrides, field, words, tmp_path, sandbox):
     boto3.client("ec2", region_name="us-west-2").create_vpc(CidrBlock="192.168.0.0/20")  # someone else's VPC
+    recovery_role("111111111111", trusted="111111111111")
     sandbox.app.clear_log()
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(plan_data(**overrides)))
@@ -140,3 +151,18 @@ def test_plan_error_lists_every_problem_at_once():
         parse_plan(data)
     fields = [f for f, _ in exc.value.problems]
     assert "recovery.region" in fields and "servers.a.depends_on" in fields
+
+
+@pytest.mark.parametrize("recovery,cross", [
+    ({"account_id": "111111111111", "region": "us-west-2"}, False),
+    ({"account_id": "111111111111", "region": "us-west-2", "mode": "same-account"}, False),
+    ({"account_id": "222222222222", "region": "us-west-2", "role_arn": "arn:aws:iam::222222222222:role/dr",
+      "external_id": "shop-dr"}, True),
+    ({"account_id": "222222222222", "region": "us-west-2", "mode": "cross-account",
+      "role_arn": "arn:aws:iam::222222222222:role/dr"}, True),
+    ({"account_id": "222222222222", "region": "us-west-2", "credentials": {"profile": "dr"}}, True),
+])
+def test_recovery_mode_is_derived_from_the_accounts_or_stated_consistently(recovery, cross):
+    plan = parse_plan({**plan_data(), "recovery": recovery})
+    assert plan.cross_account is cross
+    assert plan.public_dict()["recovery"]["mode"] == recovery.get("mode")  # what the user wrote, stored as is

@@ -270,7 +270,8 @@ def test_cross_account_shares_the_source_snapshot_then_copies_it_in_the_recovery
 
     other = "222222222222"
     recovery_key = f"arn:aws:kms:{RECOVERY}:{other}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    plan = make_plan(recovery={"account_id": other, "region": RECOVERY}, kms_key_map={"alias/shop-data": recovery_key},
+    plan = make_plan(recovery={"account_id": other, "region": RECOVERY, "role_arn": f"arn:aws:iam::{other}:role/dr"},
+                     kms_key_map={"alias/shop-data": recovery_key},
                      databases={"keep_snapshots": 1})
     now = datetime.now(timezone.utc)
     automated = {"DBSnapshotIdentifier": "rds:shop-db-auto", "SnapshotType": "automated", "Status": "available",

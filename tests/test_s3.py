@@ -314,7 +314,8 @@ def _ctx(plan) -> ApplyContext:
 
 
 def test_cross_account_replication_hands_ownership_to_the_recovery_account():
-    plan = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY})
+    plan = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY,
+                               "role_arn": "arn:aws:iam::222222222222:role/dr"})
     resource = Resource(type="s3:bucket", source_id=BUCKET, name=BUCKET, config={
         "replica": plan.replica_bucket(BUCKET), "kms_key": None, "policy": {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "s3:GetObject",
@@ -339,7 +340,8 @@ def test_policy_translation_touches_only_the_bucket_and_the_account():
                              "Principal": {"AWS": "arn:aws:iam::111111111111:role/app"},
                              "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111",
                                                             "s3:prefix": "logs/1111111111112"}}}]}
-    plan = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY})
+    plan = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY,
+                               "role_arn": "arn:aws:iam::222222222222:role/dr"})
     translated = translate_policy(policy, "logs", "logs-dr", plan)
     out = translated.document["Statement"][0]
     assert out["Resource"] == ["arn:aws:s3:::logs-dr", "arn:aws:s3:::logs-dr/*", "arn:aws:s3:::logs-archive/*"]

@@ -1,7 +1,9 @@
 """Fault injection for the sandbox: answer a fraction of AWS calls with the errors AWS really sends.
 
 `throttle` and `error5xx` are fractions of calls; `dark` is a region whose every call is refused (the
-primary region during an outage). Errors are shaped per protocol (EC2 XML, S3 XML, query XML, JSON),
+primary region during an outage); `revoked` holds account ids whose sandbox access key (`AKIA<account>SBOX`) is
+refused as an invalid token, as AWS refuses a deactivated or deleted access key (the primary's credentials
+taken away by an incident responder). Role sessions assumed earlier keep working, as they do in AWS. Errors are shaped per protocol (EC2 XML, S3 XML, query XML, JSON),
 so that botocore parses and classifies them exactly as it would real ones.
 """
 
@@ -17,6 +19,7 @@ class Faults:
     throttle: float = 0.0
     error5xx: float = 0.0
     dark: set[str] = field(default_factory=set)
+    revoked: set[str] = field(default_factory=set)
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -31,8 +34,8 @@ class Faults:
 
     @classmethod
     def parse(cls, text: str | None) -> "Faults":
-        """`throttle=0.2,error5xx=0.05,dark=us-east-1,seed=7` (dark may repeat)."""
-        kwargs: dict = {"dark": set()}
+        """`throttle=0.2,error5xx=0.05,dark=us-east-1,revoked=111111111111,seed=7` (dark, revoked may repeat)."""
+        kwargs: dict = {"dark": set(), "revoked": set()}
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
             name, _, value = part.partition("=")
             try:
@@ -40,10 +43,10 @@ class Faults:
                     kwargs[name] = float(value)
                 elif name == "seed":
                     kwargs["seed"] = int(value)
-                elif name == "dark":
-                    kwargs["dark"].add(value)
+                elif name in ("dark", "revoked"):
+                    kwargs[name].add(value)
                 else:
-                    raise ValueError(f"unknown fault {name!r} (throttle, error5xx, dark, seed)")
+                    raise ValueError(f"unknown fault {name!r} (throttle, error5xx, dark, revoked, seed)")
             except ValueError as exc:
                 raise ValueError(f"--faults {part!r}: {exc}") from None
         return cls(**kwargs)
@@ -64,13 +67,16 @@ class Faults:
 _CODES = {  # protocol -> fault -> (status, code, message)
     "ec2": {"throttle": (503, "RequestLimitExceeded", "Request limit exceeded."),
             "5xx": (500, "InternalError", "An internal error has occurred"),
-            "dark": (503, "Unavailable", "The service is unavailable in this region (sandbox: region dark)")},
+            "dark": (503, "Unavailable", "The service is unavailable in this region (sandbox: region dark)"),
+            "revoked": (401, "AuthFailure", "AWS was not able to validate the provided access credentials")},
     "s3": {"throttle": (503, "SlowDown", "Please reduce your request rate."),
            "5xx": (500, "InternalError", "We encountered an internal error. Please try again."),
-           "dark": (403, "AccessDenied", "Region unavailable (sandbox: region dark)")},
+           "dark": (403, "AccessDenied", "Region unavailable (sandbox: region dark)"),
+           "revoked": (403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")},
     "default": {"throttle": (400, "Throttling", "Rate exceeded"),
                 "5xx": (500, "InternalFailure", "An internal error occurred"),
-                "dark": (403, "AccessDenied", "Region unavailable (sandbox: region dark)")},
+                "dark": (403, "AccessDenied", "Region unavailable (sandbox: region dark)"),
+                "revoked": (403, "InvalidClientTokenId", "The security token included in the request is invalid.")},
 }
 
 
@@ -82,6 +88,8 @@ def error_response(fault: str, service: str, json_protocol: bool) -> tuple[int, 
     if json_protocol:
         if fault == "throttle":
             code = "ThrottlingException"
+        if fault == "revoked":  # JSON services (KMS, DRS, ...) name a refused key this way
+            code = "UnrecognizedClientException"
         body = ('{"__type": "%s", "message": "%s"}' % (code, message)).encode()
         return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
     if protocol == "ec2":

@@ -22,6 +22,7 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # cuts a region's 
 import requests  # noqa: E402
 from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,  # noqa: E402
                                            create_backend_app)
+from moto.iam.models import get_account_id_from  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from core.aws import is_read  # noqa: E402
@@ -30,6 +31,7 @@ from drflow.sandbox.efs_replication import register as register_efs_replication 
 from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
+from drflow.sandbox.sts import install as install_sts  # noqa: E402
 
 
 SCOPE_RE = re.compile(r"Credential=(?P<key>[A-Z0-9]{16,128})/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
@@ -71,10 +73,13 @@ class SandboxApp:
             environ["HTTP_X_MOTO_ACCOUNT_ID"] = sandbox_key["account"]
         operation, json_protocol, named = _operation(environ)
         write = not is_read(operation) if named else environ["REQUEST_METHOD"] not in ("GET", "HEAD")
-        fault = self.faults.pick(region)
+        if service == "sts":  # AssumeRole changes nothing in any account: a pre-flight may call it
+            write = False
+        revoked = sandbox_key is not None and sandbox_key["account"] in self.faults.revoked
+        fault = "revoked" if revoked else self.faults.pick(region)
+        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key)  # a role session's account
         with self._lock:
-            self.calls.append(Call(service, region, environ.get("HTTP_X_MOTO_ACCOUNT_ID", ""), operation,
-                                   write, fault))
+            self.calls.append(Call(service, region, account, operation, write, fault))
         if fault:
             status, headers, body = error_response(fault, service, json_protocol)
             start_response(f"{status} Fault", headers + [("Content-Length", str(len(body)))])
@@ -120,6 +125,7 @@ class Sandbox:
     def __init__(self, port: int = 0, faults: Faults | None = None, account_id: str = DEFAULT_ACCOUNT):
         install_s3_replication()  # moto's GetBucketReplication answers with what was stored (see that module)
         install_moto_rds()  # moto's RDS answers like AWS where drflow needs it (see that module)
+        install_sts()  # moto's AssumeRole checks the role and its trust policy, like AWS (see that module)
         register_efs_replication()  # moto's EFS gains replication (see that module)
         self.app = SandboxApp(DomainDispatcherApplication(create_backend_app), faults)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=_QuietHandler)
@@ -162,6 +168,14 @@ class Sandbox:
 
         Fetch it again after `reset()`: moto's reset gives every account and region a fresh backend."""
         return drs_backend(account_id or self.account_id, region)
+
+    def revoke(self, account_id: str) -> None:
+        """Refuse every call signed with that account's sandbox access key, as AWS refuses a revoked key."""
+        self.app.faults.revoked.add(account_id)
+
+    def restore(self, account_id: str) -> None:
+        """Accept that account's sandbox access key again (`reset()` restores every account too)."""
+        self.app.faults.revoked.discard(account_id)
 
     def reset(self) -> None:
         """Forget every resource in every account and region (moto's reset), the log and the faults."""
