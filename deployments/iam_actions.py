@@ -103,7 +103,7 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     # the replica key is created (and tagged) in the recovery region with the caller's permissions there
     "kms:ReplicateKey": ("kms:ReplicateKey", "kms:CreateKey", "kms:TagResource"),
     # ---- IAM: tag-on-create --------------------------------------------------------------------------------
-    "iam:CreateRole": ("iam:CreateRole", "iam:TagRole", "iam:PutRolePermissionsBoundary"),  # with a boundary
+    "iam:CreateRole": ("iam:CreateRole", "iam:TagRole"),
     "iam:CreatePolicy": ("iam:CreatePolicy", "iam:TagPolicy"),
     "iam:CreateInstanceProfile": ("iam:CreateInstanceProfile", "iam:TagInstanceProfile"),
     # ---- DRS ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from conftest import ACCOUNT, RECOVERY, SOURCE
 from core.models import Resource
 from core.plan import load_plan, parse_plan
 from core.policy import Translation
+from drflow.sandbox.accounts import recovery_role
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.server import SECRET, access_key_for
 from drflow.sandbox.workload import seed_workload
@@ -96,13 +97,18 @@ def test_same_account_roles_stay_untouched_until_a_failover_attaches_drflows_gra
     assert iam.list_role_policies(RoleName="shop-app")["PolicyNames"] == ["logs"]  # its own policies: as they were
 
 
-def recovery_account_ready() -> None:
-    """The recovery account's side of the bargain: a role drflow assumes, trusting the source account with an
-    external id (deployments/iam/ ships its policies)."""
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}]}
-    _iam(OTHER).create_role(RoleName="drflow-recovery", AssumeRolePolicyDocument=json.dumps(trust))
+def recovery_account_ready(trusted: tuple[str, ...] = (ACCOUNT,)) -> None:
+    """What an operator sets up once for a separate recovery account: there, a role drflow assumes, trusting
+    `trusted` with an external id (deployments/iam/ ships its policies); here, the shop's key lets that account
+    copy the database snapshots shared with it."""
+    recovery_role(OTHER, list(trusted), external_id=EXTERNAL_ID)
+    kms = boto3.client("kms", region_name=SOURCE)
+    key = kms.describe_key(KeyId="alias/shop-data")["KeyMetadata"]["KeyId"]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    policy["Statement"].append({"Sid": "RecoveryAccountCopiesSnapshots", "Effect": "Allow",
+                                "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+                                "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"})
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
 
 
 def cross_account_plan(**recovery):
@@ -162,10 +168,7 @@ def test_a_failover_into_the_recovery_account_needs_nothing_from_the_source_acco
     ids = seed_workload(boto3.Session(), SOURCE)
     agents_replicate_into(OTHER, ids)
     operator = "333333333333"
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{operator}:root"]},
-        "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}]}
-    _iam(OTHER).create_role(RoleName="drflow-recovery", AssumeRolePolicyDocument=json.dumps(trust))
+    recovery_account_ready(trusted=(operator,))
     credentials = tmp_path / "credentials"
     credentials.write_text(f"[dr-operator]\naws_access_key_id = {access_key_for(operator)}\n"
                            f"aws_secret_access_key = {SECRET}\n")

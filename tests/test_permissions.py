@@ -58,6 +58,9 @@ NOT_REACHED = {
         "s3:AbortMultipartUpload",
     },
     RECOVERY_POLICY: {
+        # tasks/iam.py: CreateRole with a permissions boundary needs it too (the mapping goes by operation, and
+        # the source side's CreateRole, the S3 replication role, has no boundary)
+        "iam:PutRolePermissionsBoundary",
         # tasks/iam*.py: drift repair of a role, policy or instance profile drflow made in the recovery account
         "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:DeleteRolePermissionsBoundary", "iam:UntagRole",
         "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
