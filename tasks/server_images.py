@@ -50,6 +50,8 @@ def stage_image(resource: Resource, ctx: ApplyContext) -> tuple[str, bool]:
                                     NoReboot=True, TagSpecifications=[{"ResourceType": "image", "Tags": tags}])
     source_ec2.get_waiter("image_available").wait(ImageIds=[image["ImageId"]],
                                                   WaiterConfig={"Delay": 15, "MaxAttempts": 240})
+    if ctx.plan.cross_account:
+        _share(source_ec2, image["ImageId"], ctx.plan.recovery.account_id)
     ec2 = ctx.recovery.client("ec2")
     copy = ec2.copy_image(SourceImageId=image["ImageId"], SourceRegion=ctx.source.region, ClientToken=token,
                           Name=f"drflow-{resource.source_id}-{token[:12]}",
@@ -58,6 +60,18 @@ def stage_image(resource: Resource, ctx: ApplyContext) -> tuple[str, bool]:
     _prune(ctx.source, ctx.plan.name, resource.source_id, keep=1)  # the source copy only feeds the next copy
     _prune(ctx.recovery, ctx.plan.name, resource.source_id, keep=ctx.plan.vault.keep)
     return copy["ImageId"], True
+
+
+def _share(ec2: Any, image_id: str, account: str) -> None:
+    """Let the recovery account copy the image: a launch permission on the AMI and create-volume permission on
+    its snapshots (CopyImage of a shared AMI reads them). The recovery account's copy is its own."""
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": account}]})
+    for mapping in image.get("BlockDeviceMappings", []):
+        snapshot = (mapping.get("Ebs") or {}).get("SnapshotId")
+        if snapshot:
+            ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
+                                          OperationType="add", UserIds=[account])
 
 
 def _prune(side: Side, plan_name: str, source_id: str, keep: int) -> None:

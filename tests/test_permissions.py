@@ -143,16 +143,21 @@ def needed_by_policy(made: list[AwsAccess]) -> dict[Path, set[str]]:
     return out
 
 
-def run_the_sample_shop(sandbox) -> None:
-    """The sample shop, plus what makes it reach more of the code: a server without the DRS agent (nightly
-    images), no fresh automated database snapshot (drflow takes its own), and keeps of 1 so that the second
-    night prunes images, snapshot copies and recovery points."""
-    ids = seed_workload(boto3.Session(), SOURCE)
+def add_a_server_without_the_drs_agent(ids: dict) -> None:
+    """Imaged nightly instead of replicated by DRS."""
     boto3.client("ec2", region_name=SOURCE).run_instances(
         ImageId="ami-0legacy0000000001", MinCount=1, MaxCount=1, InstanceType="t3.micro",
         SubnetId=ids["private-b"], PrivateIpAddress="10.0.11.99", SecurityGroupIds=[ids["sg-app"]],
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "legacy"},
                                                                   {"Key": "app", "Value": "shop"}]}])
+
+
+def run_the_sample_shop(sandbox) -> None:
+    """The sample shop, plus what makes it reach more of the code: a server without the DRS agent (nightly
+    images), no fresh automated database snapshot (drflow takes its own), and keeps of 1 so that the second
+    night prunes images, snapshot copies and recovery points."""
+    ids = seed_workload(boto3.Session(), SOURCE)
+    add_a_server_without_the_drs_agent(ids)
     data = yaml.safe_load(EXAMPLE.read_text())
     data["vault"]["keep"] = 1
     data["databases"]["keep_snapshots"] = 1
@@ -169,10 +174,11 @@ def run_the_sample_shop(sandbox) -> None:
 
 
 def run_the_shop_across_accounts(sandbox) -> None:
-    """The same shop replicated into another account (IAM rebuilt there, snapshots shared then copied), and
-    failed over there."""
+    """The same shop replicated into another account (IAM rebuilt there, snapshots and images shared then
+    copied), and failed over there."""
     sandbox.reset()
     ids = seed_workload(boto3.Session(), SOURCE)
+    add_a_server_without_the_drs_agent(ids)  # its nightly image is shared with the recovery account, then copied
     agents_replicate_into(OTHER, ids)
     recovery_account_ready()
     plan = cross_account_plan()

@@ -28,6 +28,7 @@ from werkzeug.serving import make_server  # noqa: E402
 from core.aws import is_read  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
 from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
+from drflow.sandbox.moto_ec2 import install as install_moto_ec2  # noqa: E402
 from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
@@ -125,6 +126,7 @@ class Sandbox:
     def __init__(self, port: int = 0, faults: Faults | None = None, account_id: str = DEFAULT_ACCOUNT):
         install_s3_replication()  # moto's GetBucketReplication answers with what was stored (see that module)
         install_moto_rds()  # moto's RDS answers like AWS where drflow needs it (see that module)
+        install_moto_ec2()  # moto's EC2 copies AMIs shared with the caller, as AWS does (see that module)
         install_sts()  # moto's AssumeRole checks the role and its trust policy, like AWS (see that module)
         register_efs_replication()  # moto's EFS gains replication (see that module)
         self.app = SandboxApp(DomainDispatcherApplication(create_backend_app), faults)
