@@ -29,6 +29,7 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
         emit(replicated, as_json)
         if not as_json:
             typer.echo(_data_summary(plan, replicated, f"data copied to {plan.recovery.region}"))
+            typer.echo(_iam_summary(replicated, "IAM staged (production roles left as they are)"))
         typer.echo(f"== 2. failover with {plan.source.region} dark (every call to it fails) ==", err=True)
         injected = Faults.parse(faults)
         injected.dark.add(plan.source.region)
@@ -39,6 +40,7 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
         if not as_json:
             typer.echo(_network_summary(plan, recovered))
             typer.echo(_data_summary(plan, recovered, f"data recovered in {plan.recovery.region}"))
+            typer.echo(_iam_summary(recovered, "IAM at failover"))
             typer.echo(_launch_order(sandbox, plan, recovered))
             typer.echo(f"calls to {plan.source.region} during failover: {len(touched)}")
         return 1 if replicated.get("failed") or recovered.get("failed") or touched else 0
@@ -68,6 +70,21 @@ def _network_summary(plan: Any, report: dict[str, Any]) -> str:
             note = ", ".join(f"{k}={v}" for k, v in extra.items() if k in ("cidr_block", "availability_zone",
                                                                            "public_ip", "service_name"))
             lines.append(f"  {row['key']:<58} -> {row['recovered_id']} {note}")
+    return "\n".join(lines)
+
+
+def _iam_summary(report: dict[str, Any], title: str) -> str:
+    """One line per role: in the same account, its drflow grant of the recovery region's permissions."""
+    lines = [f"{title}:"]
+    for row in report["details"]:
+        if row["key"].startswith("iam:role/"):
+            d = row.get("details", {})
+            if "grant" in d:
+                state = "attached" if d["attached"] else "staged, not attached"
+                note = f"grant {', '.join(g.rsplit('/', 1)[-1] for g in d['grant']) or '(none needed)'}: {state}"
+            else:
+                note = f"{row['outcome']} as {row['recovered_id']}"
+            lines.append(f"  {row['name']:<32} {note}")
     return "\n".join(lines)
 
 
