@@ -21,8 +21,8 @@ from core.handler import Applied, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource, resource_key
 from core.plan import Plan
 from core.policy import Translation, references
-from tasks.iam_common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, collision, default_document, dump,
-                              get_or_none, new_version, owned_by_plan, protected_path, same, staged_missing,
+from tasks.iam_common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, collision, collisions,
+                              default_document, dump, get_or_none, new_version, owned_by_plan, protected_path, same,
                               translated, translation)
 
 GRANT_LIMIT = 6144  # IAM's size limit of one managed policy document, in characters without whitespace
@@ -70,18 +70,14 @@ class RoleHandler:
         return get_or_none(ctx.recovery.client("iam").get_role, "Role", RoleName=resource.name)
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        problems = []
-        iam = ctx.recovery.client("iam")
-        for resource in resources:
-            if ctx.plan.cross_account:
-                role = self._role(resource, ctx)
-                if role and not owned_by_plan(role, ctx):
-                    problems.append((f"{ROLE} {resource.name}", collision("role", resource.name, ctx)))
-                continue
-            for name in _grant_names(resource, ctx, count=1):
-                policy = get_or_none(iam.get_policy, "Policy", PolicyArn=_grant_arn(name, ctx))
-                if policy and not owned_by_plan(policy, ctx):
-                    problems.append((f"{ROLE} {resource.name}", collision("managed policy", name, ctx)))
+        if ctx.plan.cross_account:
+            return collisions(resources, ctx, "role", self._role)
+        iam, problems = ctx.recovery.client("iam"), []
+        for resource in resources:  # same account: the names of drflow's grant policies
+            name = _grant_names(resource, ctx, count=1)[0]
+            policy = get_or_none(iam.get_policy, "Policy", PolicyArn=_grant_arn(name, ctx))
+            if policy and not owned_by_plan(policy, ctx):
+                problems.append((f"{ROLE} {resource.name}", collision("managed policy", name, ctx)))
         return problems
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
@@ -105,12 +101,9 @@ class RoleHandler:
         managed = sorted(translated(cfg["managed"], "attached policies", t, warnings))
         boundary = translated(cfg["boundary"], "permissions boundary", t, warnings)
         role = self._role(resource, ctx)
-        if role and not owned_by_plan(role, ctx):
-            raise Unrecoverable(collision("role", resource.name, ctx))
-        if ctx.mode == "drill":
-            if not role:
-                raise Unrecoverable(staged_missing("role", resource.name, ctx))
-            return Applied(role["Arn"], warnings=warnings)
+        drill = claim("role", resource, role, ctx, warnings)
+        if drill:
+            return drill
         iam = ctx.recovery.client("iam")
         created = role is None
         writes = 0

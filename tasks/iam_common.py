@@ -14,12 +14,12 @@ IAM is global to an account, so what "recovering" a role means depends on the pl
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
-from core.handler import TAG_PLAN, ApplyContext, tags_of
+from core.handler import TAG_PLAN, Applied, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource
 from core.policy import Translation, translate
 
@@ -99,6 +99,33 @@ def collision(kind: str, name: str, ctx: ApplyContext) -> str:
     return (f"a {kind} named {name} already exists in account {ctx.plan.recovery.account_id} and is not drflow's "
             f"(no tag {TAG_PLAN}={ctx.plan.name}); drflow does not take over what it did not make: rename or remove "
             f"it, or tag it {TAG_PLAN}={ctx.plan.name} to hand it to drflow")
+
+
+def collisions(resources: list[Resource], ctx: ApplyContext, kind: str,
+               lookup: Callable[[Resource, ApplyContext], dict[str, Any] | None]) -> list[tuple[str, str]]:
+    """Pre-flight of a cross-account plan: each name already taken in the recovery account by something that
+    is not drflow's."""
+    if not ctx.plan.cross_account:
+        return []
+    problems = []
+    for resource in resources:
+        existing = lookup(resource, ctx)
+        if existing and not owned_by_plan(existing, ctx):
+            problems.append((f"{resource.type} {resource.name}", collision(kind, resource.name, ctx)))
+    return problems
+
+
+def claim(kind: str, resource: Resource, existing: dict[str, Any] | None, ctx: ApplyContext,
+          warnings: list[str]) -> Applied | None:
+    """What apply does before any write in the recovery account: refuse a name taken by something not drflow's;
+    in a drill, only use what the nightly run staged. None: go on and create or reconcile."""
+    if existing and not owned_by_plan(existing, ctx):
+        raise Unrecoverable(collision(kind, resource.name, ctx))
+    if ctx.mode != "drill":
+        return None
+    if not existing:
+        raise Unrecoverable(staged_missing(kind, resource.name, ctx))
+    return Applied(existing["Arn"], warnings=warnings)
 
 
 def staged_missing(kind: str, name: str, ctx: ApplyContext) -> str:

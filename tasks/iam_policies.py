@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side
-from core.handler import Applied, ApplyContext, Unrecoverable
+from core.handler import Applied, ApplyContext
 from core.models import Resource
 from core.plan import Plan
 from core.policy import references
-from tasks.iam_common import (POLICY, authorization_details, collision, default_document, dump, get_or_none,
-                              new_version, owned_by_plan, protected_path, same, staged_missing, translated, translation)
+from tasks.iam_common import (POLICY, authorization_details, claim, collisions, default_document, dump,
+                              get_or_none, new_version, protected_path, same, translated, translation)
 
 def recovery_arn(resource: Resource, plan: Plan) -> str:
     return f"arn:aws:iam::{plan.recovery.account_id}:policy{resource.config['path']}{resource.name}"
@@ -46,14 +46,7 @@ class PolicyHandler:
         return get_or_none(iam.get_policy, "Policy", PolicyArn=recovery_arn(resource, ctx.plan))
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        if not ctx.plan.cross_account:
-            return []
-        problems = []
-        for resource in resources:
-            existing = self._existing(resource, ctx)
-            if existing and not owned_by_plan(existing, ctx):
-                problems.append((f"{POLICY} {resource.name}", collision("managed policy", resource.name, ctx)))
-        return problems
+        return collisions(resources, ctx, "managed policy", self._existing)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         if not ctx.plan.cross_account:
@@ -67,12 +60,9 @@ class PolicyHandler:
         warnings: list[str] = []
         document = translated(resource.config["document"], "document", translation(resource, ctx), warnings)
         existing = self._existing(resource, ctx)
-        if existing and not owned_by_plan(existing, ctx):
-            raise Unrecoverable(collision("managed policy", resource.name, ctx))
-        if ctx.mode == "drill":
-            if not existing:
-                raise Unrecoverable(staged_missing("managed policy", resource.name, ctx))
-            return Applied(existing["Arn"], warnings=warnings)
+        drill = claim("managed policy", resource, existing, ctx, warnings)
+        if drill:
+            return drill
         iam = ctx.recovery.client("iam")
         if existing is None:
             arn = iam.create_policy(PolicyName=resource.name, Path=resource.config["path"], PolicyDocument=dump(document),

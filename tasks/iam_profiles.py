@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, Unrecoverable, tags_of
+from core.handler import Applied, ApplyContext, tags_of
 from core.models import Resource, resource_key
 from core.plan import Plan
-from tasks.iam_common import (PROFILE, ROLE, collision, get_or_none, owned_by_plan, protected_path,
-                              staged_missing)
+from tasks.iam_common import PROFILE, ROLE, claim, collisions, get_or_none, protected_path
 
 
 class InstanceProfileHandler:
@@ -41,14 +40,7 @@ class InstanceProfileHandler:
                            InstanceProfileName=resource.name)
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        if not ctx.plan.cross_account:
-            return []
-        problems = []
-        for resource in resources:
-            profile = self._profile(resource, ctx)
-            if profile and not owned_by_plan(profile, ctx):
-                problems.append((f"{PROFILE} {resource.name}", collision("instance profile", resource.name, ctx)))
-        return problems
+        return collisions(resources, ctx, "instance profile", self._profile)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         if not ctx.plan.cross_account:
@@ -60,12 +52,9 @@ class InstanceProfileHandler:
         if not ctx.plan.cross_account:
             return Applied(resource.arn, details={"same_account": True})
         profile = self._profile(resource, ctx)
-        if profile and not owned_by_plan(profile, ctx):
-            raise Unrecoverable(collision("instance profile", resource.name, ctx))
-        if ctx.mode == "drill":
-            if not profile:
-                raise Unrecoverable(staged_missing("instance profile", resource.name, ctx))
-            return Applied(profile["Arn"])
+        drill = claim("instance profile", resource, profile, ctx, [])
+        if drill:
+            return drill
         iam = ctx.recovery.client("iam")
         created = profile is None
         if created:
