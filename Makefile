@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 help:
 	@echo "make demo   sandbox + sample workload, nightly replication, failover with the primary dark, report"
 	@echo "make test   the whole test suite (moto sandbox, Prefect test server)"
-	@echo "make bench  scale and speed figures (synthetic estate; BENCH_RESOURCES=2000 by default; BENCH_OBJECTS=10000 for S3)"
+	@echo "make bench  scale and speed figures (synthetic estate; BENCH_RESOURCES=2000 by default; BENCH_OBJECTS=10000 for S3; BENCH_ROLES=300 for IAM)"
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -38,6 +38,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.replicate_scale
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.servers_scale
+	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.iam_scale
 	$(VENV)/bin/python -m benchmarks.s3_sync
 
 clean:

@@ -46,7 +46,7 @@ def seed(iam, roles: int) -> None:
         iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=_doc(
             f"arn:aws:sqs:us-east-1:{SOURCE}:inline-{i}"))
         iam.attach_role_policy(RoleName=name, PolicyArn=policies[i % len(policies)])
-        iam.create_instance_profile(InstanceProfileName=name)
+        iam.create_instance_profile(InstanceProfileName=name, Tags=[{"Key": "app", "Value": "bench"}])
         iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
 
 

@@ -119,8 +119,9 @@ def _arn(match: re.Match[str], t: Translation, path: str, warnings: list[str]) -
 
 
 def references(document: Any) -> list[str]:
-    """What a policy names that drflow may have recovered under another name or id, as "<service>:<name>"
-    refs (core.scope.refer): buckets in S3 ARNs, KMS keys, and VPC, endpoint, group and subnet ids."""
+    """What a policy names that drflow may have recovered under another name or id, or must create first, as
+    "<service>:<name>" refs (core.scope.refer): buckets in S3 ARNs, KMS keys, VPC, endpoint, group and subnet
+    ids, and IAM roles (a trust policy may only name a role that exists)."""
     found: set[str] = set()
 
     def visit(node: Any) -> None:
@@ -142,6 +143,8 @@ def references(document: Any) -> list[str]:
                 found.add(f"s3:{resource.partition('/')[0]}")
             elif service == "kms" and resource.startswith("key/") and resource != "key/*":
                 found.add(f"kms:{resource.removeprefix('key/')}")
+            elif service == "iam" and resource.startswith("role/") and "*" not in resource:
+                found.add(f"iam:role:{resource.rsplit('/', 1)[-1]}")
             elif service == "ec2" and "/" in resource and NETWORK_ID_RE.match(resource.partition("/")[2]):
                 found.add(f"ec2:{resource.partition('/')[2]}")
 

@@ -100,6 +100,7 @@ class RoleHandler:
         inline = {name: translated(doc, f"inline policy {name}", t, warnings) for name, doc in cfg["inline"].items()}
         managed = sorted(translated(cfg["managed"], "attached policies", t, warnings))
         boundary = translated(cfg["boundary"], "permissions boundary", t, warnings)
+        warnings += _unknown_principals(trust, resource, ctx)
         role = self._role(resource, ctx)
         drill = claim("role", resource, role, ctx, warnings)
         if drill:
@@ -172,6 +173,21 @@ class RoleHandler:
                                 + "; ".join(f"aws iam attach-role-policy --role-name {resource.name} --policy-arn {a}"
                                             for a in details["grant"]))
         return Applied(resource.arn, changed=bool(writes), details=details, warnings=warnings)
+
+
+def _unknown_principals(trust: Any, resource: Resource, ctx: ApplyContext) -> list[str]:
+    """Roles of the recovery account that the trust policy names but drflow does not recreate: IAM refuses a trust
+    policy naming a role that does not exist, so the report says which to create first."""
+    protected = {ctx.deps[k].name for k in resource.dependencies if k.startswith(f"{ROLE}/") and k in ctx.deps}
+    prefix = f"arn:aws:iam::{ctx.plan.recovery.account_id}:role/"
+    named = set()
+    for statement in trust.get("Statement", []):
+        principal = statement.get("Principal")
+        values = principal.get("AWS", []) if isinstance(principal, dict) else []
+        named |= {v for v in ([values] if isinstance(values, str) else values) if v.startswith(prefix)}
+    return [f"trust policy names {arn}, a role drflow does not protect: it must exist in account "
+            f"{ctx.plan.recovery.account_id} before this one (protect it, or create it there)"
+            for arn in sorted(named) if arn.rsplit("/", 1)[-1] not in protected]
 
 
 def grant_documents(resource: Resource, t: Translation, warnings: list[str]) -> list[dict[str, Any]]:

@@ -9,10 +9,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import ACCOUNT, RECOVERY, SOURCE
-from core.models import Resource
+from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from core.handler import ApplyContext
+from core.models import Outcome, Resource, ResourceResult
 from core.plan import load_plan, parse_plan
-from core.policy import Translation
+from core.policy import Translation, references, translate
+from core.scope import refer
 from drflow.sandbox.accounts import recovery_role
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.server import SECRET, access_key_for
@@ -21,7 +23,7 @@ from flows.common import PreflightError
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
-from tasks.iam import grant_documents
+from tasks.iam import _unknown_principals, grant_documents
 from tasks.registry import default_registry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shop-plan.yaml"
@@ -219,3 +221,21 @@ def test_the_grant_holds_only_what_changes_in_the_recovery_region_within_iams_si
     assert len(documents) > 1 and all(len(json.dumps(d, separators=(",", ":"))) <= 6144 for d in documents)
     statements = [s for d in documents for s in d["Statement"]]
     assert len(statements) == 120 and all(RECOVERY in s["Resource"] and "Sid" not in s for s in statements)
+
+
+def test_a_role_named_in_a_trust_policy_is_recreated_first_and_an_unprotected_one_is_warned():
+    trust = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": [
+        f"arn:aws:iam::{ACCOUNT}:role/ci/builder", f"arn:aws:iam::{ACCOUNT}:role/outsider"]}}]}
+    deployer = Resource(type="iam:role", source_id="deployer", name="deployer", refs=references(trust),
+                        tags={"app": "shop"})
+    builder = Resource(type="iam:role", source_id="builder", name="builder", tags={"app": "shop"})
+    linked = {r.name: r for r in refer([deployer, builder])}
+    assert linked["deployer"].dependencies == ["iam:role/builder"]  # the role it trusts exists first
+    plan = make_plan(recovery={"account_id": OTHER, "region": RECOVERY, "role_arn": RECOVERY_ROLE})
+    built = ResourceResult(key="iam:role/builder", type="iam:role", source_id="builder", name="builder",
+                           outcome=Outcome.CREATED, recovered_id=f"arn:aws:iam::{OTHER}:role/ci/builder")
+    ctx = ApplyContext(plan=plan, recovery=None, mode="stage", deps={"iam:role/builder": built}, net=None,
+                       index=None)
+    translated_trust = translate(trust, Translation(ACCOUNT, OTHER, SOURCE, RECOVERY)).document
+    (warning,) = _unknown_principals(translated_trust, linked["deployer"], ctx)
+    assert f"arn:aws:iam::{OTHER}:role/outsider" in warning and "builder" not in warning
