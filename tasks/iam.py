@@ -6,8 +6,8 @@ translated (tasks/iam_common.py), and reconciled nightly only when the translate
 Same account: the role exists and serves production, so replication and drills never change it. Its policies
 name the source region's ARNs, though, and the source buckets and groups; what they would grant in the recovery
 region is staged nightly as drflow-owned managed policies (path /drflow/, `drflow-<plan>-<role>[-n]`), holding
-only the statements that translation changes. A real failover attaches them to the role, and failback detaches
-them; the role's own policies are never edited.
+only the statements that translation changes. A real failover attaches them to the role; failing back detaches
+them again. The role's own policies are never edited.
 """
 
 from __future__ import annotations
