@@ -1,12 +1,15 @@
 """The vault: recovery points as immutable, versioned JSON documents in an S3 bucket on the recovery side.
 
-Layout: `<plan>/recovery-points/<id>.json` (ids sort by time). A point is written once, with a
+Layout: `<plan>/recovery-points/<id>.json` (ids sort by time), and `<plan>/failover.json`, the marker a real
+failover leaves (which recovery point, when) and that failback requires: a plan that never failed over has
+nothing to fail back. A point is written once, with a
 conditional put (`If-None-Match: *`), into a versioned bucket, so it cannot be overwritten by
 accident; retention deletes whole points (every version) beyond the plan's `keep`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +30,7 @@ class Vault:
         self._region = side.region
         self.bucket = bucket
         self.prefix = f"{plan_name}/recovery-points/"
+        self.failover_key = f"{plan_name}/failover.json"
 
     def ensure(self) -> list[str]:
         """Create the bucket if missing; make sure it is versioned, encrypted and private. Returns writes made."""
@@ -124,3 +128,21 @@ class Vault:
             rows.append({"id": point.id, "created_at": point.created_at.isoformat(), "complete": point.complete,
                          "resources": len(point.resources), "source": f"{point.source.account_id}/{point.source.region}"})
         return rows
+
+    # -- the failover marker: written by a real failover, read by failback --------------------------------
+
+    def record_failover(self, marker: dict[str, Any]) -> str:
+        """Overwritten by each real failover (the bucket is versioned, so earlier ones stay as versions)."""
+        self._s3.put_object(Bucket=self.bucket, Key=self.failover_key, Body=json.dumps(marker).encode(),
+                            ContentType="application/json")
+        return f"s3://{self.bucket}/{self.failover_key}"
+
+    def last_failover(self) -> dict[str, Any] | None:
+        """The marker of the latest real failover, or None when the plan never failed over."""
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=self.failover_key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "NoSuchBucket", "404"):
+                return None
+            raise
+        return json.loads(body)

@@ -138,6 +138,26 @@ def failover(plan: Path = PLAN_OPT,
     raise typer.Exit(1 if report.get("failed") else 0)
 
 
+@app.command()
+def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
+             yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation")) -> None:
+    """Run the failback flow: after a failover, bring the workload back to the primary region."""
+    from flows.failback import failback as flow
+
+    loaded = _load(plan)
+    if not yes:
+        if not sys.stdin.isatty():
+            _err("failback needs confirmation: pass --yes")
+            raise typer.Exit(2)
+        answer = typer.prompt(f"Fail back plan {loaded.name} into {loaded.source.region}? Type the plan name")
+        if answer.strip() != loaded.name:
+            _err("not confirmed; nothing done")
+            raise typer.Exit(2)
+    report = _run_flow(flow, as_json, plan=loaded)
+    _emit(report, as_json)
+    raise typer.Exit(1 if report.get("failed") else 0)
+
+
 @app.command("recovery-points")
 def recovery_points(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT) -> None:
     """List the recovery points in the plan's vault, newest first."""

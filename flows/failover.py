@@ -73,7 +73,16 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     report = build_report("failover", plan, aws, results, started, recovery_point=point.id, mode=mode,
                           drill_id=drill_id)
     report["rto_seconds"] = report["seconds"]
+    if mode == "recover":  # even a partial failover runs part of the workload in the recovery region
+        _record_failover(vault, point.id, report)
     return publish(report)
+
+
+def _record_failover(vault: Vault, point_id: str, report: dict[str, Any]) -> None:
+    """The marker failback requires (core/vault.py): which recovery point came up in the recovery region, when."""
+    vault.record_failover({"recovery_point": point_id, "completed_at": datetime.now(timezone.utc).isoformat(),
+                           "run_id": report["run_id"], "failed": report["failed"],
+                           "identity_map": report["identity_map"]})
 
 
 def _point_in_time(given: str | None, recovery_point: str, captured: datetime) -> datetime | None:

@@ -225,8 +225,24 @@ def _attach(iam: Any, role: str, arns: list[str]) -> int:
 
 
 def _grant_names(resource: Resource, ctx: ApplyContext, count: int) -> list[str]:
-    base = f"drflow-{ctx.plan.name}-{resource.name}"[:120]
+    base = _grant_base(ctx.plan, resource.name)
     return [base if i == 0 else f"{base}-{i + 1}" for i in range(count)]
+
+
+def _grant_base(plan: Plan, role: str) -> str:
+    return f"drflow-{plan.name}-{role}"[:120]
+
+
+def detach_grants(iam: Any, plan: Plan, role: str) -> list[str]:
+    """Failback: detach from a same-account role the grant policies a failover attached (drflow-<plan>-<role>[-n]
+    under /drflow/); the policies stay, staged for the next failover. Returns the ARNs detached (none on a re-run)."""
+    base = f"arn:aws:iam::{plan.recovery.account_id}:policy{DRFLOW_PATH}{_grant_base(plan, role)}"
+    attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role)
+    ours = [arn for arn in (p["PolicyArn"] for p in attached)
+            if arn == base or (arn.startswith(f"{base}-") and arn[len(base) + 1:].isdigit())]
+    for arn in ours:
+        iam.detach_role_policy(RoleName=role, PolicyArn=arn)
+    return ours
 
 
 def _grant_arn(name: str, ctx: ApplyContext) -> str:

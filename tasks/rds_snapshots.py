@@ -241,3 +241,42 @@ def ready_copy(resource: Resource, ctx: ApplyContext, api: SnapshotApi) -> str:
     ctx.recovery.client("rds").get_waiter(f"{api.word}_available").wait(**{api.id_field: copy_id},
                                                                           WaiterConfig=SNAPSHOT_WAIT)
     return copy_id
+
+
+# ---- failback: the recovered database's data, copied back to the primary region ------------------------
+
+TAG_FAILBACK = "drflow:failback"
+
+
+def copy_back(resource: Resource, plan: Plan, recovery: Side, source: Side, api: SnapshotApi, recovered_id: str,
+              failed_over_at: str) -> dict[str, Any]:
+    """Snapshot the recovered database in the recovery region and copy the snapshot into the primary region,
+    re-encrypted with the source database's own key. Named after the failover it undoes, so a re-run adopts
+    both instead of taking new ones; tagged `drflow:failback`, never `drflow:captured-at`, so nightly pruning
+    leaves them alone. The restore from the copy is left to the operator (the original database may still be
+    there, with writes the recovery side never saw): the report names the copy to restore from."""
+    stamp = re.sub(r"[^0-9a-z]", "", failed_over_at.lower().split(".")[0].split("+")[0])  # 20260102t030405
+    name = re.sub(r"-{2,}", "-", f"drflow-{plan.name}-{resource.source_id}-failback-{stamp}".lower())
+    tags = [{"Key": TAG_PLAN, "Value": plan.name}, {"Key": TAG_SOURCE_ID, "Value": resource.source_id},
+            {"Key": TAG_FAILBACK, "Value": failed_over_at}]
+    rds, primary = recovery.client("rds"), source.client("rds")
+    details: dict[str, Any] = {"snapshot": name, "copy": name, "copy_region": source.region,
+                               "taken": False, "copied": False}
+    snapshot = api.describe(rds, name)
+    if snapshot is None:
+        snapshot = api.call(rds, "create", **{api.id_field: name, api.owner: recovered_id, "Tags": tags})[api.prefix]
+        details["taken"] = True
+    rds.get_waiter(f"{api.word}_available").wait(**{api.id_field: name}, WaiterConfig=SNAPSHOT_WAIT)
+    if plan.cross_account:  # the copy is made by the primary account: let it read the snapshot
+        _share(rds, api, name, plan.source.account_id)
+    copy = api.describe(primary, name)
+    if copy is None:
+        kwargs: dict[str, Any] = {f"Source{api.id_field}": snapshot[f"{api.prefix}Arn"],
+                                  f"Target{api.id_field}": name, "SourceRegion": recovery.region, "Tags": tags}
+        key = (resource.config.get("kms_key") or {}).get("arn")
+        if key:
+            kwargs["KmsKeyId"] = key
+        api.call(primary, "copy", **kwargs)
+        details["copied"] = True
+    primary.get_waiter(f"{api.word}_available").wait(**{api.id_field: name}, WaiterConfig=SNAPSHOT_WAIT)
+    return details

@@ -281,3 +281,98 @@ def replication_config(resource: Resource, ctx: ApplyContext, role_arn: str, rep
         destination["Account"] = ctx.plan.recovery.account_id
         destination["AccessControlTranslation"] = {"Owner": "Destination"}
     return {"Role": role_arn, "Rules": [rule]}
+
+
+# ---- failback: the replica replicates back to the source bucket -----------------------------------------
+
+def failback_rule_id(plan: Plan) -> str:
+    return f"drflow-{plan.name}-failback"
+
+
+def reverse_replication(recovery: Any, resource: Resource, plan: Plan,
+                        tags: list[dict[str, str]]) -> tuple[dict[str, Any], list[str]]:
+    """After a failover, the replica is the bucket being written: replicate it back into the source bucket
+    (every object and delete marker, re-encrypted with the source bucket's key), through a role of the
+    recovery account. The source bucket's own replication rule stays: S3 never replicates a replica again, so
+    the two rules form AWS's two-way replication. Returns (the configuration, the writes made)."""
+    s3, iam = recovery.client("s3"), recovery.client("iam")
+    source, replica = resource.source_id, resource.config["replica"]
+    writes = _versioning(s3, replica)
+    default = ((setting(s3.get_bucket_encryption, "ServerSideEncryptionConfiguration", Bucket=replica) or {})
+               .get("Rules") or [{}])[0].get("ApplyServerSideEncryptionByDefault") or {}
+    replica_key = default.get("KMSMasterKeyID") if default.get("SSEAlgorithm") == "aws:kms" else None
+    source_key = (resource.config.get("kms_key") or {}).get("arn")
+    name = role_name(plan, replica)
+    policy = _reverse_policy(plan, replica, source, replica_key, source_key)
+    role_arn, role_writes = _failback_role(iam, name, resource, plan, tags, policy)
+    writes += role_writes
+    destination: dict[str, Any] = {"Bucket": bucket_arn(source)}
+    rule: dict[str, Any] = {"ID": failback_rule_id(plan), "Priority": 0, "Status": "Enabled",
+                            "Filter": {"Prefix": ""}, "DeleteMarkerReplication": {"Status": "Enabled"},
+                            "Destination": destination}
+    if source_key:
+        rule["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+        destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": source_key}
+    if plan.cross_account:
+        destination["Account"] = plan.source.account_id
+        destination["AccessControlTranslation"] = {"Owner": "Destination"}
+    desired = {"Role": role_arn, "Rules": [rule]}
+    if not _replication_matches(setting(s3.get_bucket_replication, "ReplicationConfiguration", Bucket=replica),
+                                desired):
+        s3.put_bucket_replication(Bucket=replica, ReplicationConfiguration=desired)
+        writes.append("put_bucket_replication")
+    return desired, writes
+
+
+def _reverse_policy(plan: Plan, replica: str, source: str, replica_key: str | None,
+                    source_key: str | None) -> dict[str, Any]:
+    """role_policy's statements, the other way round: read the replica, replicate into the source bucket."""
+    replica_arn, source_arn = bucket_arn(replica), bucket_arn(source)
+    actions = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+    if plan.cross_account:
+        actions.append("s3:ObjectOwnerOverrideToBucketOwner")
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReplicaBucket", "Effect": "Allow", "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+         "Resource": replica_arn},
+        {"Sid": "ReplicaObjects", "Effect": "Allow", "Action": ["s3:GetObjectVersionForReplication",
+                                                                "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+         "Resource": f"{replica_arn}/*"},
+        {"Sid": "SourceObjects", "Effect": "Allow", "Action": actions, "Resource": f"{source_arn}/*"}]
+    if replica_key and source_key:
+        statements += [
+            {"Sid": "DecryptReplica", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": replica_key,
+             "Condition": {"StringLike": {"kms:ViaService": f"s3.{plan.recovery.region}.amazonaws.com"}}},
+            {"Sid": "EncryptSource", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+             "Resource": source_key,
+             "Condition": {"StringLike": {"kms:ViaService": f"s3.{plan.source.region}.amazonaws.com"}}}]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _failback_role(iam: Any, name: str, resource: Resource, plan: Plan, tags: list[dict[str, str]],
+                   policy: dict[str, Any]) -> tuple[str, list[str]]:
+    """The reverse replication's role: created once (deterministic name), adopted when drflow's, else refused."""
+    writes: list[str] = []
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        role = iam.create_role(RoleName=name, Path=ROLE_PATH, AssumeRolePolicyDocument=json.dumps(TRUST),
+                               Description=f"drflow: failback replication of {resource.config['replica']} to "
+                                           f"{resource.source_id}", Tags=tags)["Role"]
+        iam.get_waiter("role_exists").wait(RoleName=name)
+        writes.append("create_role")
+    else:
+        have = tags_of(role) or _role_tags(iam, name)
+        if have.get(TAG_PLAN) != plan.name or have.get(TAG_SOURCE_ID) != resource.source_id:
+            raise Unrecoverable(f"IAM role {name} exists in account {plan.recovery.account_id} and is not drflow's")
+    try:
+        current = iam.get_role_policy(RoleName=name, PolicyName=ROLE_POLICY)["PolicyDocument"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        current = None
+    if current != policy:
+        iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(policy))
+        writes.append("put_role_policy")
+    return role["Arn"], writes
