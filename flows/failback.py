@@ -26,6 +26,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from botocore.exceptions import ClientError
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -45,15 +46,15 @@ from tasks.registry import default_registry
 from tasks.s3_replication import reverse_replication
 from tasks.s3_sync import backfill
 
-# type -> (EC2 describe operation, its result key, the id filter, the id field): what phase 1 verifies
-NETWORK = {"ec2:vpc": ("describe_vpcs", "Vpcs", "vpc-id", "VpcId"),
-           "ec2:subnet": ("describe_subnets", "Subnets", "subnet-id", "SubnetId"),
-           "ec2:security-group": ("describe_security_groups", "SecurityGroups", "group-id", "GroupId"),
-           "ec2:route-table": ("describe_route_tables", "RouteTables", "route-table-id", "RouteTableId"),
-           "ec2:network-acl": ("describe_network_acls", "NetworkAcls", "network-acl-id", "NetworkAclId"),
-           "ec2:internet-gateway": ("describe_internet_gateways", "InternetGateways", "internet-gateway-id",
+# type -> (EC2 describe operation, its result key, its ids parameter, the id field): what phase 1 verifies
+NETWORK = {"ec2:vpc": ("describe_vpcs", "Vpcs", "VpcIds", "VpcId"),
+           "ec2:subnet": ("describe_subnets", "Subnets", "SubnetIds", "SubnetId"),
+           "ec2:security-group": ("describe_security_groups", "SecurityGroups", "GroupIds", "GroupId"),
+           "ec2:route-table": ("describe_route_tables", "RouteTables", "RouteTableIds", "RouteTableId"),
+           "ec2:network-acl": ("describe_network_acls", "NetworkAcls", "NetworkAclIds", "NetworkAclId"),
+           "ec2:internet-gateway": ("describe_internet_gateways", "InternetGateways", "InternetGatewayIds",
                                     "InternetGatewayId"),
-           "ec2:nat-gateway": ("describe_nat_gateways", "NatGateways", "nat-gateway-id", "NatGatewayId")}
+           "ec2:nat-gateway": ("describe_nat_gateways", "NatGateways", "NatGatewayIds", "NatGatewayId")}
 DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket"), ("ec2:instance",), ("iam:role",)
 
 
@@ -99,17 +100,14 @@ def failback(plan: Plan) -> Any:
 
 
 def verify_network(aws: AwsAccess, resources: list[Resource]) -> tuple[list[ResourceResult], list[tuple[str, str]]]:
-    """Phase 1, read-only: one filtered describe per network type; what is gone is a problem, listed."""
+    """Phase 1, read-only: one describe per network type; what is gone is a problem, listed."""
     ec2, results, problems = aws.source.client("ec2"), [], []
-    for type_, (operation, key, id_filter, id_field) in NETWORK.items():
+    for type_, (operation, key, ids_param, id_field) in NETWORK.items():
         wanted = [r for r in resources if r.type == type_]
         if not wanted:
             continue
         started = datetime.now(timezone.utc)
-        pages = ec2.get_paginator(operation).paginate(Filters=[{"Name": id_filter,
-                                                                 "Values": [r.source_id for r in wanted]}])
-        found = {item[id_field] for page in pages for item in page[key]
-                 if item.get("State") not in ("deleting", "deleted")}  # a NAT gateway lingers as deleted
+        found = _present(ec2, operation, key, ids_param, id_field, [r.source_id for r in wanted])
         for r in wanted:
             if r.source_id not in found:
                 problems.append((r.key, f"{r.name or r.source_id} is no longer in {aws.plan.source.region}: the "
@@ -119,6 +117,29 @@ def verify_network(aws: AwsAccess, resources: list[Resource]) -> tuple[list[Reso
                                           details={"verified": f"present in {aws.plan.source.region}"},
                                           started=started, ended=datetime.now(timezone.utc)))
     return results, problems
+
+
+def _present(ec2: Any, operation: str, key: str, ids_param: str, id_field: str, ids: list[str]) -> set[str]:
+    """The ids that still exist: one call for all of them; EC2 refuses the whole call when one is gone, and
+    then each is asked alone (drift is rare: the usual answer costs one call per type)."""
+    def described(chunk: list[str]) -> set[str]:
+        pages = ec2.get_paginator(operation).paginate(**{ids_param: chunk})
+        return {item[id_field] for page in pages for item in page[key]
+                if item.get("State") not in ("deleting", "deleted")}  # a NAT gateway lingers as deleted
+
+    try:
+        return described(ids)
+    except ClientError as exc:
+        if "NotFound" not in error_code(exc) and "Malformed" not in error_code(exc):
+            raise
+    found: set[str] = set()
+    for one in ids:
+        try:
+            found |= described([one])
+        except ClientError as exc:
+            if "NotFound" not in error_code(exc) and "Malformed" not in error_code(exc):
+                raise
+    return found
 
 
 def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
