@@ -55,6 +55,9 @@ NETWORK = {"ec2:vpc": ("describe_vpcs", "Vpcs", "VpcIds", "VpcId"),
            "ec2:internet-gateway": ("describe_internet_gateways", "InternetGateways", "InternetGatewayIds",
                                     "InternetGatewayId"),
            "ec2:nat-gateway": ("describe_nat_gateways", "NatGateways", "NatGatewayIds", "NatGatewayId")}
+UNTOUCHED = "left as it is: the failover never changed the primary's copy"
+NOT_FAILED_BACK = {"efs:file-system": "not failed back by drflow: what was written to the recovered file system stays "
+                                      "there; replicate it to the primary with EFS replication before switching"}
 DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket"), ("ec2:instance",), ("iam:role",)
 
 
@@ -92,8 +95,8 @@ def failback(plan: Plan) -> Any:
     handled = {*NETWORK, *DATA, *SERVERS, *IAM}
     now = datetime.now(timezone.utc)
     results += [ResourceResult(key=r.key, type=r.type, source_id=r.source_id, name=r.name, outcome=Outcome.SKIPPED,
-                               details={"reason": "left as it is: the failover never changed the primary's copy"},
-                               started=now, ended=now) for r in point.resources if r.type not in handled]
+                               details={"reason": NOT_FAILED_BACK.get(r.type, UNTOUCHED)}, started=now, ended=now)
+                for r in point.resources if r.type not in handled]
     report = build_report("failback", plan, aws, results, started, recovery_point=point.id,
                           failover={k: marker.get(k) for k in ("completed_at", "run_id")})
     return publish(report)
