@@ -55,6 +55,7 @@ NETWORK = {"ec2:vpc": ("describe_vpcs", "Vpcs", "VpcIds", "VpcId"),
            "ec2:internet-gateway": ("describe_internet_gateways", "InternetGateways", "InternetGatewayIds",
                                     "InternetGatewayId"),
            "ec2:nat-gateway": ("describe_nat_gateways", "NatGateways", "NatGatewayIds", "NatGatewayId")}
+Step = tuple[Outcome, "str | None", dict[str, Any]]  # a resource's outcome, its id now, details for the report
 UNTOUCHED = "left as it is: the failover never changed the primary's copy"
 NOT_FAILED_BACK = {"efs:file-system": "not failed back by drflow: what was written to the recovered file system stays "
                                       "there; replicate it to the primary with EFS replication before switching"}
@@ -158,7 +159,7 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 def failback_resource(resource: Resource, context: dict[str, Any]) -> ResourceResult:
     """One resource's failback (phases 2 to 4); a re-run adopts what an earlier attempt made."""
     started = datetime.now(timezone.utc)
-    step: Callable[..., tuple[Outcome, str | None, dict[str, Any]]] = STEPS[resource.type]
+    step: Callable[..., Step] = STEPS[resource.type]
     outcome, recovered, details = step(resource, context["aws"], context["plan"], context["marker"])
     warnings = details.pop("warnings", [])
     return ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id, name=resource.name,
@@ -166,7 +167,7 @@ def failback_resource(resource: Resource, context: dict[str, Any]) -> ResourceRe
                           started=started, ended=datetime.now(timezone.utc))
 
 
-def _database(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]):
+def _database(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]) -> Step:
     if resource.config.get("cluster"):
         return Outcome.SKIPPED, None, {"reason": "an Aurora member: its data is in its cluster's snapshot"}
     api = CLUSTER_SNAPSHOTS if resource.type == "rds:db-cluster" else INSTANCE_SNAPSHOTS
@@ -175,7 +176,7 @@ def _database(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, 
     return (Outcome.CREATED if details["copied"] else Outcome.ADOPTED), details["copy"], details
 
 
-def _bucket(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]):
+def _bucket(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]) -> Step:
     source, replica = resource.source_id, resource.config["replica"]
     tags = [{"Key": "drflow:plan", "Value": plan.name}, {"Key": "drflow:source-id", "Value": source}]
     config, writes = reverse_replication(aws.recovery, resource, plan, tags)
@@ -190,7 +191,7 @@ def _bucket(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, An
     return (Outcome.UPDATED if writes or details.get("copied_back") else Outcome.UNCHANGED), source, details
 
 
-def _server(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]):
+def _server(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]) -> Step:
     if resource.config.get("method") != "drs":
         return Outcome.SKIPPED, None, {"reason": "an imaged server (no DRS agent): launch it in the primary from "
                                                  "its original AMI or instance; failback covers DRS servers"}
@@ -198,7 +199,7 @@ def _server(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, An
     return (Outcome.CREATED if details.get("job") else Outcome.ADOPTED), details["instance"], details
 
 
-def _role(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]):
+def _role(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]) -> Step:
     if plan.cross_account:
         return Outcome.SKIPPED, None, {"reason": "cross-account: the recovery account's copy of the role stays, "
                                                  "the production role was never changed"}

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
+from typer.testing import CliRunner
 
-from conftest import RECOVERY, SOURCE
+from conftest import RECOVERY, SOURCE, plan_data
 from core.plan import load_plan
+from drflow.cli import app
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.workload import seed_workload
 from flows.common import PreflightError
@@ -112,3 +115,13 @@ def test_failback_round_trip_of_the_sample_shop(sandbox):
     assert {d["recovered_id"] for d in again["details"] if d["key"].startswith("ec2:instance/") and d["recovered_id"]} \
         == {d["recovered_id"] for d in drs_servers}
     assert _row(again, "rds:db-instance/shop-db")["outcome"] == "adopted"
+
+
+def test_cli_failback_refuses_a_plan_that_never_failed_over(shop, sandbox, tmp_path):
+    path = tmp_path / "shop.yaml"
+    path.write_text(yaml.safe_dump(plan_data()))
+    result = CliRunner().invoke(app, ["failback", "--plan", str(path), "--yes"])
+    assert result.exit_code == 2
+    assert "never failed over" in result.stderr
+    assert not [c for c in sandbox.calls if c.write]
+    assert CliRunner().invoke(app, ["failback", "--plan", str(path)], input="").exit_code == 2  # no confirmation
