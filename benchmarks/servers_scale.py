@@ -52,8 +52,8 @@ def _plan(dag: dict[str, list[str]]) -> Any:
                        "scope": {"tags": {"app": "shop"}}, "servers": plan_servers(dag)}, set(default_registry()))
 
 
-def _run(flow_fn: Any, plan: Any) -> dict[str, Any]:
-    report = flow_fn(plan=plan, return_state=True).result(raise_on_failure=False)
+def _run(flow_fn: Any, plan: Any, **params: Any) -> dict[str, Any]:
+    report = flow_fn(plan=plan, return_state=True, **params).result(raise_on_failure=False)
     if isinstance(report, BaseException):
         raise report
     return report
@@ -117,7 +117,7 @@ def _scenario(sandbox: Any, label: str, dag: dict[str, list[str]], cost: dict[st
     if replicated["failed"]:
         raise SystemExit(f"{label}: replication failed: {replicated['failed'][:5]}")
     started = time.monotonic()
-    report = _run(failover, plan)
+    report = _run(failover, plan, approve=True)
     wall = time.monotonic() - started
     return _figures(label, dag, report, _launches(list(backend.launch_log), names), instances, wall)
 

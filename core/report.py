@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import datetime
 from typing import Any
 
-from core.models import Outcome, ResourceResult
+from core.models import Outcome, Resource, ResourceResult
 
 
 def summarise(results: list[ResourceResult]) -> dict[str, Any]:
@@ -50,11 +51,37 @@ def markdown(report: dict[str, Any]) -> str:
     warnings = [(d["key"], w) for d in report["details"] for w in d.get("warnings", [])]
     if warnings:
         lines += ["", "## Warnings", *[f"- `{k}`: {w}" for k, w in warnings]]
-    lines += ["", "## Resources", "", "| resource | name | outcome | recovered id | s |", "|---|---|---|---|---|"]
+    lines += runbook_markdown(report)
+    lines += ["", "## Resources", "", "| resource | name | outcome | recovered id | started | ended | s |",
+              "|---|---|---|---|---|---|---|"]
     for d in report["details"]:
         lines.append(f"| `{d['key']}` | {d['name']} | {d['outcome']} | {d['recovered_id'] or ''} | "
+                     f"{d.get('started') or ''} | {d.get('ended') or ''} | "
                      f"{d['seconds'] if d['seconds'] is not None else ''} |")
     return "\n".join(lines) + "\n"
+
+
+def runbook_markdown(report: dict[str, Any]) -> list[str]:
+    """The failover runbook: who approved, time per phase, the recovery order as a diagram, what was skipped."""
+    lines: list[str] = []
+    approval = report.get("approval")
+    if approval:
+        lines += ["", "## Approval", "", f"- approved by **{approval['approver']}** at {approval['at']}: "
+                  f"{approval['reason']}"]
+    if report.get("rto_seconds_by_phase"):
+        lines += ["", "## Time per phase", "", f"RTO {report['rto_seconds']} s (from the approval, or the start when "
+                  "pre-approved, to the last resource; phases overlap, the approval wait is not counted)", "",
+                  "| phase | s |", "|---|---|"]
+        lines += [f"| {phase.replace('_', ' ')} | {s} |" for phase, s in report["rto_seconds_by_phase"].items()]
+    if report.get("runbook_mermaid"):
+        lines += ["", "## Recovery order", "", "Each arrow runs from a dependency to what waits for it.", "",
+                  "```mermaid", report["runbook_mermaid"], "```"]
+    skipped = [d for d in report["details"] if d["outcome"] == "skipped"]
+    if skipped:
+        lines += ["", "## Skipped", ""]
+        lines += [f"- `{d['key']}` {d['name']}: {(d.get('details') or {}).get('reason') or d.get('error') or 'no reason given'}"
+                  for d in skipped]
+    return lines
 
 
 def text(report: dict[str, Any]) -> str:
@@ -73,3 +100,97 @@ def text(report: dict[str, Any]) -> str:
     if report.get("failed"):
         out.append(f"  FAILED: {len(report['failed'])} resource(s); see above")
     return "\n".join(out)
+
+
+# --- failover phases and RTO ---------------------------------------------------------------------------------
+
+# The recovery phases, in the order an SRE reads them: a service's resources mostly wait for the previous
+# phase's (subnets before databases, databases before the servers that need them, servers before targets).
+PHASES = ("network", "iam", "data", "servers", "load_balancers")
+_PHASE_OF_SERVICE = {"ec2": "network", "iam": "iam", "kms": "data", "rds": "data", "s3": "data", "efs": "data",
+                     "elbv2": "load_balancers"}
+
+
+def phase_of(type_: str) -> str:
+    """The recovery phase of a resource type ("other" for a service no phase names yet)."""
+    if type_ == "ec2:instance":
+        return "servers"
+    return _PHASE_OF_SERVICE.get(type_.split(":", 1)[0], "other")
+
+
+def _seconds(a: datetime, b: datetime) -> float:
+    return round(max((b - a).total_seconds(), 0.0), 3)
+
+
+def recovery_times(results: list[ResourceResult], started: datetime, preflight_ended: datetime,
+                   approval_ended: datetime | None, recovery_ended: datetime) -> dict[str, Any]:
+    """`rto_seconds` and `rto_seconds_by_phase` of a failover.
+
+    A phase lasts from its first resource's start to its last resource's end (phases overlap: independent
+    branches run in parallel, so the phases do not add up to the total). Only work done by THIS run counts:
+    a result taken from the cache of an interrupted earlier attempt keeps that attempt's times. The human
+    approval wait is reported but is not recovery time: RTO runs from the approval (or from the start, when
+    the run was pre-approved) to the last resource's end.
+    """
+    since = approval_ended or preflight_ended
+    ran = [r for r in results if r.started and r.ended and r.started >= since]
+    by_phase: dict[str, Any] = {"preflight": _seconds(started, preflight_ended)}
+    if approval_ended:
+        by_phase["approval_wait"] = _seconds(preflight_ended, approval_ended)
+    phases = sorted({phase_of(r.type) for r in results}, key=lambda p: (PHASES + ("other",)).index(p))
+    for phase in phases:
+        mine = [r for r in ran if phase_of(r.type) == phase]
+        by_phase[phase] = _seconds(min(r.started for r in mine), max(r.ended for r in mine)) if mine else 0.0
+    last = max((r.ended for r in ran), default=recovery_ended)
+    return {"rto_seconds": _seconds(approval_ended or started, last), "rto_seconds_by_phase": by_phase}
+
+
+# --- the runbook: recovery order as a Mermaid diagram -------------------------------------------------------
+
+# Above this many resources one node per resource is unreadable (and Mermaid slows to a crawl): the diagram
+# collapses to one node per resource type, edges between types.
+MERMAID_MAX_NODES = 60
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def mermaid(resources: list[Resource], outcomes: dict[str, str] | None = None,
+            max_nodes: int = MERMAID_MAX_NODES) -> str:
+    """`graph TD` of the recovery order: nodes grouped by phase, an edge from each dependency to its dependant.
+
+    `outcomes` (key -> outcome) marks skipped and failed nodes. Dependencies on resources outside the list
+    are left out, so that every edge joins two declared nodes.
+    """
+    outcomes = outcomes or {}
+    collapse = len(resources) > max_nodes
+    node_of: dict[str, str] = {}  # resource key -> node id
+    nodes: dict[str, tuple[str, str]] = {}  # node id -> (phase, label)
+    count: Counter = Counter(r.type for r in resources)
+    for r in resources:
+        if collapse:
+            node = "t" + str(sorted(count).index(r.type))
+            label = _label(f"{r.type} ×{count[r.type]}")
+        else:
+            node = f"n{len(node_of)}"
+            label = f"{_label(r.type)}<br/>{_label(r.name or r.source_id)}"
+        node_of[r.key] = node
+        nodes.setdefault(node, (phase_of(r.type), label))
+    edges = sorted({(node_of[d], node_of[r.key]) for r in resources for d in r.dependencies
+                    if d in node_of and node_of[d] != node_of[r.key]}, key=lambda e: (int(e[0][1:]), int(e[1][1:])))
+    lines = ["graph TD"]
+    for phase in PHASES + ("other",):
+        members = [(n, label) for n, (p, label) in nodes.items() if p == phase]
+        if not members:
+            continue
+        lines.append(f'  subgraph {phase}["{phase.replace("_", " ")}"]')
+        lines += [f'    {n}["{label}"]' for n, label in members]
+        lines.append("  end")
+    lines += [f"  {a} --> {b}" for a, b in edges]
+    if not collapse:
+        marked = {o: [node_of[k] for k, v in outcomes.items() if v == o and k in node_of] for o in ("skipped", "failed")}
+        if any(marked.values()):
+            lines += ["  classDef skipped stroke-dasharray: 5 5,color:#777", "  classDef failed fill:#fdd,stroke:#c00"]
+            lines += [f"  class {','.join(ids)} {o}" for o, ids in marked.items() if ids]
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ pre-flight, missing confirmation) before any write.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -124,16 +125,11 @@ def failover(plan: Path = PLAN_OPT,
     from flows.failover import failover as flow
 
     loaded = _load(plan)
+    approver = None
     if not (drill or dry_run or yes):
-        if not sys.stdin.isatty():
-            _err("a real failover needs confirmation: pass --yes (or use --drill / --dry-run)")
-            raise typer.Exit(2)
-        answer = typer.prompt(f"Fail over plan {loaded.name} into {loaded.recovery.region}? Type the plan name")
-        if answer.strip() != loaded.name:
-            _err("not confirmed; nothing done")
-            raise typer.Exit(2)
+        approver = _confirm_failover(loaded, recovery_point)
     report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
-                       refresh=refresh, point_in_time=point_in_time)
+                       refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver)
     _emit(report, as_json)
     raise typer.Exit(1 if report.get("failed") else 0)
 
@@ -156,6 +152,24 @@ def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
     report = _run_flow(flow, as_json, plan=loaded)
     _emit(report, as_json)
     raise typer.Exit(1 if report.get("failed") else 0)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_failover(plan: Plan, recovery_point: str) -> str:
+    """The terminal's own approval of a real failover (the flow's pause is for runs started from the UI):
+    returns who approved, or exits 2 with nothing done."""
+    if not _interactive():
+        _err("a real failover needs confirmation: pass --yes (or use --drill / --dry-run)")
+        raise typer.Exit(2)
+    approver = typer.prompt("Approver", default=os.environ.get("USER") or "unknown")
+    if not typer.confirm(f"Fail over plan {plan.name} from recovery point {recovery_point} into "
+                         f"{plan.recovery.account_id}/{plan.recovery.region} now?", default=False):
+        _err("not confirmed; nothing done")
+        raise typer.Exit(2)
+    return f"{approver} (confirmed at the terminal)"
 
 
 @app.command("recovery-points")

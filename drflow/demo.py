@@ -34,7 +34,7 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
         injected = Faults.parse(faults)
         injected.dark.add(plan.source.region)
         sandbox.faults = injected
-        recovered = run_flow(failover, as_json, plan=plan)
+        recovered = run_flow(failover, as_json, plan=plan, approve=True, approver="drflow demo")
         emit(recovered, as_json)
         touched = [c for c in sandbox.calls if c.region == plan.source.region and c.fault == "dark"]
         if not as_json:

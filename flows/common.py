@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from datetime import datetime, timezone
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Cancelled, Failed, State
+from pydantic import Field
 
 from core import report as reports
 from core.aws import AwsAccess
 from core.handler import Registry
-from core.models import ResourceResult
+from core.models import RecoveryPoint, ResourceResult
 from core.plan import Plan, PlanError, parse_plan
 
 
@@ -66,3 +72,69 @@ def publish(report: dict[str, Any]) -> Any:
         return Failed(message=f"{len(report['failed'])} resource(s) failed: " + "; ".join(report["failed"][:5]),
                       data=report)
     return report
+
+
+# --- human approval of a real failover -----------------------------------------------------------------------
+
+# How long a paused failover waits for its approver before failing (nothing written). An hour is Prefect's
+# default and what an on-call rota answers within; a run that timed out is simply started again.
+APPROVAL_TIMEOUT_SECONDS = 3600
+# How often the paused run asks the server whether it was resumed: the recovery starts at most this late after
+# the click, one cheap API read each time.
+APPROVAL_POLL_SECONDS = 2
+
+
+class Approval(RunInput):
+    """What the approver of a real failover fills in (the Prefect UI renders it as the resume form)."""
+
+    approver: str = Field(min_length=1, description="who decides (name or e-mail)")
+    reason: str = Field(min_length=1, description="why: incident number, what is down")
+    approved: bool = Field(description="tick to fail over now; leave unticked to reject (nothing is written)")
+
+
+def approval_gate(plan: Plan, point: RecoveryPoint, approve: bool, approver: str | None) -> dict[str, Any] | State:
+    """Pause a real failover for a human, after every pre-flight check passed and before the first write.
+
+    Prefect's `pause_flow_run`, not `suspend_flow_run`: a pause keeps the process (and the loaded recovery
+    point, the checked clients) alive and works for any flow run, including one started from the CLI or a
+    test without a deployment; a suspension needs a deployment and, once resumed, waits for a worker to start
+    the flow again from the top (pre-flight again) - minutes added to the RTO at the worst moment.
+
+    Returns the approval for the report, or a final state (Cancelled when rejected, Failed when nobody
+    answered in time) that the flow returns as it is: nothing was written.
+    """
+    now = datetime.now(timezone.utc)
+    if approve:
+        return {"approver": approver or "automation (approve=True)", "reason": "pre-approved by the caller",
+                "at": now.isoformat(), "pre_approved": True}
+    form = Approval.with_initial_data(description=approval_request(plan, point))
+    try:
+        given = pause_flow_run(wait_for_input=form, timeout=APPROVAL_TIMEOUT_SECONDS,
+                               poll_interval=APPROVAL_POLL_SECONDS, key="drflow-failover-approval")
+    except FlowPauseTimeout:
+        return Failed(message=f"no approval within {APPROVAL_TIMEOUT_SECONDS // 60} min; nothing written")
+    if not given.approved:
+        return Cancelled(message=f"failover rejected by {given.approver}: {given.reason}; nothing written")
+    return {"approver": given.approver, "reason": given.reason, "at": datetime.now(timezone.utc).isoformat(),
+            "pre_approved": False}
+
+
+def approval_request(plan: Plan, point: RecoveryPoint) -> str:
+    """The markdown the approver reads beside the form: what exactly will happen if they approve."""
+    phases = Counter(reports.phase_of(r.type) for r in point.resources)
+    return "\n".join([
+        f"## Fail over plan `{plan.name}`?", "",
+        f"- recovery point: `{point.id}`, captured {point.created_at.isoformat()}",
+        f"- {len(point.resources)} resources: " + ", ".join(f"{n} {p.replace('_', ' ')}" for p, n in phases.items()),
+        f"- recovered into account {plan.recovery.account_id}, region **{plan.recovery.region}** "
+        f"(the primary, {plan.source.region}, is not touched)",
+        "", "Every pre-flight check passed. Approving creates or takes over the resources above now; "
+        "rejecting ends the run with nothing written."])
+
+
+def runbook_fields(point: RecoveryPoint, results: list[ResourceResult], started: datetime, preflight_ended: datetime,
+                   approval: dict[str, Any] | None) -> dict[str, Any]:
+    """A failover report's RTO (total and per phase) and its recovery-order diagram."""
+    approved = datetime.fromisoformat(approval["at"]) if approval and not approval["pre_approved"] else None
+    times = reports.recovery_times(results, started, preflight_ended, approved, datetime.now(timezone.utc))
+    return {**times, "runbook_mermaid": reports.mermaid(point.resources, {r.key: r.outcome.value for r in results})}

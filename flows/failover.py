@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.aws import AwsAccess
@@ -18,13 +19,15 @@ from core.graph import GraphError, topological_order
 from core.preflight import check_recovery_region, check_sides
 from core.plan import Plan
 from core.vault import Vault, VaultError
-from flows.common import FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
+from flows.common import (FAILOVER_PARALLEL_TASKS, PreflightError, approval_gate, build_report, checked_plan, publish,
+                          runbook_fields)
 from tasks.registry import default_registry
 
 
 @flow(name="drflow-failover", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FAILOVER_PARALLEL_TASKS))
 def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dry_run: bool = False,
-             refresh: bool = False, point_in_time: str | None = None) -> Any:
+             refresh: bool = False, point_in_time: str | None = None, approve: bool = False,
+             approver: str | None = None) -> Any:
     """Recover the plan's workload in the recovery region.
 
     `recovery_point`: a recovery point id, or latest. `point_in_time`: the moment whose server snapshots
@@ -32,8 +35,10 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     recovery point's own capture time for an older one.
     `drill`: recover an isolated copy (no internet-facing gateways), tagged with its own drill id.
     `dry_run`: check everything and return the ordered writes, making none.
+    `approve`: skip the human approval of a real failover (automation; `drflow failover --yes`); `approver`
+    names who decided, for the report. Without it the run pauses for approval once every check passed.
     """
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(timezone.utc)
     registry = default_registry()
     plan = checked_plan(plan, registry)
     logger = get_run_logger()
@@ -69,10 +74,14 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     if dry_run:
         return {"flow": "failover", "dry_run": True, "plan": plan.name, "recovery_point": point.id,
                 "mode": mode, "writes": plan_writes(point.resources, spec), "api_calls": aws.stats.summary()}
+    preflight_ended = datetime.now(timezone.utc)
+    approval = None if drill else approval_gate(plan, point, approve, approver)
+    if isinstance(approval, State):
+        return approval  # rejected, or nobody answered: nothing written
     results = run_graph(point.resources, spec)
     report = build_report("failover", plan, aws, results, started, recovery_point=point.id, mode=mode,
-                          drill_id=drill_id)
-    report["rto_seconds"] = report["seconds"]
+                          drill_id=drill_id, approval=approval)
+    report.update(runbook_fields(point, results, started_at, preflight_ended, approval))
     if mode == "recover":  # even a partial failover runs part of the workload in the recovery region
         _record_failover(vault, point.id, report)
     return publish(report)
