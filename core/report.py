@@ -92,6 +92,11 @@ def text(report: dict[str, Any]) -> str:
            f"  API calls: {report['api_calls']['read']} read, {report['api_calls']['write']} write, "
            f"{report['api_calls']['retried']} retried · {report['seconds']} s"
            + (f" · RTO {report['rto_seconds']} s" if "rto_seconds" in report else "")]
+    if report.get("rto_seconds_by_phase"):
+        out.append("  by phase: " + " · ".join(f"{p.replace('_', ' ')} {s} s"
+                                               for p, s in report["rto_seconds_by_phase"].items()))
+    if report.get("approval"):
+        out.append(f"  approved by {report['approval']['approver']}: {report['approval']['reason']}")
     for d in report["details"]:
         mark = {"failed": "✗", "skipped": "-"}.get(d["outcome"], "✓")
         target = d["recovered_id"] or (d["error"] or (d.get("details") or {}).get("reason", ""))

@@ -118,14 +118,15 @@ def failover(plan: Path = PLAN_OPT,
                  "latest); default: latest, or the recovery point's time when one is named"),
              drill: bool = typer.Option(False, "--drill", help="recover an isolated copy, leave production alone"),
              dry_run: bool = typer.Option(False, "--dry-run", help="print the ordered writes, make none"),
-             yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation of a real failover"),
+             yes: bool = typer.Option(False, "--yes", "-y", help="approve a real failover without asking (automation); without it "
+                                      "a terminal asks, and a non-interactive run is refused"),
              as_json: bool = JSON_OPT,
              refresh: bool = typer.Option(False, "--refresh", help="ignore results cached by an earlier attempt")) -> None:
     """Run the failover flow: rebuild the workload in the recovery region from the vault alone."""
     from flows.failover import failover as flow
 
     loaded = _load(plan)
-    approver = None
+    approver = f"{os.environ.get('USER') or 'unknown'} (drflow failover --yes)"
     if not (drill or dry_run or yes):
         approver = _confirm_failover(loaded, recovery_point)
     report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
@@ -164,9 +165,10 @@ def _confirm_failover(plan: Plan, recovery_point: str) -> str:
     if not _interactive():
         _err("a real failover needs confirmation: pass --yes (or use --drill / --dry-run)")
         raise typer.Exit(2)
-    approver = typer.prompt("Approver", default=os.environ.get("USER") or "unknown")
+    # prompts on stderr: `--json > report.json` keeps stdout pure JSON
+    approver = typer.prompt("Approver", default=os.environ.get("USER") or "unknown", err=True)
     if not typer.confirm(f"Fail over plan {plan.name} from recovery point {recovery_point} into "
-                         f"{plan.recovery.account_id}/{plan.recovery.region} now?", default=False):
+                         f"{plan.recovery.account_id}/{plan.recovery.region} now?", default=False, err=True):
         _err("not confirmed; nothing done")
         raise typer.Exit(2)
     return f"{approver} (confirmed at the terminal)"

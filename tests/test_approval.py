@@ -185,3 +185,31 @@ def test_phase_times_count_only_this_runs_work():
     assert times["rto_seconds"] == 20.0
     assert times["rto_seconds_by_phase"] == {"preflight": 5.0, "approval_wait": 25.0, "network": 3.0, "data": 7.0,
                                              "servers": 10.0, "load_balancers": 2.0}
+
+
+def test_the_cli_asks_the_terminal_and_passes_the_approval_on(replicated, sandbox, tmp_path, monkeypatch):
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    import drflow.cli as cli
+    from conftest import plan_data
+
+    plan_file = tmp_path / "shop.yaml"
+    plan_file.write_text(yaml.safe_dump(plan_data()))
+    monkeypatch.setattr(cli, "_interactive", lambda: True)  # CliRunner's stdin is no terminal
+    monkeypatch.setenv("USER", "carol")
+    runner = CliRunner()
+
+    declined = runner.invoke(cli.app, ["failover", "--plan", str(plan_file)], input="\nn\n")
+    assert declined.exit_code == 2 and "not confirmed" in declined.stderr
+    assert _writes(sandbox) == []
+
+    confirmed = runner.invoke(cli.app, ["failover", "--plan", str(plan_file), "--json"], input="\ny\n")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "Approver [carol]" in confirmed.stderr and "Approver" not in confirmed.stdout  # prompts go to stderr
+    report = json.loads(confirmed.stdout[confirmed.stdout.index("{"):])  # CliRunner echoes the typed input to stdout
+    assert report["approval"]["approver"] == "carol (confirmed at the terminal)"  # $USER is the default approver
+    assert report["rto_seconds"] > 0 and report["rto_seconds_by_phase"]["network"] >= 0
+    assert report["runbook_mermaid"].startswith("graph TD")
