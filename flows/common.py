@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
@@ -111,8 +112,10 @@ def approval_gate(plan: Plan, point: RecoveryPoint, approve: bool, approver: str
     try:
         given = pause_flow_run(wait_for_input=form, timeout=APPROVAL_TIMEOUT_SECONDS,
                                poll_interval=APPROVAL_POLL_SECONDS, key="drflow-failover-approval")
-    except FlowPauseTimeout:
-        return Failed(message=f"no approval within {APPROVAL_TIMEOUT_SECONDS // 60} min; nothing written")
+    except FlowPauseTimeout:  # the server fails the run itself ("paused and never resumed"); the log says more
+        message = f"no approval within {APPROVAL_TIMEOUT_SECONDS} s; nothing written: start the failover again"
+        get_run_logger().error(message)
+        return Failed(message=message)
     if not given.approved:
         return Cancelled(message=f"failover rejected by {given.approver}: {given.reason}; nothing written")
     return {"approver": given.approver, "reason": given.reason, "at": datetime.now(timezone.utc).isoformat(),

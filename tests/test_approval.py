@@ -213,3 +213,13 @@ def test_the_cli_asks_the_terminal_and_passes_the_approval_on(replicated, sandbo
     assert report["approval"]["approver"] == "carol (confirmed at the terminal)"  # $USER is the default approver
     assert report["rto_seconds"] > 0 and report["rto_seconds_by_phase"]["network"] >= 0
     assert report["runbook_mermaid"].startswith("graph TD")
+
+
+def test_nobody_answering_fails_the_run_with_nothing_written(replicated, sandbox, monkeypatch):
+    import flows.common
+
+    monkeypatch.setattr(flows.common, "APPROVAL_TIMEOUT_SECONDS", 2)
+    monkeypatch.setattr(flows.common, "APPROVAL_POLL_SECONDS", 1)
+    state = failover(plan=replicated, return_state=True)
+    assert state.is_failed() and "never resumed" in state.message  # the server's words for a pause that timed out
+    assert _writes(sandbox) == []
