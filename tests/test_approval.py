@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter
 from prefect.client.schemas.filters import FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
@@ -38,19 +38,16 @@ class Background:
     def __init__(self, **params: Any):
         self.state: Any = None
         self.thread = threading.Thread(target=lambda: setattr(self, "state", failover(return_state=True, **params)))
-        self.known = _failover_runs()
+        self.known = _paused_runs()  # none, unless an earlier test left one behind
         self.thread.start()
 
     def paused_run_id(self, timeout: float = 90) -> Any:
         """Poll the server (not the thread) until this run is Paused; a run that finishes instead fails the test."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with get_client(sync_client=True) as client:
-                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
-            mine = [r for r in runs if r.id not in self.known]
+            mine = _paused_runs() - self.known
             if mine:
-                return mine[0].id
+                return mine.pop()
             assert self.thread.is_alive(), f"the failover ended without pausing: {self.state}"
             time.sleep(0.5)
         raise AssertionError("the failover never reached Paused")
@@ -61,9 +58,10 @@ class Background:
         return self.state
 
 
-def _failover_runs() -> set:
+def _paused_runs() -> set:
     with get_client(sync_client=True) as client:
-        return {r.id for r in client.read_flow_runs()}
+        return {r.id for r in client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))}
 
 
 def _writes(sandbox) -> list:
