@@ -14,7 +14,6 @@ import json
 import os
 import time
 
-import boto3
 from prefect import flow
 
 from core.aws import CallStats, Side
