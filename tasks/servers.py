@@ -25,7 +25,7 @@ from core.aws import Retryable, Side, paginate
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
 from core.models import Resource, canonical_json, resource_key
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
-from tasks.drs_launch import LaunchBatcher
+from tasks.drs_launch import LaunchBatcher, in_flight_job
 from tasks.server_images import find_launched, launch_from_image, stage_image
 
 SERVER = "ec2:instance"
@@ -284,18 +284,23 @@ class ServerHandler:
             self._wait_up(resource, ctx, existing)
             return Applied(existing, details={"source_server": server_id})
         template_id, _ = self._sync_template(resource, ctx, server_id)
-        snapshot = self._snapshot(ctx, server_id) if ctx.point_in_time else None
         batcher = LaunchBatcher.for_run(ctx)
         started = time.monotonic()
-        job_id, status = batcher.launch(server_id, snapshot)
+        following = in_flight_job(ctx, server_id)  # a killed earlier attempt's launch: follow it, not a second one
+        snapshot = None
+        if following:
+            job_id, status = batcher.follow(following, server_id)
+        else:
+            snapshot = self._snapshot(ctx, server_id) if ctx.point_in_time else None
+            job_id, status = batcher.launch(server_id, snapshot)
         if status["launchStatus"] != "LAUNCHED":
             raise Retryable(f"DRS launch of {resource.source_id} ({resource.name}) in job {job_id}: "
                             f"{status['launchStatus']}")
         instance_id = self._instance_of(ctx, status["recoveryInstanceID"])
         launched = time.monotonic()
         self._wait_up(resource, ctx, instance_id)
-        return Applied(instance_id, created=True, details={
-            "source_server": server_id, "job": job_id, "launch_template": template_id, "snapshot": snapshot,
+        return Applied(instance_id, created=not following, details={
+            "source_server": server_id, "job": job_id, "resumed_job": bool(following), "launch_template": template_id, "snapshot": snapshot,
             "private_ip": ctx.net.ip(resource.config["private_ip"]),
             "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
 
