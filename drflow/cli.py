@@ -66,6 +66,13 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     elif report.get("dry_run"):
+        problems = report.get("problems") or []
+        if problems:
+            typer.echo(f"pre-flight: {len(problems)} problem(s) would refuse this failover before any write:")
+            for p in problems:
+                typer.echo(f"  {p['field']}: {p['problem']}")
+        if report.get("writes_error"):
+            typer.echo(f"ordered writes not worked out: {report['writes_error']}")
         typer.echo(f"dry run: failover of plan {report['plan']} from recovery point {report['recovery_point']} "
                    f"({report['mode']}); no write made. Ordered writes:")
         for step in report["writes"]:
@@ -132,7 +139,7 @@ def failover(plan: Path = PLAN_OPT,
     report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
                        refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver)
     _emit(report, as_json)
-    raise typer.Exit(1 if report.get("failed") else 0)
+    raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
 
 
 @app.command()

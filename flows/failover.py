@@ -16,7 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from core.aws import AwsAccess
 from core.engine import RunSpec, handler_preflight, plan_writes, run_graph
 from core.graph import GraphError, topological_order
-from core.preflight import check_recovery_region, check_sides
+from core.preflight import check_quotas, check_recovery_point, check_recovery_region, check_sides
 from core.plan import Plan
 from core.vault import Vault, VaultError
 from flows.common import (FAILOVER_PARALLEL_TASKS, PreflightError, approval_gate, build_report, checked_plan, publish,
@@ -53,6 +53,7 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
         raise PreflightError([("recovery_point", str(exc))]) from None
     logger.info("recovery point %s (%d resources, captured %s)", point.id, len(point.resources),
                 point.created_at.isoformat())
+    problems += check_recovery_point(point)
     unknown = sorted({r.type for r in point.resources} - set(registry))
     problems += [("recovery_point", f"resource type {t} has no handler in this drflow version") for t in unknown]
     try:
@@ -66,14 +67,13 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
                    scope=f"{point.id}:{drill_id or 'failover'}:{when.isoformat() if when else 'latest'}",
                    point_in_time=when)
-    if not problems:
-        problems += handler_preflight(point.resources, spec)
+    known = [r for r in point.resources if r.type in registry]
+    problems += check_quotas(plan, aws.recovery, known, drill_id, drill)
+    problems += handler_preflight(known, spec)  # even when problems were found: all of them come at once
+    if dry_run:
+        return _dry_run(plan, aws, point.id, mode, known, spec, problems)
     if problems:
         raise PreflightError(problems)
-
-    if dry_run:
-        return {"flow": "failover", "dry_run": True, "plan": plan.name, "recovery_point": point.id,
-                "mode": mode, "writes": plan_writes(point.resources, spec), "api_calls": aws.stats.summary()}
     preflight_ended = datetime.now(timezone.utc)
     approval = None if drill else approval_gate(plan, point, approve, approver)
     if isinstance(approval, State):
@@ -92,6 +92,22 @@ def _record_failover(vault: Vault, point_id: str, report: dict[str, Any]) -> Non
     vault.record_failover({"recovery_point": point_id, "completed_at": datetime.now(timezone.utc).isoformat(),
                            "run_id": report["run_id"], "failed": report["failed"],
                            "identity_map": report["identity_map"]})
+
+
+def _dry_run(plan: Plan, aws: AwsAccess, point_id: str, mode: str, resources: list, spec: RunSpec,
+             problems: list[tuple[str, str]]) -> dict[str, Any]:
+    """What a failover would do, with what would refuse it: the pre-flight's problems and the ordered writes
+    (found with reads; when a problem keeps them from being worked out, the reason instead)."""
+    report: dict[str, Any] = {"flow": "failover", "dry_run": True, "plan": plan.name, "recovery_point": point_id,
+                              "mode": mode, "problems": [{"field": f, "problem": m} for f, m in problems]}
+    try:
+        report["writes"] = plan_writes(resources, spec)
+    except Exception as exc:  # noqa: BLE001 - a refused point (a cycle, a missing source server): say why
+        if not problems:
+            raise
+        report["writes"], report["writes_error"] = [], f"{type(exc).__name__}: {exc}"
+    report["api_calls"] = aws.stats.summary()
+    return report
 
 
 def _point_in_time(given: str | None, recovery_point: str, captured: datetime) -> datetime | None:

@@ -24,6 +24,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.exceptions import ObjectNotFound
 from prefect.concurrency.sync import concurrency
 
+from core.aws import paginate
 from core.handler import ApplyContext
 
 MAX_SERVERS_PER_JOB = 100
@@ -108,6 +109,13 @@ class LaunchBatcher:
             raise request.error
         return request.job_id, request.status
 
+    def follow(self, job_id: str, server_id: str) -> tuple[str, dict[str, Any]]:
+        """Wait for a launch an earlier attempt of this run started (see `in_flight_job`); returns what
+        `launch` returns. Watched in the caller's thread: only a resumed run follows jobs, a handful at most."""
+        request = _Request(server_id, job_id=job_id)
+        self._watch(job_id, {server_id: request})
+        return job_id, request.status
+
     def _collect_until_quiet(self) -> None:
         """Servers ready at the same moment arrive within milliseconds of each other: wait while they do."""
         deadline = time.monotonic() + POLL.batch_window
@@ -154,3 +162,26 @@ class LaunchBatcher:
                     request.ready.set()
                 return
             time.sleep(next(delays))
+
+
+def in_flight_job(ctx: ApplyContext, server_id: str) -> str | None:
+    """The LAUNCH job this plan (and drill) started for the server that is still running, if any.
+
+    A failover whose process was killed while DRS launched its servers leaves those jobs running; DRS
+    refuses a second job for a server that is in one (ConflictException), and the first job's instance
+    will appear anyway. So a resumed run follows that job instead of starting another. Listed once per
+    run: jobs this run starts itself are followed by the batcher."""
+    def listing() -> dict[str, str]:
+        initiated = "START_DRILL" if ctx.mode == "drill" else "START_RECOVERY"
+        found: dict[str, str] = {}
+        for job in paginate(ctx.recovery.client("drs"), "describe_jobs", "items", filters={}):
+            tags = job.get("tags") or {}
+            if (job.get("type") != "LAUNCH" or job.get("status") == "COMPLETED" or job.get("initiatedBy") != initiated
+                    or tags.get("drflow:plan") != ctx.plan.name or tags.get("drflow:drill") != ctx.drill_id):
+                continue
+            for server in job.get("participatingServers", []):
+                if server.get("launchStatus") not in DONE:
+                    found[server["sourceServerID"]] = job["jobID"]
+        return found
+
+    return ctx.shared.once("drs-in-flight-jobs", listing).get(server_id)

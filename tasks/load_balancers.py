@@ -265,9 +265,19 @@ class ListenerHandler(_Elb):
         plan = ctx.plan
         if ctx.staging:
             return []  # listeners are recreated at failover: checked then
-        return [("certificates", f"listener {r.name} uses {arn}, which has no mapping to a certificate in "
-                 f"{plan.recovery.region}") for r in resources for arn in r.config["certificates"]
-                if arn not in plan.certificates]
+        problems = [("certificates", f"listener {r.name} uses {arn}, which has no mapping to a certificate in "
+                     f"{plan.recovery.region}") for r in resources for arn in r.config["certificates"]
+                    if arn not in plan.certificates]
+        needed = {plan.certificates[a]: r.name for r in resources for a in r.config["certificates"]
+                  if a in plan.certificates}
+        acm = ctx.recovery.client("acm") if needed else None
+        for arn, listener in sorted(needed.items()):
+            status = _certificate_status(acm, arn)
+            if status != "ISSUED":
+                problems.append((f"certificates.{arn}", f"listener {listener} is mapped to {arn}, which is "
+                                 f"{status or 'not in ACM'} in {plan.recovery.region}: an HTTPS listener needs an "
+                                 "issued certificate there"))
+        return problems
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         elb = ctx.recovery.client("elbv2")
@@ -367,3 +377,13 @@ class TargetsHandler(_Elb):
 def resource_port(current: list[dict[str, Any]], wanted: dict[str, Any]) -> Any:
     """The port a registered target got by default (the group's), to compare a portless wanted target."""
     return next((c.get("Port") for c in current if c["Id"] == wanted["Id"]), None)
+
+
+def _certificate_status(acm: Any, arn: str) -> str | None:
+    """ACM's status of a certificate (ISSUED, PENDING_VALIDATION, EXPIRED...), None when it does not exist."""
+    try:
+        return acm.describe_certificate(CertificateArn=arn)["Certificate"].get("Status")
+    except ClientError as exc:
+        if error_code(exc) in ("ResourceNotFoundException", "ValidationException"):
+            return None
+        raise

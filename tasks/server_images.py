@@ -37,6 +37,17 @@ def _copy_for(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
                  if tags_of(i).get(TAG_CAPTURED) == captured and i.get("State") != "failed"), None)
 
 
+def image_problem(resource: Resource, ctx: ApplyContext) -> str | None:
+    """Why the server cannot be launched from its recovery point's image copy, if it cannot (read-only)."""
+    image = _copy_for(resource, ctx)
+    if image is None:
+        return (f"no image copy of {resource.source_id} captured at {resource.data['image']['captured_at']} in "
+                f"{ctx.recovery.region} (pruned, or the nightly copy failed)")
+    if image.get("State") not in ("available", "pending"):
+        return f"image copy {image['ImageId']} of {resource.source_id} is {image.get('State')}, not available"
+    return None
+
+
 def stage_image(resource: Resource, ctx: ApplyContext) -> tuple[str, bool]:
     """Image the source instance and copy it to the recovery region, once per capture; returns (copy id, written)."""
     existing = _copy_for(resource, ctx)

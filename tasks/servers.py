@@ -25,8 +25,8 @@ from core.aws import Retryable, Side, paginate
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
 from core.models import Resource, canonical_json, resource_key
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
-from tasks.drs_launch import LaunchBatcher
-from tasks.server_images import find_launched, launch_from_image, stage_image
+from tasks.drs_launch import LaunchBatcher, in_flight_job
+from tasks.server_images import find_launched, image_problem, launch_from_image, stage_image
 
 SERVER = "ec2:instance"
 DEPENDS_TAG = "drflow:depends-on"
@@ -240,9 +240,40 @@ class ServerHandler:
         return self._existing_launch(ctx, self._source_server(ctx, resource.source_id)["sourceServerID"])
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        """Private IPs already in use in the recovered subnets, by anything but this server's own copy."""
+        """Before a failover: what each server launches from is there (its image copy, or its DRS source server
+        with a recovery snapshot), and its private IP is not in use in its recovered subnet by anything but its
+        own copy."""
         if ctx.staging:
             return []  # checked before a failover, when it matters
+        return self._launch_problems(resources, ctx) + self._ip_problems(resources, ctx)
+
+    def _launch_problems(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        problems = []
+        for resource in resources:
+            if resource.config["method"] == "image":
+                problem = image_problem(resource, ctx)
+            else:
+                problem = self._drs_problem(resource, ctx)
+            if problem:
+                problems.append((f"servers.{resource.name}", problem))
+        return problems
+
+    def _drs_problem(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        try:
+            server_id = self._source_server(ctx, resource.source_id)["sourceServerID"]
+        except Unrecoverable as exc:
+            return str(exc)
+        filters = {"toDateTime": ctx.point_in_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")} \
+            if ctx.point_in_time else {}
+        snapshots = ctx.recovery.client("drs").describe_recovery_snapshots(
+            sourceServerID=server_id, filters=filters, order="DESC", maxResults=1)["items"]
+        if snapshots:
+            return None
+        when = f" at or before {filters['toDateTime']}" if filters else ""
+        return (f"DRS source server {server_id} of {resource.source_id} has no recovery snapshot{when} in "
+                f"{ctx.recovery.region} (initial sync not finished, or the point in time is too early)")
+
+    def _ip_problems(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         wanted = {ctx.net.ip(r.config["private_ip"]): r for r in resources}
         if not wanted:
             return []
@@ -284,18 +315,23 @@ class ServerHandler:
             self._wait_up(resource, ctx, existing)
             return Applied(existing, details={"source_server": server_id})
         template_id, _ = self._sync_template(resource, ctx, server_id)
-        snapshot = self._snapshot(ctx, server_id) if ctx.point_in_time else None
         batcher = LaunchBatcher.for_run(ctx)
         started = time.monotonic()
-        job_id, status = batcher.launch(server_id, snapshot)
+        following = in_flight_job(ctx, server_id)  # a killed earlier attempt's launch: follow it, not a second one
+        snapshot = None
+        if following:
+            job_id, status = batcher.follow(following, server_id)
+        else:
+            snapshot = self._snapshot(ctx, server_id) if ctx.point_in_time else None
+            job_id, status = batcher.launch(server_id, snapshot)
         if status["launchStatus"] != "LAUNCHED":
             raise Retryable(f"DRS launch of {resource.source_id} ({resource.name}) in job {job_id}: "
                             f"{status['launchStatus']}")
         instance_id = self._instance_of(ctx, status["recoveryInstanceID"])
         launched = time.monotonic()
         self._wait_up(resource, ctx, instance_id)
-        return Applied(instance_id, created=True, details={
-            "source_server": server_id, "job": job_id, "launch_template": template_id, "snapshot": snapshot,
+        return Applied(instance_id, created=not following, details={
+            "source_server": server_id, "job": job_id, "resumed_job": bool(following), "launch_template": template_id, "snapshot": snapshot,
             "private_ip": ctx.net.ip(resource.config["private_ip"]),
             "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
 

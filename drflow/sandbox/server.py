@@ -32,6 +32,7 @@ from drflow.sandbox.moto_ec2 import install as install_moto_ec2  # noqa: E402
 from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
+from drflow.sandbox.service_quotas import install as install_service_quotas, set_quota  # noqa: E402
 from drflow.sandbox.sts import install as install_sts  # noqa: E402
 
 
@@ -129,6 +130,7 @@ class Sandbox:
         install_moto_ec2()  # moto's EC2 copies AMIs shared with the caller, as AWS does (see that module)
         install_sts()  # moto's AssumeRole checks the role and its trust policy, like AWS (see that module)
         register_efs_replication()  # moto's EFS gains replication (see that module)
+        install_service_quotas()  # moto's Service Quotas answers for EC2's quotas too (see that module)
         self.app = SandboxApp(DomainDispatcherApplication(create_backend_app), faults)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
@@ -170,6 +172,11 @@ class Sandbox:
 
         Fetch it again after `reset()`: moto's reset gives every account and region a fresh backend."""
         return drs_backend(account_id or self.account_id, region)
+
+    def set_quota(self, service_code: str, quota_code: str, value: float, account_id: str | None = None,
+                  region: str = "us-west-2") -> None:
+        """Lower (or raise) a Service Quotas value of an account and region, as GetServiceQuota reports it."""
+        set_quota(account_id or self.account_id, region, service_code, quota_code, value)
 
     def revoke(self, account_id: str) -> None:
         """Refuse every call signed with that account's sandbox access key, as AWS refuses a revoked key."""
