@@ -133,8 +133,9 @@ class _Database:
                                      plural) if ctx.matches(tags_of({"Tags": i.get("TagList")}))]
         ids = sorted(i[f"{self.noun}Identifier"] for i in items)
         delete = rds.delete_db_instance if self.noun == "DBInstance" else rds.delete_db_cluster
+        extra = {"DeleteAutomatedBackups": True} if self.noun == "DBInstance" else {}
         gone = [rid for rid in ids if delete_quietly(delete, **{f"{self.noun}Identifier": rid},
-                                                     SkipFinalSnapshot=True)]
+                                                     SkipFinalSnapshot=True, **extra)]
         waiter = rds.get_waiter("db_instance_deleted" if self.noun == "DBInstance" else "db_cluster_deleted")
         for rid in ids:  # also those another run had begun to delete
             waiter.wait(**{f"{self.noun}Identifier": rid}, WaiterConfig=DB_WAIT)

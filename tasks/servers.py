@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
-                          name_of, tags_of)
+                          delete_quietly, name_of, tags_of)
 from core.models import Resource, canonical_json, resource_key
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from tasks.drs_launch import LaunchBatcher
@@ -324,7 +324,7 @@ class ServerHandler:
         if plain:
             ec2.terminate_instances(InstanceIds=plain)
         ec2.get_waiter("instance_terminated").wait(InstanceIds=instances, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
-        return [f"{i} (via DRS)" if i in by_drs else i for i in instances]
+        return [f"{i} (via DRS)" if i in by_drs else i for i in instances] + _drill_volumes(ctx)
 
     def _snapshot(self, ctx: ApplyContext, server_id: str) -> str:
         """The newest DRS point-in-time snapshot taken at or before the failover's point in time."""
@@ -363,6 +363,19 @@ class ServerHandler:
             if not tcp_ready(address, check["port"], check["timeout_seconds"]):
                 raise Retryable(f"{resource.name}: nothing answers on {address}:{check['port']} after "
                                 f"{check['timeout_seconds']} s")
+
+
+def _drill_volumes(ctx: CleanupContext) -> list[str]:
+    """Delete the drills' volumes that outlived their instance (a disk the source keeps on termination keeps that
+    setting in the drill's launch template too); the launch tagged them with the drill."""
+    ec2 = ctx.recovery.client("ec2")
+    volumes = paginate(ec2, "describe_volumes", "Volumes", Filters=ctx.ec2_filters() + [
+        {"Name": "status", "Values": ["available"]}])
+    gone = []
+    for volume in volumes:
+        if ctx.matches(volume.get("Tags")) and delete_quietly(ec2.delete_volume, VolumeId=volume["VolumeId"]):
+            gone.append(volume["VolumeId"])
+    return sorted(gone)
 
 
 def _recovery_instances(ctx: CleanupContext, instance_ids: set[str]) -> dict[str, str]:

@@ -117,9 +117,8 @@ class _EndpointHandler:
         ec2.delete_vpc_endpoints(VpcEndpointIds=live)
         # no botocore waiter for endpoint deletion: poll their state
         for _ in range(POLL_ATTEMPTS):
-            left = [e for e in paginate(ec2, "describe_vpc_endpoints", "VpcEndpoints",
-                                        Filters=[{"Name": "vpc-endpoint-id", "Values": live}])
-                    if e.get("State", "").lower() not in ("deleted", "failed", "rejected")]
+            left = [e for e in ctx.ec2_items(ec2, LOOKUP)
+                    if e["VpcEndpointId"] in live and e.get("State", "").lower() not in ("deleted", "failed", "rejected")]
             if not left:
                 return live
             time.sleep(POLL_SECONDS)
