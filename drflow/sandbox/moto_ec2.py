@@ -8,8 +8,9 @@ Installed by drflow.sandbox.server, so it applies to the sandbox only.
 - An instance's primary network interface, created by the launch, survives the instance's termination in moto
   (DeleteOnTermination false unless the call says true). In AWS it is deleted with the instance unless the launch
   said false; a subnet whose instances were terminated can then be deleted (drill cleanup does it).
-- DeleteVpc leaves the VPC's default network ACL behind in moto; AWS deletes it with the VPC (as moto does the
-  main route table and the default security group).
+- DeleteVpc leaves the VPC's default network ACL behind in moto, and deletes the VPC's DHCP option set. AWS
+  deletes the default ACL with the VPC (as moto does the main route table and the default security group), and
+  keeps the option set (several VPCs may share it; it is deleted on its own, as drill cleanup does).
 """
 
 from __future__ import annotations
@@ -58,7 +59,18 @@ def _prep_nics(self: Instance, nic_spec: list[dict[str, Any]], *args: Any, **kwa
 
 
 def _delete_vpc(self: Any, vpc_id: str) -> Any:
-    vpc = _own_delete_vpc(self, vpc_id)
+    vpc = self.vpcs.get(vpc_id)
+    options = vpc.dhcp_options if vpc is not None else None
+    if vpc is not None:
+        vpc.dhcp_options = None  # moto would delete the set along with the VPC
+    try:
+        vpc = _own_delete_vpc(self, vpc_id)
+    except Exception:
+        if vpc is not None:
+            vpc.dhcp_options = options
+        raise
+    if options is not None:
+        options.vpc = None
     for acl_id in [a.id for a in self.network_acls.values() if a.vpc_id == vpc_id and a.default]:
         self.network_acls.pop(acl_id, None)
     return vpc
