@@ -165,8 +165,9 @@ def drill_cleanup(plan: Path = PLAN_OPT,
                   as_json: bool = JSON_OPT) -> None:
     """Remove what a drill created in the recovery region, found by its tags, dependants first.
 
-    Only what carries the plan's drflow:plan tag and a drflow:drill tag: never production (the staged pilot
-    light, a real failover's resources). Run again, it removes nothing."""
+    Only what carries the plan's drflow:plan tag and a drflow:drill tag: never production.
+
+    Run again, it removes nothing."""
     from flows.cleanup import drill_cleanup as flow
 
     report = _run_flow(flow, as_json, plan=_load(plan), drill_id=drill_id)
