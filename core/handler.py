@@ -144,9 +144,59 @@ class Handler(Protocol):
 
     # optional: `preflight(resources, ctx) -> [(field, message)]`, read-only checks of all the handler's
     # resources before a failover writes anything (see core.engine.handler_preflight)
+    # optional: `cleanup(ctx: CleanupContext) -> [description]`, remove what drills made of this type on the
+    # recovery side, found by drflow's tags (`ctx.ec2_filters()`, `ctx.matches(tags)`), never anything without
+    # the drill tag; idempotent (nothing left: returns []); waits until AWS has really removed it, so that the
+    # next type's removal (flows/cleanup.py runs them in reverse dependency order) is not refused
 
 
 Registry = dict[str, Handler]
+
+
+@dataclass
+class CleanupContext:
+    """What a handler's `cleanup` may use: the recovery side, and which drill(s) of which plan to remove.
+
+    `drill_id` None means every drill of the plan. Production copies (no drflow:drill tag) never match."""
+
+    plan: Plan
+    recovery: Side
+    drill_id: str | None = None
+    shared: RunState = field(default_factory=RunState)
+
+    def ec2_filters(self) -> list[dict[str, Any]]:
+        """EC2 describe filters for the drills' resources: the plan's tag, and the drill tag (any value for all)."""
+        drill = ({"Name": f"tag:{TAG_DRILL}", "Values": [self.drill_id]} if self.drill_id
+                 else {"Name": "tag-key", "Values": [TAG_DRILL]})
+        return [{"Name": f"tag:{TAG_PLAN}", "Values": [self.plan.name]}, drill]
+
+    def ec2_items(self, client: Any, lookup: "Lookup", filters: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The drills' EC2 resources of one kind (tag-filtered describe, checked again on the tags returned)."""
+        kwargs = {"Filters": self.ec2_filters() + (filters or [])}
+        if client.can_paginate(lookup.operation):
+            items = [i for p in client.get_paginator(lookup.operation).paginate(**kwargs) for i in p[lookup.result_key]]
+        else:
+            items = getattr(client, lookup.operation)(**kwargs)[lookup.result_key]
+        return sorted((i for i in items if self.matches(i.get("Tags"))), key=lambda i: i[lookup.id_field])
+
+    def matches(self, tags: dict[str, str] | list[dict[str, str]] | None) -> bool:
+        """True for a drill resource of this plan (and of this drill, when one is named)."""
+        tags = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else (tags or {})
+        drill = tags.get(TAG_DRILL)
+        return (tags.get(TAG_PLAN) == self.plan.name and bool(drill)
+                and (self.drill_id is None or drill == self.drill_id))
+
+
+def delete_quietly(call: Callable[..., Any], **kwargs: Any) -> bool:
+    """Run one delete call; False when the thing is already gone (a cleanup run again, or racing itself)."""
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        code = error_code(exc)
+        if "NotFound" in code:  # InvalidSubnetID.NotFound, DBInstanceNotFound, AccessPointNotFound, ...
+            return False
+        raise
+    return True
 
 
 def tags_of(item: dict[str, Any]) -> dict[str, str]:

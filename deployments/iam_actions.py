@@ -108,6 +108,10 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "iam:CreateInstanceProfile": ("iam:CreateInstanceProfile", "iam:TagInstanceProfile"),
     # ---- DRS ---------------------------------------------------------------------------------------------
     "drs:StartRecovery": ("drs:StartRecovery", *_DRS_LAUNCH),
+    # DRS terminates the EC2 instances and their volumes with the caller's permissions (drill cleanup)
+    "drs:TerminateRecoveryInstances": ("drs:TerminateRecoveryInstances", "drs:DeleteRecoveryInstance",
+                                       "ec2:DeleteVolume", "ec2:DescribeInstances", "ec2:DescribeVolumes",
+                                       "ec2:TerminateInstances"),
     # ---- STS: "who am I" needs no permission (sts:GetCallerIdentity cannot be denied) ----------------------
     "sts:GetCallerIdentity": (),
 }

@@ -20,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="drflow: disaster recovery for whole AWS workloads, as Prefect flows.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="The embedded sandbox: moto on loopback with a sample workload.")
 app.add_typer(sandbox_app, name="sandbox")
+drill_app = typer.Typer(no_args_is_help=True, help="Drills: recover an isolated copy (failover --drill), then clean up.")
+app.add_typer(drill_app, name="drill")
 
 PLAN_OPT = typer.Option(..., "--plan", "-p", help="plan file (YAML)", exists=False)
 JSON_OPT = typer.Option(False, "--json", help="print one JSON object instead of text")
@@ -197,6 +199,32 @@ def recovery_points(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT) -> None:
     for row in rows:
         typer.echo(f"{row['id']}  {row['created_at']}  {row['resources']:>5} resources  "
                    f"{'complete' if row['complete'] else 'INCOMPLETE'}  from {row['source']}")
+
+
+@drill_app.command("cleanup")
+def drill_cleanup(plan: Path = PLAN_OPT,
+                  drill_id: str = typer.Option("all", "--drill-id", help="the drill's id (drill-<UTC time>, in the "
+                                               "drill's report), or all: every drill of the plan"),
+                  as_json: bool = JSON_OPT) -> None:
+    """Remove what a drill created in the recovery region, found by its tags, dependants first.
+
+    Only what carries the plan's drflow:plan tag and a drflow:drill tag: never production.
+
+    Run again, it removes nothing."""
+    from flows.cleanup import drill_cleanup as flow
+
+    report = _run_flow(flow, as_json, plan=_load(plan), drill_id=drill_id)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        which = "every drill" if report["drill_id"] == "all" else f"drill {report['drill_id']}"
+        typer.echo(f"cleanup of {which} of plan {report['plan']} in {report['recovery']['region']}: "
+                   f"{report['removed_count']} resource(s) removed")
+        for resource_type, items in report["removed"].items():
+            typer.echo(f"  {resource_type:<32} {', '.join(items)}")
+        for failure in report["failed"]:
+            _err(f"  FAILED {failure}")
+    raise typer.Exit(1 if report.get("failed") else 0)
 
 
 @sandbox_app.command("up")

@@ -14,7 +14,9 @@ DNS name, so the identity map needs only the file system; recovered access point
   writable; mount targets are created in the recovered subnets with the recovered security groups (same
   IP when it falls in the recovered subnet), access points recreated; a re-run adopts what exists.
 - Drill: replication goes on (production DR must not stop for a drill); mount targets in the drill's
-  subnets give the drill read-only access to the replicated data.
+  subnets give the drill read-only access to the replicated data. Drill cleanup removes those mount targets
+  (mount targets take no tags: they are the drill's when their subnet is) and the drill's access points; the
+  replica itself is production's and stays.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, is_transient, paginate
-from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable,
-                          tags_of)
+from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError,
+                          Unrecoverable, delete_quietly, tags_of)
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource, resource_key
 from core.plan import Plan
@@ -151,6 +153,52 @@ class FileSystemHandler:
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         return self._stage(resource, ctx) if ctx.staging else self._recover(resource, ctx)
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' access points and mount targets on the plan's replicas; waits until the mount targets are
+        gone (their network interfaces hold the drill's subnets and security groups)."""
+        efs, ec2 = ctx.recovery.client("efs"), ctx.recovery.client("ec2")
+        out: list[str] = []
+        mounts: list[str] = []
+        for fs in paginate(efs, "describe_file_systems", "FileSystems"):
+            if tags_of(fs).get(TAG_PLAN) != ctx.plan.name or fs.get("LifeCycleState") in GONE:
+                continue
+            fs_id = fs["FileSystemId"]
+            out += [f"{ap['AccessPointId']} ({fs_id})" for ap in
+                    paginate(efs, "describe_access_points", "AccessPoints", FileSystemId=fs_id)
+                    if ctx.matches(ap.get("Tags")) and delete_quietly(efs.delete_access_point,
+                                                                       AccessPointId=ap["AccessPointId"])]
+            targets = [mt for mt in paginate(efs, "describe_mount_targets", "MountTargets", FileSystemId=fs_id)
+                       if mt.get("LifeCycleState") not in GONE]
+            if not targets:
+                continue
+            subnets = ec2.describe_subnets(SubnetIds=sorted({mt["SubnetId"] for mt in targets}))["Subnets"]
+            drill_subnets = {s["SubnetId"] for s in subnets if ctx.matches(s.get("Tags"))}
+            for mt in targets:
+                if mt["SubnetId"] in drill_subnets and delete_quietly(efs.delete_mount_target,
+                                                                      MountTargetId=mt["MountTargetId"]):
+                    mounts.append(mt["MountTargetId"])
+                    out.append(f"{mt['MountTargetId']} ({fs_id}, {mt['SubnetId']})")
+        self._wait_mounts_gone(efs, mounts)
+        return out
+
+    def _wait_mounts_gone(self, efs: Any, mount_ids: list[str]) -> None:
+        # boto3 has no EFS waiters: poll each deleted mount target until EFS no longer knows it
+        for _ in range(POLL_ATTEMPTS):
+            left = []
+            for mount_id in mount_ids:
+                try:
+                    found = efs.describe_mount_targets(MountTargetId=mount_id)["MountTargets"]
+                except ClientError as exc:
+                    if error_code(exc) != "MountTargetNotFound":
+                        raise
+                    found = []
+                left += [m["MountTargetId"] for m in found if m.get("LifeCycleState") != "deleted"]
+            if not left:
+                return
+            mount_ids = left
+            time.sleep(POLL_SECONDS)
+        raise Retryable(f"EFS mount targets still deleting after {POLL_SECONDS * POLL_ATTEMPTS} s: {mount_ids}")
 
     # -- nightly: the replication ------------------------------------------------------------------------
 

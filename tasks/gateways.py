@@ -3,6 +3,8 @@
 Internet and egress-only gateways are free, so they are staged nightly (pilot light). NAT gateways
 and Elastic IPs cost money while they exist, so they are created at failover only; the Elastic IP of
 a recovered NAT is new, and the report maps the source public IP to it.
+
+A drill makes none of them (it is isolated); their `cleanup` still removes any that carry a drill's tag.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import hashlib
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, Lookup, created, ec2_arn, find_owned, name_of, tags_of
+from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, created, delete_quietly, ec2_arn, find_owned,
+                          name_of, tags_of)
 from core.plan import Plan
 from core.models import Resource, resource_key
 
@@ -74,6 +77,17 @@ class InternetGatewayHandler:
             changed = True
         return Applied(igw["InternetGatewayId"], created=new, changed=changed and not new)
 
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        ec2 = ctx.recovery.client("ec2")
+        out = []
+        for igw in ctx.ec2_items(ec2, IGW_LOOKUP):
+            for attachment in igw.get("Attachments", []):
+                delete_quietly(ec2.detach_internet_gateway, InternetGatewayId=igw["InternetGatewayId"],
+                               VpcId=attachment["VpcId"])
+            if delete_quietly(ec2.delete_internet_gateway, InternetGatewayId=igw["InternetGatewayId"]):
+                out.append(igw["InternetGatewayId"])
+        return out
+
 
 class EgressOnlyGatewayHandler:
     type: ClassVar[str] = EIGW
@@ -109,6 +123,12 @@ class EgressOnlyGatewayHandler:
             TagSpecifications=ctx.tag_spec(resource, "egress-only-internet-gateway"))["EgressOnlyInternetGateway"]
         return Applied(created(ctx, resource, EIGW_LOOKUP, gw["EgressOnlyInternetGatewayId"]), created=True)
 
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        ec2 = ctx.recovery.client("ec2")
+        return [g["EgressOnlyInternetGatewayId"] for g in ctx.ec2_items(ec2, EIGW_LOOKUP)
+                if delete_quietly(ec2.delete_egress_only_internet_gateway,
+                                  EgressOnlyInternetGatewayId=g["EgressOnlyInternetGatewayId"])]
+
 
 class ElasticIpHandler:
     type: ClassVar[str] = EIP
@@ -141,6 +161,17 @@ class ElasticIpHandler:
             created(ctx, resource, EIP_LOOKUP, addr["AllocationId"])
         return Applied(addr["AllocationId"], created=new,
                        details={"public_ip": addr["PublicIp"], "source_public_ip": resource.config["public_ip"]})
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """Released after the NAT gateways that held them (their cleanup runs first and waits)."""
+        ec2 = ctx.recovery.client("ec2")
+        out = []
+        for addr in ctx.ec2_items(ec2, EIP_LOOKUP):
+            if addr.get("AssociationId"):
+                delete_quietly(ec2.disassociate_address, AssociationId=addr["AssociationId"])
+            if delete_quietly(ec2.release_address, AllocationId=addr["AllocationId"]):
+                out.append(addr["AllocationId"])
+        return out
 
 
 class NatGatewayHandler:
@@ -189,3 +220,12 @@ class NatGatewayHandler:
         ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat["NatGatewayId"]],
                                                      WaiterConfig={"Delay": 15, "MaxAttempts": 40})
         return Applied(nat["NatGatewayId"], created=new)
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        ec2 = ctx.recovery.client("ec2")
+        live = [n["NatGatewayId"] for n in ctx.ec2_items(ec2, NAT_LOOKUP) if n.get("State") in ("pending", "available")]
+        for nat_id in live:
+            delete_quietly(ec2.delete_nat_gateway, NatGatewayId=nat_id)
+        if live:
+            ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=live, WaiterConfig={"Delay": 15, "MaxAttempts": 40})
+        return live

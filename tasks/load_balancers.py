@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
-from core.handler import Applied, ApplyContext, Unrecoverable
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.models import Resource, resource_key
 from core.plan import Plan
 
@@ -67,6 +67,14 @@ def _owned(elb: Any, arn: str, resource: Resource, ctx: ApplyContext) -> None:
     if tags.get("drflow:source-id") != resource.source_id or tags.get("drflow:plan") != ctx.plan.name:
         raise Unrecoverable(f"{arn} exists in {ctx.recovery.region} but was not made by drflow for this plan; "
                             "rename or remove it")
+
+
+def _drills(ctx: CleanupContext, operation: str, result_key: str, arn_field: str, **kwargs: Any) -> list[str]:
+    """ARNs of the drills' load balancers or target groups (ELB filters by nothing but name: read the tags)."""
+    elb = ctx.recovery.client("elbv2")
+    arns = [i[arn_field] for i in paginate(elb, operation, result_key, **kwargs)]
+    tags = _tags(elb, arns) if arns else {}
+    return sorted(a for a in arns if ctx.matches(tags.get(a)))
 
 
 def _translate_actions(actions: list[dict[str, Any]], ctx: ApplyContext) -> list[dict[str, Any]]:
@@ -176,6 +184,13 @@ class TargetGroupHandler(_Named):
         return Applied(group["TargetGroupArn"], changed=bool(drift))
 
 
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """After the load balancers: a target group a listener still forwards to cannot be deleted."""
+        elb = ctx.recovery.client("elbv2")
+        return [arn for arn in _drills(ctx, "describe_target_groups", "TargetGroups", "TargetGroupArn")
+                if delete_quietly(elb.delete_target_group, TargetGroupArn=arn)]
+
+
 class LoadBalancerHandler(_Named):
     type: ClassVar[str] = LB
     pilot_light: ClassVar[bool] = False
@@ -229,6 +244,16 @@ class LoadBalancerHandler(_Named):
         elb.get_waiter("load_balancer_available").wait(LoadBalancerArns=[balancer["LoadBalancerArn"]])
         return Applied(balancer["LoadBalancerArn"], created=created, changed=changed, warnings=warnings,
                        details={"dns_name": balancer.get("DNSName")})
+
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """Deleted and waited for: their network interfaces hold the drill's subnets and security groups."""
+        elb = ctx.recovery.client("elbv2")
+        gone = [arn for arn in _drills(ctx, "describe_load_balancers", "LoadBalancers", "LoadBalancerArn")
+                if delete_quietly(elb.delete_load_balancer, LoadBalancerArn=arn)]
+        if gone:
+            elb.get_waiter("load_balancers_deleted").wait(LoadBalancerArns=gone)
+        return gone
 
 
 class ListenerHandler(_Elb):
@@ -306,6 +331,17 @@ class ListenerHandler(_Elb):
             created, changed = True, False
         changed |= self._rules(elb, arn, cfg["rules"], ctx)
         return Applied(arn, created=created, changed=changed and not created)
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' listeners, before their load balancers (which would take them along, but then the
+        report could not name them)."""
+        elb = ctx.recovery.client("elbv2")
+        out = []
+        for lb_arn in _drills(ctx, "describe_load_balancers", "LoadBalancers", "LoadBalancerArn"):
+            arns = [i["ListenerArn"] for i in paginate(elb, "describe_listeners", "Listeners", LoadBalancerArn=lb_arn)]
+            tags = _tags(elb, arns) if arns else {}
+            out += [a for a in arns if ctx.matches(tags.get(a)) and delete_quietly(elb.delete_listener, ListenerArn=a)]
+        return out
 
     def _rules(self, elb: Any, listener_arn: str, rules: list[dict[str, Any]], ctx: ApplyContext) -> bool:
         current = {int(r["Priority"]): r for r in elb.describe_rules(ListenerArn=listener_arn)["Rules"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import (Applied, ApplyContext, Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default,
-                          name_of, tags_of)
+from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, adopt_tags, created, delete_quietly, ec2_arn,
+                          find_owned, find_vpc_default, name_of, tags_of)
 from core.plan import Plan
 from core.models import Resource, resource_key
 
@@ -104,6 +104,24 @@ class NetworkAclHandler:
         changed |= self._associate(ec2, acl_id, [ctx.ref(s) for s in cfg["subnets"]])
         return Applied(acl_id, created=new, changed=changed and not new,
                        details={"entries": len(desired)})
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' ACLs; their subnets go back to the VPC's default ACL first (an ACL in use cannot be deleted).
+        The default ACL goes with its VPC."""
+        ec2 = ctx.recovery.client("ec2")
+        out = []
+        for acl in ctx.ec2_items(ec2, LOOKUP):
+            if acl.get("IsDefault"):
+                continue
+            if acl.get("Associations"):
+                default = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [acl["VpcId"]]},
+                                                             {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+                for assoc in acl["Associations"]:
+                    ec2.replace_network_acl_association(AssociationId=assoc["NetworkAclAssociationId"],
+                                                        NetworkAclId=default[0]["NetworkAclId"])
+            if delete_quietly(ec2.delete_network_acl, NetworkAclId=acl["NetworkAclId"]):
+                out.append(acl["NetworkAclId"])
+        return out
 
     def _associate(self, ec2: Any, acl_id: str, subnet_ids: list[str]) -> bool:
         if not subnet_ids:

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, ScopeError, Unrecoverable, tags_of
+from core.handler import Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable, delete_quietly, tags_of
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource, resource_key
 from core.plan import Plan
@@ -121,6 +121,25 @@ class _Database:
 
     def _create(self, rid: str, resource: Resource, ctx: ApplyContext, details: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' restored databases (by drflow's tags; a drill's identifier carries its suffix), deleted
+        without a final snapshot (a drill's data is a copy of production's) and waited for: their network
+        interfaces hold the drill's subnets, and the subnet group cannot go while they exist. Instances run
+        before clusters, so an Aurora cluster has no members left when its turn comes."""
+        rds = ctx.recovery.client("rds")
+        plural = "DBInstances" if self.noun == "DBInstance" else "DBClusters"
+        items = [i for i in paginate(rds, f"describe_{'db_instances' if self.noun == 'DBInstance' else 'db_clusters'}",
+                                     plural) if ctx.matches(tags_of({"Tags": i.get("TagList")}))]
+        ids = sorted(i[f"{self.noun}Identifier"] for i in items)
+        delete = rds.delete_db_instance if self.noun == "DBInstance" else rds.delete_db_cluster
+        extra = {"DeleteAutomatedBackups": True} if self.noun == "DBInstance" else {}
+        gone = [rid for rid in ids if delete_quietly(delete, **{f"{self.noun}Identifier": rid},
+                                                     SkipFinalSnapshot=True, **extra)]
+        waiter = rds.get_waiter("db_instance_deleted" if self.noun == "DBInstance" else "db_cluster_deleted")
+        for rid in ids:  # also those another run had begun to delete
+            waiter.wait(**{f"{self.noun}Identifier": rid}, WaiterConfig=DB_WAIT)
+        return gone
 
     def _network(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
         """The recovered subnet group and security groups, as restore calls name them."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, Unrecoverable, tags_of
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, tags_of
 from core.models import Resource, resource_key
 from core.plan import Plan
 from tasks.rds_common import (CLUSTER_PARAMETER_GROUP, OPTION_GROUP, PARAMETER_GROUP, SUBNET_GROUP, describe_one,
@@ -74,6 +74,18 @@ class _Group:
         changed = self._reconcile(rds, name, resource, ctx, item)
         changed |= _sync_tags(rds, item[f"{self.prefix}Arn"], tags, ctx.tags(resource))
         return Applied(name, changed=changed)
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' groups of this kind (the drill's name suffix, and drflow's tags, say whose they are); run
+        after the databases that used them are deleted."""
+        rds = ctx.recovery.client("rds")
+        out = []
+        for group in self._discover_groups(ctx.recovery):
+            name = group[f"{self.prefix}Name"]
+            if ctx.matches(_tags_of_arn(rds, group[f"{self.prefix}Arn"])) and delete_quietly(
+                    getattr(rds, f"delete_{self.word}"), **{f"{self.prefix}Name": name}):
+                out.append(name)
+        return out
 
     def _discover_groups(self, source: Side) -> list[dict[str, Any]]:
         rds = source.client("rds")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import (Applied, ApplyContext, Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default,
-                          name_of, tags_of)
+from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, adopt_tags, created, delete_quietly, ec2_arn,
+                          find_owned, find_vpc_default, name_of, tags_of)
 from core.plan import Plan
 from core.models import Resource, resource_key
 
@@ -123,6 +123,20 @@ class RouteTableHandler:
         details = {"deferred_routes": deferred} if deferred else {}
         return Applied(table_id, created=new, changed=changed and not new, details=details,
                        warnings=warnings)
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' route tables, their subnets disassociated first; a VPC's main table goes with its VPC."""
+        ec2 = ctx.recovery.client("ec2")
+        out = []
+        for table in ctx.ec2_items(ec2, LOOKUP):
+            if any(a.get("Main") for a in table.get("Associations", [])):
+                continue
+            for assoc in table.get("Associations", []):
+                if assoc.get("SubnetId"):
+                    delete_quietly(ec2.disassociate_route_table, AssociationId=assoc["RouteTableAssociationId"])
+            if delete_quietly(ec2.delete_route_table, RouteTableId=table["RouteTableId"]):
+                out.append(table["RouteTableId"])
+        return out
 
     def _routes(self, ec2: Any, table: dict[str, Any], cfg: dict[str, Any], ctx: ApplyContext,
                 deferred: list[str]) -> bool:

@@ -12,8 +12,8 @@ from collections import defaultdict
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import (Applied, ApplyContext, Lookup, Unrecoverable, adopt_tags, created, find_owned,
-                          find_vpc_default, tags_of)
+from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, adopt_tags, created,
+                          delete_quietly, find_owned, find_vpc_default, tags_of)
 from core.plan import Plan
 from core.models import Resource, resource_key
 
@@ -101,6 +101,13 @@ class SecurityGroupHandler:
         changed = cfg["default"] and adopt_tags(ctx, resource, ec2, group, group["GroupId"])
         return Applied(group["GroupId"], changed=changed)
 
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' groups (their rules referencing each other were revoked first); a VPC's default group
+        goes with its VPC."""
+        ec2 = ctx.recovery.client("ec2")
+        return [g["GroupId"] for g in ctx.ec2_items(ec2, LOOKUP) if g["GroupName"] != "default"
+                and delete_quietly(ec2.delete_security_group, GroupId=g["GroupId"])]
+
 
 class SecurityGroupRulesHandler:
     type: ClassVar[str] = RULES
@@ -180,3 +187,21 @@ class SecurityGroupRulesHandler:
                     f"{u['kind']} {u['value']} not recovered: {u['reason']}"
                     for u in resource.config["unrecoverable"]]
         return Applied(group_id, changed=changed, warnings=warnings, details={"rules": len(desired)})
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """Revoke the drills' rules that reference a group: groups referencing each other could not be deleted."""
+        ec2 = ctx.recovery.client("ec2")
+        groups = [g["GroupId"] for g in ctx.ec2_items(ec2, LOOKUP)]
+        if not groups:
+            return []
+        referencing: dict[tuple[str, bool], list[str]] = defaultdict(list)
+        for rule in paginate(ec2, "describe_security_group_rules", "SecurityGroupRules",
+                             Filters=[{"Name": "group-id", "Values": groups}]):
+            if rule.get("ReferencedGroupInfo", {}).get("GroupId"):
+                referencing[(rule["GroupId"], bool(rule["IsEgress"]))].append(rule["SecurityGroupRuleId"])
+        out = []
+        for (group_id, egress), rule_ids in sorted(referencing.items()):
+            revoke = ec2.revoke_security_group_egress if egress else ec2.revoke_security_group_ingress
+            if delete_quietly(revoke, GroupId=group_id, SecurityGroupRuleIds=rule_ids):
+                out.append(f"{group_id}: {len(rule_ids)} {'egress' if egress else 'ingress'} rule(s) naming a group")
+        return out

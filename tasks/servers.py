@@ -21,8 +21,11 @@ from typing import Any, ClassVar
 
 from datetime import datetime, timezone
 
-from core.aws import Retryable, Side, paginate
-from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable, name_of, tags_of
+from botocore.exceptions import ClientError
+
+from core.aws import Retryable, Side, error_code, paginate
+from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
+                          delete_quietly, name_of, tags_of)
 from core.models import Resource, canonical_json, resource_key
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from tasks.drs_launch import LaunchBatcher, in_flight_job
@@ -32,6 +35,8 @@ SERVER = "ec2:instance"
 DEPENDS_TAG = "drflow:depends-on"
 AGENT_TAG = "drs-agent"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+DRS_TERMINATE_BATCH = 200  # terminate_recovery_instances takes at most 200 ids
+TERMINATE_POLL = {"first": 2.0, "cap": 15.0, "attempts": 120}
 
 
 def _profile_name(instance: dict[str, Any]) -> str | None:
@@ -335,6 +340,28 @@ class ServerHandler:
             "private_ip": ctx.net.ip(resource.config["private_ip"]),
             "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
 
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """Terminate the drills' instances: through DRS when DRS launched them (so that DRS forgets its recovery
+        instances too), with EC2 otherwise; then wait until EC2 says terminated (their interfaces hold the
+        drill's subnets and security groups)."""
+        ec2 = ctx.recovery.client("ec2")
+        reservations = paginate(ec2, "describe_instances", "Reservations", Filters=ctx.ec2_filters() + [
+            {"Name": "instance-state-name", "Values": LIVE_STATES}])
+        instances = sorted(i["InstanceId"] for r in reservations for i in r["Instances"] if ctx.matches(i.get("Tags")))
+        if not instances:
+            return []
+        by_drs = _recovery_instances(ctx, set(instances))
+        drs = ctx.recovery.client("drs")
+        recovery_ids = sorted(by_drs.values())
+        jobs = [drs.terminate_recovery_instances(recoveryInstanceIDs=recovery_ids[i:i + DRS_TERMINATE_BATCH])["job"]["jobID"]
+                for i in range(0, len(recovery_ids), DRS_TERMINATE_BATCH)]
+        _wait_drs_jobs(drs, jobs)
+        plain = [i for i in instances if i not in by_drs]
+        if plain:
+            ec2.terminate_instances(InstanceIds=plain)
+        ec2.get_waiter("instance_terminated").wait(InstanceIds=instances, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+        return [f"{i} (via DRS)" if i in by_drs else i for i in instances] + _drill_volumes(ctx)
+
     def _snapshot(self, ctx: ApplyContext, server_id: str) -> str:
         """The newest DRS point-in-time snapshot taken at or before the failover's point in time."""
         moment = ctx.point_in_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -372,6 +399,45 @@ class ServerHandler:
             if not tcp_ready(address, check["port"], check["timeout_seconds"]):
                 raise Retryable(f"{resource.name}: nothing answers on {address}:{check['port']} after "
                                 f"{check['timeout_seconds']} s")
+
+
+def _drill_volumes(ctx: CleanupContext) -> list[str]:
+    """Delete the drills' volumes that outlived their instance (a disk the source keeps on termination keeps that
+    setting in the drill's launch template too); the launch tagged them with the drill."""
+    ec2 = ctx.recovery.client("ec2")
+    volumes = paginate(ec2, "describe_volumes", "Volumes", Filters=ctx.ec2_filters() + [
+        {"Name": "status", "Values": ["available"]}])
+    gone = []
+    for volume in volumes:
+        if ctx.matches(volume.get("Tags")) and delete_quietly(ec2.delete_volume, VolumeId=volume["VolumeId"]):
+            gone.append(volume["VolumeId"])
+    return sorted(gone)
+
+
+def _recovery_instances(ctx: CleanupContext, instance_ids: set[str]) -> dict[str, str]:
+    """EC2 instance id -> DRS recovery instance id, for those of the instances DRS launched."""
+    try:
+        items = paginate(ctx.recovery.client("drs"), "describe_recovery_instances", "items", filters={})
+    except ClientError as exc:
+        if error_code(exc) == "UninitializedAccountException":
+            return {}  # DRS was never set up in this region: nothing was launched by it
+        raise
+    return {i["ec2InstanceID"]: i["recoveryInstanceID"] for i in items if i.get("ec2InstanceID") in instance_ids}
+
+
+def _wait_drs_jobs(drs: Any, job_ids: list[str]) -> None:
+    """Poll DRS's terminate jobs with backoff until they complete (DRS has no waiter)."""
+    delay = TERMINATE_POLL["first"]
+    for _ in range(int(TERMINATE_POLL["attempts"])):
+        if not job_ids:
+            return
+        jobs = drs.describe_jobs(filters={"jobIDs": job_ids})["items"]
+        job_ids = [j["jobID"] for j in jobs if j["status"] != "COMPLETED"]
+        if not job_ids:
+            return
+        time.sleep(delay)
+        delay = min(TERMINATE_POLL["cap"], delay * 2)
+    raise Retryable(f"DRS terminate jobs not completed: {job_ids}")
 
 
 def tcp_ready(host: str, port: int, timeout: float, interval: float = 2.0) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import (Applied, ApplyContext, Lookup, Unrecoverable, created, ec2_arn, ensure_tagged,
-                          find_owned, name_of, tags_of)
+from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, delete_quietly,
+                          ec2_arn, ensure_tagged, find_owned, name_of, tags_of)
 from core.plan import Plan
 from core.models import Resource, resource_key
 
@@ -14,6 +15,8 @@ DHCP = "ec2:dhcp-options"
 VPC = "ec2:vpc"
 SUBNET = "ec2:subnet"
 VPC_LOOKUP = Lookup("describe_vpcs", "Vpcs", "VpcId", "VpcIds")
+DHCP_LOOKUP = Lookup("describe_dhcp_options", "DhcpOptions", "DhcpOptionsId", "DhcpOptionsIds")
+ENI_POLL_SECONDS, ENI_POLL_ATTEMPTS = 10, 30  # a deleted load balancer's interfaces linger for minutes
 SUBNET_LOOKUP = Lookup("describe_subnets", "Subnets", "SubnetId", "SubnetIds")
 
 
@@ -76,6 +79,12 @@ class DhcpOptionsHandler:
             TagSpecifications=ctx.tag_spec(resource, "dhcp-options"))["DhcpOptions"]
         ensure_tagged(ctx.recovery.client("ec2"), options["DhcpOptionsId"], options, ctx, resource)
         return Applied(options["DhcpOptionsId"], created=True)
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' option sets; run after their VPCs are gone (a set in use cannot be deleted)."""
+        ec2 = ctx.recovery.client("ec2")
+        return [i["DhcpOptionsId"] for i in ctx.ec2_items(ec2, DHCP_LOOKUP)
+                if delete_quietly(ec2.delete_dhcp_options, DhcpOptionsId=i["DhcpOptionsId"])]
 
 
 class VpcHandler:
@@ -145,6 +154,12 @@ class VpcHandler:
         return Applied(vpc_id, created=new, changed=changed and not new,
                        details={"cidr_block": ctx.net.cidr(cfg["cidr_block"])})
 
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' VPCs, last of their network: their main route table, default ACL and default group go
+        with them."""
+        ec2 = ctx.recovery.client("ec2")
+        return [v["VpcId"] for v in ctx.ec2_items(ec2, VPC_LOOKUP) if delete_quietly(ec2.delete_vpc, VpcId=v["VpcId"])]
+
 
 class SubnetHandler:
     type: ClassVar[str] = SUBNET
@@ -188,3 +203,24 @@ class SubnetHandler:
             changed = True
         return Applied(subnet["SubnetId"], created=new, changed=changed and not new,
                        details={"cidr_block": cidr, "availability_zone": az})
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' subnets, once no network interface is left in them (what used them was removed before)."""
+        ec2 = ctx.recovery.client("ec2")
+        subnets = ctx.ec2_items(ec2, SUBNET_LOOKUP)
+        if subnets:
+            wait_interfaces_gone(ec2, [s["SubnetId"] for s in subnets])
+        return [s["SubnetId"] for s in subnets if delete_quietly(ec2.delete_subnet, SubnetId=s["SubnetId"])]
+
+
+def wait_interfaces_gone(ec2: Any, subnet_ids: list[str]) -> None:
+    """Poll until the subnets hold no network interface: EC2 releases those of terminated instances and deleted
+    load balancers or endpoints some time after the call returned, and has no waiter for it."""
+    for _ in range(ENI_POLL_ATTEMPTS):
+        left = paginate(ec2, "describe_network_interfaces", "NetworkInterfaces",
+                        Filters=[{"Name": "subnet-id", "Values": subnet_ids}])
+        if not left:
+            return
+        time.sleep(ENI_POLL_SECONDS)
+    raise Unrecoverable(f"network interfaces still in the drill's subnets after {ENI_POLL_SECONDS * ENI_POLL_ATTEMPTS} "
+                        f"s: {sorted(i['NetworkInterfaceId'] for i in left)}; something drflow did not make uses them")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any, ClassVar
 
-from core.aws import Side, paginate
-from core.handler import Applied, ApplyContext, Lookup, Unrecoverable, created, ec2_arn, find_owned, name_of, tags_of
+from core.aws import Retryable, Side, paginate
+from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, ec2_arn, find_owned,
+                          name_of, tags_of)
 from core.plan import Plan
 from core.models import Resource, resource_key
 
@@ -18,6 +20,8 @@ VPC = "ec2:vpc"
 GATEWAY = "ec2:vpc-endpoint"
 INTERFACE = "ec2:interface-endpoint"
 LOOKUP = Lookup("describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId", "VpcEndpointIds")
+GONE = ("deleted", "deleting", "failed", "rejected")
+POLL_SECONDS, POLL_ATTEMPTS = 5, 60
 AWS_SERVICE_RE = re.compile(r"^(?P<prefix>com\.amazonaws|aws\.api)\.(?P<region>[a-z]{2}(-[a-z]+)+-\d)\.(?P<rest>.+)$")
 
 
@@ -100,6 +104,25 @@ class _EndpointHandler:
                                         RemoveRouteTableIds=remove)
                 changed = True
         return Applied(endpoint["VpcEndpointId"], changed=changed, warnings=warnings, details={"service_name": service})
+
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """The drills' endpoints of this kind, waited for until gone (an interface endpoint's network interfaces
+        hold its subnets and security groups; a gateway endpoint's routes are in the drill's route tables)."""
+        ec2 = ctx.recovery.client("ec2")
+        live = [e["VpcEndpointId"] for e in ctx.ec2_items(ec2, LOOKUP) if e.get("State", "").lower() not in GONE
+                and e.get("VpcEndpointType", "Gateway") == self.endpoint_type]
+        if not live:
+            return []
+        ec2.delete_vpc_endpoints(VpcEndpointIds=live)
+        # no botocore waiter for endpoint deletion: poll their state
+        for _ in range(POLL_ATTEMPTS):
+            left = [e for e in ctx.ec2_items(ec2, LOOKUP)
+                    if e["VpcEndpointId"] in live and e.get("State", "").lower() not in ("deleted", "failed", "rejected")]
+            if not left:
+                return live
+            time.sleep(POLL_SECONDS)
+        raise Retryable(f"VPC endpoints still deleting: {sorted(e['VpcEndpointId'] for e in left)}")
 
 
 class GatewayEndpointHandler(_EndpointHandler):

@@ -1,6 +1,7 @@
 """The IAM policies drflow ships (deployments/iam/) cover every call the code makes, and grant nothing more.
 
-The sample shop runs end to end (two nightly replications, a drill, a failover with the primary dark) while
+The sample shop runs end to end (two nightly replications, a drill and its cleanup, a failover with the primary
+dark) while
 every AwsAccess the flows create records the (side, "<prefix>:<Operation>") of each call it makes
 (core.aws.CallStats.actions). deployments/iam_actions.py maps the operations to the IAM actions they need;
 each must be allowed by the policy of its side (source: drflow-source.json; recovery and vault:
@@ -22,6 +23,7 @@ from pathlib import Path
 import boto3
 import yaml
 
+import flows.cleanup
 import flows.failover
 import flows.replicate
 from conftest import RECOVERY, SOURCE
@@ -70,9 +72,9 @@ NOT_REACHED = {
         # services create their service-linked role on first use in an account (ELB, RDS, EFS, DRS)
         "iam:CreateServiceLinkedRole",
         # tasks/rds*.py: Aurora's twins of the instance calls
-        "rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots", "rds:CopyDBClusterSnapshot",
+        "rds:DescribeDBClusterSnapshots", "rds:CopyDBClusterSnapshot",
         "rds:DeleteDBClusterSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBClusterParameterGroup",
-        "rds:DescribeDBClusterParameterGroups", "rds:DescribeDBClusterParameters", "rds:ModifyDBClusterParameterGroup",
+        "rds:DescribeDBClusterParameters", "rds:ModifyDBClusterParameterGroup",
         # tasks/rds_groups.py: a staged group that drifted is put right
         "rds:ModifyDBSubnetGroup", "rds:ModifyOptionGroup",
         # tasks/efs.py: drift of mount targets
@@ -82,11 +84,14 @@ NOT_REACHED = {
         "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule", "elasticloadbalancing:DeleteRule",
         "elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:DeregisterTargets",
         "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
-        "ec2:DeleteRoute", "ec2:ReplaceRoute", "ec2:DisassociateRouteTable", "ec2:ReplaceRouteTableAssociation",
+        "ec2:DeleteRoute", "ec2:ReplaceRoute", "ec2:ReplaceRouteTableAssociation",
         "ec2:DeleteNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DetachInternetGateway",
         "ec2:ModifyVpcEndpoint",
         # tasks/s3_replication.py: mirroring a source without lifecycle / policy / public access block, or with
         "s3:PutLifecycleConfiguration", "s3:DeleteBucketPolicy",
+        # drill cleanup (flows/cleanup.py): what an isolated drill never makes (gateways, Elastic IPs), and Aurora
+        "ec2:DeleteInternetGateway", "ec2:DeleteEgressOnlyInternetGateway", "ec2:DeleteNatGateway",
+        "ec2:DisassociateAddress", "ec2:ReleaseAddress", "rds:DeleteDBCluster", "rds:DeleteDBClusterParameterGroup",
     },
 }
 
@@ -133,6 +138,7 @@ def record_calls(monkeypatch) -> list[AwsAccess]:
 
     monkeypatch.setattr(flows.replicate, "AwsAccess", Recorded)
     monkeypatch.setattr(flows.failover, "AwsAccess", Recorded)
+    monkeypatch.setattr(flows.cleanup, "AwsAccess", Recorded)
     return made
 
 
@@ -170,6 +176,8 @@ def run_the_sample_shop(sandbox) -> None:
         assert run(flows.replicate.replicate, plan=plan)["failed"] == []
     drill = run(flows.failover.failover, plan=plan, drill=True)
     assert drill["failed"] == [], drill["failed"]
+    cleanup = run(flows.cleanup.drill_cleanup, plan=plan, drill_id=drill["drill_id"])
+    assert cleanup["failed"] == [] and cleanup["removed_count"], cleanup["failed"]
     sandbox.faults = Faults(dark={SOURCE})
     report = run(flows.failover.failover, plan=plan)
     assert report["failed"] == [], report["failed"]

@@ -5,6 +5,12 @@ Installed by drflow.sandbox.server, so it applies to the sandbox only.
 - An AMI shared with another account (a launch permission naming it) is invisible there: moto's CopyImage looks
   for the source image in the caller's own account only. Here the image is found in the account that owns it
   when it is shared with the caller, as AWS does (share-then-copy, the cross-account path for imaged servers).
+- An instance's primary network interface, created by the launch, survives the instance's termination in moto
+  (DeleteOnTermination false unless the call says true). In AWS it is deleted with the instance unless the launch
+  said false; a subnet whose instances were terminated can then be deleted (drill cleanup does it).
+- DeleteVpc leaves the VPC's default network ACL behind in moto, and deletes the VPC's DHCP option set. AWS
+  deletes the default ACL with the VPC (as moto does the main route table and the default security group), and
+  keeps the option set (several VPCs may share it; it is deleted on its own, as drill cleanup does).
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ from typing import Any
 
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.models.instances import Instance
+from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.utils import random_ami_id
 
 _own_copy_image = AmiBackend.copy_image
+_own_prep_nics = Instance.prep_nics
+_own_delete_vpc = VPCBackend.delete_vpc
 
 
 def _shared_image(account_id: str, region: str, image_id: str) -> Ami | None:
@@ -40,5 +50,33 @@ def _copy_image(self: Any, source_image_id: str, source_region: str, name: str |
     return ami
 
 
+def _prep_nics(self: Instance, nic_spec: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+    primary = next((n for n in nic_spec if int(n.get("DeviceIndex", 0)) == 0), {})
+    _own_prep_nics(self, nic_spec, *args, **kwargs)
+    nic = self.nics.get(0)
+    if nic is not None and not primary.get("NetworkInterfaceId") and str(primary.get("DeleteOnTermination")).lower() != "false":
+        nic.delete_on_termination = True  # created by this launch, and the launch did not say false
+
+
+def _delete_vpc(self: Any, vpc_id: str) -> Any:
+    vpc = self.vpcs.get(vpc_id)
+    options = vpc.dhcp_options if vpc is not None else None
+    if vpc is not None:
+        vpc.dhcp_options = None  # moto would delete the set along with the VPC
+    try:
+        vpc = _own_delete_vpc(self, vpc_id)
+    except Exception:
+        if vpc is not None:
+            vpc.dhcp_options = options
+        raise
+    if options is not None:
+        options.vpc = None
+    for acl_id in [a.id for a in self.network_acls.values() if a.vpc_id == vpc_id and a.default]:
+        self.network_acls.pop(acl_id, None)
+    return vpc
+
+
 def install() -> None:
     AmiBackend.copy_image = _copy_image
+    Instance.prep_nics = _prep_nics
+    VPCBackend.delete_vpc = _delete_vpc
