@@ -256,7 +256,9 @@ def test_drs_job_concurrency_is_held_by_the_prefect_limit(servers, server_plan):
     name = f"drflow-drs-jobs-{ACCOUNT}-{RECOVERY}"
     with get_client(sync_client=True) as client:
         try:
-            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1))
+            # active_slots=0: a process killed mid-launch elsewhere in the session (test_resume) leaves its slot
+            # held until the lease expires (300 s); this test needs the limit to itself
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1, active_slots=0))
         except ObjectNotFound:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
     try:
