@@ -80,7 +80,8 @@ def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
     return "drflow-" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def _retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry a task only when its error is transient (throttling, 5xx, connection)."""
     try:
         state.result()
     except Exception as exc:  # noqa: BLE001 - we only classify it
@@ -99,7 +100,7 @@ def _outcome(applied: Applied, mode: str) -> Outcome:
 
 
 @task(name="apply-resource", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
-      retry_condition_fn=_retry_transient_only, persist_result=True, cache_key_fn=_cache_key,
+      retry_condition_fn=retry_transient_only, persist_result=True, cache_key_fn=_cache_key,
       log_prints=False)
 def apply_resource(resource: Resource, deps: dict[str, Any], spec: RunSpec) -> ResourceResult:
     """Apply one resource on the recovery side, once all its dependencies are done."""
@@ -221,7 +222,7 @@ def plan_writes(resources: list[Resource], spec: RunSpec) -> list[dict[str, Any]
 
 
 @task(name="discover", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
-      retry_condition_fn=_retry_transient_only, cache_policy=None)
+      retry_condition_fn=retry_transient_only, cache_policy=None)
 def discover_type(resource_type: str, spec: RunSpec) -> list[Resource]:
     """Read-only discovery of one resource type in the source region."""
     return spec.registry[resource_type].discover(spec.aws.source, spec.plan)

@@ -26,7 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from core.aws import AwsAccess, error_code, is_transient
+from core.aws import AwsAccess, error_code
+from core.engine import TASK_RETRIES, retry_transient_only
 from core.handler import CleanupContext, Registry
 from core.plan import Plan
 from core.preflight import check_sides
@@ -61,16 +62,8 @@ def teardown_order(registry: Registry) -> list[str]:
     return [t for t in TEARDOWN_ORDER if t in registry and hasattr(registry[t], "cleanup")]
 
 
-def _retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except Exception as exc:  # noqa: BLE001 - we only classify it
-        return is_transient(exc)
-    return False
-
-
-@task(name="drill-cleanup", retries=4, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
-      retry_condition_fn=_retry_transient_only, cache_policy=NO_CACHE)
+@task(name="drill-cleanup", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
+      retry_condition_fn=retry_transient_only, cache_policy=NO_CACHE)
 def cleanup_type(resource_type: str, registry: Registry, ctx: CleanupContext) -> list[str]:
     """Remove the drills' resources of one type; returns what was removed (nothing, when run again)."""
     removed = registry[resource_type].cleanup(ctx)

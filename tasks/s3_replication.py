@@ -249,17 +249,23 @@ def _role(resource: Resource, ctx: ApplyContext, replica_key: str | None) -> tup
         if role["AssumeRolePolicyDocument"] != TRUST:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(TRUST))
             writes.append("source:update_assume_role_policy")
-    wanted = role_policy(resource, ctx, replica_key)
+    if _put_role_policy(iam, name, role_policy(resource, ctx, replica_key)):
+        writes.append("source:put_role_policy")
+    return role["Arn"], writes
+
+
+def _put_role_policy(iam: Any, name: str, wanted: dict[str, Any]) -> bool:
+    """Give the replication role its policy unless it already has exactly that one; True when that took a write."""
     try:
         current = iam.get_role_policy(RoleName=name, PolicyName=ROLE_POLICY)["PolicyDocument"]
     except ClientError as exc:
         if error_code(exc) != "NoSuchEntity":
             raise
         current = None
-    if current != wanted:
-        iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(wanted))
-        writes.append("source:put_role_policy")
-    return role["Arn"], writes
+    if current == wanted:
+        return False
+    iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(wanted))
+    return True
 
 
 def _role_tags(iam: Any, name: str) -> dict[str, str]:
@@ -366,13 +372,6 @@ def _failback_role(iam: Any, name: str, resource: Resource, plan: Plan, tags: li
         have = tags_of(role) or _role_tags(iam, name)
         if have.get(TAG_PLAN) != plan.name or have.get(TAG_SOURCE_ID) != resource.source_id:
             raise Unrecoverable(f"IAM role {name} exists in account {plan.recovery.account_id} and is not drflow's")
-    try:
-        current = iam.get_role_policy(RoleName=name, PolicyName=ROLE_POLICY)["PolicyDocument"]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        current = None
-    if current != policy:
-        iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(policy))
+    if _put_role_policy(iam, name, policy):
         writes.append("put_role_policy")
     return role["Arn"], writes
