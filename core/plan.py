@@ -350,6 +350,15 @@ class Plan(_Model):
         """Recovery into a separate account (`recovery.mode`, checked against the account ids, or derived)."""
         return self.recovery.account_id != self.source.account_id
 
+    def homeward(self) -> "Plan":
+        """The plan turned around for failback: the primary is where resources are (re)created, at their own
+        addresses (no CIDR or AZ mapping), with the source's credentials. Built without validation: its
+        recovery region equals its source region by design, which a plan file may never say."""
+        recovery = Recovery.model_construct(account_id=self.source.account_id, region=self.source.region,
+                                            credentials=self.source.credentials)
+        network = self.network.model_copy(update={"cidr_map": {}, "az_map": {}})
+        return self.model_copy(update={"recovery": recovery, "network": network})
+
     def public_dict(self) -> dict[str, Any]:
         """The plan as stored in a recovery point: it names credential sources, never secrets."""
         return self.model_dump(mode="json")

@@ -68,17 +68,22 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     elif report.get("dry_run"):
-        problems = report.get("problems") or []
+        problems, flow = report.get("problems") or [], report["flow"]
         if problems:
-            typer.echo(f"pre-flight: {len(problems)} problem(s) would refuse this failover before any write:")
+            typer.echo(f"pre-flight: {len(problems)} problem(s) would refuse this {flow} before any write:")
             for p in problems:
                 typer.echo(f"  {p['field']}: {p['problem']}")
         if report.get("writes_error"):
             typer.echo(f"ordered writes not worked out: {report['writes_error']}")
-        typer.echo(f"dry run: failover of plan {report['plan']} from recovery point {report['recovery_point']} "
-                   f"({report['mode']}); no write made. Ordered writes:")
+        mode = f" ({report['mode']})" if report.get("mode") else ""
+        if "kept" in report:
+            typer.echo(f"kept as they are in the primary: {len(report['kept'])} network and IAM resources")
+        typer.echo(f"dry run: {flow} of plan {report['plan']} from recovery point {report['recovery_point']}{mode}; "
+                   "no write made. Ordered writes:")
         for step in report["writes"]:
             typer.echo(f"  {step['step']:>4}. {step['action']:<45} {step['key']} {step['name']}")
+        for step in report.get("then", []):
+            typer.echo(f"  then: {step['action']:<45} {step['key']} {step['name']}")
     else:
         typer.echo(reports.text(report))
 
@@ -146,12 +151,17 @@ def failover(plan: Path = PLAN_OPT,
 
 @app.command()
 def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
-             yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation")) -> None:
-    """Run the failback flow: after a failover, bring the workload back to the primary region."""
+             yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation"),
+             dry_run: bool = typer.Option(False, "--dry-run", help="print what would be kept, recreated and "
+                                                                  "done, make no write")) -> None:
+    """Run the failback flow: after a failover, bring the workload back to the primary region.
+
+    The primary's network and IAM are re-applied from the failover's recovery point (what it lost is
+    recreated), then data is copied back and DRS servers fail back; see README "Failback"."""
     from flows.failback import failback as flow
 
     loaded = _load(plan)
-    if not yes:
+    if not (yes or dry_run):
         if not sys.stdin.isatty():
             _err("failback needs confirmation: pass --yes")
             raise typer.Exit(2)
@@ -159,9 +169,9 @@ def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
         if answer.strip() != loaded.name:
             _err("not confirmed; nothing done")
             raise typer.Exit(2)
-    report = _run_flow(flow, as_json, plan=loaded)
+    report = _run_flow(flow, as_json, plan=loaded, dry_run=dry_run)
     _emit(report, as_json)
-    raise typer.Exit(1 if report.get("failed") else 0)
+    raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
 
 
 def _interactive() -> bool:
