@@ -58,6 +58,10 @@ Step = tuple[Outcome, "str | None", dict[str, Any]]  # a resource's outcome, its
 UNTOUCHED = "left as it is: the failover never changed the primary's copy"
 NOT_FAILED_BACK = {"efs:file-system": "not failed back by drflow: what was written to the recovered file system stays "
                                       "there; replicate it to the primary with EFS replication before switching"}
+CROSS_ACCOUNT_DRS = ("cross-account: DRS replicates this server in the recovery account, so its reverse replication "
+                     "would launch it in that account; failing back into the source account needs DRS extended "
+                     "source servers there (CreateExtendedSourceServer), which drflow does not automate yet: do it in "
+                     "the source account's DRS console")
 DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket"), ("ec2:instance",), ("iam:role",)
 
 
@@ -235,6 +239,8 @@ def _server(resource: Resource, fb: Failback) -> Step:
     if resource.config.get("method") != "drs":
         return Outcome.SKIPPED, None, {"reason": "an imaged server (no DRS agent): launch it in the primary from "
                                                  "its original AMI or instance; failback covers DRS servers"}
+    if plan.cross_account:
+        return Outcome.SKIPPED, None, {"reason": CROSS_ACCOUNT_DRS}
     details = fail_back(resource, aws.recovery, aws.source, plan.name, marker["completed_at"], fb.home_id)
     return (Outcome.CREATED if details.get("job") else Outcome.ADOPTED), details["instance"], details
 

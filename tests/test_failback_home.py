@@ -132,3 +132,31 @@ def test_cli_failback_dry_run(failed_over, sandbox, tmp_path):
     assert [c for c in sandbox.calls if c.write] == []
     out = json.loads(result.stdout)
     assert any(w["key"] == f"ec2:nat-gateway/{ids['nat']}" and w["action"] == "create" for w in out["writes"])
+
+
+def test_failback_from_a_separate_recovery_account(sandbox):
+    """Recovered in account B, back in account A: A's lost NAT gateway is recreated with A's credentials, the
+    database's snapshot is shared by B and copied by A; DRS servers are reported as not automated."""
+    from test_iam import OTHER, agents_replicate_into, cross_account_plan, recovery_account_ready
+
+    ids = seed_workload(boto3.Session(), SOURCE)
+    agents_replicate_into(OTHER, ids)
+    recovery_account_ready()
+    plan = cross_account_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    sandbox.faults = Faults(dark={SOURCE})
+    assert run(failover, plan=plan)["failed"] == []
+    sandbox.faults = Faults()
+    ec2 = boto3.client("ec2", region_name=SOURCE)
+    ec2.delete_nat_gateway(NatGatewayId=ids["nat"])
+
+    report = run(failback, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    assert [n["NatGatewayId"] for n in _nats(ec2, ids["nat"])] == [_row(report, f"ec2:nat-gateway/{ids['nat']}")[
+        "recovered_id"]]
+    servers = [d for d in report["details"] if d["key"].startswith("ec2:instance/")]
+    # DRS servers: not automated across accounts yet (extended source servers), said per server, never silent
+    assert servers and all(d["outcome"] == "skipped" and "CreateExtendedSourceServer" in d["details"]["reason"]
+                           for d in servers)
+    copy = _row(report, "rds:db-instance/shop-db")["recovered_id"]
+    assert boto3.client("rds", region_name=SOURCE).describe_db_snapshots(DBSnapshotIdentifier=copy)["DBSnapshots"]
