@@ -41,7 +41,9 @@ def _nats(ec2, source_id: str) -> list[dict]:
 
 def _production(ec2, iam) -> dict:
     """What failback must leave alone: the surviving subnets, groups and route tables, and the roles' trust."""
-    return {"subnets": sorted((s["SubnetId"], s["CidrBlock"], json.dumps(s.get("Tags"), sort_keys=True))
+    return {"vpcs": sorted((v["VpcId"], v["DhcpOptionsId"]) for v in ec2.describe_vpcs()["Vpcs"]),
+            "dhcp": sorted(d["DhcpOptionsId"] for d in ec2.describe_dhcp_options()["DhcpOptions"]),
+            "subnets": sorted((s["SubnetId"], s["CidrBlock"], json.dumps(s.get("Tags"), sort_keys=True))
                               for s in ec2.describe_subnets()["Subnets"]),
             "groups": sorted((g["GroupId"], json.dumps(g.get("Tags"), sort_keys=True),
                               json.dumps(g["IpPermissions"], sort_keys=True))
@@ -149,9 +151,14 @@ def test_failback_from_a_separate_recovery_account(sandbox):
     sandbox.faults = Faults()
     ec2 = boto3.client("ec2", region_name=SOURCE)
     ec2.delete_nat_gateway(NatGatewayId=ids["nat"])
+    before = _production(ec2, boto3.client("iam"))
 
     report = run(failback, plan=plan)
     assert report["failed"] == [], report["failed"]
+    assert _production(ec2, boto3.client("iam")) == before
+    changed = {d["key"].split("/")[0] for d in report["details"] if d["key"].split(":")[0] in ("ec2", "iam")
+               and d["outcome"] not in ("unchanged", "skipped")}
+    assert changed == {"ec2:nat-gateway", "ec2:route-table"}, changed
     assert [n["NatGatewayId"] for n in _nats(ec2, ids["nat"])] == [_row(report, f"ec2:nat-gateway/{ids['nat']}")[
         "recovered_id"]]
     servers = [d for d in report["details"] if d["key"].startswith("ec2:instance/")]

@@ -1,7 +1,7 @@
 """The IAM policies drflow ships (deployments/iam/) cover every call the code makes, and grant nothing more.
 
 The sample shop runs end to end (two nightly replications, a drill and its cleanup, a failover with the primary
-dark) while
+dark, a failback that recreates a lost NAT gateway; and across accounts) while
 every AwsAccess the flows create records the (side, "<prefix>:<Operation>") of each call it makes
 (core.aws.CallStats.actions). deployments/iam_actions.py maps the operations to the IAM actions they need;
 each must be allowed by the policy of its side (source: drflow-source.json; recovery and vault:
@@ -24,6 +24,7 @@ import boto3
 import yaml
 
 import flows.cleanup
+import flows.failback
 import flows.failover
 import flows.replicate
 from conftest import RECOVERY, SOURCE
@@ -139,6 +140,7 @@ def record_calls(monkeypatch) -> list[AwsAccess]:
     monkeypatch.setattr(flows.replicate, "AwsAccess", Recorded)
     monkeypatch.setattr(flows.failover, "AwsAccess", Recorded)
     monkeypatch.setattr(flows.cleanup, "AwsAccess", Recorded)
+    monkeypatch.setattr(flows.failback, "AwsAccess", Recorded)
     return made
 
 
@@ -181,6 +183,16 @@ def run_the_sample_shop(sandbox) -> None:
     sandbox.faults = Faults(dark={SOURCE})
     report = run(flows.failover.failover, plan=plan)
     assert report["failed"] == [], report["failed"]
+    fail_back_after_losing_the_nat_gateway(sandbox, plan, ids)
+
+
+def fail_back_after_losing_the_nat_gateway(sandbox, plan, ids: dict) -> None:
+    """The primary is back without its NAT gateway: failback recreates it (and re-points the route table), then
+    brings data and servers home."""
+    sandbox.faults = Faults()
+    boto3.client("ec2", region_name=SOURCE).delete_nat_gateway(NatGatewayId=ids["nat"])
+    report = run(flows.failback.failback, plan=plan)
+    assert report["failed"] == [], report["failed"]
 
 
 def run_the_shop_across_accounts(sandbox) -> None:
@@ -196,6 +208,7 @@ def run_the_shop_across_accounts(sandbox) -> None:
     sandbox.faults = Faults(dark={SOURCE})
     report = run(flows.failover.failover, plan=plan)
     assert report["failed"] == [], report["failed"]
+    fail_back_after_losing_the_nat_gateway(sandbox, plan, ids)
 
 
 def test_the_shipped_policies_cover_every_call_of_the_sample_run_and_grant_no_more(sandbox, monkeypatch):
@@ -206,7 +219,7 @@ def test_the_shipped_policies_cover_every_call_of_the_sample_run_and_grant_no_mo
     assert {side for aws in made for side, _ in aws.stats.actions | aws.vault_stats.actions} == set(POLICY_OF_SIDE)
     for path, actions in needed.items():
         policy = load(path)
-        assert uncovered(policy, actions) == set(), f"{path.name} lacks actions the code calls"
+        assert uncovered(policy, actions) == set(), f"{path.name} lacks actions the code calls: {sorted(uncovered(policy, actions))}"
         assert unused(policy, actions | NOT_REACHED[path]) == set(), f"{path.name} grants what no call needs"
         reached = sorted(NOT_REACHED[path] & actions)
         assert reached == [], f"{path.name}: these are reached now, drop them from NOT_REACHED: {reached}"
