@@ -41,7 +41,8 @@ from core.models import Outcome, RecoveryPoint, Resource, ResourceResult
 from core.plan import Plan
 from core.preflight import check_sides
 from core.vault import Vault, VaultError
-from flows.common import FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
+from flows.common import (FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish,
+                          runbook_fields)
 from tasks.drs_failback import fail_back
 from tasks.iam import detach_grants
 from tasks.rds_snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
@@ -71,7 +72,7 @@ def failback(plan: Plan, dry_run: bool = False) -> Any:
 
     `dry_run`: check everything and return what would be kept, the ordered writes of phase 1 and the step each
     data resource and server would take, making no write."""
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(timezone.utc)
     registry = default_registry()
     plan = checked_plan(plan, registry)
     logger = get_run_logger()
@@ -99,6 +100,7 @@ def failback(plan: Plan, dry_run: bool = False) -> Any:
         return _dry_run(plan, aws, point, marker, present, affected, spec, problems)
     if problems:
         raise PreflightError(problems)
+    preflight_ended = datetime.now(timezone.utc)
 
     kept = {r.key: _kept(r, present[r.key]) for r in home if r.key in present and r not in affected}
     results = dict(kept)
@@ -115,13 +117,14 @@ def failback(plan: Plan, dry_run: bool = False) -> Any:
         futures = [(r, failback_resource.with_options(task_run_name=f"failback {r.type} {r.source_id}").submit(
                     resource=quote(r), context=quote(context))) for r in wanted]
         results.update((r.key, _collect(r, f)) for r, f in futures)
-    now = datetime.now(timezone.utc)
     results.update((r.key, ResourceResult(key=r.key, type=r.type, source_id=r.source_id, name=r.name,
-                                          outcome=Outcome.SKIPPED, started=now, ended=now,
+                                          outcome=Outcome.SKIPPED,
                                           details={"reason": NOT_FAILED_BACK.get(r.type, UNTOUCHED)}))
                    for r in point.resources if r.key not in results)
-    report = build_report("failback", plan, aws, list(results.values()), started, recovery_point=point.id,
+    rows = list(results.values())
+    report = build_report("failback", plan, aws, rows, started, recovery_point=point.id,
                           failover={k: marker.get(k) for k in ("completed_at", "run_id")})
+    report.update(runbook_fields(point, rows, started_at, preflight_ended, None))
     return publish(report)
 
 
@@ -160,9 +163,9 @@ def survey_home(resources: list[Resource], spec: RunSpec) -> tuple[dict[str, str
 
 
 def _kept(resource: Resource, found: str) -> ResourceResult:
-    now = datetime.now(timezone.utc)
+    """No start or end: nothing ran for it (the report's phase times count work done)."""
     return ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id, name=resource.name,
-                          outcome=Outcome.UNCHANGED, recovered_id=found, started=now, ended=now,
+                          outcome=Outcome.UNCHANGED, recovered_id=found,
                           details={"kept": "present in the primary: left as it is"})
 
 

@@ -104,6 +104,10 @@ def test_failback_recreates_what_the_primary_lost_and_leaves_the_rest(failed_ove
     assert _row(report, f"ec2:subnet/{ids['public-a']}")["outcome"] == "unchanged"
     assert _row(report, f"ec2:subnet/{ids['public-a']}")["recovered_id"] == ids["public-a"]
 
+    # the report: like a failover's, with the time each phase took and the order drawn
+    assert set(report["rto_seconds_by_phase"]) >= {"preflight", "network", "iam", "data", "servers"}
+    assert report["rto_seconds_by_phase"]["network"] > 0 and report["runbook_mermaid"].startswith("graph TD")
+
     # a re-run: nothing written, nothing duplicated
     again = run(failback, plan=plan)
     assert again["failed"] == [] and again["api_calls"]["write"] == 0
