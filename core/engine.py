@@ -55,7 +55,8 @@ class RunSpec:
     shared: RunState = field(init=False)
 
     def __post_init__(self) -> None:
-        self.net = NetworkMapper(self.plan.network.cidr_map, self.plan.network.az_map, self.plan.recovery.region)
+        self.net = NetworkMapper(self.plan.network.cidrs_for(self.mode == "drill"), self.plan.network.az_map,
+                                 self.plan.recovery.region)
         self.index = OwnedIndex()
         self.shared = RunState()
 

@@ -140,6 +140,12 @@ class Scope(_Model):
 class Network(_Model):
     az_map: dict[str, str] = Field(default_factory=dict)
     cidr_map: dict[str, str] = Field(default_factory=dict)
+    # a drill's own addresses (source CIDR -> drill CIDR), for a drill VPC that must not overlap what runs in the
+    # recovery region; empty: a drill uses cidr_map like a failover (it is isolated, so the same CIDRs are fine)
+    drill_cidr_map: dict[str, str] = Field(default_factory=dict)
+
+    def cidrs_for(self, drill: bool) -> dict[str, str]:
+        return self.drill_cidr_map if drill and self.drill_cidr_map else self.cidr_map
 
     @field_validator("az_map")
     @classmethod
@@ -150,7 +156,7 @@ class Network(_Model):
                     raise ValueError(f"{az!r} is not an availability zone name (like us-east-1a)")
         return v
 
-    @field_validator("cidr_map")
+    @field_validator("cidr_map", "drill_cidr_map")
     @classmethod
     def _cidrs(cls, v: dict[str, str]) -> dict[str, str]:
         nets: list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]] = []
