@@ -1,0 +1,140 @@
+"""Drills leave the staged pilot light alone, resume under their own id, and never stand in a failover's way.
+
+- The DRS launch templates the nightly staging keeps pointed at the recovered network: a drill borrows a
+  server's template for its launch only (its own version, the default while DRS launches it) and gives it back;
+  drill cleanup deletes its versions and resets a default a killed drill left behind.
+- `failover(drill=True, drill_id=...)` resumes that drill: nothing is made twice.
+- EFS: a replica has mount targets in one VPC only; a second drill is refused before any write, and a real
+  failover takes the replica over from a leftover drill.
+
+Everything is asserted on the account's state (the sandbox's moto, with the DRS and EFS replication doubles;
+moto has no DeleteLaunchTemplateVersions: drflow/sandbox/launch_templates.py adds it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from core.handler import TAG_DRILL, TAG_PLAN
+from drflow.sandbox.drs import drs_backend
+from drflow.sandbox.workload import PLAN_SERVERS, SERVERS, seed_servers
+from flows.cleanup import drill_cleanup
+from flows.failover import failover
+from flows.replicate import replicate
+from flows_helper import run
+from tasks.drs_templates import DRILL_MARK
+
+
+@pytest.fixture
+def servers(shop, sandbox):
+    ids = seed_servers(boto3.Session(), dict(shop), SOURCE)
+    sandbox.app.clear_log()
+    return ids
+
+
+@pytest.fixture
+def server_plan():
+    return make_plan(servers=PLAN_SERVERS)
+
+
+def ec2() -> Any:
+    return boto3.client("ec2", region_name=RECOVERY)
+
+
+def templates() -> dict[str, str]:
+    """DRS source server id -> the EC2 launch template DRS launches it from."""
+    drs = boto3.client("drs", region_name=RECOVERY)
+    return {s["sourceServerID"]: drs.get_launch_configuration(sourceServerID=s["sourceServerID"])["ec2LaunchTemplateID"]
+            for s in drs.describe_source_servers(filters={})["items"]}
+
+
+def versions(template_id: str) -> list[dict[str, Any]]:
+    pages = ec2().get_paginator("describe_launch_template_versions").paginate(LaunchTemplateId=template_id)
+    return [v for page in pages for v in page["LaunchTemplateVersions"]]
+
+
+def defaults() -> dict[str, tuple[int, str, dict[str, Any]]]:
+    """Every server's template: its default version's number, description and data (what DRS would launch)."""
+    out = {}
+    for template_id in templates().values():
+        [v] = ec2().describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])[
+            "LaunchTemplateVersions"]
+        out[template_id] = (v["VersionNumber"], v.get("VersionDescription"), v["LaunchTemplateData"])
+    return out
+
+
+def drill_versions(drill_id: str) -> dict[str, list[int]]:
+    found = {t: [v["VersionNumber"] for v in versions(t) if (v.get("VersionDescription") or "").startswith(
+        f"{DRILL_MARK}{drill_id}:")] for t in templates().values()}
+    return {t: numbers for t, numbers in found.items() if numbers}
+
+
+def drill_instances(drill_id: str) -> list[dict[str, Any]]:
+    return [i for r in ec2().describe_instances(Filters=[
+        {"Name": f"tag:{TAG_DRILL}", "Values": [drill_id]},
+        {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"] for i in r["Instances"]]
+
+
+def vpc_drill(vpc_id: str) -> str | None:
+    [vpc] = ec2().describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    return {t["Key"]: t["Value"] for t in vpc.get("Tags", [])}.get(TAG_DRILL)
+
+
+def cleanup(plan, drill_id: str) -> dict[str, Any]:
+    report = run(drill_cleanup, plan=plan, drill_id=drill_id)
+    assert report["failed"] == [], report["failed"]
+    return report
+
+
+# -- 1. the launch templates of the pilot light ---------------------------------------------------------------
+
+def test_a_drill_launches_from_its_own_template_version_and_gives_the_staged_default_back(servers, server_plan, sandbox):
+    assert run(replicate, plan=server_plan)["failed"] == []
+    staged = defaults()
+    assert len(staged) == len(SERVERS)
+    assert all(description.startswith("drflow:") for _, description, _ in staged.values())  # staging wrote them
+
+    drill = run(failover, plan=server_plan, drill=True)
+    assert drill["failed"] == [], drill["failed"]
+    drill_id = drill["drill_id"]
+    assert defaults() == staged  # every default, number and data, as the nightly staging left it
+    mine = drill_versions(drill_id)
+    assert len(mine) == len(SERVERS)  # the drill launched from versions of its own...
+    instances = drill_instances(drill_id)
+    assert len(instances) == len(SERVERS)
+    assert {vpc_drill(i["VpcId"]) for i in instances} == {drill_id}  # ...into its own VPC
+    staged_subnets = {d["NetworkInterfaces"][0]["SubnetId"] for _, _, d in staged.values()}
+    assert not staged_subnets & {i["SubnetId"] for i in instances}
+
+    report = cleanup(server_plan, drill_id)
+    assert sum("v" in r and r.startswith("lt-") for r in report["removed"]["ec2:instance"]) == len(SERVERS)
+    assert drill_versions(drill_id) == {}
+    assert defaults() == staged
+
+
+def test_cleanup_puts_back_the_staged_default_a_drill_killed_mid_launch_left_behind(servers, server_plan):
+    assert run(replicate, plan=server_plan)["failed"] == []
+    staged = defaults()
+    drill_id = "drill-20260101t000000"
+    template_id = next(iter(staged))
+    data = {**staged[template_id][2], "TagSpecifications": [{"ResourceType": "instance", "Tags": [
+        {"Key": TAG_PLAN, "Value": server_plan.name}, {"Key": TAG_DRILL, "Value": drill_id}]}]}
+    # what a drill does right before DRS launches (tasks/drs_templates.py borrow), and then it is killed
+    number = ec2().create_launch_template_version(LaunchTemplateId=template_id, LaunchTemplateData=data,
+                                                  VersionDescription=f"{DRILL_MARK}{drill_id}:0123")[
+        "LaunchTemplateVersion"]["VersionNumber"]
+    ec2().modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(number))
+    assert defaults() != staged
+
+    report = cleanup(server_plan, "drill-other")  # another drill's cleanup leaves it alone
+    assert "ec2:instance" not in report["removed"]
+    assert defaults()[template_id][0] == number
+
+    report = cleanup(server_plan, drill_id)
+    assert report["removed"]["ec2:instance"] == [f"{template_id} v{number}"]
+    assert defaults() == staged
+    assert drill_versions(drill_id) == {}
