@@ -13,20 +13,25 @@ moto has no DeleteLaunchTemplateVersions: drflow/sandbox/launch_templates.py add
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
 import pytest
+from typer.testing import CliRunner
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.handler import TAG_DRILL, TAG_PLAN
+from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
 from drflow.sandbox.workload import PLAN_SERVERS, SERVERS, seed_servers
 from flows.cleanup import drill_cleanup
+from flows.common import PreflightError
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
 from tasks.drs_templates import DRILL_MARK
+from test_drill import _plan_file, names, of_drill, tagged_with
 
 
 @pytest.fixture
@@ -138,3 +143,60 @@ def test_cleanup_puts_back_the_staged_default_a_drill_killed_mid_launch_left_beh
     assert report["removed"]["ec2:instance"] == [f"{template_id} v{number}"]
     assert defaults() == staged
     assert drill_versions(drill_id) == {}
+
+
+# -- 2. a drill resumed by its id ---------------------------------------------------------------------------
+
+def test_a_drill_resumed_by_its_id_finishes_what_failed_and_makes_nothing_twice(servers, server_plan, sandbox):
+    assert run(replicate, plan=server_plan)["failed"] == []
+    staged = defaults()
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    backend.fail_next_launches(backend.source_server_id_for(servers["app-a"]), 99)
+    drill_id = "drill-20260301t101500"
+    first = run(failover, plan=server_plan, drill=True, drill_id=drill_id)
+    assert first["drill_id"] == drill_id
+    assert any(servers["app-a"] in f for f in first["failed"])  # app-a failed, web (behind it) was skipped
+    assert defaults() == staged  # a failed launch gives the template back too
+    made = of_drill(drill_id)
+    assert len(made["Instances"]) == len(SERVERS) - 2
+    assert first["drill_commands"] == {
+        "resume": f"drflow failover --drill --drill-id {drill_id} --plan PLAN_FILE",
+        "cleanup": f"drflow drill cleanup --drill-id {drill_id} --plan PLAN_FILE"}
+
+    backend.failures.clear()
+    sandbox.app.clear_log()
+    second = run(failover, plan=server_plan, drill=True, drill_id=drill_id)
+    assert second["failed"] == [] and second["drill_id"] == drill_id
+    resumed = of_drill(drill_id)
+    # the same network, groups, load balancer... (by id: a subnet's free address count moves with its instances)
+    assert {k: v for k, v in names(resumed).items() if k != "Instances"} == \
+        {k: v for k, v in names(made).items() if k != "Instances"}
+    source_ids = sorted(next(t["Value"] for t in i["Tags"] if t["Key"] == "drflow:source-id")
+                        for i in resumed["Instances"])
+    assert source_ids == sorted(servers[name] for name in SERVERS)  # each server once: the two missing ones added
+    assert second["resources"]["by_outcome"]["created"] == 2
+    assert {c.operation for c in sandbox.calls if c.write and c.service == "drs"} == {"StartRecovery"}
+    assert defaults() == staged
+    tagged = tagged_with(drill_id)
+
+    sandbox.app.clear_log()  # once more, as an operator would, from the command line
+    plan_file = _plan_file(server_plan)
+    result = CliRunner().invoke(app, ["failover", "--drill", "--drill-id", drill_id, "--plan", str(plan_file), "--json"])
+    assert result.exit_code == 0, result.output
+    third = json.loads(result.stdout)
+    assert third["failed"] == [] and third["identity_map"] == second["identity_map"]
+    assert third["drill_commands"]["resume"] == f"drflow failover --drill --drill-id {drill_id} --plan {plan_file}"
+    assert third["drill_commands"]["cleanup"] == f"drflow drill cleanup --drill-id {drill_id} --plan {plan_file}"
+    assert [c for c in sandbox.calls if c.write] == []  # all of it completed: nothing redone
+    assert names(of_drill(drill_id)) == names(resumed) and tagged_with(drill_id) == tagged
+
+
+def test_a_drill_id_is_checked_before_anything_is_read(sandbox, server_plan):
+    for params, words in (({"drill": False, "drill_id": "drill-20260301t101500"}, "real failover"),
+                          ({"drill": True, "drill_id": "drill 1; rm"}, "is not a drill id")):
+        with pytest.raises(PreflightError) as refused:
+            run(failover, plan=server_plan, **params)
+        assert refused.value.problems[0][0] == "drill_id" and words in refused.value.problems[0][1]
+    assert sandbox.calls == []
+    result = CliRunner().invoke(app, ["failover", "--drill-id", "drill-20260301t101500", "--plan", "x.yaml"])
+    assert result.exit_code == 2 and "pass --drill too" in result.output
