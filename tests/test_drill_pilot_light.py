@@ -24,6 +24,7 @@ from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.handler import TAG_DRILL, TAG_PLAN
 from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
+from drflow.sandbox.seed_efs import MOUNT_SUBNETS, seed_efs
 from drflow.sandbox.workload import PLAN_SERVERS, SERVERS, seed_servers
 from flows.cleanup import drill_cleanup
 from flows.common import PreflightError
@@ -200,3 +201,78 @@ def test_a_drill_id_is_checked_before_anything_is_read(sandbox, server_plan):
     assert sandbox.calls == []
     result = CliRunner().invoke(app, ["failover", "--drill-id", "drill-20260301t101500", "--plan", "x.yaml"])
     assert result.exit_code == 2 and "pass --drill too" in result.output
+
+
+# -- 3. drills and the EFS replica ----------------------------------------------------------------------------
+
+@pytest.fixture
+def files(shop, sandbox):
+    ids = seed_efs(boto3.Session(), SOURCE, dict(shop))
+    sandbox.app.clear_log()
+    return ids
+
+
+def mounts(fs_id: str) -> dict[str, str | None]:
+    """The replica's mount targets: id -> the drill whose subnet holds it (None: production's)."""
+    targets = boto3.client("efs", region_name=RECOVERY).describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
+    if not targets:
+        return {}
+    subnets = {s["SubnetId"]: {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+               for s in ec2().describe_subnets(SubnetIds=[mt["SubnetId"] for mt in targets])["Subnets"]}
+    return {mt["MountTargetId"]: subnets[mt["SubnetId"]].get(TAG_DRILL) for mt in targets}
+
+
+def test_a_second_drill_is_refused_before_any_write_while_another_drill_holds_the_replica(files, sandbox):
+    plan = make_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    first = run(failover, plan=plan, drill=True, drill_id="drill-efs-one")
+    assert first["failed"] == [], first["failed"]
+    fs_id = first["identity_map"][files["efs"]]
+    held = mounts(fs_id)
+    assert len(held) == len(MOUNT_SUBNETS) and set(held.values()) == {"drill-efs-one"}
+
+    sandbox.app.clear_log()
+    with pytest.raises(PreflightError) as refused:
+        run(failover, plan=plan, drill=True, drill_id="drill-efs-two")
+    [(field, problem)] = [p for p in refused.value.problems if "drill-efs-one" in p[1]]
+    assert files["efs"] in field
+    assert "drflow drill cleanup --drill-id drill-efs-one" in problem
+    assert [c for c in sandbox.calls if c.write] == []  # refused before any write
+    assert of_drill("drill-efs-two") == {} and mounts(fs_id) == held
+
+    again = run(failover, plan=plan, drill=True, drill_id="drill-efs-one")  # its own mounts: no obstacle
+    assert again["failed"] == [] and mounts(fs_id) == held
+
+    cleanup(plan, "drill-efs-one")
+    second = run(failover, plan=plan, drill=True, drill_id="drill-efs-two")  # once it is gone, the next drill runs
+    assert second["failed"] == [], second["failed"]
+    assert set(mounts(fs_id).values()) == {"drill-efs-two"}
+
+
+def test_a_real_failover_takes_the_replica_over_from_a_leftover_drill_and_says_so(files, sandbox):
+    plan = make_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    drill = run(failover, plan=plan, drill=True, drill_id="drill-left-over")
+    assert drill["failed"] == []
+    fs_id = drill["identity_map"][files["efs"]]
+    drill_mounts = set(mounts(fs_id))
+    assert len(drill_mounts) == len(MOUNT_SUBNETS)
+
+    sandbox.faults.dark = {SOURCE}
+    real = run(failover, plan=plan)
+    sandbox.faults.dark = set()
+    assert real["failed"] == [], real["failed"]
+    now = mounts(fs_id)
+    assert not drill_mounts & set(now) and set(now.values()) == {None}  # production's mount targets only...
+    subnets = {mt["SubnetId"] for mt in boto3.client("efs", region_name=RECOVERY).describe_mount_targets(
+        FileSystemId=fs_id)["MountTargets"]}
+    assert subnets == {real["identity_map"][files[role]] for role in MOUNT_SUBNETS}  # ...in the recovered subnets
+    row = next(d for d in real["details"] if d["key"] == f"efs:file-system/{files['efs']}")
+    [warning] = [w for w in row["warnings"] if "drill-left-over" in w]
+    assert all(m in warning for m in drill_mounts)
+    assert "drflow drill cleanup --drill-id drill-left-over" in warning
+    assert of_drill("drill-left-over").get("Subnets")  # the drill's other resources are the cleanup's
+
+    cleanup(plan, "drill-left-over")
+    assert of_drill("drill-left-over") == {}
+    assert mounts(fs_id) == now  # the cleanup leaves the failover's mount targets alone
