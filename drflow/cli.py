@@ -131,6 +131,9 @@ def failover(plan: Path = PLAN_OPT,
                  None, "--point-in-time", help="launch servers from their snapshots of this moment (ISO 8601, or "
                  "latest); default: latest, or the recovery point's time when one is named"),
              drill: bool = typer.Option(False, "--drill", help="recover an isolated copy, leave production alone"),
+             drill_id: Optional[str] = typer.Option(
+                 None, "--drill-id", help="with --drill: resume (or continue) that drill, e.g. one that was "
+                 "interrupted; nothing it made is made again. Default: a new drill, drill-<UTC time>"),
              dry_run: bool = typer.Option(False, "--dry-run", help="print the ordered writes, make none"),
              yes: bool = typer.Option(False, "--yes", "-y", help="approve a real failover without asking (automation); without it "
                                       "a terminal asks, and a non-interactive run is refused"),
@@ -139,12 +142,20 @@ def failover(plan: Path = PLAN_OPT,
     """Run the failover flow: rebuild the workload in the recovery region from the vault alone."""
     from flows.failover import failover as flow
 
+    if drill_id and not drill:
+        _err("--drill-id resumes a drill: pass --drill too (a real failover has no drill id)")
+        raise typer.Exit(2)
     loaded = _load(plan)
     approver = f"{os.environ.get('USER') or 'unknown'} (drflow failover --yes)"
     if not (drill or dry_run or yes):
         approver = _confirm_failover(loaded, recovery_point)
+    if drill and not dry_run:
+        drill_id = _announce_drill(drill_id, plan)
     report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
-                       refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver)
+                       refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver,
+                       drill_id=drill_id)
+    if report.get("drill_commands"):
+        report["drill_commands"] = _drill_commands(report["drill_id"], plan)
     _emit(report, as_json)
     raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
 
@@ -172,6 +183,23 @@ def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
     report = _run_flow(flow, as_json, plan=loaded, dry_run=dry_run)
     _emit(report, as_json)
     raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
+
+
+def _drill_commands(drill_id: str, plan: Path) -> dict[str, str]:
+    from core.report import drill_commands
+
+    return drill_commands(drill_id, str(plan))
+
+
+def _announce_drill(drill_id: str | None, plan: Path) -> str:
+    """The drill's id before it starts (on stderr): an interrupted drill prints no report, and is resumed by it."""
+    from flows.cleanup import DRILL_ID_RE
+    from flows.failover import new_drill_id
+
+    drill_id = drill_id or new_drill_id()
+    if DRILL_ID_RE.match(drill_id):  # otherwise the flow refuses it, naming drill_id
+        _err(f"drill {drill_id}; if it is interrupted, resume it with: {_drill_commands(drill_id, plan)['resume']}")
+    return drill_id
 
 
 def _interactive() -> bool:
