@@ -11,7 +11,8 @@ from the recovery point that failover brought up, in four phases, each resource 
 2. data: each database is snapshotted in the recovery region and the snapshot copied into the primary
    (tasks/rds_snapshots.py `copy_back`; the restore is the operator's call); each replica bucket gets a
    replication rule back to its source bucket, and what it holds that the source lacks is copied now
-   (tasks/s3_replication.py `reverse_replication`, tasks/s3_sync.py `backfill`).
+   (tasks/s3_replication.py `reverse_replication`, tasks/s3_sync.py `backfill`); each recovered EFS file
+   system replicates into the original one (tasks/efs_failback.py).
 3. servers: DRS reverse replication, then a launch in the primary (tasks/drs_failback.py).
 4. IAM (same account): the grants the failover attached to production roles are detached
    (tasks/iam.py `detach_grants`); they stay staged for the next failover.
@@ -40,6 +41,7 @@ from core.preflight import check_sides
 from core.vault import Vault, VaultError
 from flows.common import FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
 from tasks.drs_failback import fail_back
+from tasks.efs_failback import CROSS_ACCOUNT, replicate_home
 from tasks.iam import detach_grants
 from tasks.rds_snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
 from tasks.registry import default_registry
@@ -57,9 +59,9 @@ NETWORK = {"ec2:vpc": ("describe_vpcs", "Vpcs", "VpcIds", "VpcId"),
            "ec2:nat-gateway": ("describe_nat_gateways", "NatGateways", "NatGatewayIds", "NatGatewayId")}
 Step = tuple[Outcome, "str | None", dict[str, Any]]  # a resource's outcome, its id now, details for the report
 UNTOUCHED = "left as it is: the failover never changed the primary's copy"
-NOT_FAILED_BACK = {"efs:file-system": "not failed back by drflow: what was written to the recovered file system stays "
-                                      "there; replicate it to the primary with EFS replication before switching"}
-DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket"), ("ec2:instance",), ("iam:role",)
+NOT_FAILED_BACK: dict[str, str] = {}  # type -> why failback leaves it as it is (default: UNTOUCHED)
+DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket", "efs:file-system"), ("ec2:instance",), \
+    ("iam:role",)
 
 
 @flow(name="drflow-failback", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FAILOVER_PARALLEL_TASKS))
@@ -191,6 +193,13 @@ def _bucket(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, An
     return (Outcome.UPDATED if writes or details.get("copied_back") else Outcome.UNCHANGED), source, details
 
 
+def _file_system(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]) -> Step:
+    if plan.cross_account:
+        return Outcome.SKIPPED, None, {"reason": CROSS_ACCOUNT}
+    details = replicate_home(resource, aws.recovery, aws.source, plan.name)
+    return (Outcome.CREATED if details.pop("created") else Outcome.ADOPTED), resource.source_id, details
+
+
 def _server(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]) -> Step:
     if resource.config.get("method") != "drs":
         return Outcome.SKIPPED, None, {"reason": "an imaged server (no DRS agent): launch it in the primary from "
@@ -208,7 +217,7 @@ def _role(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]
 
 
 STEPS = {"rds:db-instance": _database, "rds:db-cluster": _database, "s3:bucket": _bucket, "ec2:instance": _server,
-         "iam:role": _role}
+         "iam:role": _role, "efs:file-system": _file_system}
 
 
 def _collect(resource: Resource, future: Any) -> ResourceResult:
