@@ -13,7 +13,8 @@ from the recovery point that failover brought up, in four phases, each resource 
    replication rule back to its source bucket, and what it holds that the source lacks is copied now
    (tasks/s3_replication.py `reverse_replication`, tasks/s3_sync.py `backfill`); each recovered EFS file
    system replicates into the original one (tasks/efs_failback.py).
-3. servers: DRS reverse replication, then a launch in the primary (tasks/drs_failback.py).
+3. servers: DRS reverse replication, then a launch in the primary (tasks/drs_failback.py); a server without
+   the DRS agent is imaged in the recovery region, copied home and launched there (tasks/image_failback.py).
 4. IAM (same account): the grants the failover attached to production roles are detached
    (tasks/iam.py `detach_grants`); they stay staged for the next failover.
 
@@ -43,6 +44,7 @@ from flows.common import FAILOVER_PARALLEL_TASKS, PreflightError, build_report, 
 from tasks.drs_failback import fail_back
 from tasks.efs_failback import CROSS_ACCOUNT, replicate_home
 from tasks.iam import detach_grants
+from tasks.image_failback import fail_back_image
 from tasks.rds_snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
 from tasks.registry import default_registry
 from tasks.s3_replication import reverse_replication
@@ -201,9 +203,10 @@ def _file_system(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[st
 
 
 def _server(resource: Resource, aws: AwsAccess, plan: Plan, marker: dict[str, Any]) -> Step:
-    if resource.config.get("method") != "drs":
-        return Outcome.SKIPPED, None, {"reason": "an imaged server (no DRS agent): launch it in the primary from "
-                                                 "its original AMI or instance; failback covers DRS servers"}
+    if resource.config.get("method") == "image":
+        details = fail_back_image(resource, aws.recovery, aws.source, plan.name, marker["completed_at"],
+                                  share_with=plan.source.account_id if plan.cross_account else None)
+        return (Outcome.CREATED if details.pop("launched") else Outcome.ADOPTED), details["instance"], details
     details = fail_back(resource, aws.recovery, aws.source, plan.name, marker["completed_at"])
     return (Outcome.CREATED if details.get("job") else Outcome.ADOPTED), details["instance"], details
 
