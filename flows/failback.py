@@ -13,8 +13,10 @@ from the recovery point that failover brought up, in four phases, each resource 
 2. data: each database is snapshotted in the recovery region and the snapshot copied into the primary
    (tasks/rds_snapshots.py `copy_back`; the restore is the operator's call); each replica bucket gets a
    replication rule back to its source bucket, and what it holds that the source lacks is copied now
-   (tasks/s3_replication.py `reverse_replication`, tasks/s3_sync.py `backfill`).
-3. servers: DRS reverse replication, then a launch in the primary (tasks/drs_failback.py).
+   (tasks/s3_replication.py `reverse_replication`, tasks/s3_sync.py `backfill`); each recovered EFS file
+   system replicates into the original one (tasks/efs_failback.py).
+3. servers: DRS reverse replication, then a launch in the primary (tasks/drs_failback.py); a server without
+   the DRS agent is imaged in the recovery region, copied home and launched there (tasks/image_failback.py).
 4. IAM (same account): the grants the failover attached to production roles are detached
    (tasks/iam.py `detach_grants`); they stay staged for the next failover.
 
@@ -44,7 +46,9 @@ from core.vault import Vault, VaultError
 from flows.common import (FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish,
                           runbook_fields)
 from tasks.drs_failback import fail_back
+from tasks.efs_failback import CROSS_ACCOUNT, replicate_home
 from tasks.iam import detach_grants
+from tasks.image_failback import fail_back_image
 from tasks.rds_snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
 from tasks.registry import default_registry
 from tasks.s3_replication import reverse_replication
@@ -57,13 +61,13 @@ HOME = (*NETWORK, "iam:policy", "iam:role", "iam:instance-profile")  # phase 1's
 PART_OF_ANOTHER = ("ec2:security-group-rules",)  # no identity of its own: re-applied with its group, when that is
 Step = tuple[Outcome, "str | None", dict[str, Any]]  # a resource's outcome, its id now, details for the report
 UNTOUCHED = "left as it is: the failover never changed the primary's copy"
-NOT_FAILED_BACK = {"efs:file-system": "not failed back by drflow: what was written to the recovered file system stays "
-                                      "there; replicate it to the primary with EFS replication before switching"}
+NOT_FAILED_BACK: dict[str, str] = {}  # type -> why failback leaves it as it is (default: UNTOUCHED)
 CROSS_ACCOUNT_DRS = ("cross-account: DRS replicates this server in the recovery account, so its reverse replication "
                      "would launch it in that account; failing back into the source account needs DRS extended "
                      "source servers there (CreateExtendedSourceServer), which drflow does not automate yet: do it in "
                      "the source account's DRS console")
-DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket"), ("ec2:instance",), ("iam:role",)
+DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket", "efs:file-system"), ("ec2:instance",), \
+    ("iam:role",)
 
 
 @flow(name="drflow-failback", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FAILOVER_PARALLEL_TASKS))
@@ -237,11 +241,19 @@ def _bucket(resource: Resource, fb: Failback) -> Step:
     return (Outcome.UPDATED if writes or details.get("copied_back") else Outcome.UNCHANGED), source, details
 
 
+def _file_system(resource: Resource, fb: Failback) -> Step:
+    if fb.plan.cross_account:
+        return Outcome.SKIPPED, None, {"reason": CROSS_ACCOUNT}
+    details = replicate_home(resource, fb.aws.recovery, fb.aws.source, fb.plan.name)
+    return (Outcome.CREATED if details.pop("created") else Outcome.ADOPTED), resource.source_id, details
+
+
 def _server(resource: Resource, fb: Failback) -> Step:
     aws, plan, marker = fb.aws, fb.plan, fb.marker
-    if resource.config.get("method") != "drs":
-        return Outcome.SKIPPED, None, {"reason": "an imaged server (no DRS agent): launch it in the primary from "
-                                                 "its original AMI or instance; failback covers DRS servers"}
+    if resource.config.get("method") == "image":
+        details = fail_back_image(resource, aws.recovery, aws.source, plan.name, marker["completed_at"], fb.home_id,
+                                  share_with=plan.source.account_id if plan.cross_account else None)
+        return (Outcome.CREATED if details.pop("launched") else Outcome.ADOPTED), details["instance"], details
     if plan.cross_account:
         return Outcome.SKIPPED, None, {"reason": CROSS_ACCOUNT_DRS}
     details = fail_back(resource, aws.recovery, aws.source, plan.name, marker["completed_at"], fb.home_id)
@@ -260,10 +272,11 @@ def _role(resource: Resource, fb: Failback) -> Step:
 PLANNED = {"rds:db-instance": "snapshot the recovered database, copy the snapshot into the primary",
            "rds:db-cluster": "snapshot the recovered cluster, copy the snapshot into the primary",
            "s3:bucket": "replicate the replica back into the bucket; copy what the bucket lacks (same account)",
-           "ec2:instance": "DRS reverse replication, then a launch in the primary (DRS servers)",
+           "efs:file-system": "replicate the recovered file system into the original one (same account)",
+           "ec2:instance": "DRS reverse replication then a launch in the primary; imaged: AMI, copy home, launch",
            "iam:role": "detach drflow's recovery grant (same account)"}
 STEPS = {"rds:db-instance": _database, "rds:db-cluster": _database, "s3:bucket": _bucket, "ec2:instance": _server,
-         "iam:role": _role}
+         "iam:role": _role, "efs:file-system": _file_system}
 
 
 def _collect(resource: Resource, future: Any) -> ResourceResult:
