@@ -78,6 +78,8 @@ NOT_REACHED = {
         "ec2:CreateTags",
         # tasks/rds_snapshots.py copy_back: Aurora's twin
         "rds:CopyDBClusterSnapshot",
+        # tasks/efs_failback.py: the primary's side of a replication a dark failover could not delete
+        "elasticfilesystem:DeleteReplicationConfiguration",
     },
     RECOVERY_POLICY: {
         # tasks/iam.py: CreateRole with a permissions boundary needs it too (the mapping goes by operation, and
