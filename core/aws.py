@@ -216,6 +216,14 @@ class AwsAccess:
     def source(self) -> Side:
         return self._side("source")
 
+    def homeward(self) -> "AwsAccess":
+        """For failback: an access whose recovery side is this plan's source side (the same clients, counted
+        as the source's calls, under the source's permissions), for (re)creating in the primary what the
+        recovery point holds; its plan is `Plan.homeward()`."""
+        home = AwsAccess(self.plan.homeward(), self.stats)
+        home._sides.update(source=self.source, recovery=self.source)
+        return home
+
     @property
     def recovery(self) -> Side:
         return self._side("recovery")

@@ -55,7 +55,8 @@ class RunSpec:
     shared: RunState = field(init=False)
 
     def __post_init__(self) -> None:
-        self.net = NetworkMapper(self.plan.network.cidr_map, self.plan.network.az_map, self.plan.recovery.region)
+        self.net = NetworkMapper(self.plan.network.cidrs_for(self.mode == "drill"), self.plan.network.az_map,
+                                 self.plan.recovery.region)
         self.index = OwnedIndex()
         self.shared = RunState()
 
@@ -131,8 +132,12 @@ def _not_staged(resource: Resource) -> ResourceResult:
                           started=now, ended=now)
 
 
-def run_graph(resources: list[Resource], spec: RunSpec) -> list[ResourceResult]:
+def run_graph(resources: list[Resource], spec: RunSpec,
+              known: dict[str, ResourceResult] | None = None) -> list[ResourceResult]:
     """Run `apply` for every resource in dependency order, in parallel where the graph allows.
+
+    `known`: results of dependencies settled before this run (failback: what the primary still has), which
+    are not applied; every dependency of `resources` must be in `resources` or in `known`.
 
     Must be called inside a flow. Returns one result per resource, in topological order; never raises
     for a failed resource (the result says `failed`), so that the caller can report everything.
@@ -141,9 +146,10 @@ def run_graph(resources: list[Resource], spec: RunSpec) -> list[ResourceResult]:
     futures on every submit (costly for thousands of tasks, and racy: the spec's per-run state is
     written by running tasks while another task's parameters are being walked).
     """
+    known = known or {}
     by_key = {r.key: r for r in resources}
-    order = topological_order({r.key: r.dependencies for r in resources})
-    pending: dict[str, PrefectFuture | ResourceResult] = {}
+    order = topological_order({r.key: [d for d in r.dependencies if d not in known] for r in resources})
+    pending: dict[str, PrefectFuture | ResourceResult] = dict(known)
     for key in order:
         resource = by_key[key]
         handler = spec.registry[resource.type]
@@ -200,9 +206,10 @@ def handler_preflight(resources: list[Resource], spec: RunSpec) -> list[tuple[st
     return problems
 
 
-def plan_writes(resources: list[Resource], spec: RunSpec) -> list[dict[str, Any]]:
-    """The ordered writes a run would make, found with reads only (for --dry-run)."""
-    order = topological_order({r.key: r.dependencies for r in resources})
+def plan_writes(resources: list[Resource], spec: RunSpec, known: set[str] | dict[str, Any] = frozenset()
+                ) -> list[dict[str, Any]]:
+    """The ordered writes a run would make, found with reads only (for --dry-run); `known` as in run_graph."""
+    order = topological_order({r.key: [d for d in r.dependencies if d not in known] for r in resources})
     by_key = {r.key: r for r in resources}
     ctx = spec.context({})
     steps = []

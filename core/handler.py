@@ -74,7 +74,7 @@ class ApplyContext:
 
     plan: Plan
     recovery: Side
-    mode: str  # "stage" (nightly pilot light), "recover" (failover) or "drill"
+    mode: str  # "stage" (nightly pilot light), "recover" (failover), "drill", or "failback" (back in the primary)
     deps: dict[str, ResourceResult]
     net: NetworkMapper
     index: "OwnedIndex"
@@ -86,6 +86,13 @@ class ApplyContext:
     @property
     def staging(self) -> bool:
         return self.mode == "stage"
+
+    @property
+    def recreates_iam(self) -> bool:
+        """Whether IAM resources are made anew on the recovery side: in a separate recovery account, and at
+        failback (in the primary, what it lost). A same-account failover uses the production roles themselves
+        (IAM is global), plus drflow's grant."""
+        return self.plan.cross_account or self.mode == "failback"
 
     def ref(self, key: str | None) -> str | None:
         """The recovered id of a dependency, or None when it was (rightly) not recovered in this run."""
@@ -230,7 +237,8 @@ class Lookup:
 
 
 class OwnedIndex:
-    """What drflow already made for this plan on the recovery side, by source id.
+    """What drflow already made for this plan on the recovery side, by source id (at failback, in the primary,
+    also every original under its own id: what survived there is adopted, not made again).
 
     One paginated, tag-filtered describe per resource kind and run, instead of one per resource (tag
     filters are the slowest EC2 reads). What a task creates is added at once, so that a retried task
@@ -244,14 +252,11 @@ class OwnedIndex:
     def ids(self, ctx: ApplyContext, client: Any, lookup: Lookup) -> dict[str, str]:
         with self._lock:
             if lookup.operation not in self._ids:
-                filters = [{"Name": f"tag:{TAG_PLAN}", "Values": [ctx.plan.name]}]
-                if client.can_paginate(lookup.operation):
-                    pages = client.get_paginator(lookup.operation).paginate(Filters=filters)
-                    items = [i for p in pages for i in p[lookup.result_key]]
-                else:
-                    items = getattr(client, lookup.operation)(Filters=filters)[lookup.result_key]
                 found: dict[str, str] = {}
-                for item in sorted(items, key=lambda i: i[lookup.id_field]):
+                if ctx.mode == "failback":  # back in the primary, an original is its own recovered resource
+                    found.update((i[lookup.id_field], i[lookup.id_field]) for i in _listed(client, lookup, []))
+                tagged = _listed(client, lookup, [{"Name": f"tag:{TAG_PLAN}", "Values": [ctx.plan.name]}])
+                for item in sorted(tagged, key=lambda i: i[lookup.id_field]):
                     if ctx.owns(item.get("Tags")):
                         found.setdefault(tags_of(item).get(TAG_SOURCE_ID, ""), item[lookup.id_field])
                 self._ids[lookup.operation] = found
@@ -264,6 +269,13 @@ class OwnedIndex:
     def forget(self, lookup: Lookup, source_id: str) -> None:
         with self._lock:
             self._ids.get(lookup.operation, {}).pop(source_id, None)
+
+
+def _listed(client: Any, lookup: Lookup, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if client.can_paginate(lookup.operation):
+        pages = client.get_paginator(lookup.operation).paginate(Filters=filters)
+        return [i for p in pages for i in p[lookup.result_key]]
+    return getattr(client, lookup.operation)(Filters=filters)[lookup.result_key]
 
 
 def find_owned(ctx: ApplyContext, resource: Resource, client: Any, lookup: Lookup,
@@ -296,8 +308,9 @@ def find_vpc_default(ctx: ApplyContext, resource: Resource, client: Any, lookup:
 
 
 def adopt_tags(ctx: ApplyContext, resource: Resource, client: Any, item: dict[str, Any], resource_id: str) -> bool:
-    """Tag an adopted default as drflow's; True when that took a write."""
-    if tags_of(item).get(TAG_SOURCE_ID) == resource.source_id:
+    """Tag an adopted default as drflow's; True when that took a write. Never an original (failback): a
+    production resource is not marked as drflow's."""
+    if tags_of(item).get(TAG_SOURCE_ID) == resource.source_id or resource_id == resource.source_id:
         return False
     client.create_tags(Resources=[resource_id], Tags=ctx.tag_list(resource))
     return True

@@ -140,6 +140,12 @@ class Scope(_Model):
 class Network(_Model):
     az_map: dict[str, str] = Field(default_factory=dict)
     cidr_map: dict[str, str] = Field(default_factory=dict)
+    # a drill's own addresses (source CIDR -> drill CIDR), for a drill VPC that must not overlap what runs in the
+    # recovery region; empty: a drill uses cidr_map like a failover (it is isolated, so the same CIDRs are fine)
+    drill_cidr_map: dict[str, str] = Field(default_factory=dict)
+
+    def cidrs_for(self, drill: bool) -> dict[str, str]:
+        return self.drill_cidr_map if drill and self.drill_cidr_map else self.cidr_map
 
     @field_validator("az_map")
     @classmethod
@@ -150,7 +156,7 @@ class Network(_Model):
                     raise ValueError(f"{az!r} is not an availability zone name (like us-east-1a)")
         return v
 
-    @field_validator("cidr_map")
+    @field_validator("cidr_map", "drill_cidr_map")
     @classmethod
     def _cidrs(cls, v: dict[str, str]) -> dict[str, str]:
         nets: list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]] = []
@@ -349,6 +355,15 @@ class Plan(_Model):
     def cross_account(self) -> bool:
         """Recovery into a separate account (`recovery.mode`, checked against the account ids, or derived)."""
         return self.recovery.account_id != self.source.account_id
+
+    def homeward(self) -> "Plan":
+        """The plan turned around for failback: the primary is where resources are (re)created, at their own
+        addresses (no CIDR or AZ mapping), with the source's credentials. Built without validation: its
+        recovery region equals its source region by design, which a plan file may never say."""
+        recovery = Recovery.model_construct(account_id=self.source.account_id, region=self.source.region,
+                                            credentials=self.source.credentials)
+        network = self.network.model_copy(update={"cidr_map": {}, "az_map": {}})
+        return self.model_copy(update={"recovery": recovery, "network": network})
 
     def public_dict(self) -> dict[str, Any]:
         """The plan as stored in a recovery point: it names credential sources, never secrets."""

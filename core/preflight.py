@@ -60,17 +60,19 @@ def check_recovery_region(plan: Plan, recovery: Side, resources: list[Resource] 
         if dst not in zones:
             problems.append((f"network.az_map.{src}", f"{dst} is not an available zone in {plan.recovery.region} "
                              f"(available: {', '.join(sorted(zones))})"))
-    net = NetworkMapper(plan.network.cidr_map, plan.network.az_map, plan.recovery.region)
+    cidrs = plan.network.cidrs_for(drill)
+    field = "drill_cidr_map" if cidrs is not plan.network.cidr_map else "cidr_map"
+    net = NetworkMapper(cidrs, plan.network.az_map, plan.recovery.region)
     for resource in resources or []:
         if resource.type == "ec2:subnet" and net.az(resource.config["availability_zone"]) not in zones:
             az = resource.config["availability_zone"]
             problems.append((f"network.az_map.{az}", f"subnet {resource.source_id} ({resource.name}) is in {az}, which "
                              f"maps to {net.az(az)}: not available in {plan.recovery.region}; add an az_map entry"))
     foreign = _foreign_cidrs(plan, ec2)
-    for src, dst in plan.network.cidr_map.items():
+    for src, dst in cidrs.items():
         for vpc_id, cidr in foreign:
             if ipaddress.ip_network(dst).overlaps(cidr):
-                problems.append((f"network.cidr_map.{src}", f"target {dst} overlaps {cidr} of {vpc_id}, a VPC in "
+                problems.append((f"network.{field}.{src}", f"target {dst} overlaps {cidr} of {vpc_id}, a VPC in "
                                  f"{plan.recovery.region} that drflow does not own"))
     if not drill:  # a drill VPC is isolated: overlapping CIDRs are allowed there
         mapped_by_user = [ipaddress.ip_network(d) for d in plan.network.cidr_map.values()]

@@ -48,6 +48,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append("| " + " | ".join(str(v) for v in outcomes.values()) + " |")
     if report.get("failed"):
         lines += ["", "## Failed", *[f"- {f}" for f in report["failed"]]]
+    if report.get("drill_commands"):
+        lines += ["", f"## Drill `{report['drill_id']}`", "",
+                  *[f"- {what}: `{command}`" for what, command in report["drill_commands"].items()]]
     warnings = [(d["key"], w) for d in report["details"] for w in d.get("warnings", [])]
     if warnings:
         lines += ["", "## Warnings", *[f"- `{k}`: {w}" for k, w in warnings]]
@@ -104,6 +107,9 @@ def text(report: dict[str, Any]) -> str:
         out.extend(f"      warning: {w}" for w in d["warnings"])
     if report.get("failed"):
         out.append(f"  FAILED: {len(report['failed'])} resource(s); see above")
+    if report.get("drill_commands"):
+        out.append(f"  drill {report['drill_id']}:")
+        out.extend(f"    {what:<8} {command}" for what, command in report["drill_commands"].items())
     return "\n".join(out)
 
 
@@ -199,3 +205,14 @@ def mermaid(resources: list[Resource], outcomes: dict[str, str] | None = None,
             lines += ["  classDef skipped stroke-dasharray: 5 5,color:#777", "  classDef failed fill:#fdd,stroke:#c00"]
             lines += [f"  class {','.join(ids)} {o}" for o, ids in marked.items() if ids]
     return "\n".join(lines)
+
+
+# --- drills: the commands an operator runs next ------------------------------------------------------------
+
+PLAN_FILE = "PLAN_FILE"  # the CLI puts the plan file it was given in its place
+
+
+def drill_commands(drill_id: str, plan_file: str = PLAN_FILE) -> dict[str, str]:
+    """How to resume a drill (same id: nothing made twice) and how to remove it."""
+    return {"resume": f"drflow failover --drill --drill-id {drill_id} --plan {plan_file}",
+            "cleanup": f"drflow drill cleanup --drill-id {drill_id} --plan {plan_file}"}

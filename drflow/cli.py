@@ -68,17 +68,22 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     elif report.get("dry_run"):
-        problems = report.get("problems") or []
+        problems, flow = report.get("problems") or [], report["flow"]
         if problems:
-            typer.echo(f"pre-flight: {len(problems)} problem(s) would refuse this failover before any write:")
+            typer.echo(f"pre-flight: {len(problems)} problem(s) would refuse this {flow} before any write:")
             for p in problems:
                 typer.echo(f"  {p['field']}: {p['problem']}")
         if report.get("writes_error"):
             typer.echo(f"ordered writes not worked out: {report['writes_error']}")
-        typer.echo(f"dry run: failover of plan {report['plan']} from recovery point {report['recovery_point']} "
-                   f"({report['mode']}); no write made. Ordered writes:")
+        mode = f" ({report['mode']})" if report.get("mode") else ""
+        if "kept" in report:
+            typer.echo(f"kept as they are in the primary: {len(report['kept'])} network and IAM resources")
+        typer.echo(f"dry run: {flow} of plan {report['plan']} from recovery point {report['recovery_point']}{mode}; "
+                   "no write made. Ordered writes:")
         for step in report["writes"]:
             typer.echo(f"  {step['step']:>4}. {step['action']:<45} {step['key']} {step['name']}")
+        for step in report.get("then", []):
+            typer.echo(f"  then: {step['action']:<45} {step['key']} {step['name']}")
     else:
         typer.echo(reports.text(report))
 
@@ -126,6 +131,9 @@ def failover(plan: Path = PLAN_OPT,
                  None, "--point-in-time", help="launch servers from their snapshots of this moment (ISO 8601, or "
                  "latest); default: latest, or the recovery point's time when one is named"),
              drill: bool = typer.Option(False, "--drill", help="recover an isolated copy, leave production alone"),
+             drill_id: Optional[str] = typer.Option(
+                 None, "--drill-id", help="with --drill: resume (or continue) that drill, e.g. one that was "
+                 "interrupted; nothing it made is made again. Default: a new drill, drill-<UTC time>"),
              dry_run: bool = typer.Option(False, "--dry-run", help="print the ordered writes, make none"),
              yes: bool = typer.Option(False, "--yes", "-y", help="approve a real failover without asking (automation); without it "
                                       "a terminal asks, and a non-interactive run is refused"),
@@ -134,24 +142,37 @@ def failover(plan: Path = PLAN_OPT,
     """Run the failover flow: rebuild the workload in the recovery region from the vault alone."""
     from flows.failover import failover as flow
 
+    if drill_id and not drill:
+        _err("--drill-id resumes a drill: pass --drill too (a real failover has no drill id)")
+        raise typer.Exit(2)
     loaded = _load(plan)
     approver = f"{os.environ.get('USER') or 'unknown'} (drflow failover --yes)"
     if not (drill or dry_run or yes):
         approver = _confirm_failover(loaded, recovery_point)
+    if drill and not dry_run:
+        drill_id = _announce_drill(drill_id, plan)
     report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
-                       refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver)
+                       refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver,
+                       drill_id=drill_id)
+    if report.get("drill_commands"):
+        report["drill_commands"] = _drill_commands(report["drill_id"], plan)
     _emit(report, as_json)
     raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
 
 
 @app.command()
 def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
-             yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation")) -> None:
-    """Run the failback flow: after a failover, bring the workload back to the primary region."""
+             yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation"),
+             dry_run: bool = typer.Option(False, "--dry-run", help="print what would be kept, recreated and "
+                                                                  "done, make no write")) -> None:
+    """Run the failback flow: after a failover, bring the workload back to the primary region.
+
+    The primary's network and IAM are re-applied from the failover's recovery point (what it lost is
+    recreated), then data is copied back and DRS servers fail back; see README "Failback"."""
     from flows.failback import failback as flow
 
     loaded = _load(plan)
-    if not yes:
+    if not (yes or dry_run):
         if not sys.stdin.isatty():
             _err("failback needs confirmation: pass --yes")
             raise typer.Exit(2)
@@ -159,9 +180,26 @@ def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
         if answer.strip() != loaded.name:
             _err("not confirmed; nothing done")
             raise typer.Exit(2)
-    report = _run_flow(flow, as_json, plan=loaded)
+    report = _run_flow(flow, as_json, plan=loaded, dry_run=dry_run)
     _emit(report, as_json)
-    raise typer.Exit(1 if report.get("failed") else 0)
+    raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
+
+
+def _drill_commands(drill_id: str, plan: Path) -> dict[str, str]:
+    from core.report import drill_commands
+
+    return drill_commands(drill_id, str(plan))
+
+
+def _announce_drill(drill_id: str | None, plan: Path) -> str:
+    """The drill's id before it starts (on stderr): an interrupted drill prints no report, and is resumed by it."""
+    from flows.cleanup import DRILL_ID_RE
+    from flows.failover import new_drill_id
+
+    drill_id = drill_id or new_drill_id()
+    if DRILL_ID_RE.match(drill_id):  # otherwise the flow refuses it, naming drill_id
+        _err(f"drill {drill_id}; if it is interrupted, resume it with: {_drill_commands(drill_id, plan)['resume']}")
+    return drill_id
 
 
 def _interactive() -> bool:

@@ -18,7 +18,9 @@ from core.engine import RunSpec, handler_preflight, plan_writes, run_graph
 from core.graph import GraphError, topological_order
 from core.preflight import check_quotas, check_recovery_point, check_recovery_region, check_sides
 from core.plan import Plan
+from core.report import drill_commands
 from core.vault import Vault, VaultError
+from flows.cleanup import DRILL_ID_RE
 from flows.common import (FAILOVER_PARALLEL_TASKS, PreflightError, approval_gate, build_report, checked_plan, publish,
                           runbook_fields)
 from tasks.registry import default_registry
@@ -27,7 +29,7 @@ from tasks.registry import default_registry
 @flow(name="drflow-failover", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FAILOVER_PARALLEL_TASKS))
 def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dry_run: bool = False,
              refresh: bool = False, point_in_time: str | None = None, approve: bool = False,
-             approver: str | None = None) -> Any:
+             approver: str | None = None, drill_id: str | None = None) -> Any:
     """Recover the plan's workload in the recovery region.
 
     `recovery_point`: a recovery point id, or latest. `point_in_time`: the moment whose server snapshots
@@ -37,11 +39,18 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     `dry_run`: check everything and return the ordered writes, making none.
     `approve`: skip the human approval of a real failover (automation; `drflow failover --yes`); `approver`
     names who decided, for the report. Without it the run pauses for approval once every check passed.
+    `drill_id`: resume (or continue) that drill, with `drill=True` only: same id, same cache scope, so what it
+    completed is not redone and nothing is made twice. Without it a drill gets a new id, drill-<UTC time>.
     """
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
     registry = default_registry()
     plan = checked_plan(plan, registry)
     logger = get_run_logger()
+    drill_id = _drill_id(drill, drill_id)
+    if drill_id:
+        commands = drill_commands(drill_id)
+        logger.info("drill %s; if it is interrupted, resume it with: %s; remove it with: %s", drill_id,
+                    commands["resume"], commands["cleanup"])
     aws = AwsAccess(plan)
     problems = check_sides(aws, ("recovery",))  # first: the vault is read through the recovery role
     if problems:
@@ -61,7 +70,6 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     except GraphError as exc:
         problems.append(("recovery_point", str(exc)))
     problems += check_recovery_region(plan, aws.recovery, point.resources, drill=drill)
-    drill_id = f"drill-{datetime.now(timezone.utc):%Y%m%dt%H%M%S}" if drill else None
     mode = "drill" if drill else "recover"
     when = _point_in_time(point_in_time, recovery_point, point.created_at)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
@@ -82,6 +90,8 @@ def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dr
     report = build_report("failover", plan, aws, results, started, recovery_point=point.id, mode=mode,
                           drill_id=drill_id, approval=approval)
     report.update(runbook_fields(point, results, started_at, preflight_ended, approval))
+    if drill_id:
+        report["drill_commands"] = drill_commands(drill_id)
     if mode == "recover":  # even a partial failover runs part of the workload in the recovery region
         _record_failover(vault, point.id, report)
     return publish(report)
@@ -108,6 +118,23 @@ def _dry_run(plan: Plan, aws: AwsAccess, point_id: str, mode: str, resources: li
         report["writes"], report["writes_error"] = [], f"{type(exc).__name__}: {exc}"
     report["api_calls"] = aws.stats.summary()
     return report
+
+
+def new_drill_id() -> str:
+    return f"drill-{datetime.now(timezone.utc):%Y%m%dt%H%M%S}"
+
+
+def _drill_id(drill: bool, given: str | None) -> str | None:
+    """The run's drill id: the one given (a drill resumed), a new one for a new drill, None for a failover."""
+    if given is None:
+        return new_drill_id() if drill else None
+    if not drill:
+        raise PreflightError([("drill_id", f"{given!r} names a drill, but this is a real failover: pass drill=True "
+                                           "(drflow failover --drill --drill-id ID) to resume a drill")])
+    if not DRILL_ID_RE.match(given):
+        raise PreflightError([("drill_id", f"{given!r} is not a drill id: drill- followed by up to 64 letters, digits "
+                                           "or hyphens (drill-<UTC time>, as in the drill's report)")])
+    return given
 
 
 def _point_in_time(given: str | None, recovery_point: str, captured: datetime) -> datetime | None:

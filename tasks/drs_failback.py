@@ -6,13 +6,13 @@ recovery region, makes it a source server of DRS in the original region (replica
 that has replicated, a recovery job of that *reversed* source server, started in the original region, launches
 the failback instance there. (`StartFailbackLaunch` is the other path: the Failback Client, for machines outside
 EC2.) Before the launch, the reversed server's launch template is pointed at the server's original subnet and
-security groups: the recovery point names them by their primary ids, which failback has just verified.
+security groups, or at what failback's first phase recreated in their place.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from core.aws import Side, paginate
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Unrecoverable
@@ -21,11 +21,6 @@ from core.models import Resource
 TAG_FAILBACK = "drflow:failback"
 DONE = ("LAUNCHED", "FAILED", "TERMINATED")
 POLL_FIRST, POLL_CAP = 1.0, 15.0  # DRS has no waiter for jobs; a launch takes minutes
-
-
-def _key_id(key: str) -> str:
-    """"ec2:subnet/subnet-1" -> "subnet-1": in the primary, a dependency's own id is its source id."""
-    return key.split("/", 1)[1]
 
 
 def _failover_server(drs: Any, instance_id: str) -> dict[str, Any]:
@@ -43,10 +38,11 @@ def _live_recovery_instance(drs: Any, server_id: str) -> dict[str, Any] | None:
 
 
 def fail_back(resource: Resource, recovery: Side, source: Side, plan_name: str, failover_at: str,
-              timeout: float = 3600) -> dict[str, Any]:
+              home_id: Callable[[str], str], timeout: float = 3600) -> dict[str, Any]:
     """Reverse the replication of one server and launch it back in the primary region; a re-run adopts the
-    reversed source server and the failback instance it finds. Returns the details for the report, with
-    `instance`: the failback instance's EC2 id."""
+    reversed source server and the failback instance it finds. `home_id` gives a dependency's id in the primary
+    (its own, or what failback recreated there). Returns the details for the report, with `instance`: the
+    failback instance's EC2 id."""
     rdrs, sdrs = recovery.client("drs"), source.client("drs")
     server = _failover_server(rdrs, resource.source_id)
     details: dict[str, Any] = {"source_server": server["sourceServerID"], "warnings": []}
@@ -64,7 +60,7 @@ def fail_back(resource: Resource, recovery: Side, source: Side, plan_name: str, 
     details["reversed_source_server"] = reversed_id
     launched = _live_recovery_instance(sdrs, reversed_id)
     if launched is None:
-        _point_template(sdrs, source.client("ec2"), reversed_id, resource, plan_name, details["warnings"])
+        _point_template(sdrs, source.client("ec2"), reversed_id, resource, plan_name, home_id, details["warnings"])
         tags = {TAG_PLAN: plan_name, TAG_SOURCE_ID: resource.source_id, TAG_FAILBACK: failover_at}
         job = sdrs.start_recovery(sourceServers=[{"sourceServerID": reversed_id}], isDrill=False, tags=tags)["job"]
         details["job"] = job["jobID"]
@@ -79,14 +75,14 @@ def fail_back(resource: Resource, recovery: Side, source: Side, plan_name: str, 
 
 
 def _point_template(drs: Any, ec2: Any, server_id: str, resource: Resource, plan_name: str,
-                    warnings: list[str]) -> None:
+                    home_id: Callable[[str], str], warnings: list[str]) -> None:
     """The reversed server's launch template: the original subnet and security groups, the original private IP
     unless something in the primary holds it now (the original instance, back with its region)."""
     cfg = resource.config
     template_id = drs.get_launch_configuration(sourceServerID=server_id)["ec2LaunchTemplateID"]
-    subnet = _key_id(cfg["subnet"])
+    subnet = home_id(cfg["subnet"])
     interface: dict[str, Any] = {"DeviceIndex": 0, "SubnetId": subnet, "DeleteOnTermination": True,
-                                 "Groups": sorted(_key_id(g) for g in cfg["security_groups"])}
+                                 "Groups": sorted(home_id(g) for g in cfg["security_groups"])}
     held = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]},
                                                     {"Name": "private-ip-address", "Values": [cfg["private_ip"]]}])
     if held["NetworkInterfaces"]:

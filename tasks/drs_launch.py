@@ -171,17 +171,32 @@ def in_flight_job(ctx: ApplyContext, server_id: str) -> str | None:
     refuses a second job for a server that is in one (ConflictException), and the first job's instance
     will appear anyway. So a resumed run follows that job instead of starting another. Listed once per
     run: jobs this run starts itself are followed by the batcher."""
-    def listing() -> dict[str, str]:
-        initiated = "START_DRILL" if ctx.mode == "drill" else "START_RECOVERY"
-        found: dict[str, str] = {}
-        for job in paginate(ctx.recovery.client("drs"), "describe_jobs", "items", filters={}):
-            tags = job.get("tags") or {}
-            if (job.get("type") != "LAUNCH" or job.get("status") == "COMPLETED" or job.get("initiatedBy") != initiated
-                    or tags.get("drflow:plan") != ctx.plan.name or tags.get("drflow:drill") != ctx.drill_id):
-                continue
-            for server in job.get("participatingServers", []):
-                if server.get("launchStatus") not in DONE:
-                    found[server["sourceServerID"]] = job["jobID"]
-        return found
+    return ctx.shared.once("drs-in-flight-jobs", lambda: _running_launches(ctx)).get(server_id)
 
-    return ctx.shared.once("drs-in-flight-jobs", listing).get(server_id)
+
+def launch_running(ctx: ApplyContext, server_id: str) -> bool:
+    """True while a LAUNCH job of this plan (and drill) still has the server in it: listed afresh, for the rare
+    moment it is asked (a launch that raised instead of being decided: will DRS still read the template?)."""
+    return server_id in _running_launches(ctx)
+
+
+def drill_launching(ctx: ApplyContext, server_id: str) -> bool:
+    """True while a drill of this plan (any drill) is launching the server: its version of the server's launch
+    template must stay the default until DRS has read it (tasks/drs_templates.py)."""
+    return server_id in _running_launches(ctx, any_drill=True)
+
+
+def _running_launches(ctx: ApplyContext, any_drill: bool = False) -> dict[str, str]:
+    """Source server id -> the running LAUNCH job of this plan (and drill, or of any drill) it is in, undecided."""
+    initiated = "START_DRILL" if ctx.mode == "drill" or any_drill else "START_RECOVERY"
+    found: dict[str, str] = {}
+    for job in paginate(ctx.recovery.client("drs"), "describe_jobs", "items", filters={}):
+        tags = job.get("tags") or {}
+        drill = tags.get("drflow:drill")
+        if (job.get("type") != "LAUNCH" or job.get("status") == "COMPLETED" or job.get("initiatedBy") != initiated
+                or tags.get("drflow:plan") != ctx.plan.name or (not drill if any_drill else drill != ctx.drill_id)):
+            continue
+        for server in job.get("participatingServers", []):
+            if server.get("launchStatus") not in DONE:
+                found[server["sourceServerID"]] = job["jobID"]
+    return found

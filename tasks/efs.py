@@ -34,6 +34,7 @@ from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyCont
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource, resource_key
 from core.plan import Plan
+from core.report import drill_commands
 
 TYPE = "efs:file-system"
 SUBNET, GROUP = "ec2:subnet", "ec2:security-group"
@@ -144,12 +145,48 @@ class FileSystemHandler:
         return replica["FileSystemId"] if replica else None
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        """Before a failover or drill writes anything: every file system has its replica in the recovery region."""
+        """Before a failover or drill writes anything: every file system has its replica in the recovery region;
+        and before a drill, no other drill (nor anything else) has mounted it (see `_mounted_by_others`)."""
         if ctx.staging:
             return []
-        return [(r.label, f"no EFS replica in {ctx.recovery.region}: the nightly replication never ran for it "
-                          "(or its replica was deleted), so there is no data to fail over to")
-                for r in resources if _replica(r, ctx) is None]
+        problems = []
+        for resource in resources:
+            replica = _replica(resource, ctx)
+            if replica is None:
+                problems.append((resource.label, f"no EFS replica in {ctx.recovery.region}: the nightly replication "
+                                                 "never ran for it (or its replica was deleted), so there is no data "
+                                                 "to fail over to"))
+            elif ctx.mode == "drill":
+                problems += self._mounted_by_others(resource, ctx, replica["FileSystemId"])
+        return problems
+
+    def _mounted_by_others(self, resource: Resource, ctx: ApplyContext, fs_id: str) -> list[tuple[str, str]]:
+        """A file system's mount targets all live in one VPC, so a drill can mount the replica only where nothing
+        else has: another drill holding it is named with its cleanup command (this drill's own mount targets, a
+        resumed drill's, are no obstacle). A real failover is never refused for this: it takes the replica over."""
+        efs, ec2 = ctx.recovery.client("efs"), ctx.recovery.client("ec2")
+        targets = [mt for mt in paginate(efs, "describe_mount_targets", "MountTargets", FileSystemId=fs_id)
+                   if mt.get("LifeCycleState") not in GONE]
+        if not targets:
+            return []
+        subnets = {s["SubnetId"]: tags_of(s) for s in ec2.describe_subnets(
+            SubnetIds=sorted({mt["SubnetId"] for mt in targets}))["Subnets"]}
+        holders: dict[str | None, list[str]] = {}
+        for mt in targets:
+            drill = subnets.get(mt["SubnetId"], {}).get(TAG_DRILL)
+            if drill != ctx.drill_id:
+                holders.setdefault(drill, []).append(f"{mt['MountTargetId']} in {mt['SubnetId']}")
+        problems = []
+        for drill, mounts in sorted(holders.items(), key=lambda h: h[0] or ""):
+            if drill:
+                why = (f"drill {drill} has mounted the replica {fs_id} ({', '.join(mounts)}); a file system's mount "
+                       "targets share one VPC, so two drills cannot mount it at once: remove that drill first "
+                       f"({drill_commands(drill)['cleanup']})")
+            else:
+                why = (f"the replica {fs_id} is mounted outside any drill ({', '.join(mounts)}): it is in use (a "
+                       "real failover?), and a drill can mount it only in its own VPC")
+            problems.append((resource.label, why))
+        return problems
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         return self._stage(resource, ctx) if ctx.staging else self._recover(resource, ctx)
@@ -394,9 +431,15 @@ class FileSystemHandler:
             names = ", ".join(f"{mt['MountTargetId']} ({mt['SubnetId']}, {mt.get('VpcId')})" for mt in others)
             raise Unrecoverable(f"the replica is already mounted in another VPC: {names}; a file system's mount "
                                 "targets share one VPC (clean up the earlier drill first)")
+        by_drill: dict[str, list[str]] = {}
         for mt in drills:
-            efs.delete_mount_target(MountTargetId=mt["MountTargetId"])
-            warnings.append(f"removed the drill's mount target {mt['MountTargetId']} in {mt['SubnetId']}")
+            if delete_quietly(efs.delete_mount_target, MountTargetId=mt["MountTargetId"]):
+                by_drill.setdefault(tags_of(subnets[mt["SubnetId"]])[TAG_DRILL], []).append(mt["MountTargetId"])
+        self._wait_mounts_gone(efs, [mt["MountTargetId"] for mt in drills])  # until then EFS refuses the new VPC
+        for drill, mounts in sorted(by_drill.items()):
+            warnings.append(f"the failover took the replica over from drill {drill}: removed its mount target(s) "
+                            f"{', '.join(mounts)}; the drill's other resources remain "
+                            f"({drill_commands(drill)['cleanup']})")
         return True
 
     def _create_mount_target(self, ctx: ApplyContext, efs: Any, fs_id: str, subnet: dict[str, Any],

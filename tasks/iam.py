@@ -22,7 +22,7 @@ from core.models import Resource, resource_key
 from core.plan import Plan
 from core.policy import Translation, references
 from tasks.iam_common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, collision, collisions,
-                              default_document, dump, get_or_none, new_version, owned_by_plan, protected_path, same,
+                              default_document, dump, get_or_none, is_original, new_version, owned_by_plan, protected_path, same,
                               translated, translation)
 
 GRANT_LIMIT = 6144  # IAM's size limit of one managed policy document, in characters without whitespace
@@ -70,7 +70,7 @@ class RoleHandler:
         return get_or_none(ctx.recovery.client("iam").get_role, "Role", RoleName=resource.name)
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        if ctx.plan.cross_account:
+        if ctx.recreates_iam:
             return collisions(resources, ctx, "role", self._role)
         iam, problems = ctx.recovery.client("iam"), []
         for resource in resources:  # same account: the names of drflow's grant policies
@@ -81,13 +81,13 @@ class RoleHandler:
         return problems
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        if not ctx.plan.cross_account:
+        if not ctx.recreates_iam:
             return resource.arn
         role = self._role(resource, ctx)
         return role["Arn"] if role else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
-        if ctx.plan.cross_account:
+        if ctx.recreates_iam:
             return self._apply_copy(resource, ctx)
         return self._apply_grant(resource, ctx)
 
@@ -141,6 +141,8 @@ class RoleHandler:
             else:
                 iam.delete_role_permissions_boundary(RoleName=name)
             writes += 1
+        if is_original(role, resource, ctx):
+            return writes  # failback: a production role keeps its own tags, never drflow's markers
         desired, have = ctx.tags(resource), tags_of(role)
         if any(have.get(k) != v for k, v in desired.items()):
             iam.tag_role(RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(desired.items())])

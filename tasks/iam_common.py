@@ -58,7 +58,8 @@ def translation(resource: Resource, ctx: ApplyContext) -> Translation:
     renames = {}
     for key in resource.dependencies:
         dep = ctx.deps.get(key)
-        if dep and not dep.type.startswith("iam:") and dep.recovered_id and dep.recovered_id != dep.source_id:
+        if dep and not dep.type.startswith("iam:") and dep.recovered_id and (
+                dep.recovered_id != dep.source_id or ctx.mode == "failback"):  # failback: kept under its own id
             renames[dep.source_id] = dep.recovered_id
     plan = ctx.plan
     return Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region, plan.recovery.region,
@@ -95,6 +96,11 @@ def owned_by_plan(item: dict[str, Any], ctx: ApplyContext) -> bool:
     return tags_of(item).get(TAG_PLAN) == ctx.plan.name
 
 
+def is_original(item: dict[str, Any], resource: Resource, ctx: ApplyContext) -> bool:
+    """At failback, in the primary: the production resource the recovery point was captured from."""
+    return ctx.mode == "failback" and item.get("Arn") == resource.arn
+
+
 def collision(kind: str, name: str, ctx: ApplyContext) -> str:
     return (f"a {kind} named {name} already exists in account {ctx.plan.recovery.account_id} and is not drflow's "
             f"(no tag {TAG_PLAN}={ctx.plan.name}); drflow does not take over what it did not make: rename or remove "
@@ -105,12 +111,12 @@ def collisions(resources: list[Resource], ctx: ApplyContext, kind: str,
                lookup: Callable[[Resource, ApplyContext], dict[str, Any] | None]) -> list[tuple[str, str]]:
     """Pre-flight of a cross-account plan: each name already taken in the recovery account by something that
     is not drflow's."""
-    if not ctx.plan.cross_account:
+    if not ctx.recreates_iam:
         return []
     problems = []
     for resource in resources:
         existing = lookup(resource, ctx)
-        if existing and not owned_by_plan(existing, ctx):
+        if existing and not owned_by_plan(existing, ctx) and not is_original(existing, resource, ctx):
             problems.append((f"{resource.type} {resource.name}", collision(kind, resource.name, ctx)))
     return problems
 
@@ -119,7 +125,7 @@ def claim(kind: str, resource: Resource, existing: dict[str, Any] | None, ctx: A
           warnings: list[str]) -> Applied | None:
     """What apply does before any write in the recovery account: refuse a name taken by something not drflow's;
     in a drill, only use what the nightly run staged. None: go on and create or reconcile."""
-    if existing and not owned_by_plan(existing, ctx):
+    if existing and not owned_by_plan(existing, ctx) and not is_original(existing, resource, ctx):
         raise Unrecoverable(collision(kind, resource.name, ctx))
     if ctx.mode != "drill":
         return None

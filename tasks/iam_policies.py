@@ -49,13 +49,13 @@ class PolicyHandler:
         return collisions(resources, ctx, "managed policy", self._existing)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        if not ctx.plan.cross_account:
+        if not ctx.recreates_iam:
             return resource.arn
         existing = self._existing(resource, ctx)
         return existing["Arn"] if existing else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
-        if not ctx.plan.cross_account:
+        if not ctx.recreates_iam:
             return Applied(resource.arn, details={"same_account": True})
         warnings: list[str] = []
         document = translated(resource.config["document"], "document", translation(resource, ctx), warnings)

@@ -43,13 +43,13 @@ class InstanceProfileHandler:
         return collisions(resources, ctx, "instance profile", self._profile)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        if not ctx.plan.cross_account:
+        if not ctx.recreates_iam:
             return resource.arn
         profile = self._profile(resource, ctx)
         return profile["Arn"] if profile else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
-        if not ctx.plan.cross_account:
+        if not ctx.recreates_iam:
             return Applied(resource.arn, details={"same_account": True})
         profile = self._profile(resource, ctx)
         drill = claim("instance profile", resource, profile, ctx, [])

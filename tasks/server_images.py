@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from core.amis import image_snapshots, share_image
 from core.aws import Retryable, Side
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource
@@ -62,7 +63,7 @@ def stage_image(resource: Resource, ctx: ApplyContext) -> tuple[str, bool]:
     source_ec2.get_waiter("image_available").wait(ImageIds=[image["ImageId"]],
                                                   WaiterConfig={"Delay": 15, "MaxAttempts": 240})
     if ctx.plan.cross_account:
-        _share(source_ec2, image["ImageId"], ctx.plan.recovery.account_id)
+        share_image(source_ec2, image["ImageId"], ctx.plan.recovery.account_id)
     ec2 = ctx.recovery.client("ec2")
     copy = ec2.copy_image(SourceImageId=image["ImageId"], SourceRegion=ctx.source.region, ClientToken=token,
                           Name=f"drflow-{resource.source_id}-{token[:12]}",
@@ -73,27 +74,13 @@ def stage_image(resource: Resource, ctx: ApplyContext) -> tuple[str, bool]:
     return copy["ImageId"], True
 
 
-def _share(ec2: Any, image_id: str, account: str) -> None:
-    """Let the recovery account copy the image: a launch permission on the AMI and create-volume permission on
-    its snapshots (CopyImage of a shared AMI reads them). The recovery account's copy is its own."""
-    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
-    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": account}]})
-    for mapping in image.get("BlockDeviceMappings", []):
-        snapshot = (mapping.get("Ebs") or {}).get("SnapshotId")
-        if snapshot:
-            ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
-                                          OperationType="add", UserIds=[account])
-
-
 def _prune(side: Side, plan_name: str, source_id: str, keep: int) -> None:
     ec2 = side.client("ec2")
     images = sorted(_images(side, plan_name, source_id), key=lambda i: tags_of(i).get(TAG_CAPTURED, ""))
     for image in images[:-keep] if keep > 0 else []:
         ec2.deregister_image(ImageId=image["ImageId"])
-        for mapping in image.get("BlockDeviceMappings", []):
-            snapshot = (mapping.get("Ebs") or {}).get("SnapshotId")
-            if snapshot:
-                ec2.delete_snapshot(SnapshotId=snapshot)
+        for snapshot in image_snapshots(image):
+            ec2.delete_snapshot(SnapshotId=snapshot)
 
 
 def find_launched(resource: Resource, ctx: ApplyContext) -> str | None:

@@ -14,7 +14,6 @@ in its recovered subnet, so that an address in use is reported up front, not by 
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import time
 from typing import Any, ClassVar
@@ -26,9 +25,10 @@ from botocore.exceptions import ClientError
 from core.aws import Retryable, Side, error_code, paginate
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
                           delete_quietly, name_of, tags_of)
-from core.models import Resource, canonical_json, resource_key
+from core.models import Resource, resource_key
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
-from tasks.drs_launch import LaunchBatcher, in_flight_job
+from tasks.drs_launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
+from tasks.drs_templates import DrillLaunch, borrow, give_back, remove_drill_versions, sync_production, template_of
 from tasks.server_images import find_launched, image_problem, launch_from_image, stage_image
 
 SERVER = "ec2:instance"
@@ -195,8 +195,12 @@ class ServerHandler:
                                 "install the replication agent, or wait for the initial sync")
         return server
 
-    def _sync_template(self, resource: Resource, ctx: ApplyContext, server_id: str) -> tuple[str, bool]:
-        """Make the server's DRS launch template launch it into the recovered network; True when written."""
+    def _sync_template(self, resource: Resource, ctx: ApplyContext,
+                       server_id: str) -> tuple[str, bool, DrillLaunch | None]:
+        """Make the server's DRS launch template launch it into the recovered network; True when written.
+
+        A drill only borrows the template for its launch (tasks/drs_templates.py): the DrillLaunch says what to
+        give back once DRS has decided it."""
         drs, ec2 = ctx.recovery.client("drs"), ctx.recovery.client("ec2")
         config = drs.get_launch_configuration(sourceServerID=server_id)
         changed = False
@@ -207,16 +211,12 @@ class ServerHandler:
             changed = True
         template_id = config["ec2LaunchTemplateID"]
         data = template_data(resource, ctx)
-        # the digest of what drflow wants, kept in the version's description: comparing it costs one read
-        # and no field-by-field parsing of what EC2 echoes back
-        digest = "drflow:" + hashlib.sha256(canonical_json(data).encode()).hexdigest()[:32]
-        current = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])
-        if current["LaunchTemplateVersions"][0].get("VersionDescription") != digest:
-            version = ec2.create_launch_template_version(LaunchTemplateId=template_id, VersionDescription=digest,
-                                                         LaunchTemplateData=data)["LaunchTemplateVersion"]
-            ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version["VersionNumber"]))
-            changed = True
-        return template_id, changed
+        if ctx.mode == "drill":
+            borrowed, written = borrow(ctx, template_id, data)
+            return template_id, changed or written, borrowed
+        # staging leaves a launching drill's version the default; a failover never waits for a drill
+        launching = (lambda: drill_launching(ctx, server_id)) if ctx.staging else (lambda: False)
+        return template_id, sync_production(ec2, template_id, data, launching) or changed, None
 
     def _existing_launch(self, ctx: ApplyContext, server_id: str) -> str | None:
         """A recovery instance this plan (and drill) already launched for the server, still alive.
@@ -313,22 +313,34 @@ class ServerHandler:
             return self._apply_image(resource, ctx)
         server_id = self._source_server(ctx, resource.source_id)["sourceServerID"]
         if ctx.staging:
-            template_id, changed = self._sync_template(resource, ctx, server_id)
+            template_id, changed, _ = self._sync_template(resource, ctx, server_id)
             return Applied(None, changed=changed, details={"source_server": server_id, "launch_template": template_id})
         existing = self._existing_launch(ctx, server_id)
         if existing:
+            if ctx.mode == "drill":  # a drill killed after its launch and before it gave the template back
+                template_id = template_of(ctx.recovery.client("drs"), server_id)
+                if template_id:
+                    give_back(ctx, template_id)
             self._wait_up(resource, ctx, existing)
             return Applied(existing, details={"source_server": server_id})
-        template_id, _ = self._sync_template(resource, ctx, server_id)
+        template_id, _, borrowed = self._sync_template(resource, ctx, server_id)
         batcher = LaunchBatcher.for_run(ctx)
         started = time.monotonic()
         following = in_flight_job(ctx, server_id)  # a killed earlier attempt's launch: follow it, not a second one
         snapshot = None
-        if following:
-            job_id, status = batcher.follow(following, server_id)
-        else:
-            snapshot = self._snapshot(ctx, server_id) if ctx.point_in_time else None
-            job_id, status = batcher.launch(server_id, snapshot)
+        try:
+            if following:
+                job_id, status = batcher.follow(following, server_id)
+            else:
+                snapshot = self._snapshot(ctx, server_id) if ctx.point_in_time else None
+                job_id, status = batcher.launch(server_id, snapshot)
+        except Exception:
+            # undecided: while DRS may still read the template the drill's version stays (a retry follows the job
+            # and gives it back; drill cleanup does if nothing else does); otherwise production's default now
+            if borrowed and not launch_running(ctx, server_id):
+                give_back(ctx, template_id, borrowed)
+            raise
+        given_back = give_back(ctx, template_id, borrowed) if borrowed else None  # launched or failed: DRS read it
         if status["launchStatus"] != "LAUNCHED":
             raise Retryable(f"DRS launch of {resource.source_id} ({resource.name}) in job {job_id}: "
                             f"{status['launchStatus']}")
@@ -336,11 +348,17 @@ class ServerHandler:
         launched = time.monotonic()
         self._wait_up(resource, ctx, instance_id)
         return Applied(instance_id, created=not following, details={
-            "source_server": server_id, "job": job_id, "resumed_job": bool(following), "launch_template": template_id, "snapshot": snapshot,
+            "source_server": server_id, "job": job_id, "resumed_job": bool(following), "launch_template": template_id,
+            "snapshot": snapshot, **({"launch_template_default_restored": given_back} if borrowed else {}),
             "private_ip": ctx.net.ip(resource.config["private_ip"]),
             "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
 
     def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """Terminate the drills' instances (see `_terminate_drill_instances`), then delete the drills' versions of
+        the servers' DRS launch templates, putting production's default back where a killed drill left its own."""
+        return self._terminate_drill_instances(ctx) + _drill_template_versions(ctx)
+
+    def _terminate_drill_instances(self, ctx: CleanupContext) -> list[str]:
         """Terminate the drills' instances: through DRS when DRS launched them (so that DRS forgets its recovery
         instances too), with EC2 otherwise; then wait until EC2 says terminated (their interfaces hold the
         drill's subnets and security groups)."""
@@ -349,7 +367,7 @@ class ServerHandler:
             {"Name": "instance-state-name", "Values": LIVE_STATES}])
         instances = sorted(i["InstanceId"] for r in reservations for i in r["Instances"] if ctx.matches(i.get("Tags")))
         if not instances:
-            return []
+            return _drill_volumes(ctx)
         by_drs = _recovery_instances(ctx, set(instances))
         drs = ctx.recovery.client("drs")
         recovery_ids = sorted(by_drs.values())
@@ -412,6 +430,23 @@ def _drill_volumes(ctx: CleanupContext) -> list[str]:
         if ctx.matches(volume.get("Tags")) and delete_quietly(ec2.delete_volume, VolumeId=volume["VolumeId"]):
             gone.append(volume["VolumeId"])
     return sorted(gone)
+
+
+def _drill_template_versions(ctx: CleanupContext) -> list[str]:
+    """The drills' versions of the DRS launch templates of the recovery region's source servers."""
+    drs = ctx.recovery.client("drs")
+    try:
+        servers = paginate(drs, "describe_source_servers", "items", filters={})
+    except ClientError as exc:
+        if error_code(exc) == "UninitializedAccountException":
+            return []  # DRS was never set up in this region: no template of its own
+        raise
+    out: list[str] = []
+    for server in servers:
+        template_id = template_of(drs, server["sourceServerID"])
+        if template_id:
+            out += remove_drill_versions(ctx, template_id)
+    return out
 
 
 def _recovery_instances(ctx: CleanupContext, instance_ids: set[str]) -> dict[str, str]:

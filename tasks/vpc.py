@@ -66,6 +66,9 @@ class DhcpOptionsHandler:
         desired = self._desired(resource, ctx)
         ec2 = ctx.recovery.client("ec2")
         items = ec2.describe_dhcp_options(Filters=ctx.owner_filters(resource))["DhcpOptions"]
+        if ctx.mode == "failback":  # back in the primary: the original set itself, when it survived
+            original = ctx.index.ids(ctx, ec2, DHCP_LOOKUP).get(resource.source_id)
+            items += ec2.describe_dhcp_options(DhcpOptionsIds=[original])["DhcpOptions"] if original else []
         # option sets are immutable: a changed set is a new one, so adopt only an exact match
         return next((i for i in items if ctx.owns(i.get("Tags")) and _dhcp_config(i) == desired), None)
 

@@ -1,7 +1,7 @@
 """The IAM policies drflow ships (deployments/iam/) cover every call the code makes, and grant nothing more.
 
 The sample shop runs end to end (two nightly replications, a drill and its cleanup, a failover with the primary
-dark) while
+dark, a failback that recreates a lost NAT gateway; and across accounts) while
 every AwsAccess the flows create records the (side, "<prefix>:<Operation>") of each call it makes
 (core.aws.CallStats.actions). deployments/iam_actions.py maps the operations to the IAM actions they need;
 each must be allowed by the policy of its side (source: drflow-source.json; recovery and vault:
@@ -24,6 +24,7 @@ import boto3
 import yaml
 
 import flows.cleanup
+import flows.failback
 import flows.failover
 import flows.replicate
 from conftest import RECOVERY, SOURCE
@@ -41,6 +42,7 @@ from test_sample_workload import EXAMPLE
 
 POLICIES = Path(__file__).resolve().parents[1] / "deployments" / "iam"
 SOURCE_POLICY, RECOVERY_POLICY = POLICIES / "drflow-source.json", POLICIES / "drflow-recovery.json"
+FAILBACK_POLICY = POLICIES / "drflow-source-failback.json"  # added to the source identity for a failback only
 TRUST_POLICY = POLICIES / "drflow-recovery-trust.json"
 # whose policy authorises a side's calls: the vault lives in the recovery account, reached with its role
 POLICY_OF_SIDE = {"source": SOURCE_POLICY, "recovery": RECOVERY_POLICY, "vault": RECOVERY_POLICY}
@@ -58,6 +60,26 @@ NOT_REACHED = {
         "kms:ReplicateKey", "kms:CreateKey", "kms:TagResource",
         # tasks/s3_sync.py: objects above 1 GiB are copied in parts; a failed part aborts the upload
         "s3:AbortMultipartUpload",
+    },
+    FAILBACK_POLICY: {
+        # flows/failback.py phase 1 recreating what else the primary may lose (the sample run loses its NAT
+        # gateway and a managed policy): the calls the recovery side's network and IAM handlers make
+        "ec2:AllocateAddress", "ec2:AssociateDhcpOptions", "ec2:AssociateRouteTable", "ec2:AssociateVpcCidrBlock",
+        "ec2:AttachInternetGateway", "ec2:CreateDhcpOptions", "ec2:CreateEgressOnlyInternetGateway",
+        "ec2:CreateInternetGateway", "ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:CreateRoute",
+        "ec2:CreateRouteTable", "ec2:CreateSubnet", "ec2:CreateVpc", "ec2:CreateVpcEndpoint",
+        "ec2:ModifySubnetAttribute", "ec2:ModifyVpcAttribute", "ec2:ReplaceNetworkAclAssociation",
+        "ec2:ReplaceNetworkAclEntry", "ec2:ReplaceRouteTableAssociation",
+        "iam:AddRoleToInstanceProfile", "iam:CreateInstanceProfile", "iam:CreatePolicyVersion", "iam:CreateRole",
+        "iam:DeletePolicyVersion", "iam:ListPolicyVersions", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
+        "iam:TagInstanceProfile", "iam:TagRole",
+        # the nightly policy's ec2:CreateTags is for images only (its condition, which this evaluator does not
+        # read): tags given at the creation of recreated network resources need their own grant
+        "ec2:CreateTags",
+        # tasks/rds_snapshots.py copy_back: Aurora's twin
+        "rds:CopyDBClusterSnapshot",
+        # tasks/efs_failback.py: the primary's side of a replication a dark failover could not delete
+        "elasticfilesystem:DeleteReplicationConfiguration",
     },
     RECOVERY_POLICY: {
         # tasks/iam.py: CreateRole with a permissions boundary needs it too (the mapping goes by operation, and
@@ -128,27 +150,40 @@ def unused(policy: dict, actions: set[str]) -> set[str]:
 # ---- recording what a run calls -------------------------------------------------------------------------
 
 def record_calls(monkeypatch) -> list[AwsAccess]:
-    """Every AwsAccess the flows create from now on (they run their tasks in threads of this process)."""
+    """Every AwsAccess the flows create from now on (they run their tasks in threads of this process); a
+    failback's is marked `failing_back`: its source-side calls are the failback policy's to allow."""
     made: list[AwsAccess] = []
 
     class Recorded(AwsAccess):
+        failing_back = False
+
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             made.append(self)
 
+    class RecordedFailback(Recorded):
+        failing_back = True
+
     monkeypatch.setattr(flows.replicate, "AwsAccess", Recorded)
     monkeypatch.setattr(flows.failover, "AwsAccess", Recorded)
     monkeypatch.setattr(flows.cleanup, "AwsAccess", Recorded)
+    monkeypatch.setattr(flows.failback, "AwsAccess", RecordedFailback)
     return made
 
 
 def needed_by_policy(made: list[AwsAccess]) -> dict[Path, set[str]]:
     """The IAM actions the recorded calls need, by the policy that must allow them."""
-    out: dict[Path, set[str]] = {SOURCE_POLICY: set(), RECOVERY_POLICY: set()}
+    out: dict[Path, set[str]] = {SOURCE_POLICY: set(), RECOVERY_POLICY: set(), FAILBACK_POLICY: set()}
     for aws in made:
         for side, operation in aws.stats.actions | aws.vault_stats.actions:
-            out[POLICY_OF_SIDE[side]] |= required({operation})
+            failback = side == "source" and getattr(aws, "failing_back", False)
+            out[FAILBACK_POLICY if failback else POLICY_OF_SIDE[side]] |= required({operation})
     return out
+
+
+def with_failback(policy: dict) -> dict:
+    """The source identity while it fails back: its nightly policy and the failback policy together."""
+    return {**policy, "Statement": policy["Statement"] + load(FAILBACK_POLICY)["Statement"]}
 
 
 def add_a_server_without_the_drs_agent(ids: dict) -> None:
@@ -181,6 +216,21 @@ def run_the_sample_shop(sandbox) -> None:
     sandbox.faults = Faults(dark={SOURCE})
     report = run(flows.failover.failover, plan=plan)
     assert report["failed"] == [], report["failed"]
+    fail_back_after_losing_the_nat_gateway(sandbox, plan, ids)
+
+
+def fail_back_after_losing_the_nat_gateway(sandbox, plan, ids: dict) -> None:
+    """The primary is back without its NAT gateway and a managed policy: failback recreates them (and re-points
+    the route table, re-attaches the policy), then brings data and servers home."""
+    sandbox.faults = Faults()
+    boto3.client("ec2", region_name=SOURCE).delete_nat_gateway(NatGatewayId=ids["nat"])
+    iam = boto3.client("iam")
+    arn = next(p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"] == "shop-assets-read")
+    for role in ("shop-app", "shop-web"):
+        iam.detach_role_policy(RoleName=role, PolicyArn=arn)
+    iam.delete_policy(PolicyArn=arn)
+    report = run(flows.failback.failback, plan=plan)
+    assert report["failed"] == [], report["failed"]
 
 
 def run_the_shop_across_accounts(sandbox) -> None:
@@ -196,6 +246,7 @@ def run_the_shop_across_accounts(sandbox) -> None:
     sandbox.faults = Faults(dark={SOURCE})
     report = run(flows.failover.failover, plan=plan)
     assert report["failed"] == [], report["failed"]
+    fail_back_after_losing_the_nat_gateway(sandbox, plan, ids)
 
 
 def test_the_shipped_policies_cover_every_call_of_the_sample_run_and_grant_no_more(sandbox, monkeypatch):
@@ -206,8 +257,12 @@ def test_the_shipped_policies_cover_every_call_of_the_sample_run_and_grant_no_mo
     assert {side for aws in made for side, _ in aws.stats.actions | aws.vault_stats.actions} == set(POLICY_OF_SIDE)
     for path, actions in needed.items():
         policy = load(path)
-        assert uncovered(policy, actions) == set(), f"{path.name} lacks actions the code calls"
-        assert unused(policy, actions | NOT_REACHED[path]) == set(), f"{path.name} grants what no call needs"
+        if path == FAILBACK_POLICY:  # what the nightly policy allows already is not repeated in the failback one
+            actions = uncovered(load(SOURCE_POLICY), actions)
+        lacking = sorted(uncovered(policy, actions))
+        assert lacking == [], f"{path.name} lacks actions the code calls: {lacking}"
+        extra = sorted(unused(policy, actions | NOT_REACHED[path]))
+        assert extra == [], f"{path.name} grants what no call needs: {extra}"
         reached = sorted(NOT_REACHED[path] & actions)
         assert reached == [], f"{path.name}: these are reached now, drop them from NOT_REACHED: {reached}"
         # the check has teeth: without any one of the actions a call needs, the policy is found lacking
@@ -241,7 +296,7 @@ ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*?]+$")
 
 
 def test_the_policy_documents_are_well_formed():
-    for path in (SOURCE_POLICY, RECOVERY_POLICY, TRUST_POLICY):
+    for path in (SOURCE_POLICY, RECOVERY_POLICY, FAILBACK_POLICY, TRUST_POLICY):
         policy = load(path)
         assert set(policy) == {"Version", "Statement"} and policy["Version"] == "2012-10-17", path.name
         sids = [s["Sid"] for s in policy["Statement"]]
@@ -259,7 +314,7 @@ def test_the_policy_documents_are_well_formed():
                 assert "Principal" not in statement and statement["Resource"], statement["Sid"]
                 for arn in _listed(statement["Resource"]):
                     assert arn == "*" or arn.startswith("arn:aws:"), arn
-    for path in (SOURCE_POLICY, RECOVERY_POLICY):  # one statement per action: the Sid says why it is granted
+    for path in (SOURCE_POLICY, RECOVERY_POLICY, FAILBACK_POLICY):  # one statement per action: the Sid says why it is granted
         actions = granted(load(path))
         assert len(actions) == len(set(actions)), path.name
 

@@ -11,6 +11,9 @@ Installed by drflow.sandbox.server, so it applies to the sandbox only.
 - DeleteVpc leaves the VPC's default network ACL behind in moto, and deletes the VPC's DHCP option set. AWS
   deletes the default ACL with the VPC (as moto does the main route table and the default security group), and
   keeps the option set (several VPCs may share it; it is deleted on its own, as drill cleanup does).
+- DeleteNatGateway keeps the gateway's Elastic IP associated and its network interface in moto. AWS releases the
+  association (the address stays allocated, free for a new gateway: failback recreates a lost one with it) and
+  deletes the interface.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from typing import Any
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.instances import Instance
+from moto.ec2.models.nat_gateways import NatGatewayBackend
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.utils import random_ami_id
 
 _own_copy_image = AmiBackend.copy_image
 _own_prep_nics = Instance.prep_nics
 _own_delete_vpc = VPCBackend.delete_vpc
+_own_delete_nat_gateway = NatGatewayBackend.delete_nat_gateway
 
 
 def _shared_image(account_id: str, region: str, image_id: str) -> Ami | None:
@@ -76,7 +81,19 @@ def _delete_vpc(self: Any, vpc_id: str) -> Any:
     return vpc
 
 
+def _delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+    gateway = _own_delete_nat_gateway(self, nat_gateway_id)
+    interface = getattr(gateway, "_eni", None)
+    if interface is not None:
+        for address in list(self.addresses):
+            if address.eni is interface:
+                self.disassociate_address(association_id=address.association_id)
+        self.delete_network_interface(interface.id)
+    return gateway
+
+
 def install() -> None:
     AmiBackend.copy_image = _copy_image
     Instance.prep_nics = _prep_nics
     VPCBackend.delete_vpc = _delete_vpc
+    NatGatewayBackend.delete_nat_gateway = _delete_nat_gateway
