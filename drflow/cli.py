@@ -22,6 +22,8 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="The embedded sandbox: moto
 app.add_typer(sandbox_app, name="sandbox")
 drill_app = typer.Typer(no_args_is_help=True, help="Drills: recover an isolated copy (failover --drill), then clean up.")
 app.add_typer(drill_app, name="drill")
+plan_app = typer.Typer(no_args_is_help=True, help="Plans as Prefect blocks, which deployments refer to by name.")
+app.add_typer(plan_app, name="plan")
 
 PLAN_OPT = typer.Option(..., "--plan", "-p", help="plan file (YAML)", exists=False)
 JSON_OPT = typer.Option(False, "--json", help="print one JSON object instead of text")
@@ -263,6 +265,44 @@ def drill_cleanup(plan: Path = PLAN_OPT,
         for failure in report["failed"]:
             _err(f"  FAILED {failure}")
     raise typer.Exit(1 if report.get("failed") else 0)
+
+
+@plan_app.command("save")
+def plan_save(plan: Path = PLAN_OPT,
+              name: Optional[str] = typer.Option(None, "--name", help="the block's name (lowercase letters, digits, "
+                                                 "'-'); default: the plan's name in lowercase")) -> None:
+    """Validate a plan file, then save it as a drflow plan block, the name deployments pass as `plan`.
+
+    The block holds the plan as the file has it: credential SOURCES (a profile, a role to assume, the name of a
+    prefect-aws AwsCredentials block), never keys. Saving again under the same name replaces the plan."""
+    from blocks.plan import PlanBlock
+
+    loaded = _load(plan)
+    block_name = name or loaded.name.lower()
+    try:
+        PlanBlock(plan=loaded).save(block_name, overwrite=True)
+    except ValueError as exc:  # Prefect refuses the name
+        _err(f"--name {block_name!r} refused: {exc}")
+        raise typer.Exit(2) from None
+    typer.echo(f"plan {loaded.name} saved as drflow plan block {block_name!r}: start deployments with plan={block_name}")
+
+
+def _deployments_help() -> str:
+    from deployments.prefect_yaml import SCHEDULE_RULE
+
+    return ("Print the prefect.yaml of a plan's deployments: nightly replication, failover, drill, drill cleanup, "
+            "failback and the RPO watch, on the work pool drflow, passing the plan by its block's name.\n\n"
+            + SCHEDULE_RULE + " The RPO watch runs hourly; the others have no schedule.")
+
+
+@app.command("deployments", help=_deployments_help())
+def deployments_yaml(plan: Path = PLAN_OPT,
+                     block: Optional[str] = typer.Option(None, "--block", help="the plan block's name (drflow plan "
+                                                         "save --name); default: the plan's name in lowercase")) -> None:
+    from deployments.prefect_yaml import render
+
+    loaded = _load(plan)
+    typer.echo(render(loaded, block or loaded.name.lower(), str(plan)), nl=False)
 
 
 @sandbox_app.command("up")

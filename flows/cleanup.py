@@ -29,9 +29,8 @@ from prefect.utilities.annotations import quote
 from core.aws import AwsAccess, error_code
 from core.engine import TASK_RETRIES, retry_transient_only
 from core.handler import CleanupContext, Registry
-from core.plan import Plan
 from core.preflight import check_sides
-from flows.common import PreflightError, checked_plan
+from flows.common import PlanRef, PreflightError, checked_plan
 from tasks.registry import default_registry
 
 ALL = "all"
@@ -73,9 +72,15 @@ def cleanup_type(resource_type: str, registry: Registry, ctx: CleanupContext) ->
 
 
 @flow(name="drflow-drill-cleanup", log_prints=True)
-def drill_cleanup(plan: Plan, drill_id: str = ALL) -> Any:
-    """Remove what a drill created in the recovery region: `drill_id` is the drill's id (drill-<UTC time>, in
-    the drill's report), or "all" for every drill of the plan. Production is never touched."""
+def drill_cleanup(plan: PlanRef, drill_id: str = ALL) -> Any:
+    """Remove what a drill created in the recovery region. Production is never touched.
+
+    (Google-style arguments: Prefect turns them into the descriptions of the UI's parameter form.)
+
+    Args:
+        plan: name of the drflow plan block to run (drflow plan save), or a whole plan (CLI, tests).
+        drill_id: the drill's id (drill-<UTC time>, in the drill's report), or all: every drill of the plan.
+    """
     started = time.monotonic()
     registry = default_registry()
     plan = checked_plan(plan, registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any, Union
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -14,7 +14,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Failed, State
-from pydantic import Field
+from pydantic import Field, ValidationError, WithJsonSchema
 
 from core import report as reports
 from core.aws import AwsAccess
@@ -40,12 +40,37 @@ class PreflightError(RuntimeError):
         super().__init__("refused before any write:\n" + "\n".join(f"  {f}: {m}" for f, m in problems))
 
 
-def checked_plan(plan: Plan, registry: Registry) -> Plan:
-    """Re-validate with the registry's types (a plan given as a flow parameter skipped that check)."""
+# A flow's `plan` parameter: the NAME of a PlanBlock (what a deployment, the UI and the API pass), or a whole Plan
+# (what the CLI and the tests pass in-process). The parameter schema the UI renders advertises the name only: a
+# plain text field, not the plan's hundred nested fields, and one source of truth - the block, edited once,
+# read by every run - instead of a copy of the plan in each flow run's parameters.
+PlanRef = Annotated[Union[str, Plan], WithJsonSchema(
+    {"type": "string", "minLength": 1, "description": "name of the drflow plan block (drflow plan save)"})]
+
+
+def checked_plan(plan: Plan | str, registry: Registry) -> Plan:
+    """The run's plan: loaded from its PlanBlock when given by name, then re-validated with the registry's types
+    (a plan given as a flow parameter or saved in a block skipped that check)."""
+    if isinstance(plan, str):
+        plan = _load_block(plan)
     try:
         return parse_plan(plan.model_dump(mode="json"), set(registry))
     except PlanError as exc:
         raise PreflightError(exc.problems) from None
+
+
+def _load_block(name: str) -> Plan:
+    from blocks.plan import PlanBlock
+
+    try:
+        return PlanBlock.load_plan(name)
+    except ValidationError as exc:
+        raise PreflightError([("plan", f"plan block {name!r} holds an invalid plan: save it again with drflow plan "
+                                       f"save ({exc.error_count()} problem(s), first: {exc.errors()[0]['msg']})")]) \
+            from None
+    except ValueError as exc:  # Prefect: "Unable to find block document named ..."
+        raise PreflightError([("plan", f"no drflow plan block named {name!r} ({exc}); save one with: drflow plan "
+                                       f"save --plan FILE --name {name}")]) from None
 
 
 def build_report(kind: str, plan: Plan, aws: AwsAccess, results: list[ResourceResult], started: float,

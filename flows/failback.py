@@ -43,7 +43,7 @@ from core.models import Outcome, RecoveryPoint, Resource, ResourceResult
 from core.plan import Plan
 from core.preflight import check_sides
 from core.vault import Vault, VaultError
-from flows.common import (FAILOVER_PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish,
+from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish,
                           runbook_fields)
 from tasks.drs_failback import fail_back
 from tasks.efs_failback import CROSS_ACCOUNT, replicate_home
@@ -71,11 +71,16 @@ DATA, SERVERS, IAM = ("rds:db-instance", "rds:db-cluster", "s3:bucket", "efs:fil
 
 
 @flow(name="drflow-failback", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FAILOVER_PARALLEL_TASKS))
-def failback(plan: Plan, dry_run: bool = False) -> Any:
+def failback(plan: PlanRef, dry_run: bool = False) -> Any:
     """Bring the plan's workload back to its primary region after a failover (see the module's docstring).
 
-    `dry_run`: check everything and return what would be kept, the ordered writes of phase 1 and the step each
-    data resource and server would take, making no write."""
+    (Google-style arguments: Prefect turns them into the descriptions of the UI's parameter form.)
+
+    Args:
+        plan: name of the drflow plan block to run (drflow plan save), or a whole plan (CLI, tests).
+        dry_run: check everything and return what would be kept, the ordered writes of phase 1 and the step
+            each data resource and server would take, making no write.
+    """
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
     registry = default_registry()
     plan = checked_plan(plan, registry)

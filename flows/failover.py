@@ -21,26 +21,32 @@ from core.plan import Plan
 from core.report import drill_commands
 from core.vault import Vault, VaultError
 from flows.cleanup import DRILL_ID_RE
-from flows.common import (FAILOVER_PARALLEL_TASKS, PreflightError, approval_gate, build_report, checked_plan, publish,
-                          runbook_fields)
+from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, approval_gate, build_report, checked_plan,
+                          publish, runbook_fields)
 from tasks.registry import default_registry
 
 
 @flow(name="drflow-failover", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FAILOVER_PARALLEL_TASKS))
-def failover(plan: Plan, recovery_point: str = "latest", drill: bool = False, dry_run: bool = False,
+def failover(plan: PlanRef, recovery_point: str = "latest", drill: bool = False, dry_run: bool = False,
              refresh: bool = False, point_in_time: str | None = None, approve: bool = False,
              approver: str | None = None, drill_id: str | None = None) -> Any:
     """Recover the plan's workload in the recovery region.
 
-    `recovery_point`: a recovery point id, or latest. `point_in_time`: the moment whose server snapshots
-    to launch (ISO 8601, or "latest"); by default the latest for the latest recovery point, and the
-    recovery point's own capture time for an older one.
-    `drill`: recover an isolated copy (no internet-facing gateways), tagged with its own drill id.
-    `dry_run`: check everything and return the ordered writes, making none.
-    `approve`: skip the human approval of a real failover (automation; `drflow failover --yes`); `approver`
-    names who decided, for the report. Without it the run pauses for approval once every check passed.
-    `drill_id`: resume (or continue) that drill, with `drill=True` only: same id, same cache scope, so what it
-    completed is not redone and nothing is made twice. Without it a drill gets a new id, drill-<UTC time>.
+    (Google-style arguments: Prefect turns them into the descriptions of the UI's parameter form.)
+
+    Args:
+        plan: name of the drflow plan block to run (drflow plan save), or a whole plan (CLI, tests).
+        recovery_point: a recovery point id (drflow recovery-points), or latest: the newest complete one.
+        drill: recover an isolated copy beside production (no internet-facing gateways), tagged with a drill id.
+        dry_run: check everything and return the ordered writes, making none.
+        refresh: ignore results cached by an earlier attempt of this failover.
+        point_in_time: the moment whose server snapshots to launch (ISO 8601, or latest); empty: the latest
+            for the latest recovery point, the recovery point's own capture time for an older one.
+        approve: skip the human approval of a real failover (automation, drflow failover --yes). Unticked, the
+            run pauses for approval once every check passed, before any write.
+        approver: who decided, for the report (with approve).
+        drill_id: with drill only: resume (or continue) that drill (drill-<UTC time>, from its report); what it
+            completed is not redone. Empty: a new drill.
     """
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
     registry = default_registry()

@@ -16,18 +16,21 @@ from core.handler import ScopeError
 from core.keys import cross_account_key_problems
 from core.models import Endpoint, RecoveryPoint
 from core.preflight import check_recovery_region, check_sides
-from core.plan import Plan
 from core.scope import link, refer, select
 from core.vault import Vault
-from flows.common import PARALLEL_TASKS, PreflightError, build_report, checked_plan, publish
+from flows.common import PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish
 from tasks.registry import default_registry
 
 
 @flow(name="drflow-replicate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TASKS))
-def replicate(plan: Plan, refresh: bool = False) -> Any:
+def replicate(plan: PlanRef, refresh: bool = False) -> Any:
     """Capture the plan's workload into a new recovery point in the vault, and stage what is cost-free.
 
-    `refresh`: re-check every staged resource now instead of trusting last night's cached result.
+    (Google-style arguments: Prefect turns them into the descriptions of the UI's parameter form.)
+
+    Args:
+        plan: name of the drflow plan block to run (drflow plan save), or a whole plan (CLI, tests).
+        refresh: re-check every staged resource now instead of trusting last night's cached result.
     """
     started = time.monotonic()
     registry = default_registry()
