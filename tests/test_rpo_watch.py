@@ -3,11 +3,19 @@ when the newest complete point is older than the RPO, or when the nightly deploy
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+import yaml
 from prefect import get_client
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.events.schemas.automations import AutomationCore
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.states import Completed, Failed
 
@@ -19,6 +27,8 @@ from deploy_helper import deploy_all
 from flows.replicate import replicate
 from flows.rpo_watch import rpo_watch
 from flows_helper import run
+
+AUTOMATION = Path(__file__).resolve().parents[1] / "deployments" / "rpo-breached-automation.yaml"
 
 
 def _events(name: str, plan: str, after: datetime, timeout: float = 30) -> list:
@@ -110,3 +120,44 @@ def test_the_nightly_deployments_last_run_decides_too(sandbox, last_state, breac
     if breached:
         assert "vault unreachable" in state.message and str(flow_run.id) in state.message
 
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_readme_automation_turns_a_breach_into_a_notification(sandbox):
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook = CustomWebhookNotificationBlock(name="on-call", url=f"http://127.0.0.1:{server.server_port}/",
+                                              json_data={"text": "{{subject}}\n{{body}}"})
+        block_id = hook.save("drflow-test-on-call", overwrite=True)
+        data = yaml.safe_load(AUTOMATION.read_text())
+        data["actions"][0]["block_document_id"] = str(block_id)
+        with get_client(sync_client=True) as client:
+            automation_id = client.create_automation(AutomationCore.model_validate(data))
+        time.sleep(2)  # the server loads new automations into its trigger evaluation
+        plan = make_plan(name="paged", rpo_minutes=60)
+        _write_point(plan, datetime.now(timezone.utc) - timedelta(hours=3))
+        state, _ = _watch(plan=plan, grace_minutes=0, nightly_deployment="drflow-replicate/no-such-nightly")
+        assert state.is_failed()
+        deadline = time.monotonic() + 60
+        while not _Hook.received and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        server.shutdown()
+        with get_client(sync_client=True) as client:
+            client.delete_automation(automation_id)
+    message, = _Hook.received
+    assert message["text"].startswith("drflow: plan paged is outside its RPO")
+    assert "RPO of 60 minutes" in message["text"] and "min old" in message["text"]
