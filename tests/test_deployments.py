@@ -172,3 +172,11 @@ def test_prefect_deploy_all_creates_the_contracts_deployments():
     failover_form = found["drflow-failover/shop-failover"].parameter_openapi_schema["properties"]
     assert failover_form["approve"]["default"] is False and "drill_id" in failover_form
     assert all(not found[n].schedules for n in CONTRACT if not n.endswith(("-nightly", "-rpo-watch")))
+
+
+@pytest.mark.parametrize("command", [["plan", "save"], ["deployments"]], ids=" ".join)
+def test_the_new_commands_have_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "--plan" in result.output
+    if command == ["deployments"]:
+        assert "rpo_minutes" in result.output and "1440" in result.output  # the schedule rule
