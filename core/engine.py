@@ -22,9 +22,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, as_completed
+from prefect.runtime import flow_run as prefect_flow_run
 from prefect.utilities.annotations import allow_failure, quote
 
+from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code, is_transient
 from core.graph import topological_order
 from core.handler import (ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, RunState,
@@ -163,7 +165,25 @@ def run_graph(resources: list[Resource], spec: RunSpec,
             task_run_name=f"{resource.type} {resource.source_id}", cache_expiration=ttl,
             refresh_cache=spec.refresh,
         ).submit(resource=quote(resource), deps=deps, spec=quote(spec))  # quoted: see run_graph
+    _follow(spec, [pending[key] for key in order])
     return [_collect(by_key[key], pending[key]) for key in order]
+
+
+def _follow(spec: RunSpec, items: list[PrefectFuture | ResourceResult]) -> None:
+    """Wait for every task, keeping the run's progress artifact current as they finish (in any order)."""
+    futures = [f for f in items if isinstance(f, PrefectFuture)]
+    progress = Progress(artifact_key(spec.plan.name, _flow_label(), "progress"), total=len(items),
+                        done=len(items) - len(futures))
+    for future in as_completed(futures):
+        future.wait()  # done: sets its final state, so that reading it costs no API call
+        progress.advance(failed=future.state.is_failed())
+    progress.finish()
+
+
+def _flow_label() -> str:
+    """The running flow's name without the drflow- prefix ("failover"), as in the report's artifact keys."""
+    name = prefect_flow_run.flow_name or "run"
+    return name.removeprefix("drflow-")
 
 
 def _collect(resource: Resource, item: PrefectFuture | ResourceResult) -> ResourceResult:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Union
 
 from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -17,6 +17,7 @@ from prefect.states import Cancelled, Failed, State
 from pydantic import Field, ValidationError, WithJsonSchema
 
 from core import report as reports
+from core.artifacts import artifact_key, console_links
 from core.aws import AwsAccess
 from core.handler import Registry
 from core.models import RecoveryPoint, ResourceResult
@@ -88,16 +89,51 @@ def build_report(kind: str, plan: Plan, aws: AwsAccess, results: list[ResourceRe
 
 
 def publish(report: dict[str, Any]) -> Any:
-    """Artifacts for the Prefect UI; the flow's final state is Failed when any resource failed."""
-    key = f"{report['plan']}-{report['flow']}".lower()
+    """Artifacts for the Prefect UI; the flow's final state is Failed when any resource failed.
+
+    The markdown report (with RTO for a failover), a table of resources with outcome and duration, and links
+    to the console pages of what the run made or found (see `publish_links`)."""
+    key = artifact_key(report["plan"], report["flow"])
     create_markdown_artifact(markdown=reports.markdown(report), key=f"{key}-report",
                              description=f"drflow {report['flow']} report")
-    create_table_artifact(table=[{k: v for k, v in d.items() if k != "details"} for d in report["details"]],
-                          key=f"{key}-resources", description="per resource: outcome and recovered id")
+    create_table_artifact(table=resource_table(report["details"]), key=f"{key}-resources",
+                          description="per resource: outcome, recovered id and duration (seconds)")
+    publish_links(report, key)
     if report["failed"]:
         return Failed(message=f"{len(report['failed'])} resource(s) failed: " + "; ".join(report["failed"][:5]),
                       data=report)
     return report
+
+
+def resource_table(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table artifact's rows: one per resource, what happened, and how long it took (seconds)."""
+    return [{"resource": d["key"], "name": d["name"], "outcome": d["outcome"], "recovered_id": d["recovered_id"] or "",
+             "duration_s": d["seconds"] if d["seconds"] is not None else "", "started": d.get("started") or "",
+             "note": d.get("error") or (d.get("details") or {}).get("reason") or "; ".join(d.get("warnings") or [])}
+            for d in details]
+
+
+# Up to this many console links each become a Prefect link artifact (a card in the run's Artifacts tab, one API
+# call each: the sample shop has about ten). Beyond it, one markdown artifact lists them all: hundreds of cards
+# bury the report, and hundreds of API calls would delay the end of a big failover by seconds.
+LINK_ARTIFACTS_MAX = 25
+
+
+def publish_links(report: dict[str, Any], key: str) -> int:
+    """Links to the AWS console pages of the run's resources, in the region they are in now (the primary after a
+    failback, the recovery region otherwise). Returns how many."""
+    region = report["source" if report["flow"] == "failback" else "recovery"]["region"]
+    links = console_links(report["details"], region)
+    if len(links) > LINK_ARTIFACTS_MAX:
+        create_markdown_artifact(
+            key=f"{key}-console-links", description=f"AWS console pages of {len(links)} resources in {region}",
+            markdown="\n".join([f"# {len(links)} resources in {region}", "", "| resource | name | id |", "|---|---|---|",
+                                 *[f"| `{k['key']}` | {k['name']} | [{k['id']}]({k['url']}) |" for k in links]]) + "\n")
+    else:
+        for link in links:
+            create_link_artifact(link=link["url"], link_text=f"{link['name'] or link['key']}: {link['id']}",
+                                 description=f"`{link['key']}` in {region}")
+    return len(links)
 
 
 # --- human approval of a real failover -----------------------------------------------------------------------
