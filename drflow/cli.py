@@ -305,6 +305,53 @@ def deployments_yaml(plan: Path = PLAN_OPT,
     typer.echo(render(loaded, block or loaded.name.lower(), str(plan)), nl=False)
 
 
+@app.command()
+def runbook(plan: str = typer.Option(..., "--plan", "-p", help="the plan's NAME (its deployments are <flow>/NAME-<step>)"),
+            fmt: str = typer.Option("markdown", "--format", help="markdown or json"),
+            plan_file: Optional[Path] = typer.Option(None, "--plan-file", help="plan file for the recovery-order "
+                                                     "diagram (default: the PlanBlock) and the CLI equivalents"),
+            block: Optional[str] = typer.Option(None, "--block", help="the plan block's name the runs get as `plan` "
+                                                "(drflow plan save --name); default: the plan's name in lowercase")) -> None:
+    """Print the plan's runbook: a Prefect UI link per deployment that opens its run form filled in, the recovery
+    order, who approves, a drill first, failing back; what an incident tool (PagerDuty, Opsgenie) links to.
+
+    Deployments are read from the Prefect API by name; a missing one is listed with the command that creates it.
+    Exit 1 when the Prefect API cannot be read."""
+    import httpx
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from drflow import runbook as runbooks
+
+    if fmt not in ("markdown", "json"):
+        _err(f"--format: {fmt!r} is not markdown or json")
+        raise typer.Exit(2)
+    if plan_file is not None:
+        _load(plan_file)  # a bad file is refused here (exit 2), naming the field, before any API call
+    block = block or plan.lower()
+    base, source = runbooks.ui_base()
+    if base is None:
+        _err(f"{source}: links are relative paths; set PREFECT_UI_URL for absolute ones")
+    try:
+        with get_client(sync_client=True) as client:
+            def read(name: str) -> Any:
+                try:
+                    return client.read_deployment_by_name(name)
+                except ObjectNotFound:
+                    return None
+
+            order = runbooks.recovery_order(str(plan_file) if plan_file else None, block,
+                                            lambda path: _load(Path(path)))
+            book = runbooks.build(plan, block, read, str(plan_file) if plan_file else None, order)
+    except (httpx.HTTPError, OSError) as exc:  # the API is down or refuses: say where it was looked for
+        from prefect.settings import get_current_settings
+
+        _err(f"cannot read the deployments of plan {plan} from the Prefect API "
+             f"({get_current_settings().api.url or 'ephemeral'}): {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(book, indent=2) if fmt == "json" else runbooks.markdown(book))
+
+
 @sandbox_app.command("up")
 def sandbox_up(port: int = typer.Option(4566, help="loopback port (0: any free port)"),
                faults: Optional[str] = typer.Option(None, help="e.g. throttle=0.2,error5xx=0.05,dark=us-east-1"),
