@@ -39,6 +39,7 @@ bench: $(STAMP)
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.replicate_scale
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.servers_scale
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.iam_scale
+	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.engine_progress
 	$(VENV)/bin/python -m benchmarks.s3_sync
 
 clean:
