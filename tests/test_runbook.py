@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from blocks.plan import PlanBlock
 from conftest import make_plan, plan_data
+from deploy_helper import deploy_all
 from core import report as reports
 from core.aws import AwsAccess
 from core.vault import Vault
@@ -141,3 +142,18 @@ def test_an_unreachable_prefect_api_is_an_error_naming_it():
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         result = runner.invoke(app, ["runbook", "--plan", "shop"])
     assert result.exit_code == 1 and "http://127.0.0.1:9/api" in result.output
+
+
+def test_the_sample_plans_deployments_from_prefect_yaml_are_all_linked():
+    """`prefect deploy --all` of deployments/prefect.yaml, then the runbook of plan shop: nothing missing."""
+    deploy_all()
+    book = json.loads(_runbook("--plan", "shop", "--format", "json"))
+    assert book["missing"] == []
+    with get_client(sync_client=True) as client:
+        for step in book["steps"]:
+            deployment = client.read_deployment_by_name(step["deployment"])
+            assert step["id"] == str(deployment.id) and step["url"].split("/run?")[0].endswith(str(deployment.id))
+            assert _as_the_ui_reads_it(step["url"]) == {**deployment.parameters, **step["parameters"]}
+    steps = {s["step"]: s for s in book["steps"]}
+    assert steps["failover"]["parameters"] == {"plan": "shop", "approve": False}
+    assert steps["drill"]["parameters"] == {"plan": "shop", "drill": True}
