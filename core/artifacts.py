@@ -94,8 +94,8 @@ _PAGES: dict[str, Any] = {
     "elbv2:load-balancer": _load_balancer,
     "rds:db-instance": lambda i, r: f"{_console_host(r)}/rds/home?region={r}#database:id={i};is-cluster=false",
     "rds:db-cluster": lambda i, r: f"{_console_host(r)}/rds/home?region={r}#database:id={i};is-cluster=true",
-    "s3:bucket": lambda i, r: (f"https://s3.console.aws.amazon.com/s3/buckets/{i}?region={r}"
-                               if not r.startswith(("us-gov-", "cn-")) else f"{_console_host(r)}/s3/buckets/{i}?region={r}"),
+    "s3:bucket": lambda i, r: (f"{_console_host(r)}/s3/buckets/{i}?region={r}" if r.startswith(("us-gov-", "cn-"))
+                               else f"https://s3.console.aws.amazon.com/s3/buckets/{i}?region={r}"),
     "efs:file-system": lambda i, r: f"{_console_host(r)}/efs/home?region={r}#/file-systems/{i}",
 }
 

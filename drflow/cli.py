@@ -306,12 +306,14 @@ def deployments_yaml(plan: Path = PLAN_OPT,
 
 
 @app.command()
-def runbook(plan: str = typer.Option(..., "--plan", "-p", help="the plan's NAME (its deployments are <flow>/NAME-<step>)"),
+def runbook(plan: str = typer.Option(..., "--plan", "-p",
+                                     help="the plan's NAME (its deployments are <flow>/NAME-<step>)"),
             fmt: str = typer.Option("markdown", "--format", help="markdown or json"),
             plan_file: Optional[Path] = typer.Option(None, "--plan-file", help="plan file for the recovery-order "
                                                      "diagram (default: the PlanBlock) and the CLI equivalents"),
             block: Optional[str] = typer.Option(None, "--block", help="the plan block's name the runs get as `plan` "
-                                                "(drflow plan save --name); default: the plan's name in lowercase")) -> None:
+                                                "(drflow plan save --name); default: the plan's name in "
+                                                "lowercase")) -> None:
     """Print the plan's runbook: a Prefect UI link per deployment that opens its run form filled in, the recovery
     order, who approves, a drill first, failing back; what an incident tool (PagerDuty, Opsgenie) links to.
 

@@ -128,7 +128,7 @@ def build(plan: str, block: str, read_deployment: Callable[[str], Any], plan_fil
                      f"`create` command of each, once {PREFECT_FILE} has them (drflow deployments --plan "
                      f"{cli_plan} --block {block}) and the work pool exists (prefect work-pool create drflow "
                      "--type process)")
-    approval_fields = [{"name": n, "type": f.annotation.__name__ if hasattr(f.annotation, "__name__") else str(f.annotation),
+    approval_fields = [{"name": n, "type": getattr(f.annotation, "__name__", str(f.annotation)),
                         "description": f.description} for n, f in Approval.model_fields.items()]
     by_step = {s["step"]: s for s in steps}
     return {
@@ -144,7 +144,8 @@ def build(plan: str, block: str, read_deployment: Callable[[str], Any], plan_fil
                    f"Unanswered for {APPROVAL_TIMEOUT_SECONDS} s, the run fails with nothing written; start it again.",
             "form": approval_fields,
             "cli": f"drflow failover --plan {cli_plan}",
-            "cli_note": "asks for the approver and a confirmation at the terminal; --yes approves up front (automation)",
+            "cli_note": "asks for the approver and a confirmation at the terminal; --yes approves up front "
+                        "(automation)",
             "pre_approved": "set approve=true in the run form only for automation that already has a human decision",
         },
         "drill_first": [

@@ -125,10 +125,11 @@ def publish_links(report: dict[str, Any], key: str) -> int:
     region = report["source" if report["flow"] == "failback" else "recovery"]["region"]
     links = console_links(report["details"], region)
     if len(links) > LINK_ARTIFACTS_MAX:
+        rows = [f"| `{k['key']}` | {k['name']} | [{k['id']}]({k['url']}) |" for k in links]
         create_markdown_artifact(
             key=f"{key}-console-links", description=f"AWS console pages of {len(links)} resources in {region}",
             markdown="\n".join([f"# {len(links)} resources in {region}", "", "| resource | name | id |", "|---|---|---|",
-                                 *[f"| `{k['key']}` | {k['name']} | [{k['id']}]({k['url']}) |" for k in links]]) + "\n")
+                                 *rows]) + "\n")
     else:
         for link in links:
             create_link_artifact(link=link["url"], link_text=f"{link['name'] or link['key']}: {link['id']}",

@@ -93,8 +93,8 @@ def test_a_failover_publishes_progress_durations_rto_and_console_links(sandbox):
 
 
 def test_a_big_run_gets_one_markdown_of_links_and_failback_links_to_the_primary(monkeypatch):
-    details = [{"key": f"ec2:instance/i-{n:04d}", "name": f"web-{n}", "outcome": "created", "recovered_id": f"i-r{n:04d}"}
-               for n in range(common.LINK_ARTIFACTS_MAX + 1)]
+    details = [{"key": f"ec2:instance/i-{n:04d}", "name": f"web-{n}", "outcome": "created",
+                "recovered_id": f"i-r{n:04d}"} for n in range(common.LINK_ARTIFACTS_MAX + 1)]
     details += [{"key": "ec2:subnet/subnet-1", "name": "", "outcome": "created", "recovered_id": "subnet-9"},
                 {"key": "ec2:vpc/vpc-gone", "name": "", "outcome": "failed", "recovered_id": None}]
     plan = f"big{uuid.uuid4().hex[:8]}"

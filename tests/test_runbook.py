@@ -92,7 +92,8 @@ def test_links_open_each_deployments_run_form_filled_in_and_missing_ones_are_lis
         book = json.loads(_runbook("--plan", plan, "--format", "json"))
     assert book["ui_url"] == "https://prefect.example.com/ui" and book["ui_url_from"] == "PREFECT_UI_URL"
     failover = next(s for s in book["steps"] if s["step"] == "failover")
-    assert failover["url"].startswith(f"https://prefect.example.com/ui/deployments/deployment/{ids[failover['deployment']]}/")
+    ui = "https://prefect.example.com/ui"
+    assert failover["url"].startswith(f"{ui}/deployments/deployment/{ids[failover['deployment']]}/")
     assert _as_the_ui_reads_it(failover["url"]) == {"plan": plan, "approve": False}
 
 
@@ -128,7 +129,8 @@ def test_the_markdown_runbook_has_every_step_the_recovery_order_and_who_approves
     assert page.count("**missing**") == 2 and f"--name drflow-failback/{plan.name}-failback" in page
     assert "## Who approves" in page and "| `approver` |" in page and "| `approved` |" in page
     assert "## A drill first" in page and "## Fail back" in page
-    assert f"drflow failover --drill --plan {plan_file}" in page and f"drflow failback --dry-run --plan {plan_file}" in page
+    assert f"drflow failover --drill --plan {plan_file}" in page
+    assert f"drflow failback --dry-run --plan {plan_file}" in page
 
     PlanBlock(plan=plan).save(plan.name, overwrite=True)  # without --plan-file: the plan comes from its block
     book = json.loads(_runbook("--plan", plan.name, "--format", "json"))
