@@ -134,12 +134,13 @@ def _not_staged(resource: Resource) -> ResourceResult:
                           started=now, ended=now)
 
 
-def run_graph(resources: list[Resource], spec: RunSpec,
-              known: dict[str, ResourceResult] | None = None) -> list[ResourceResult]:
+def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, ResourceResult] | None = None,
+              progress: Progress | None = None) -> list[ResourceResult]:
     """Run `apply` for every resource in dependency order, in parallel where the graph allows.
 
     `known`: results of dependencies settled before this run (failback: what the primary still has), which
-    are not applied; every dependency of `resources` must be in `resources` or in `known`.
+    are not applied; every dependency of `resources` must be in `resources` or in `known`. `progress`: the
+    caller's progress artifact, when this graph is one part of its run (failback); else the run gets its own.
 
     Must be called inside a flow. Returns one result per resource, in topological order; never raises
     for a failed resource (the result says `failed`), so that the caller can report everything.
@@ -165,19 +166,22 @@ def run_graph(resources: list[Resource], spec: RunSpec,
             task_run_name=f"{resource.type} {resource.source_id}", cache_expiration=ttl,
             refresh_cache=spec.refresh,
         ).submit(resource=quote(resource), deps=deps, spec=quote(spec))  # quoted: see run_graph
-    _follow(spec, [pending[key] for key in order])
+    _follow(spec, [pending[key] for key in order], progress)
     return [_collect(by_key[key], pending[key]) for key in order]
 
 
-def _follow(spec: RunSpec, items: list[PrefectFuture | ResourceResult]) -> None:
+def _follow(spec: RunSpec, items: list[PrefectFuture | ResourceResult], progress: Progress | None) -> None:
     """Wait for every task, keeping the run's progress artifact current as they finish (in any order)."""
     futures = [f for f in items if isinstance(f, PrefectFuture)]
-    progress = Progress(artifact_key(spec.plan.name, _flow_label(), "progress"), total=len(items),
-                        done=len(items) - len(futures))
+    own = progress is None
+    if progress is None:
+        progress = Progress(artifact_key(spec.plan.name, _flow_label(), "progress"), total=len(items), done=0)
+    progress.done += len(items) - len(futures)
     for future in as_completed(futures):
         future.wait()  # done: sets its final state, so that reading it costs no API call
         progress.advance(failed=future.state.is_failed())
-    progress.finish()
+    if own:
+        progress.finish()
 
 
 def _flow_label() -> str:

@@ -36,6 +36,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code
 from core.engine import TASK_RETRIES, RunSpec, handler_preflight, plan_writes, retry_transient_only, run_graph
 from core.handler import Unrecoverable
@@ -113,7 +114,9 @@ def failback(plan: PlanRef, dry_run: bool = False) -> Any:
 
     kept = {r.key: _kept(r, present[r.key]) for r in home if r.key in present and r not in affected}
     results = dict(kept)
-    results.update((row.key, row) for row in run_graph(affected, spec, known=_as_found(point.resources, kept)))
+    progress = Progress(artifact_key(plan.name, "failback", "progress"), total=len(point.resources), done=len(kept))
+    results.update((row.key, row) for row in run_graph(affected, spec, known=_as_found(point.resources, kept),
+                                                        progress=progress))
     blocked = sorted(key for key, row in results.items() if row.error)
     context = Failback(aws=aws, plan=plan, marker=marker,
                        home={key: row.recovered_id for key, row in results.items() if row.recovered_id})
@@ -125,11 +128,14 @@ def failback(plan: PlanRef, dry_run: bool = False) -> Any:
             continue
         futures = [(r, failback_resource.with_options(task_run_name=f"failback {r.type} {r.source_id}").submit(
                     resource=quote(r), context=quote(context))) for r in wanted]
-        results.update((r.key, _collect(r, f)) for r, f in futures)
+        for r, f in futures:
+            results[r.key] = _collect(r, f)
+            progress.advance(failed=results[r.key].outcome == Outcome.FAILED)
     results.update((r.key, ResourceResult(key=r.key, type=r.type, source_id=r.source_id, name=r.name,
                                           outcome=Outcome.SKIPPED,
                                           details={"reason": NOT_FAILED_BACK.get(r.type, UNTOUCHED)}))
                    for r in point.resources if r.key not in results)
+    progress.finish()
     rows = list(results.values())
     report = build_report("failback", plan, aws, rows, started, recovery_point=point.id,
                           failover={k: marker.get(k) for k in ("completed_at", "run_id")})

@@ -12,7 +12,9 @@ from conftest import plan_data
 from drflow.cli import app
 
 runner = CliRunner()
-COMMANDS = [["validate"], ["replicate"], ["failover"], ["recovery-points"], ["sandbox", "up"], ["demo"], ["sandbox"]]
+COMMANDS = [["validate"], ["replicate"], ["failover"], ["failback"], ["recovery-points"], ["deployments"],
+            ["runbook"], ["sandbox", "up"], ["demo"], ["sandbox"], ["drill"], ["drill", "cleanup"], ["plan"],
+            ["plan", "save"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

@@ -108,6 +108,13 @@ def test_failback_recreates_what_the_primary_lost_and_leaves_the_rest(failed_ove
     assert set(report["rto_seconds_by_phase"]) >= {"preflight", "network", "iam", "data", "servers"}
     assert report["rto_seconds_by_phase"]["network"] > 0 and report["runbook_mermaid"].startswith("graph TD")
 
+    # one progress artifact over all four phases, at 100 only once the last of them is done
+    from test_run_artifacts import _artifacts
+
+    [progress] = [a for a in _artifacts(report["run_id"]) if a.type == "progress"]
+    assert progress.key == "shop-failback-progress" and float(progress.data) == 100.0
+    assert progress.description.startswith(f"{len(report['details'])} of {len(report['details'])} resources done")
+
     # a re-run: nothing written, nothing duplicated
     again = run(failback, plan=plan)
     assert again["failed"] == [] and again["api_calls"]["write"] == 0
