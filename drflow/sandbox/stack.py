@@ -133,6 +133,15 @@ class Postgres:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, self.DATABASE)
         return self
 
+    def query(self, sql: str) -> list[list[str]]:
+        """Rows of `sql` in the database, read with psql (what the server wrote, seen without the server)."""
+        done = subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER,
+                               "-d", self.DATABASE, "-tA", "-F", "\t", "-c", sql], capture_output=True, text=True,
+                              timeout=60, env=clean_env())
+        if done.returncode:
+            raise RuntimeError(f"psql failed: {done.stderr}")
+        return [line.split("\t") for line in done.stdout.splitlines() if line]
+
     @property
     def url(self) -> str:
         return f"postgresql+asyncpg://{self.USER}@127.0.0.1:{self.port}/{self.DATABASE}"
