@@ -11,12 +11,14 @@ export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 # this environment sets PYTHONDONTWRITEBYTECODE; the venv is compiled once at install instead
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help venv test demo bench clean
+.PHONY: help venv test test-integration demo bench clean
 
 help:
 	@echo "make demo   sandbox + sample workload, nightly replication, failover with the primary dark, report"
 	@echo "make test   the whole test suite (moto sandbox, Prefect test server)"
-	@echo "make bench  scale and speed figures (synthetic estate; BENCH_RESOURCES=2000 by default; BENCH_OBJECTS=10000 for S3; BENCH_ROLES=300 for IAM)"
+	@echo "make bench  scale and speed figures (synthetic estate; BENCH_RESOURCES=2000 by default; BENCH_OBJECTS=10000 for S3; BENCH_ROLES=300 for IAM;"
+	@echo "            BENCH_PLANS=20 plans through 1 then 2 real workers, BENCH_WORKER_LIMIT=1 run at a time each)"
+	@echo "make test-integration  only tests/integration: real prefect server + worker, PostgreSQL, Chromium"
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -32,6 +34,9 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+test-integration: $(STAMP)
+	$(VENV)/bin/python -m pytest -m integration tests/integration
+
 demo: $(STAMP)
 	PREFECT_HOME=$$(mktemp -d) $(VENV)/bin/drflow demo
 
@@ -41,6 +46,7 @@ bench: $(STAMP)
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.iam_scale
 	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.engine_progress
 	$(VENV)/bin/python -m benchmarks.s3_sync
+	PREFECT_HOME=$$(mktemp -d) PREFECT_LOGGING_LEVEL=WARNING $(VENV)/bin/python -m benchmarks.scale_out
 
 clean:
 	rm -rf .uv $(VENV) .pytest_cache
