@@ -83,12 +83,7 @@ def _point_template(drs: Any, ec2: Any, server_id: str, resource: Resource, plan
     subnet = home_id(cfg["subnet"])
     interface: dict[str, Any] = {"DeviceIndex": 0, "SubnetId": subnet, "DeleteOnTermination": True,
                                  "Groups": sorted(home_id(g) for g in cfg["security_groups"])}
-    held = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]},
-                                                    {"Name": "private-ip-address", "Values": [cfg["private_ip"]]}])
-    if held["NetworkInterfaces"]:
-        warnings.append(f"private IP {cfg['private_ip']} is in use in {subnet} (the original instance?): the "
-                        "failback instance gets another address; move it once the original is retired")
-    else:
+    if home_ip_free(ec2, subnet, cfg["private_ip"], warnings):
         interface["PrivateIpAddress"] = cfg["private_ip"]
     tags = [{"Key": TAG_PLAN, "Value": plan_name}, {"Key": TAG_SOURCE_ID, "Value": resource.source_id},
             {"Key": "Name", "Value": resource.name}]
@@ -99,6 +94,19 @@ def _point_template(drs: Any, ec2: Any, server_id: str, resource: Resource, plan
     version = ec2.create_launch_template_version(LaunchTemplateId=template_id, VersionDescription="drflow: failback",
                                                  LaunchTemplateData=data)["LaunchTemplateVersion"]
     ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version["VersionNumber"]))
+
+
+def home_ip_free(ec2: Any, subnet: str, ip: str, warnings: list[str]) -> bool:
+    """Whether a failback instance may take the server's original private IP in `subnet`: not when something
+    holds it now (the original instance, back with its region), which is then said in `warnings`. Both failback
+    paths (DRS, and imaged servers in tasks/image_failback.py) choose the address this way."""
+    held = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]},
+                                                    {"Name": "private-ip-address", "Values": [ip]}])
+    if held["NetworkInterfaces"]:
+        warnings.append(f"private IP {ip} is in use in {subnet} (the original instance?): the failback instance "
+                        "gets another address; move it once the original is retired")
+        return False
+    return True
 
 
 def _wait_job(drs: Any, job_id: str, server_id: str, timeout: float) -> str:

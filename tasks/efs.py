@@ -44,11 +44,11 @@ GONE = ("deleting", "deleted")
 POLL_SECONDS, POLL_ATTEMPTS = 5, 180  # deleting a replication "can take several minutes" (EFS user guide)
 
 
-def _protection(fs: dict[str, Any]) -> str | None:
+def protection(fs: dict[str, Any]) -> str | None:
     return (fs.get("FileSystemProtection") or {}).get("ReplicationOverwriteProtection")
 
 
-def _replication_of(efs: Any, file_system_id: str) -> dict[str, Any] | None:
+def replication_of(efs: Any, file_system_id: str) -> dict[str, Any] | None:
     """The replication configuration the file system takes part in (as source or destination), if any."""
     try:
         found = efs.describe_replication_configurations(FileSystemId=file_system_id)["Replications"]
@@ -59,7 +59,7 @@ def _replication_of(efs: Any, file_system_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _fs_id(value: str) -> str:
+def fs_id(value: str) -> str:
     return value.rsplit("/", 1)[-1]  # an id, or a file system ARN
 
 
@@ -117,7 +117,7 @@ class FileSystemHandler:
             key_id = fs.get("KmsKeyId") or (DEFAULT_KEY if fs.get("Encrypted") else None)
             key = keys.describe(key_id) if key_id else None
             problems += key_problems(plan, key, label)
-            if _protection(fs) == REPLICATING:
+            if protection(fs) == REPLICATING:
                 problems.append((label, "is itself the read-only destination of a replication; EFS cannot "
                                         "replicate it again (protect its source instead)"))
             mounts = sorted((_mount_target(efs, mt) for mt in
@@ -243,10 +243,10 @@ class FileSystemHandler:
         efs = ctx.recovery.client("efs")
         replica = _replica(resource, ctx)
         if replica is not None:
-            replication = _replication_of(efs, replica["FileSystemId"])
+            replication = replication_of(efs, replica["FileSystemId"])
             if replication is not None:
                 return self._in_place(resource, ctx, replica, replication)
-            if _protection(replica) != DISABLED:
+            if protection(replica) != DISABLED:
                 raise Unrecoverable(f"the replica {replica['FileSystemId']} in {ctx.recovery.region} no longer "
                                     "replicates and is writable (failed over?); drflow will not overwrite it. "
                                     "Fail back, or delete the replica to start replication afresh")
@@ -261,7 +261,7 @@ class FileSystemHandler:
     def _in_place(self, resource: Resource, ctx: ApplyContext, replica: dict[str, Any],
                   replication: dict[str, Any]) -> Applied:
         """The replication exists: read and compare, no write."""
-        source = _fs_id(replication["SourceFileSystemId"])
+        source = fs_id(replication["SourceFileSystemId"])
         if source != resource.source_id:
             raise Unrecoverable(f"the replica {replica['FileSystemId']} replicates {source}, not {resource.source_id}")
         destination = replication["Destinations"][0]
@@ -280,7 +280,7 @@ class FileSystemHandler:
     def _adopt_untagged(self, resource: Resource, ctx: ApplyContext) -> Applied | None:
         """A replication a previous run created but did not get to tag: tag its destination, create nothing."""
         assert ctx.source is not None, "replication is configured during nightly staging only"
-        replication = _replication_of(ctx.source.client("efs"), resource.source_id)
+        replication = replication_of(ctx.source.client("efs"), resource.source_id)
         if replication is None:
             return None
         destination = replication["Destinations"][0]
@@ -289,7 +289,7 @@ class FileSystemHandler:
             raise Unrecoverable(f"{resource.label} already replicates to {destination['FileSystemId']} in "
                                 f"{destination['Region']} (account {owner}); EFS allows one replication per "
                                 "file system: delete that configuration, or leave this file system out of scope")
-        replica_id = _fs_id(destination["FileSystemId"])
+        replica_id = fs_id(destination["FileSystemId"])
         ctx.recovery.client("efs").tag_resource(ResourceId=replica_id, Tags=ctx.tag_list(resource))
         return Applied(replica_id, changed=True, details={"replication": destination["Status"], "adopted": True})
 
@@ -332,7 +332,7 @@ class FileSystemHandler:
                 destination["AvailabilityZoneName"] = ctx.net.az(cfg["availability_zone"])
         replication = ctx.source.client("efs").create_replication_configuration(
             SourceFileSystemId=resource.source_id, Destinations=[destination])
-        replica_id = _fs_id(replication["Destinations"][0]["FileSystemId"])
+        replica_id = fs_id(replication["Destinations"][0]["FileSystemId"])
         if replica is None:  # EFS made the destination: mark it drflow's, so a failover finds it without the source
             ctx.recovery.client("efs").tag_resource(ResourceId=replica_id, Tags=ctx.tag_list(resource))
         return Applied(replica_id, created=True, details={"replication": replication["Destinations"][0]["Status"]})
@@ -362,7 +362,7 @@ class FileSystemHandler:
         """Delete the replication from the recovery side (the primary may be dark), then wait until EFS has
         turned the replica writable. A re-run finds it writable already and writes nothing."""
         fs_id = replica["FileSystemId"]
-        if _replication_of(efs, fs_id) is None and _protection(replica) != REPLICATING:
+        if replication_of(efs, fs_id) is None and protection(replica) != REPLICATING:
             return False
         try:
             efs.delete_replication_configuration(SourceFileSystemId=fs_id)
@@ -377,7 +377,7 @@ class FileSystemHandler:
         # boto3 has no EFS waiters, and EFS takes minutes to make a replica writable: poll its description
         for _ in range(POLL_ATTEMPTS):
             fs = efs.describe_file_systems(FileSystemId=fs_id)["FileSystems"][0]
-            if _protection(fs) != REPLICATING and fs["LifeCycleState"] == "available":
+            if protection(fs) != REPLICATING and fs["LifeCycleState"] == "available":
                 return True
             time.sleep(POLL_SECONDS)
         raise Retryable(f"the replica {fs_id} is still read-only after {POLL_SECONDS * POLL_ATTEMPTS} s")

@@ -32,32 +32,14 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code, is_transient, paginate
 from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Unrecoverable, tags_of
 from core.models import Resource
+from tasks.efs import DISABLED, REPLICATING, fs_id, protection, replication_of
 
-ENABLED, DISABLED, REPLICATING = "ENABLED", "DISABLED", "REPLICATING"
+ENABLED = "ENABLED"
 GONE = ("deleting", "deleted")
 CROSS_ACCOUNT = ("cross-account: EFS replicates into a file system of another account only through an IAM role of "
                  "the replicating (recovery) account that EFS assumes, and file system policies on both file "
                  "systems (EFS user guide, 'Replicating across AWS accounts'); drflow does not create those. "
                  "Set them up, then replicate the recovered file system into the original")
-
-
-def _protection(fs: dict[str, Any]) -> str | None:
-    return (fs.get("FileSystemProtection") or {}).get("ReplicationOverwriteProtection")
-
-
-def _fs_id(value: str) -> str:
-    return value.rsplit("/", 1)[-1]  # an id, or a file system ARN
-
-
-def _replication_of(efs: Any, file_system_id: str) -> dict[str, Any] | None:
-    """The replication configuration the file system takes part in (as source or destination), if any."""
-    try:
-        found = efs.describe_replication_configurations(FileSystemId=file_system_id)["Replications"]
-    except ClientError as exc:
-        if error_code(exc) == "ReplicationNotFound":
-            return None
-        raise
-    return found[0] if found else None
 
 
 def recovered_file_system(efs: Any, plan_name: str, source_id: str) -> dict[str, Any] | None:
@@ -99,18 +81,18 @@ def replicate_home(resource: Resource, recovery: Side, source: Side, plan_name: 
                 f"original {orig_id} becomes writable again), switch clients home, then set the overwrite "
                 f"protection of {rec_id} to DISABLED so the nightly run replicates into it again",
         "warnings": [], "created": False}
-    current = _replication_of(refs, rec_id)
+    current = replication_of(refs, rec_id)
     if current is not None:
         return _adopt(current, resource, rec_id, source.region, details)
-    if _protection(recovered) == REPLICATING:
+    if protection(recovered) == REPLICATING:
         raise Unrecoverable(f"{resource.label}: {rec_id} is still a read-only replica: the failover did not make it "
                             "writable, so it holds nothing to fail back")
     original = _original(sefs, resource, source.region)
-    stale = _replication_of(sefs, orig_id)
+    stale = replication_of(sefs, orig_id)
     if stale is not None:
         _drop_stale(sefs, stale, resource, rec_id, details)
         original = _original(sefs, resource, source.region)
-    disabled_now = _protection(original) != DISABLED
+    disabled_now = protection(original) != DISABLED
     if disabled_now:
         sefs.update_file_system_protection(FileSystemId=orig_id, ReplicationOverwriteProtection=DISABLED)
     try:
@@ -130,7 +112,7 @@ def _adopt(current: dict[str, Any], resource: Resource, rec_id: str, region: str
            details: dict[str, Any]) -> dict[str, Any]:
     """An earlier failback made the replication: check it points home, write nothing."""
     destination = current["Destinations"][0]
-    if _fs_id(current["SourceFileSystemId"]) != rec_id or _fs_id(destination["FileSystemId"]) != resource.source_id \
+    if fs_id(current["SourceFileSystemId"]) != rec_id or fs_id(destination["FileSystemId"]) != resource.source_id \
             or destination["Region"] != region:
         raise Unrecoverable(f"{resource.label}: {rec_id} already takes part in another replication "
                             f"({current['SourceFileSystemId']} -> {destination['FileSystemId']} in "
@@ -148,7 +130,7 @@ def _drop_stale(sefs: Any, stale: dict[str, Any], resource: Resource, rec_id: st
     """The original still lists the nightly replication into the file system the failover recovered (deleted
     there while the primary was dark): delete the primary's side of it. Anything else is not drflow's to undo."""
     destination = stale["Destinations"][0]
-    if _fs_id(stale["SourceFileSystemId"]) != resource.source_id or _fs_id(destination["FileSystemId"]) != rec_id:
+    if fs_id(stale["SourceFileSystemId"]) != resource.source_id or fs_id(destination["FileSystemId"]) != rec_id:
         raise Unrecoverable(f"{resource.label}: the original file system takes part in another replication "
                             f"({stale['SourceFileSystemId']} -> {destination['FileSystemId']}); EFS allows one "
                             "per file system: delete it, then fail back again")

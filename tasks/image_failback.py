@@ -31,6 +31,7 @@ from core.amis import share_image
 from core.aws import Side
 from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Unrecoverable, tags_of
 from core.models import Resource
+from tasks.drs_failback import home_ip_free
 
 TAG_FAILBACK = "drflow:failback"  # as tasks/drs_failback.py: the failover this failback undoes
 TAG_FAILBACK_OF = "drflow:failback-of"
@@ -118,12 +119,7 @@ def _launch(ec2: Any, resource: Resource, image_id: str, plan_name: str, failove
         "ImageId": image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": cfg["instance_type"], "SubnetId": subnet,
         "SecurityGroupIds": sorted(home_id(g) for g in cfg["security_groups"]), "ClientToken": token[:64],
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}]}
-    held = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]},
-                                                    {"Name": "private-ip-address", "Values": [cfg["private_ip"]]}])
-    if held["NetworkInterfaces"]:
-        warnings.append(f"private IP {cfg['private_ip']} is in use in {subnet} (the original instance?): the "
-                        "failback instance gets another address; move it once the original is retired")
-    else:
+    if home_ip_free(ec2, subnet, cfg["private_ip"], warnings):
         kwargs["PrivateIpAddress"] = cfg["private_ip"]
     if cfg.get("instance_profile"):
         kwargs["IamInstanceProfile"] = {"Name": cfg["instance_profile"]}

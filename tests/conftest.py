@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from core.plan import Plan, parse_plan  # noqa: E402
 from drflow.sandbox.faults import Faults  # noqa: E402
 from drflow.sandbox.server import Sandbox  # noqa: E402
-from drflow.sandbox.workload import seed_network  # noqa: E402
+from drflow.sandbox.workload import PLAN_SERVERS, seed_network, seed_servers  # noqa: E402
 from tasks.registry import default_registry  # noqa: E402
 
 SOURCE, RECOVERY = "us-east-1", "us-west-2"
@@ -76,6 +76,19 @@ def shop(sandbox):
     ids = seed_network(boto3.Session(), SOURCE)
     sandbox.app.clear_log()
     return ids
+
+
+@pytest.fixture
+def servers(shop, sandbox):
+    """The sample shop's six servers on top of its network; returns the ids by role and server name."""
+    ids = seed_servers(boto3.Session(), dict(shop), SOURCE)
+    sandbox.app.clear_log()
+    return ids
+
+
+@pytest.fixture
+def server_plan() -> Plan:
+    return make_plan(servers=PLAN_SERVERS)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from core.handler import TAG_DRILL, TAG_PLAN
 from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
 from drflow.sandbox.seed_efs import MOUNT_SUBNETS, seed_efs
-from drflow.sandbox.workload import PLAN_SERVERS, SERVERS, seed_servers
+from drflow.sandbox.workload import SERVERS
 from flows.cleanup import drill_cleanup
 from flows.common import PreflightError
 from flows.failover import failover
@@ -33,18 +33,6 @@ from flows.replicate import replicate
 from flows_helper import run
 from tasks.drs_templates import DRILL_MARK
 from test_drill import _plan_file, names, of_drill, tagged_with
-
-
-@pytest.fixture
-def servers(shop, sandbox):
-    ids = seed_servers(boto3.Session(), dict(shop), SOURCE)
-    sandbox.app.clear_log()
-    return ids
-
-
-@pytest.fixture
-def server_plan():
-    return make_plan(servers=PLAN_SERVERS)
 
 
 def ec2() -> Any:

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import boto3
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, ec2, make_plan, plan_data
 from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
-from drflow.sandbox.workload import PLAN_SERVERS, SERVERS, seed_servers
+from drflow.sandbox.workload import PLAN_SERVERS, SERVERS
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
-
-
-@pytest.fixture
-def servers(shop, sandbox):
-    ids = seed_servers(boto3.Session(), dict(shop), SOURCE)
-    sandbox.app.clear_log()
-    return ids
-
-
-@pytest.fixture
-def server_plan():
-    return make_plan(servers=PLAN_SERVERS)
 
 
 def _instance(region: str, instance_id: str) -> dict:
