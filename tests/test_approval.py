@@ -18,6 +18,7 @@ from prefect.flow_runs import resume_flow_run
 from conftest import RECOVERY, ec2, make_plan
 from core import report as reports
 from core.models import Resource
+from drflow.sandbox.stack import wait_for_input
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
@@ -73,7 +74,7 @@ def test_a_real_failover_pauses_for_approval_and_resumes_with_it(replicated, sho
     run_id = background.paused_run_id()
     assert _writes(sandbox) == []  # every check ran, nothing written while waiting for the human
     with get_client(sync_client=True) as client:
-        description = client.read_flow_run_input(run_id, "paused-drflow-failover-approval-description")
+        description = wait_for_input(client, run_id, "paused-drflow-failover-approval-description")
     assert "shop" in description and RECOVERY in description and "resources" in description
 
     resume_flow_run(run_id, run_input={"approver": "alice", "reason": "INC-42: us-east-1 down", "approved": True})

@@ -246,3 +246,16 @@ def wait_for_state(client: Any, flow_run_id: Any, types: set[str], timeout: floa
     raise AssertionError(f"flow run {flow_run_id} not {types} after {timeout} s (state "
                          f"{run.state.type.value if run and run.state else None})\n"
                          + "\n".join(p.tail() for p in watch))
+
+
+def wait_for_input(client: Any, flow_run_id: Any, key: str, timeout: float = 60) -> Any:
+    """A paused run's input (its description, its schema) as the UI's resume form reads it. Prefect proposes the
+    Paused state first and saves the input after it, so a reader that has just seen Paused polls for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.read_flow_run_input(flow_run_id, key)
+        except httpx.HTTPStatusError as missing:
+            if missing.response.status_code != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)

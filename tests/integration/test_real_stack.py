@@ -24,7 +24,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from conftest import ACCOUNT, RECOVERY, SOURCE
-from drflow.sandbox.stack import Postgres, PrefectServer, Process, postgres_bin, wait_for_state
+from drflow.sandbox.stack import Postgres, PrefectServer, Process, postgres_bin, wait_for_input, wait_for_state
 from drflow.sandbox.workload import seed_workload
 
 pytestmark = pytest.mark.integration
@@ -134,7 +134,7 @@ def test_a_failover_started_from_the_ui_pauses_is_approved_and_recovers_the_shop
     run_id = created["id"]
     paused = stack.wait(run_id, "PAUSED")
     assert paused.parameters == {"plan": "shop", "approve": False} and paused.deployment_id == failover.id
-    description = stack.client.read_flow_run_input(run_id, "paused-drflow-failover-approval-description")
+    description = wait_for_input(stack.client, run_id, "paused-drflow-failover-approval-description")
     assert "shop" in description and RECOVERY in description
     assert recovered_servers(stack.sandbox) == {}  # paused before any write
 
