@@ -19,6 +19,7 @@ from core.aws import Side, error_code
 from core.models import Resource, ResourceResult
 from core.netmap import NetworkMapper
 from core.plan import Plan
+from core.policy import Translation
 
 TAG_PLAN = "drflow:plan"
 TAG_SOURCE_ID = "drflow:source-id"
@@ -102,6 +103,36 @@ class ApplyContext:
         if result is None:
             raise KeyError(f"{key} is not a declared dependency")
         return result.recovered_id
+
+    def linked(self, ref: str) -> ResourceResult:
+        """The dependency a resource named by link ("elbv2:target-group:shop-web", "ecr:repository:shop-api",
+        "<type>:<name or source id>"), as core.scope.link resolved it: a handler need not know how another
+        service keys its resources. KeyError when no declared dependency matches."""
+        service, _, rest = ref.partition(":")
+        kind, _, name = rest.partition(":")
+        results = list(self.deps.values())
+        typed = [r for r in results if name and r.type == f"{service}:{kind}"]
+        candidates, wanted = (typed, name) if typed else (
+            [r for r in results if r.type.split(":", 1)[0] == service], rest)
+        for result in candidates:
+            if wanted in (result.name, result.source_id):
+                return result
+        raise KeyError(f"{ref} is not a declared dependency")
+
+    def translation(self, resource: Resource, skip_type: str | None = None) -> Translation:
+        """From the source to the recovery side, with the new names of what the resource's dependencies became
+        (replica buckets, recovered groups and endpoints, mapped keys); for core.policy.translate of any document
+        a resource carries (a policy, environment variables, option settings). `skip_type`: a type prefix whose
+        dependencies keep their names ("iam:" for IAM's own documents)."""
+        renames = {}
+        for key in resource.dependencies:
+            dep = self.deps.get(key)
+            if dep and not (skip_type and dep.type.startswith(skip_type)) and dep.recovered_id and (
+                    dep.recovered_id != dep.source_id or self.mode == "failback"):  # failback: kept under its own id
+                renames[dep.source_id] = dep.recovered_id
+        plan = self.plan
+        return Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region,
+                           plan.recovery.region, renames)
 
     def tags(self, resource: Resource) -> dict[str, str]:
         """The tags every recovered resource carries: its own (minus aws:*), plus drflow's markers."""

@@ -53,17 +53,8 @@ def default_document(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def translation(resource: Resource, ctx: ApplyContext) -> Translation:
-    """From the source to the recovery side, with the new names of what the document names and drflow recovered
-    (the resource's non-IAM dependencies: replica buckets, recovered groups and endpoints, mapped keys)."""
-    renames = {}
-    for key in resource.dependencies:
-        dep = ctx.deps.get(key)
-        if dep and not dep.type.startswith("iam:") and dep.recovered_id and (
-                dep.recovered_id != dep.source_id or ctx.mode == "failback"):  # failback: kept under its own id
-            renames[dep.source_id] = dep.recovered_id
-    plan = ctx.plan
-    return Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region, plan.recovery.region,
-                       renames)
+    """IAM's documents name roles by their own (kept) names: only non-IAM dependencies are renamed."""
+    return ctx.translation(resource, skip_type="iam:")
 
 
 def translated(document: Any, where: str, t: Translation, warnings: list[str]) -> Any:
