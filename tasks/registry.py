@@ -6,6 +6,7 @@ Adding a service means adding its module and listing its handlers here; the flow
 from __future__ import annotations
 
 from core.handler import Handler, Registry
+from tasks.autoscaling import GroupHandler
 from tasks.efs import FileSystemHandler
 from tasks.iam import RoleHandler
 from tasks.iam_policies import PolicyHandler
@@ -13,6 +14,7 @@ from tasks.iam_profiles import InstanceProfileHandler
 from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, InternetGatewayHandler,
                             NatGatewayHandler)
 from tasks.kms import KeyHandler
+from tasks.launch_templates import LaunchTemplateHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
 from tasks.rds import ClusterHandler, InstanceHandler
@@ -34,6 +36,7 @@ HANDLERS: tuple[Handler, ...] = (
     SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
     ClusterHandler(), InstanceHandler(),
     PolicyHandler(), RoleHandler(), InstanceProfileHandler(),
+    LaunchTemplateHandler(), GroupHandler(),
 )
 
 

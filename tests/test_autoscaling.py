@@ -1,0 +1,163 @@
+"""Auto Scaling: launch templates staged nightly with their AMI copied, groups recovered at failover in the
+recovered subnets at their desired size, behind the recovered target group; drills isolated and cleaned up."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from conftest import RECOVERY, SOURCE, make_plan
+from drflow.sandbox.faults import Faults
+from drflow.sandbox.seed_asg import NAME, USER_DATA, seed_asg
+from flows.cleanup import drill_cleanup
+from flows.failover import failover
+from flows.replicate import replicate
+from flows_helper import run
+from tasks.registry import default_registry
+
+# ASG-launched instances are the group's, not servers of their own (the servers handler's skip of them lands on
+# main separately): left out of scope here by type, so that these tests prove the group alone brings them back
+TYPES = sorted(set(default_registry()) - {"ec2:instance", "elbv2:targets"})
+
+
+@pytest.fixture
+def batch(shop, sandbox):
+    ids = {**shop, **seed_asg(boto3.Session(), SOURCE, shop)}
+    sandbox.app.clear_log()
+    return ids
+
+
+def asg_plan():
+    return make_plan(scope={"tags": {"app": "shop"}, "resource_types": TYPES})
+
+
+def client(service: str, region: str = RECOVERY):
+    return boto3.client(service, region_name=region)
+
+
+def groups() -> list[dict[str, Any]]:
+    return client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+
+
+def templates() -> list[dict[str, Any]]:
+    return client("ec2").describe_launch_templates()["LaunchTemplates"]
+
+
+def default_data(template_id: str) -> dict[str, Any]:
+    return client("ec2").describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+
+
+def instances(ids: list[str]) -> list[dict[str, Any]]:
+    return [i for r in client("ec2").describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]]
+
+
+def test_the_group_comes_back_at_its_desired_size_in_the_recovered_subnets(batch, sandbox):
+    plan = asg_plan()
+    replicated = run(replicate, plan=plan)
+    assert replicated["failed"] == [], replicated["failed"]
+    assert groups() == []  # a group runs instances: nothing of it before a failover
+    [template] = templates()  # the template is staged nightly, with its AMI copied and mapped
+    assert template["LaunchTemplateName"] == NAME
+    tags = {t["Key"]: t["Value"] for t in template["Tags"]}
+    assert tags["drflow:source-id"] == batch["launch-template"] and tags["app"] == "shop"
+    data = default_data(template["LaunchTemplateId"])
+    copies = client("ec2").describe_images(Owners=["self"], Filters=[
+        {"Name": "tag:drflow:source-id", "Values": [batch["asg-image"]]}])["Images"]
+    assert [c["ImageId"] for c in copies] == [data["ImageId"]] and data["ImageId"] != batch["asg-image"]
+    assert data["InstanceType"] == "t3.small" and data["UserData"] == USER_DATA
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    [staged_sg] = data["SecurityGroupIds"]
+    assert staged_sg != batch["sg-app"]
+
+    sandbox.app.clear_log()  # a second night with nothing changed writes nothing for the template
+    assert run(replicate, plan=plan)["failed"] == []
+    assert [c for c in sandbox.calls if c.write and c.region == RECOVERY and c.service == "ec2"] == []
+
+    sandbox.faults = Faults(dark={SOURCE})
+    sandbox.app.clear_log()
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    assert [c for c in sandbox.calls if c.region == SOURCE] == []
+    idmap = report["identity_map"]
+    assert idmap[batch["sg-app"]] == staged_sg
+
+    [group] = groups()
+    assert group["AutoScalingGroupName"] == NAME
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (1, 2, 4)
+    assert set(group["VPCZoneIdentifier"].split(",")) == {idmap[batch["private-a"]], idmap[batch["private-b"]]}
+    assert group["LaunchTemplate"]["LaunchTemplateId"] == template["LaunchTemplateId"]
+    assert group["HealthCheckType"] == "ELB" and group["HealthCheckGracePeriod"] == 120
+    assert group["TerminationPolicies"] == ["OldestInstance"]
+    recovered_tg = client("elbv2").describe_target_groups(Names=[NAME])["TargetGroups"][0]["TargetGroupArn"]
+    assert group["TargetGroupARNs"] == [recovered_tg] and recovered_tg != batch["asg-target-group"]
+    tags = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in group["Tags"]}
+    assert tags["app"] == ("shop", True) and tags["tier"] == ("batch", False)
+    running = [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+    assert len(running) == 2
+    for instance in instances(running):
+        assert instance["SubnetId"] in {idmap[batch["private-a"]], idmap[batch["private-b"]]}
+        assert instance["ImageId"] == data["ImageId"]
+        assert [g["GroupId"] for g in instance["SecurityGroups"]] == [staged_sg]
+        assert {"Key": "app", "Value": "shop"} in instance["Tags"]
+    [policy] = client("autoscaling").describe_policies(AutoScalingGroupName=NAME)["ScalingPolicies"]
+    assert policy["PolicyName"] == "cpu-50" and policy["PolicyType"] == "TargetTrackingScaling"
+    assert policy["TargetTrackingConfiguration"]["TargetValue"] == 50.0
+    [action] = client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=NAME)[
+        "ScheduledUpdateGroupActions"]
+    assert action["ScheduledActionName"] == "nightly-quiet" and action["Recurrence"] == "0 23 * * *"
+    result = next(r for r in report["resources"] if r["type"] == "autoscaling:group") \
+        if "resources" in report else None
+    if result is not None:
+        assert result["details"]["in_service"] == 2
+
+    sandbox.app.clear_log()  # a failover started again adopts the group: no second one, no write
+    again = run(failover, plan=plan, refresh=True)
+    assert again["failed"] == [] and again["identity_map"] == idmap
+    assert [c for c in sandbox.calls if c.write and c.service == "autoscaling"] == []
+    assert [g["AutoScalingGroupName"] for g in groups()] == [NAME] and len(templates()) == 1
+
+
+def test_a_drill_uses_copies_of_its_own_and_cleanup_removes_them(batch, sandbox):
+    plan = asg_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    [staged] = templates()
+    staged_versions = client("ec2").describe_launch_template_versions(LaunchTemplateId=staged["LaunchTemplateId"])[
+        "LaunchTemplateVersions"]
+
+    sandbox.faults = Faults(dark={SOURCE})
+    drill = run(failover, plan=plan, drill=True)
+    sandbox.faults = Faults()
+    assert drill["failed"] == [], drill["failed"]
+    drill_id = drill["drill_id"]
+    [group] = groups()
+    assert group["AutoScalingGroupName"].startswith(f"{NAME}-")
+    tags = {t["Key"]: t["Value"] for t in group["Tags"]}
+    assert tags["drflow:drill"] == drill_id
+    copy = next(t for t in templates() if t["LaunchTemplateId"] != staged["LaunchTemplateId"])
+    assert group["LaunchTemplate"]["LaunchTemplateId"] == copy["LaunchTemplateId"]
+    drill_sg = default_data(copy["LaunchTemplateId"])["SecurityGroupIds"]
+    assert drill_sg != default_data(staged["LaunchTemplateId"])["SecurityGroupIds"]
+    drill_tg = client("elbv2").describe_target_groups(TargetGroupArns=group["TargetGroupARNs"])["TargetGroups"][0]
+    assert drill_tg["TargetGroupName"] != NAME
+    running = [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+    assert len(running) == 2
+    assert all({"Key": "drflow:drill", "Value": drill_id} in i["Tags"] for i in instances(running))
+    # production's staged template: untouched, its default version as it was
+    assert client("ec2").describe_launch_template_versions(LaunchTemplateId=staged["LaunchTemplateId"])[
+        "LaunchTemplateVersions"] == staged_versions
+
+    time.sleep(0)  # cleanup finds the drill by its tags alone
+    report = run(drill_cleanup, plan=plan, drill_id=drill_id)
+    assert report["failed"] == [], report["failed"]
+    assert report["removed"]["autoscaling:group"] == [group["AutoScalingGroupName"]]
+    assert report["removed"]["ec2:launch-template"] == [copy["LaunchTemplateId"]]
+    assert groups() == []
+    assert [t["LaunchTemplateId"] for t in templates()] == [staged["LaunchTemplateId"]]
+    states = {i["State"]["Name"] for i in instances(running)}
+    assert states == {"terminated"}
+    again = run(drill_cleanup, plan=plan, drill_id=drill_id)
+    assert again["removed"] == {}
