@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from core.handler import Handler, Registry
 from tasks.autoscaling import GroupHandler
+from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
 from tasks.efs import FileSystemHandler
 from tasks.iam import RoleHandler
 from tasks.iam_policies import PolicyHandler
@@ -37,6 +38,7 @@ HANDLERS: tuple[Handler, ...] = (
     ClusterHandler(), InstanceHandler(),
     PolicyHandler(), RoleHandler(), InstanceProfileHandler(),
     LaunchTemplateHandler(), GroupHandler(),
+    ApplicationHandler(), EnvironmentHandler(),
 )
 
 
