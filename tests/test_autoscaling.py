@@ -157,3 +157,63 @@ def test_a_drill_uses_copies_of_its_own_and_cleanup_removes_them(batch, sandbox)
     assert states == {"terminated"}
     again = run(drill_cleanup, plan=plan, drill_id=drill_id)
     assert again["removed"] == {}
+
+
+def test_a_new_source_version_is_a_new_default_version_and_a_new_ami_a_new_copy(batch, sandbox):
+    plan = asg_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    [staged] = templates()
+    first = default_data(staged["LaunchTemplateId"])["ImageId"]
+    source = client("ec2", SOURCE)
+    image = source.register_image(Name="shop-batch-image-2", RootDeviceName="/dev/xvda", BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    source.create_launch_template_version(LaunchTemplateId=batch["launch-template"], SourceVersion="1",
+                                          LaunchTemplateData={"ImageId": image, "InstanceType": "t3.medium",
+                                                              "SecurityGroupIds": [batch["sg-app"]]})
+    source.modify_launch_template(LaunchTemplateId=batch["launch-template"], DefaultVersion="2")
+
+    assert run(replicate, plan=plan)["failed"] == []
+    [template] = templates()
+    assert template["LaunchTemplateId"] == staged["LaunchTemplateId"] and template["DefaultVersionNumber"] == 2
+    data = default_data(template["LaunchTemplateId"])
+    assert data["InstanceType"] == "t3.medium" and data["ImageId"] not in (first, image)
+    [copy] = client("ec2").describe_images(Owners=["self"], Filters=[
+        {"Name": "tag:drflow:source-id", "Values": [image]}])["Images"]
+    assert copy["ImageId"] == data["ImageId"]
+    assert data["SecurityGroupIds"] != [batch["sg-app"]]
+
+    sandbox.app.clear_log()
+    assert run(replicate, plan=plan, refresh=True)["failed"] == []
+    assert [c for c in sandbox.calls if c.write and c.region == RECOVERY and c.service == "ec2"] == []
+    versions = client("ec2").describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])[
+        "LaunchTemplateVersions"]
+    assert len(versions) == 2
+
+
+def test_cross_account_the_ami_is_shared_then_copied_and_the_group_runs_in_the_recovery_account(batch, sandbox):
+    from drflow.sandbox.accounts import recovery_role, session_for
+
+    other = "222222222222"
+    role = recovery_role(other, trusted="111111111111")
+    plan = make_plan(recovery={"account_id": other, "region": RECOVERY, "role_arn": role},
+                     scope={"tags": {"app": "shop"}, "resource_types": TYPES})
+    assert run(replicate, plan=plan)["failed"] == []
+    permissions = client("ec2", SOURCE).describe_image_attribute(ImageId=batch["asg-image"],
+                                                                  Attribute="launchPermission")["LaunchPermissions"]
+    assert {"UserId": other} in permissions
+    theirs = session_for(other, RECOVERY)
+    [template] = theirs.client("ec2").describe_launch_templates()["LaunchTemplates"]
+    data = theirs.client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Default"])["LaunchTemplateVersions"][0][
+        "LaunchTemplateData"]
+    [copy] = theirs.client("ec2").describe_images(ImageIds=[data["ImageId"]])["Images"]
+    assert copy["OwnerId"] == other
+    assert templates() == []  # nothing in the source account's recovery region
+
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    [group] = theirs.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert len([i for i in group["Instances"] if i["LifecycleState"] == "InService"]) == 2
+    assert group["LaunchTemplate"]["LaunchTemplateId"] == template["LaunchTemplateId"]
+    assert groups() == []
