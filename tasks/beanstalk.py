@@ -107,6 +107,18 @@ class ApplicationHandler:
             copied += 1
         return copied
 
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """Before a failover: every version's bundle copy is in the vault (a version whose copy is missing
+        cannot be created, and an environment running it cannot start)."""
+        if ctx.staging:
+            return []
+        vault = ctx.recovery.client("s3")
+        return [(f"beanstalk.{r.name}", f"version {v['label']}: no copy of its source bundle in "
+                 f"s3://{ctx.plan.vault_bucket}/{r.data['bundles'][v['label']]} (the nightly copy has not run or failed)")
+                for r in resources for v in r.config["versions"]
+                if not vault.list_objects_v2(Bucket=ctx.plan.vault_bucket, Prefix=r.data["bundles"][v["label"]],
+                                             MaxKeys=1).get("KeyCount")]
+
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         apps = ctx.recovery.client("elasticbeanstalk").describe_applications(
             ApplicationNames=[resource.name])["Applications"]

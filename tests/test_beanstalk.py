@@ -140,6 +140,8 @@ def test_staging_copies_the_bundle_to_the_vault_and_creates_the_versions_from_it
     aws = AwsAccess(plan)
     ctx = context(plan, "stage", {}, source=aws.source)
     key = app.data["bundles"]["v42"]
+    [(where, problem)] = ApplicationHandler().preflight([app], context(plan, "recover", {}))
+    assert where == f"beanstalk.{APP}" and "v42" in problem  # before the first night, a failover is refused
     with Stubber(ctx.recovery.client("elasticbeanstalk")) as eb:
         eb.add_response("describe_applications", {"Applications": []}, {"ApplicationNames": [APP]})
         eb.add_response("create_application", {"Application": {"ApplicationName": APP}}, {
@@ -156,6 +158,7 @@ def test_staging_copies_the_bundle_to_the_vault_and_creates_the_versions_from_it
     vault = boto3.client("s3", region_name=RECOVERY)
     assert vault.get_object(Bucket=plan.vault_bucket, Key=key)["Body"].read() == BUNDLE
     assert key.startswith(f"beanstalk/{plan.name}/{APP}/v42/")
+    assert ApplicationHandler().preflight([app], context(plan, "recover", {})) == []
 
     ctx = context(plan, "stage", {}, source=aws.source)  # the next night: the copy is there, the version too
     with Stubber(ctx.recovery.client("elasticbeanstalk")) as eb:
