@@ -181,6 +181,8 @@ class GroupHandler:
                                              Tags=self._tag_list(resource, ctx, name))
         else:
             drift = {k: v for k, v in wanted.items() if k != "AutoScalingGroupName" and group.get(k) != v}
+            if wanted["MinSize"] <= group["DesiredCapacity"] <= wanted["MaxSize"]:
+                drift.pop("DesiredCapacity", None)  # scaled since it was made: a resumed failover does not undo that
             if "VPCZoneIdentifier" in drift and set(group.get("VPCZoneIdentifier", "").split(",")) == set(
                     wanted["VPCZoneIdentifier"].split(",")):
                 drift.pop("VPCZoneIdentifier")

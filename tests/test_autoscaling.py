@@ -111,10 +111,12 @@ def test_the_group_comes_back_at_its_desired_size_in_the_recovered_subnets(batch
     [row] = [r for r in report["details"] if r["key"] == f"autoscaling:group/{NAME}"]
     assert row["details"]["in_service"] == 2 and sorted(row["details"]["instances"]) == sorted(running)
 
-    sandbox.app.clear_log()  # a failover started again adopts the group: no second one, no write
+    client("autoscaling").set_desired_capacity(AutoScalingGroupName=NAME, DesiredCapacity=3)  # it scaled out since
+    sandbox.app.clear_log()  # a failover started again adopts the group: no second one, no write, no scale-in
     again = run(failover, plan=plan, refresh=True)
     assert again["failed"] == [] and again["identity_map"] == idmap
     assert [c for c in sandbox.calls if c.write and c.service == "autoscaling"] == []
+    assert groups()[0]["DesiredCapacity"] == 3
     assert [g["AutoScalingGroupName"] for g in groups()] == [NAME] and len(templates()) == 1
 
 
