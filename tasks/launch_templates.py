@@ -36,6 +36,9 @@ MARK = "drflow-lt:"
 LOOKUP = Lookup("describe_launch_templates", "LaunchTemplates", "LaunchTemplateId", "LaunchTemplateIds")
 DROPPED = ("LicenseSpecifications", "CapacityReservationSpecification", "ElasticGpuSpecifications",
            "ElasticInferenceAccelerators", "KeyName", "SecurityGroups", "RamDiskId", "KernelId")
+# templates another service keeps for itself (DRS's per source server, Beanstalk's), or a drflow copy: not protected
+MANAGED_TAGS = ("AWSElasticDisasterRecoveryManaged", "elasticbeanstalk:environment-name",
+                "elasticbeanstalk:environment-id", TAG_SOURCE_ID)
 INSTANCE_TAG_TYPES = ("instance", "volume", "network-interface", "spot-instances-request")
 
 
@@ -111,6 +114,8 @@ class LaunchTemplateHandler:
         keys = KeyCatalog(source)
         out = []
         for template in paginate(ec2, "describe_launch_templates", "LaunchTemplates"):
+            if any(k in tags_of(template) for k in MANAGED_TAGS):
+                continue
             template_id = template["LaunchTemplateId"]
             wanted = used.get(template_id, set()) | {"$Default"}
             versions: dict[str, Any] = {}

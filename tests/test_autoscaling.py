@@ -56,6 +56,10 @@ def instances(ids: list[str]) -> list[dict[str, Any]]:
 
 def test_the_group_comes_back_at_its_desired_size_in_the_recovered_subnets(batch, sandbox):
     plan = asg_plan()
+    client("ec2", SOURCE).create_launch_template(  # Beanstalk's own, for its environment: not ours to stage
+        LaunchTemplateName="awseb-e-abc-stack", LaunchTemplateData={"ImageId": batch["asg-image"]},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": [
+            {"Key": "app", "Value": "shop"}, {"Key": "elasticbeanstalk:environment-name", "Value": "shop-web"}]}])
     replicated = run(replicate, plan=plan)
     assert replicated["failed"] == [], replicated["failed"]
     assert groups() == []  # a group runs instances: nothing of it before a failover
