@@ -153,8 +153,13 @@ class GroupHandler:
             raise Unrecoverable(f"Auto Scaling group {resource.name} launches from launch configuration "
                                 f"{cfg['launch_configuration']}: not supported, move it to a launch template")
         template = ctx.linked(f"ec2:launch-template:{cfg['launch_template']}")
-        versions = template.details.get("versions", {})
-        version = versions.get(cfg["launch_template_version"]) or versions.get("$Default") or "$Default"
+        # "$Default" stays itself (the recovered template's default is the source's, and an operator who moves it
+        # after the failover moves the group with it); "$Latest" and numbers become the recovered version's number
+        label = cfg["launch_template_version"]
+        version = "$Default" if label == "$Default" else template.details.get("versions", {}).get(label)
+        if version is None:
+            raise Unrecoverable(f"Auto Scaling group {resource.name}: version {label} of launch template "
+                                f"{cfg['launch_template']} was not recovered")
         wanted: dict[str, Any] = {
             "AutoScalingGroupName": name, "MinSize": cfg["min"], "MaxSize": cfg["max"],
             "DesiredCapacity": cfg["desired"],

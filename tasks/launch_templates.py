@@ -9,7 +9,7 @@ Nightly, the template's AMI is copied into the recovery region (shared with the 
 that is another account) and tagged with drflow's plan and the SOURCE AMI id: an AMI id never changes content,
 so the recovery point, written before staging, already names the copy a failover launches from. Then the
 template is created or reconciled in the recovery region under its own name, one version per captured version,
-each described by the digest of its data ("drflow-lt:<label>:<digest>"): unchanged data costs no write.
+each described by the digest of its data ("drflow-lt:<digest>"): unchanged data costs no write.
 
 These templates are not the DRS launch templates that tasks/drs_templates.py keeps per source server: those
 are found through DRS and described "drflow:<digest>"; these are found by drflow's tags with the SOURCE template
@@ -249,7 +249,7 @@ class LaunchTemplateHandler:
         for label, version in sorted(resource.config["versions"].items()):
             data, more = self._data(resource, ctx, version["data"], images)
             digest = hashlib.sha256(canonical_json(data).encode()).hexdigest()[:32]
-            wanted[label] = (f"{MARK}{label}:{digest}", data)
+            wanted[label] = (f"{MARK}{digest}", data)  # by content: labels with the same data share a version
             warnings += [f"{label}: {w}" for w in more]
         found = find_owned(ctx, resource, ec2, LOOKUP)
         writes = 0

@@ -93,6 +93,7 @@ def test_the_group_comes_back_at_its_desired_size_in_the_recovered_subnets(batch
     assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (1, 2, 4)
     assert set(group["VPCZoneIdentifier"].split(",")) == {idmap[batch["private-a"]], idmap[batch["private-b"]]}
     assert group["LaunchTemplate"]["LaunchTemplateId"] == template["LaunchTemplateId"]
+    assert group["LaunchTemplate"]["Version"] == "$Default"
     assert group["HealthCheckType"] == "ELB" and group["HealthCheckGracePeriod"] == 120
     assert group["TerminationPolicies"] == ["OldestInstance"]
     recovered_tg = client("elbv2").describe_target_groups(Names=[NAME])["TargetGroups"][0]["TargetGroupArn"]
@@ -177,6 +178,8 @@ def test_a_new_source_version_is_a_new_default_version_and_a_new_ami_a_new_copy(
                                           LaunchTemplateData={"ImageId": image, "InstanceType": "t3.medium",
                                                               "SecurityGroupIds": [batch["sg-app"]]})
     source.modify_launch_template(LaunchTemplateId=batch["launch-template"], DefaultVersion="2")
+    client("autoscaling", SOURCE).update_auto_scaling_group(  # the group stays on the first version, by number
+        AutoScalingGroupName=NAME, LaunchTemplate={"LaunchTemplateId": batch["launch-template"], "Version": "1"})
 
     assert run(replicate, plan=plan)["failed"] == []
     [template] = templates()
@@ -194,6 +197,15 @@ def test_a_new_source_version_is_a_new_default_version_and_a_new_ami_a_new_copy(
     versions = client("ec2").describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])[
         "LaunchTemplateVersions"]
     assert len(versions) == 2
+
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    [group] = groups()
+    assert group["LaunchTemplate"]["Version"] == "1"  # the recovered template's version with the first data
+    running = [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+    assert len(running) == 2 and {i["ImageId"] for i in instances(running)} == {first}
+    assert {i["InstanceType"] for i in instances(running)} == {"t3.small"}
 
 
 def test_cross_account_the_ami_is_shared_then_copied_and_the_group_runs_in_the_recovery_account(batch, sandbox):
