@@ -108,6 +108,8 @@ class RecoveryPoint(BaseModel):
     plan: dict[str, Any]
     resources: list[Resource]
     complete: bool = True
+    # tagged resources in scope that no handler protects (core.coverage): {"kind", "name", "arn"}
+    not_protected: list[dict[str, Any]] = Field(default_factory=list)
 
     @staticmethod
     def new_id(now: datetime | None = None) -> str:

@@ -54,6 +54,10 @@ def markdown(report: dict[str, Any]) -> str:
     warnings = [(d["key"], w) for d in report["details"] for w in d.get("warnings", [])]
     if warnings:
         lines += ["", "## Warnings", *[f"- `{k}`: {w}" for k, w in warnings]]
+    if report.get("not_protected"):
+        lines += ["", "## Not protected", "", "In scope (they carry the scope's tags), but drflow has no handler for "
+                  "their kind: recover them by hand.", "", "| kind | name | ARN |", "|---|---|---|"]
+        lines += [f"| {n['kind']} | {n['name']} | `{n['arn']}` |" for n in report["not_protected"]]
     lines += runbook_markdown(report)
     lines += ["", "## Resources", "", "| resource | name | outcome | recovered id | started | ended | s |",
               "|---|---|---|---|---|---|---|"]
@@ -105,6 +109,9 @@ def text(report: dict[str, Any]) -> str:
         target = d["recovered_id"] or (d["error"] or (d.get("details") or {}).get("reason", ""))
         out.append(f"  {mark} {d['key']:<58} {d['name'][:16]:<16} {d['outcome']:<9} {target}")
         out.extend(f"      warning: {w}" for w in d["warnings"])
+    if report.get("not_protected"):
+        out.append(f"  not protected ({len(report['not_protected'])}, no handler for their kind; recover by hand):")
+        out.extend(f"    - {n['kind']:<28} {n['arn']}" for n in report["not_protected"])
     if report.get("failed"):
         out.append(f"  FAILED: {len(report['failed'])} resource(s); see above")
     if report.get("drill_commands"):
@@ -116,16 +123,20 @@ def text(report: dict[str, Any]) -> str:
 # --- failover phases and RTO ---------------------------------------------------------------------------------
 
 # The recovery phases, in the order an SRE reads them: a service's resources mostly wait for the previous
-# phase's (subnets before databases, databases before the servers that need them, servers before targets).
-PHASES = ("network", "iam", "data", "servers", "load_balancers")
+# phase's (subnets before databases, databases before the servers that need them, servers before targets;
+# serverless and container compute after the load balancers it registers with, and after its images).
+PHASES = ("network", "iam", "data", "servers", "load_balancers", "compute")
 _PHASE_OF_SERVICE = {"ec2": "network", "iam": "iam", "kms": "data", "rds": "data", "s3": "data", "efs": "data",
-                     "elbv2": "load_balancers"}
+                     "ecr": "data", "elbv2": "load_balancers", "lambda": "compute", "ecs": "compute",
+                     "autoscaling": "compute", "elasticbeanstalk": "compute"}
 
 
 def phase_of(type_: str) -> str:
     """The recovery phase of a resource type ("other" for a service no phase names yet)."""
     if type_ == "ec2:instance":
         return "servers"
+    if type_ == "ec2:launch-template":  # an Auto Scaling group's: compute, not network
+        return "compute"
     return _PHASE_OF_SERVICE.get(type_.split(":", 1)[0], "other")
 
 

@@ -37,8 +37,18 @@ class _Catalog:
 def link(resources: list[Resource]) -> list[Resource]:
     """Resolve each resource's `links` ("rds:orders": the rds resource named or identified orders) into
     dependencies. A link that matches no resource, or several, is reported with the resource that holds it."""
+    linked, problems = resolve_links(resources)
+    if problems:
+        raise ScopeError([p for found in problems.values() for p in found])
+    return linked
+
+
+def resolve_links(resources: list[Resource]) -> tuple[list[Resource], dict[str, list[tuple[str, str]]]]:
+    """`link` that does not refuse: the resources with the links it resolved, and by resource key the links it
+    could not. The caller refuses only those of the resources it protects (`select_linked`): a stale reference
+    held by something out of scope (another team's function naming a deleted repository) is not the plan's."""
     catalog = _Catalog(resources)
-    problems: list[tuple[str, str]] = []
+    problems: dict[str, list[tuple[str, str]]] = {}
     out = []
     for r in resources:
         if not r.links:
@@ -50,13 +60,22 @@ def link(resources: list[Resource]) -> list[Resource]:
             if len(matches) != 1:
                 why = "matches no discovered resource" if not matches else \
                     "matches several: " + ", ".join(sorted(m.key for m in matches))
-                problems.append((r.name or r.label, f"depends on {ref!r}, which {why}"))
+                problems.setdefault(r.key, []).append((r.name or r.label, f"depends on {ref!r}, which {why}"))
             else:
                 deps.add(matches[0].key)
         out.append(r.model_copy(update={"dependencies": sorted(deps)}))
-    if problems:
-        raise ScopeError(problems)
-    return out
+    return out, problems
+
+
+def select_linked(resources: list[Resource], scope: Scope) -> list[Resource]:
+    """Links resolved, then the scope selected; a link that could not be resolved is refused (ScopeError, every
+    one at once) when the resource holding it is protected, and ignored when it is not."""
+    linked, problems = resolve_links(resources)
+    selected = select(linked, scope)
+    refused = [p for r in selected for p in problems.get(r.key, [])]
+    if refused:
+        raise ScopeError(refused)
+    return selected
 
 
 def refer(resources: list[Resource]) -> list[Resource]:

@@ -112,6 +112,8 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "drs:TerminateRecoveryInstances": ("drs:TerminateRecoveryInstances", "drs:DeleteRecoveryInstance",
                                        "ec2:DeleteVolume", "ec2:DescribeInstances", "ec2:DescribeVolumes",
                                        "ec2:TerminateInstances"),
+    # ---- Resource Groups Tagging API: its signing name is "tagging", its IAM prefix "tag" ----------------------
+    "tagging:GetResources": ("tag:GetResources",),
     # ---- STS: "who am I" needs no permission (sts:GetCallerIdentity cannot be denied) ----------------------
     "sts:GetCallerIdentity": (),
 }

@@ -202,4 +202,5 @@ def runbook_fields(point: RecoveryPoint, results: list[ResourceResult], started:
     """A failover report's RTO (total and per phase) and its recovery-order diagram."""
     approved = datetime.fromisoformat(approval["at"]) if approval and not approval["pre_approved"] else None
     times = reports.recovery_times(results, started, preflight_ended, approved, datetime.now(timezone.utc))
-    return {**times, "runbook_mermaid": reports.mermaid(point.resources, {r.key: r.outcome.value for r in results})}
+    return {**times, "runbook_mermaid": reports.mermaid(point.resources, {r.key: r.outcome.value for r in results}),
+            "not_protected": point.not_protected}

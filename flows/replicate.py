@@ -10,16 +10,18 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.aws import AwsAccess
+from core.coverage import not_protected
 from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
 from core.handler import ScopeError
 from core.keys import cross_account_key_problems
 from core.models import Endpoint, RecoveryPoint
 from core.preflight import check_recovery_region, check_sides
-from core.scope import link, refer, select
+from core.scope import refer, select_linked
 from core.vault import Vault
 from flows.common import PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish
 from tasks.registry import default_registry
+from tasks.tagging import tagged_in_scope
 
 
 @flow(name="drflow-replicate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TASKS))
@@ -42,7 +44,7 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
         raise PreflightError(problems)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode="stage", scope="stage", refresh=refresh)
     try:
-        resources = refer(select(link(discover_all(spec)), plan.scope))
+        resources = refer(select_linked(discover_all(spec), plan.scope))
     except ScopeError as exc:
         raise PreflightError(exc.problems) from None
     logger.info("discovered %d resources in scope in %s", len(resources), plan.source.region)
@@ -50,6 +52,10 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
         topological_order({r.key: r.dependencies for r in resources})
     except GraphError as exc:
         raise PreflightError([("recovery point", str(exc))]) from None
+    unprotected = not_protected(tagged_in_scope(aws.source, plan.scope.tags),
+                                [kind for handler in registry.values() for kind in getattr(handler, "arn_kinds", ())])
+    for item in unprotected:
+        logger.warning("not protected: %s %s (drflow has no handler for %s)", item["kind"], item["arn"], item["kind"])
     problems = check_recovery_region(plan, aws.recovery, resources)
     problems += cross_account_key_problems(plan, resources, aws.source, aws.recovery)
     problems += handler_preflight(resources, spec)
@@ -61,11 +67,11 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
     point = RecoveryPoint(id=RecoveryPoint.new_id(), plan_name=plan.name, created_at=datetime.now(timezone.utc),
                           source=Endpoint(account_id=plan.source.account_id, region=plan.source.region),
                           recovery=Endpoint(account_id=plan.recovery.account_id, region=plan.recovery.region),
-                          plan=plan.public_dict(), resources=resources)
+                          plan=plan.public_dict(), resources=resources, not_protected=unprotected)
     uri = vault.write(point)
     logger.info("recovery point %s written to %s", point.id, uri)
     results = run_graph(resources, spec)
     pruned = vault.prune(plan.vault.keep)
     report = build_report("replicate", plan, aws, results, started, recovery_point=point.id,
-                          vault={"uri": uri, "pruned": pruned})
+                          vault={"uri": uri, "pruned": pruned}, not_protected=unprotected)
     return publish(report)

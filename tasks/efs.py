@@ -98,6 +98,7 @@ def _access_point(ap: dict[str, Any]) -> dict[str, Any]:
 
 class FileSystemHandler:
     type: ClassVar[str] = TYPE
+    arn_kinds: ClassVar[tuple[str, ...]] = ("elasticfilesystem:file-system", "elasticfilesystem:access-point")
     pilot_light: ClassVar[bool] = True  # replication is staged nightly; the replica costs storage, not compute
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

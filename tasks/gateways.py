@@ -39,6 +39,7 @@ def client_token(ctx: ApplyContext, resource: Resource) -> str:
 
 class InternetGatewayHandler:
     type: ClassVar[str] = IGW
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:internet-gateway",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
@@ -91,6 +92,7 @@ class InternetGatewayHandler:
 
 class EgressOnlyGatewayHandler:
     type: ClassVar[str] = EIGW
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:egress-only-internet-gateway",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
@@ -132,6 +134,7 @@ class EgressOnlyGatewayHandler:
 
 class ElasticIpHandler:
     type: ClassVar[str] = EIP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:elastic-ip",)
     pilot_light: ClassVar[bool] = False
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
@@ -176,6 +179,7 @@ class ElasticIpHandler:
 
 class NatGatewayHandler:
     type: ClassVar[str] = NAT
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:natgateway",)
     pilot_light: ClassVar[bool] = False
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1

@@ -73,6 +73,7 @@ def with_source_replication(policy: dict[str, Any], plan: Plan) -> tuple[dict[st
 
 class KeyHandler:
     type: ClassVar[str] = KEY_TYPE
+    arn_kinds: ClassVar[tuple[str, ...]] = ("kms:key", "kms:alias")
     pilot_light: ClassVar[bool] = True  # copies made nightly need it; a failover can only find it
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 2  # 2: cross-account keys let the source account's S3 replication encrypt

@@ -145,6 +145,7 @@ class _Named(_Elb):
 
 class TargetGroupHandler(_Named):
     type: ClassVar[str] = TG
+    arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:targetgroup",)
     pilot_light: ClassVar[bool] = True
     lookup: ClassVar[tuple[str, str, str]] = ("describe_target_groups", "TargetGroups", "TargetGroupArn")
 
@@ -193,6 +194,7 @@ class TargetGroupHandler(_Named):
 
 class LoadBalancerHandler(_Named):
     type: ClassVar[str] = LB
+    arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:loadbalancer",)
     pilot_light: ClassVar[bool] = False
     lookup: ClassVar[tuple[str, str, str]] = ("describe_load_balancers", "LoadBalancers", "LoadBalancerArn")
 
@@ -258,6 +260,7 @@ class LoadBalancerHandler(_Named):
 
 class ListenerHandler(_Elb):
     type: ClassVar[str] = LISTENER
+    arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:listener", "elasticloadbalancing:listener-rule")
     pilot_light: ClassVar[bool] = False
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
@@ -369,12 +372,14 @@ class TargetsHandler(_Elb):
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         elb = source.client("elbv2")
+        managed = _managed_targets(source)
         out = []
         for g in paginate(elb, "describe_target_groups", "TargetGroups"):
             health = elb.describe_target_health(TargetGroupArn=g["TargetGroupArn"])["TargetHealthDescriptions"]
             kind = g.get("TargetType", "instance")
             targets, deps = [], {resource_key(TG, _short(g["TargetGroupArn"]))}
-            for t in health:
+            others = [t for t in health if t["Target"]["Id"] not in managed]
+            for t in others:
                 target = t["Target"]
                 entry = {"port": target.get("Port")}
                 if kind == "instance":
@@ -383,10 +388,13 @@ class TargetsHandler(_Elb):
                 else:
                     entry["ip"] = target["Id"]
                 targets.append(entry)
+            if health and not others:
+                continue  # only an Auto Scaling group's or an ECS service's targets: they register themselves
             vpc = resource_key("ec2:vpc", g["VpcId"]) if g.get("VpcId") else None
             out.append(Resource(type=TARGETS, source_id=_short(g["TargetGroupArn"]), name=g["TargetGroupName"],
                                 config={"vpc": vpc, "target_group": resource_key(TG, _short(g["TargetGroupArn"])),
-                                        "targets": sorted(targets, key=str)},
+                                        "targets": sorted(targets, key=str),
+                                        "shared": len(others) < len(health)},
                                 dependencies=sorted(deps)))
         return out
 
@@ -402,12 +410,27 @@ class TargetsHandler(_Elb):
         have = {(c["Id"], c.get("Port")) for c in current}
         add = [w for w in wanted if (w["Id"], w.get("Port", resource_port(current, w))) not in have]
         keep = {(w["Id"], w.get("Port")) for w in wanted}
-        remove = [c for c in current if (c["Id"], c.get("Port")) not in keep and (c["Id"], None) not in keep]
+        remove = [] if resource.config.get("shared") else [  # shared: what the group or service registered stays
+            c for c in current if (c["Id"], c.get("Port")) not in keep and (c["Id"], None) not in keep]
         if add:
             elb.register_targets(TargetGroupArn=group, Targets=add)
         if remove:
             elb.deregister_targets(TargetGroupArn=group, Targets=remove)
         return Applied(group, changed=bool(add or remove), details={"targets": [w["Id"] for w in wanted]})
+
+
+def _managed_targets(source: Side) -> set[str]:
+    """Targets that register themselves, so that drflow must neither recover nor remove them: instances an
+    Auto Scaling group launched (recovered with the group), and the private IPs of the network interfaces ECS
+    made for its tasks (described by the task attachment's ARN; Fargate tasks come back with their service)."""
+    ec2 = source.client("ec2")
+    reservations = paginate(ec2, "describe_instances", "Reservations",
+                            Filters=[{"Name": "tag-key", "Values": ["aws:autoscaling:groupName"]}])
+    managed = {i["InstanceId"] for r in reservations for i in r["Instances"]}
+    for eni in paginate(ec2, "describe_network_interfaces", "NetworkInterfaces",
+                        Filters=[{"Name": "description", "Values": ["arn:aws:ecs:*"]}]):
+        managed.update(a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []))
+    return managed
 
 
 def resource_port(current: list[dict[str, Any]], wanted: dict[str, Any]) -> Any:

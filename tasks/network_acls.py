@@ -43,6 +43,7 @@ def _entry_kwargs(entry: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
 
 class NetworkAclHandler:
     type: ClassVar[str] = NACL
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:network-acl",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

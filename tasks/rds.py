@@ -172,6 +172,7 @@ class _Database:
 
 class ClusterHandler(_Database):
     type: ClassVar[str] = CLUSTER
+    arn_kinds: ClassVar[tuple[str, ...]] = ("rds:cluster",)
     api: ClassVar[SnapshotApi] = CLUSTER_SNAPSHOTS
     what: ClassVar[str] = "DB cluster"
     noun: ClassVar[str] = "DBCluster"
@@ -233,6 +234,7 @@ def _storage_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
 
 class InstanceHandler(_Database):
     type: ClassVar[str] = INSTANCE
+    arn_kinds: ClassVar[tuple[str, ...]] = ("rds:db",)
     api: ClassVar[SnapshotApi] = INSTANCE_SNAPSHOTS
     what: ClassVar[str] = "DB instance"
     noun: ClassVar[str] = "DBInstance"

@@ -109,6 +109,7 @@ class _Group:
 
 class SubnetGroupHandler(_Group):
     type: ClassVar[str] = SUBNET_GROUP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("rds:subgrp",)
     what: ClassVar[str] = "DB subnet group"
     prefix: ClassVar[str] = "DBSubnetGroup"
     word: ClassVar[str] = "db_subnet_group"
@@ -186,6 +187,7 @@ class _ParameterGroup(_Group):
 
 class ParameterGroupHandler(_ParameterGroup):
     type: ClassVar[str] = PARAMETER_GROUP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("rds:pg",)
     what: ClassVar[str] = "DB parameter group"
     prefix: ClassVar[str] = "DBParameterGroup"
     word: ClassVar[str] = "db_parameter_group"
@@ -194,6 +196,7 @@ class ParameterGroupHandler(_ParameterGroup):
 
 class ClusterParameterGroupHandler(_ParameterGroup):
     type: ClassVar[str] = CLUSTER_PARAMETER_GROUP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("rds:cluster-pg",)
     what: ClassVar[str] = "DB cluster parameter group"
     prefix: ClassVar[str] = "DBClusterParameterGroup"
     word: ClassVar[str] = "db_cluster_parameter_group"
@@ -221,6 +224,7 @@ def _options(group: dict[str, Any], sg_key: Any) -> list[dict[str, Any]]:
 
 class OptionGroupHandler(_Group):
     type: ClassVar[str] = OPTION_GROUP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("rds:og",)
     what: ClassVar[str] = "option group"
     prefix: ClassVar[str] = "OptionGroup"
     word: ClassVar[str] = "option_group"

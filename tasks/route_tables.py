@@ -51,6 +51,7 @@ def _target(route: dict[str, Any]) -> tuple[str, str] | None:
 
 class RouteTableHandler:
     type: ClassVar[str] = ROUTE_TABLE
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:route-table",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

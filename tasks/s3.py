@@ -37,6 +37,7 @@ FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
 
 class BucketHandler:
     type: ClassVar[str] = BUCKET
+    arn_kinds: ClassVar[tuple[str, ...]] = ("s3",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

@@ -61,6 +61,7 @@ def _permission(rule: dict[str, Any]) -> dict[str, Any]:
 
 class SecurityGroupHandler:
     type: ClassVar[str] = GROUP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -111,6 +112,7 @@ class SecurityGroupHandler:
 
 class SecurityGroupRulesHandler:
     type: ClassVar[str] = RULES
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group-rule",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

@@ -35,6 +35,7 @@ SERVER = "ec2:instance"
 DEPENDS_TAG = "drflow:depends-on"
 AGENT_TAG = "drs-agent"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+GROUP_TAG = "aws:autoscaling:groupName"  # AWS's tag on every instance an Auto Scaling group launched
 DRS_TERMINATE_BATCH = 200  # terminate_recovery_instances takes at most 200 ids
 TERMINATE_POLL = {"first": 2.0, "cap": 15.0, "attempts": 120}
 
@@ -140,6 +141,7 @@ def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
 
 class ServerHandler:
     type: ClassVar[str] = SERVER
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:instance", "ec2:volume", "ec2:network-interface")
     pilot_light: ClassVar[bool] = True  # the launch template sync is free; the launch happens at failover
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -148,7 +150,9 @@ class ServerHandler:
         ec2 = source.client("ec2")
         reservations = paginate(ec2, "describe_instances", "Reservations",
                                 Filters=[{"Name": "instance-state-name", "Values": LIVE_STATES}])
-        instances = [i for r in reservations for i in r["Instances"]]
+        # an Auto Scaling group's instances (its own, or those of a Beanstalk environment or an ECS capacity
+        # provider) are recovered by recovering the group: the group launches new ones
+        instances = [i for r in reservations for i in r["Instances"] if GROUP_TAG not in tags_of(i)]
         volume_ids = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
         volumes = {v["VolumeId"]: v for v in paginate(ec2, "describe_volumes", "Volumes", VolumeIds=volume_ids)} \
             if volume_ids else {}

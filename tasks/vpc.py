@@ -34,6 +34,7 @@ def _is_default_dhcp(config: dict[str, list[str]], region: str) -> bool:
 
 class DhcpOptionsHandler:
     type: ClassVar[str] = DHCP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:dhcp-options",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -92,6 +93,7 @@ class DhcpOptionsHandler:
 
 class VpcHandler:
     type: ClassVar[str] = VPC
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc", "ec2:vpc-cidr-block-association")
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -166,6 +168,7 @@ class VpcHandler:
 
 class SubnetHandler:
     type: ClassVar[str] = SUBNET
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:subnet",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

@@ -127,11 +127,13 @@ class _EndpointHandler:
 
 class GatewayEndpointHandler(_EndpointHandler):
     type: ClassVar[str] = GATEWAY
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Gateway"
     pilot_light: ClassVar[bool] = True
 
 
 class InterfaceEndpointHandler(_EndpointHandler):
     type: ClassVar[str] = INTERFACE
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Interface"
     pilot_light: ClassVar[bool] = False

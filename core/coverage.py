@@ -1,0 +1,36 @@
+"""What the plan's scope holds that drflow does not protect: never silently ignored.
+
+The Resource Groups Tagging API lists every tagged resource of the source region that carries the scope's
+tags, whatever its service. Each handler names the kinds of ARN it protects (`arn_kinds`); a tagged resource
+of any other kind (a queue, a table, a state machine) is reported as not protected, in the replication report
+and in the recovery point, so that the runbook can say what must be recovered by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+def arn_kind(arn: str) -> str:
+    """"<service>:<resource type>" of an ARN, as the Tagging API's ResourceTypeFilters name it: `ec2:instance`,
+    `rds:db`, `elasticloadbalancing:loadbalancer`; only the service where the ARN has no type (`s3`, `sqs`)."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return arn
+    service, resource = parts[2], parts[5]
+    cut = min((i for i in (resource.find("/"), resource.find(":")) if i >= 0), default=-1)
+    return f"{service}:{resource[:cut]}" if cut > 0 else service
+
+
+def arn_name(arn: str) -> str:
+    """The readable last part of an ARN: a queue's or table's name, a function's, an id."""
+    resource = arn.split(":", 5)[-1]
+    return resource.replace(":", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def not_protected(tagged_arns: Iterable[str], handled_kinds: Iterable[str]) -> list[dict[str, Any]]:
+    """The tagged resources whose kind no handler protects, sorted by kind and ARN."""
+    handled = set(handled_kinds)
+    found = {arn for arn in tagged_arns if arn_kind(arn) not in handled}
+    return [{"kind": arn_kind(arn), "name": arn_name(arn), "arn": arn}
+            for arn in sorted(found, key=lambda a: (arn_kind(a), a))]
