@@ -62,6 +62,7 @@ def _template_spec(group: dict[str, Any]) -> dict[str, Any] | None:
 
 class GroupHandler:
     type: ClassVar[str] = GROUP
+    arn_kinds: ClassVar[tuple[str, ...]] = ("autoscaling:autoScalingGroup",)
     pilot_light: ClassVar[bool] = False  # a group runs instances: created at failover only
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

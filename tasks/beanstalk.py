@@ -67,6 +67,7 @@ def bundle_key(plan_name: str, application: str, label: str, etag: str, key: str
 
 class ApplicationHandler:
     type: ClassVar[str] = APPLICATION
+    arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:application", "elasticbeanstalk:applicationversion")
     pilot_light: ClassVar[bool] = True  # an application and its versions are free
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -158,6 +159,7 @@ class ApplicationHandler:
 
 class EnvironmentHandler:
     type: ClassVar[str] = ENVIRONMENT
+    arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:environment",)
     pilot_light: ClassVar[bool] = False  # an environment runs instances and a load balancer
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

@@ -104,6 +104,7 @@ def _capture(data: dict[str, Any], keys: KeyCatalog) -> tuple[dict[str, Any], se
 
 class LaunchTemplateHandler:
     type: ClassVar[str] = LAUNCH_TEMPLATE
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:launch-template",)
     pilot_light: ClassVar[bool] = True  # a template costs nothing; its AMI copy is the nightly data copy
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

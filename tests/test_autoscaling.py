@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from conftest import RECOVERY, SOURCE, make_plan
+from core.coverage import arn_kind
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.seed_asg import NAME, USER_DATA, seed_asg
 from flows.cleanup import drill_cleanup
@@ -17,9 +18,6 @@ from flows.replicate import replicate
 from flows_helper import run
 from tasks.registry import default_registry
 
-# ASG-launched instances are the group's, not servers of their own (the servers handler's skip of them lands on
-# main separately): left out of scope here by type, so that these tests prove the group alone brings them back
-TYPES = sorted(set(default_registry()) - {"ec2:instance", "elbv2:targets"})
 
 
 @pytest.fixture
@@ -30,7 +28,8 @@ def batch(shop, sandbox):
 
 
 def asg_plan():
-    return make_plan(scope={"tags": {"app": "shop"}, "resource_types": TYPES})
+    """The whole shop's scope: the group's instances (tagged app=shop at launch) are its own, no servers."""
+    return make_plan()
 
 
 def client(service: str, region: str = RECOVERY):
@@ -62,6 +61,8 @@ def test_the_group_comes_back_at_its_desired_size_in_the_recovered_subnets(batch
             {"Key": "app", "Value": "shop"}, {"Key": "elasticbeanstalk:environment-name", "Value": "shop-web"}]}])
     replicated = run(replicate, plan=plan)
     assert replicated["failed"] == [], replicated["failed"]
+    assert not [n for n in replicated["not_protected"] if n["kind"] in ("ec2:launch-template",
+                                                                       "autoscaling:autoScalingGroup")]
     assert groups() == []  # a group runs instances: nothing of it before a failover
     [template] = templates()  # the template is staged nightly, with its AMI copied and mapped
     assert template["LaunchTemplateName"] == NAME
@@ -102,6 +103,9 @@ def test_the_group_comes_back_at_its_desired_size_in_the_recovered_subnets(batch
     assert tags["app"] == ("shop", True) and tags["tier"] == ("batch", False)
     running = [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
     assert len(running) == 2
+    live = client("ec2").describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    assert sorted(i["InstanceId"] for r in live["Reservations"] for i in r["Instances"]) == sorted(running)  # no
+    # copies of the source group's instances as servers of their own: the group launched these
     for instance in instances(running):
         assert instance["SubnetId"] in {idmap[batch["private-a"]], idmap[batch["private-b"]]}
         assert instance["ImageId"] == data["ImageId"]
@@ -166,6 +170,16 @@ def test_a_drill_uses_copies_of_its_own_and_cleanup_removes_them(batch, sandbox)
     assert again["removed"] == {}
 
 
+@pytest.mark.parametrize("arn, kind", [
+    (f"arn:aws:autoscaling:{SOURCE}:111111111111:autoScalingGroup:6d3c1b9e-0000-4000-8000-000000000000:"
+     f"autoScalingGroupName/{NAME}", "autoscaling:autoScalingGroup"),
+    (f"arn:aws:ec2:{SOURCE}:111111111111:launch-template/lt-0123456789abcdef0", "ec2:launch-template")])
+def test_the_kinds_the_handlers_claim_are_the_tagging_apis(arn, kind):
+    registry = default_registry()
+    assert arn_kind(arn) == kind
+    assert kind in registry["autoscaling:group"].arn_kinds + registry["ec2:launch-template"].arn_kinds
+
+
 def test_a_new_source_version_is_a_new_default_version_and_a_new_ami_a_new_copy(batch, sandbox):
     plan = asg_plan()
     assert run(replicate, plan=plan)["failed"] == []
@@ -213,8 +227,7 @@ def test_cross_account_the_ami_is_shared_then_copied_and_the_group_runs_in_the_r
 
     other = "222222222222"
     role = recovery_role(other, trusted="111111111111")
-    plan = make_plan(recovery={"account_id": other, "region": RECOVERY, "role_arn": role},
-                     scope={"tags": {"app": "shop"}, "resource_types": TYPES})
+    plan = make_plan(recovery={"account_id": other, "region": RECOVERY, "role_arn": role})
     assert run(replicate, plan=plan)["failed"] == []
     permissions = client("ec2", SOURCE).describe_image_attribute(ImageId=batch["asg-image"],
                                                                   Attribute="launchPermission")["LaunchPermissions"]

@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import AwsAccess
+from core.coverage import arn_kind
 from core.handler import ApplyContext, CleanupContext, OwnedIndex
 from core.models import Outcome, Resource, ResourceResult, resource_key
 from core.netmap import NetworkMapper
@@ -286,6 +287,12 @@ def test_a_drill_suffixes_the_name_and_cname_and_cleanup_terminates_only_its_env
             {"IncludeDeleted": False})
         eb.add_response("list_tags_for_resource", {"ResourceTags": [{"Key": "drflow:plan", "Value": plan.name}]})
         assert EnvironmentHandler().cleanup(ctx) == []
+
+
+def test_the_kinds_the_handlers_claim_are_the_tagging_apis():
+    version = f"arn:aws:elasticbeanstalk:{SOURCE}:{ACCOUNT}:applicationversion/{APP}/v42"
+    claimed = ApplicationHandler.arn_kinds + EnvironmentHandler.arn_kinds
+    assert {arn_kind(APP_ARN), arn_kind(ENV_ARN), arn_kind(version)} == set(claimed)
 
 
 def test_moto_serves_the_application_reads_the_handlers_make(world):
