@@ -27,6 +27,7 @@ from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, Cleanup
 from core.models import Resource, resource_key
 from core.plan import Plan
 from core.policy import references, translate
+from core.vault import Vault
 
 APPLICATION = "elasticbeanstalk:application"
 ENVIRONMENT = "elasticbeanstalk:environment"
@@ -108,6 +109,25 @@ class ApplicationHandler:
             copied += 1
         return copied
 
+    def _prune(self, ctx: ApplyContext) -> list[str]:
+        """Delete the bundle copies that no recovery point the vault keeps names (this night's is written before
+        staging; older ones are pruned after it). Once per run, by whichever application is staged."""
+        def prune() -> list[str]:
+            vault = Vault(ctx.recovery, ctx.plan.vault_bucket, ctx.plan.name)
+            wanted = {key for point_id in vault.ids()[-ctx.plan.vault.keep:] for r in vault.load(point_id).resources
+                      if r.type == APPLICATION for key in r.data.get("bundles", {}).values()}
+            if not wanted:
+                return []  # no point names a bundle: nothing is pruned on a vault that could not be read
+            s3, bucket, prefix = ctx.recovery.client("s3"), ctx.plan.vault_bucket, f"beanstalk/{ctx.plan.name}/"
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}  # every version: the vault is versioned
+                      for kind in ("Versions", "DeleteMarkers")
+                      for v in paginate(s3, "list_object_versions", kind, Bucket=bucket, Prefix=prefix)
+                      if v["Key"] not in wanted]
+            for start in range(0, len(doomed), 1000):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
+            return sorted({d["Key"] for d in doomed})
+        return ctx.shared.once("beanstalk-bundle-prune", prune)
+
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """Before a failover: every version's bundle copy is in the vault (a version whose copy is missing
         cannot be created, and an environment running it cannot start)."""
@@ -128,6 +148,7 @@ class ApplicationHandler:
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         eb = ctx.recovery.client("elasticbeanstalk")
         copied = self._stage_bundles(resource, ctx) if ctx.staging else 0
+        pruned = self._prune(ctx) if ctx.staging else []
         apps = eb.describe_applications(ApplicationNames=[resource.name])["Applications"]
         if apps:
             tags = _tags(eb, apps[0]["ApplicationArn"])
@@ -154,7 +175,8 @@ class ApplicationHandler:
                 Process=True)
             made.append(v["label"])
         return Applied(resource.name, created=created, changed=bool(made or copied) and not created,
-                       details={"versions_created": made, "bundles_copied": copied})
+                       details={"versions_created": made, "bundles_copied": copied,
+                                **({"bundles_pruned": len(pruned)} if pruned else {})})
 
 
 class EnvironmentHandler:

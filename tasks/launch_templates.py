@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from core.amis import share_image
+from core.amis import image_snapshots, share_image
 from core.aws import Side, paginate
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable,
                           created, delete_quietly, find_owned, tags_of)
@@ -30,9 +30,11 @@ from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource, canonical_json, resource_key
 from core.plan import Plan
 from core.policy import translate
+from core.vault import Vault
 
 LAUNCH_TEMPLATE = "ec2:launch-template"
 MARK = "drflow-lt:"
+TAG_KIND, KIND = "drflow:kind", "launch-template-image"  # tells these AMI copies from the imaged servers'
 LOOKUP = Lookup("describe_launch_templates", "LaunchTemplates", "LaunchTemplateId", "LaunchTemplateIds")
 DROPPED = ("LicenseSpecifications", "CapacityReservationSpecification", "ElasticGpuSpecifications",
            "ElasticInferenceAccelerators", "KeyName", "SecurityGroups", "RamDiskId", "KernelId")
@@ -171,9 +173,34 @@ class LaunchTemplateHandler:
                                     Description=f"drflow copy of {image_id} ({image.get('Name', '')})"[:255])
             ec2.create_tags(Resources=[copied["ImageId"]], Tags=[
                 {"Key": TAG_PLAN, "Value": ctx.plan.name}, {"Key": TAG_SOURCE_ID, "Value": image_id},
+                {"Key": TAG_KIND, "Value": KIND},
                 {"Key": "Name", "Value": f"drflow {image.get('Name') or image_id}"}])
             return copied["ImageId"]
         return ctx.shared.once(f"launch-template-ami:{image_id}", copy)
+
+    def _prune(self, ctx: ApplyContext) -> list[str]:
+        """Deregister the copies of AMIs that no template of the recovery points the vault keeps launches from
+        (the point of this night is written before staging, so its AMIs are among them; older points are pruned
+        after staging, so a copy only they name is no longer needed). Once per run, by whichever template is
+        staged: an unchanged template is cached by the engine, so a copy goes at the latest with the weekly
+        re-check."""
+        def prune() -> list[str]:
+            vault = Vault(ctx.recovery, ctx.plan.vault_bucket, ctx.plan.name)
+            wanted = {image for point_id in vault.ids()[-ctx.plan.vault.keep:]
+                      for r in vault.load(point_id).resources if r.type == LAUNCH_TEMPLATE for image in self._images(r)}
+            if not wanted:
+                return []  # no point names a template (a vault that cannot be read must not empty the region)
+            ec2 = ctx.recovery.client("ec2")
+            gone = []
+            for image in paginate(ec2, "describe_images", "Images", Owners=["self"], Filters=[
+                    {"Name": f"tag:{TAG_PLAN}", "Values": [ctx.plan.name]}, {"Name": f"tag:{TAG_KIND}", "Values": [KIND]}]):
+                if tags_of(image).get(TAG_SOURCE_ID) not in wanted:
+                    ec2.deregister_image(ImageId=image["ImageId"])
+                    for snapshot in image_snapshots(image):
+                        ec2.delete_snapshot(SnapshotId=snapshot)
+                    gone.append(image["ImageId"])
+            return gone
+        return ctx.shared.once("launch-template-ami-prune", prune)
 
     def _image_map(self, resource: Resource, ctx: ApplyContext) -> dict[str, str]:
         out = {}
@@ -245,6 +272,7 @@ class LaunchTemplateHandler:
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         ec2 = ctx.recovery.client("ec2")
         images = self._image_map(resource, ctx)
+        pruned = self._prune(ctx) if ctx.staging else []
         wanted: dict[str, tuple[str, dict[str, Any]]] = {}
         warnings: list[str] = []
         for label, version in sorted(resource.config["versions"].items()):
@@ -280,7 +308,7 @@ class LaunchTemplateHandler:
             writes += 1
         return Applied(template_id, created=found is None, changed=bool(writes) and found is not None,
                        warnings=warnings, details={"name": recovered_name(resource.name, ctx), "versions": numbers,
-                                                   "images": images})
+                                                   "images": images, **({"pruned_images": pruned} if pruned else {})})
 
     @staticmethod
     def _name_free(ec2: Any, resource: Resource, ctx: ApplyContext) -> None:

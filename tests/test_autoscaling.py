@@ -222,6 +222,25 @@ def test_a_new_source_version_is_a_new_default_version_and_a_new_ami_a_new_copy(
     assert {i["InstanceType"] for i in instances(running)} == {"t3.small"}
 
 
+def test_a_copy_no_kept_recovery_point_launches_from_is_deregistered(batch, sandbox):
+    plan = make_plan(vault={"keep": 1})
+    assert run(replicate, plan=plan)["failed"] == []
+    [first] = client("ec2").describe_images(Owners=["self"])["Images"]
+    source = client("ec2", SOURCE)
+    image = source.register_image(Name="shop-batch-image-2", RootDeviceName="/dev/xvda", BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    source.create_launch_template_version(LaunchTemplateId=batch["launch-template"], LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.small", "SecurityGroupIds": [batch["sg-app"]]})
+    source.modify_launch_template(LaunchTemplateId=batch["launch-template"], DefaultVersion="2")
+
+    assert run(replicate, plan=plan)["failed"] == []
+    [kept] = client("ec2").describe_images(Owners=["self"])["Images"]
+    assert kept["ImageId"] != first["ImageId"] and {"Key": "drflow:source-id", "Value": image} in kept["Tags"]
+    assert kept["ImageId"] == default_data(templates()[0]["LaunchTemplateId"])["ImageId"]
+    snapshots = {s["SnapshotId"] for s in client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert not {m["Ebs"]["SnapshotId"] for m in first["BlockDeviceMappings"] if "Ebs" in m} & snapshots
+
+
 def test_cross_account_the_ami_is_shared_then_copied_and_the_group_runs_in_the_recovery_account(batch, sandbox):
     from drflow.sandbox.accounts import recovery_role, session_for
 

@@ -21,9 +21,10 @@ from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import AwsAccess
 from core.coverage import arn_kind
 from core.handler import ApplyContext, CleanupContext, OwnedIndex
-from core.models import Outcome, Resource, ResourceResult, resource_key
+from core.models import Endpoint, Outcome, RecoveryPoint, Resource, ResourceResult, resource_key
 from core.netmap import NetworkMapper
 from core.scope import link, refer
+from core.vault import Vault
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler, bundle_key
 
 APP, ENV, ENV_ID = "shop-web", "shop-web-prod", "e-abcdef1234"
@@ -46,8 +47,7 @@ def world(shop, sandbox):
                                         VpcId=shop["vpc"], TagSpecifications=[{"ResourceType": "security-group", "Tags": [
                                             {"Key": "elasticbeanstalk:environment-id", "Value": ENV_ID}]}])["GroupId"]
     plan = make_plan()
-    boto3.client("s3", region_name=RECOVERY).create_bucket(
-        Bucket=plan.vault_bucket, CreateBucketConfiguration={"LocationConstraint": RECOVERY})
+    Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).ensure()
     return {**shop, "managed-sg": managed, "plan": plan}
 
 
@@ -175,6 +175,32 @@ def test_staging_copies_the_bundle_to_the_vault_and_creates_the_versions_from_it
     assert len(vault.list_objects_v2(Bucket=plan.vault_bucket, Prefix="beanstalk/")["Contents"]) == 1
     assert bundle_key(plan.name, APP, "v42", '"abc"', "x/v42.zip") != bundle_key(plan.name, APP, "v42", '"abd"',
                                                                                    "x/v42.zip")
+
+
+def test_staging_deletes_the_bundle_copies_no_kept_recovery_point_names(world):
+    app, _ = discovered(world)
+    plan = world["plan"]
+    aws = AwsAccess(plan)
+    Vault(aws.vault, plan.vault_bucket, plan.name).write(RecoveryPoint(
+        id=RecoveryPoint.new_id(), plan_name=plan.name, created_at=NOW, plan={}, resources=[app],
+        source=Endpoint(account_id=ACCOUNT, region=SOURCE), recovery=Endpoint(account_id=ACCOUNT, region=RECOVERY)))
+    vault = boto3.client("s3", region_name=RECOVERY)
+    stale = f"beanstalk/{plan.name}/{APP}/v41/0123/v41.zip"
+    for body in (b"one", b"two"):
+        vault.put_object(Bucket=plan.vault_bucket, Key=stale, Body=body)
+    elsewhere = f"beanstalk/another-plan/{APP}/v1/0123/v1.zip"
+    vault.put_object(Bucket=plan.vault_bucket, Key=elsewhere, Body=b"not ours")
+    ctx = context(plan, "stage", {}, source=aws.source)
+    with Stubber(ctx.recovery.client("elasticbeanstalk")) as eb:
+        eb.add_response("describe_applications", {"Applications": []})
+        eb.add_response("create_application", {"Application": {"ApplicationName": APP}})
+        eb.add_response("describe_application_versions", {"ApplicationVersions": []})
+        eb.add_response("create_application_version", {"ApplicationVersion": {"ApplicationName": APP}})
+        applied = ApplicationHandler().apply(app, ctx)
+    assert applied.details["bundles_pruned"] == 1
+    versions = vault.list_object_versions(Bucket=plan.vault_bucket, Prefix="beanstalk/")
+    keys = sorted({v["Key"] for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])})
+    assert keys == sorted([app.data["bundles"]["v42"], elsewhere])
 
 
 def _deps(world, env: Resource, drill: bool = False) -> tuple[Resource, dict]:
