@@ -6,6 +6,8 @@ Adding a service means adding its module and listing its handlers here; the flow
 from __future__ import annotations
 
 from core.handler import Handler, Registry
+from tasks.ecs import ClusterHandler as EcsClusterHandler, TaskDefinitionHandler
+from tasks.ecs_services import ServiceHandler as EcsServiceHandler
 from tasks.efs import FileSystemHandler
 from tasks.iam import RoleHandler
 from tasks.iam_policies import PolicyHandler
@@ -34,6 +36,7 @@ HANDLERS: tuple[Handler, ...] = (
     SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
     ClusterHandler(), InstanceHandler(),
     PolicyHandler(), RoleHandler(), InstanceProfileHandler(),
+    EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
 )
 
 

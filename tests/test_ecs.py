@@ -1,0 +1,273 @@
+"""ECS and Fargate through the sandbox: clusters and task definitions staged nightly, the service recovered at
+failover behind the recovered ALB, drills and their cleanup.
+
+moto runs no containers. drflow/sandbox/moto_ecs.py makes a new service's tasks "run" at once (running count =
+desired count, deployment COMPLETED: what a Fargate service whose image pulls and whose health checks pass
+reports), so `services_stable` can succeed; and it refuses, as AWS does, a service behind a target group that no
+load balancer forwards to. The running count asserted below is therefore the sandbox's; what the tests prove is
+what drflow asked AWS for (cluster, revision, images, roles, logs, network, target group, desired count) and that
+it waited for a stable service.
+
+The ECR handler is written in parallel (tasks/ecr.py, another helper): until it is merged, `StandInRepositories`
+below stands in for it, put into the registry by monkeypatch for these tests only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import boto3
+import pytest
+
+from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from core.aws import Side, paginate
+from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, OwnedIndex
+from core.images import repository_uri
+from core.models import Outcome, Resource, ResourceResult
+from core.netmap import NetworkMapper
+from core.plan import Plan
+from drflow.sandbox.faults import Faults
+from drflow.sandbox.seed_ecs import EXECUTION_ROLE, IMAGE_TAG, LOG_GROUP, SECRET_VALUE, SIDECAR, TASK_ROLE, seed_ecs
+from flows.cleanup import drill_cleanup
+from flows.failover import failover
+from flows.replicate import replicate
+from flows_helper import run
+from tasks.ecs import TaskDefinitionHandler, tag_dict
+
+REPLICA_IMAGE = f"{repository_uri(ACCOUNT, RECOVERY, 'shop/api')}:{IMAGE_TAG}"
+
+
+class StandInRepositories:
+    """Stands in for the real "ecr:repository" handler (tasks/ecr.py, written in parallel): the replica repository
+    made (empty) in the recovery region, its URI the recovered id. Test-only; the lead replaces it at merge."""
+
+    type: ClassVar[str] = "ecr:repository"
+    pilot_light: ClassVar[bool] = True
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        ecr = source.client("ecr")
+        return [Resource(type=self.type, source_id=r["repositoryName"], name=r["repositoryName"],
+                         arn=r["repositoryArn"], tags={t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(
+                             resourceArn=r["repositoryArn"])["tags"]})
+                for r in paginate(ecr, "describe_repositories", "repositories")]
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        ecr = ctx.recovery.client("ecr")
+        try:
+            return ecr.describe_repositories(repositoryNames=[resource.name])["repositories"][0]["repositoryUri"]
+        except ecr.exceptions.RepositoryNotFoundException:
+            return None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        uri = self.find(resource, ctx)
+        if uri:
+            return Applied(uri)
+        made = ctx.recovery.client("ecr").create_repository(repositoryName=resource.name, tags=ctx.tag_list(resource))
+        return Applied(made["repository"]["repositoryUri"], created=True)
+
+
+@pytest.fixture
+def orders(shop, sandbox, monkeypatch):
+    """The shop's network, an ALB "shop-alb" with its :80 listener (the servers are not needed here), and the
+    ECS service on top; the stand-in ECR handler registered."""
+    import tasks.registry
+
+    monkeypatch.setattr(tasks.registry, "HANDLERS", (*tasks.registry.HANDLERS, StandInRepositories()))
+    elb = boto3.client("elbv2", region_name=SOURCE)
+    alb = elb.create_load_balancer(Name="shop-alb", Subnets=[shop["public-a"], shop["public-b"]],
+                                   SecurityGroups=[shop["sg-web"]], Scheme="internet-facing", Type="application",
+                                   Tags=[{"Key": "app", "Value": "shop"}])["LoadBalancers"][0]
+    shop["alb"] = alb["LoadBalancerArn"]
+    shop["listener"] = elb.create_listener(
+        LoadBalancerArn=shop["alb"], Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])[
+        "Listeners"][0]["ListenerArn"]
+    ids = seed_ecs(boto3.Session(), SOURCE, shop)
+    sandbox.app.clear_log()
+    return ids
+
+
+def ecs(region: str = RECOVERY):
+    return boto3.client("ecs", region_name=region)
+
+
+def service_of(cluster: str, name: str) -> dict[str, Any]:
+    [service] = ecs().describe_services(cluster=cluster, services=[name], include=["TAGS"])["services"]
+    return service
+
+
+def definition(arn: str) -> tuple[dict[str, Any], dict[str, str]]:
+    described = ecs().describe_task_definition(taskDefinition=arn, include=["TAGS"])
+    return described["taskDefinition"], tag_dict(described.get("tags"))
+
+
+def active_definitions(family: str) -> list[str]:
+    arns = paginate(ecs(), "list_task_definitions", "taskDefinitionArns", familyPrefix=family, status="ACTIVE")
+    return [a for a in arns if a.rsplit("/", 1)[-1].split(":")[0] == family]
+
+
+def row(report: dict, key: str) -> dict:
+    return next(d for d in report["details"] if d["key"] == key)
+
+
+def test_the_fargate_service_comes_back_behind_the_recovered_alb(orders, sandbox):
+    plan = make_plan()
+    staged = run(replicate, plan=plan)
+    assert staged["failed"] == [], staged["failed"]
+    # nightly: the cluster and the translated revision are there; the service (its tasks bill) is not
+    cluster = ecs().describe_clusters(clusters=["shop"], include=["TAGS", "SETTINGS"])["clusters"][0]
+    assert cluster["status"] == "ACTIVE" and tag_dict(cluster["tags"])[TAG_PLAN] == "shop"
+    assert cluster["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    assert cluster["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    [staged_td] = active_definitions("shop-orders")
+    assert ecs().list_services(cluster="shop")["serviceArns"] == []
+
+    sandbox.faults = Faults(dark={SOURCE})
+    sandbox.app.clear_log()
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    assert [c for c in sandbox.calls if c.region == SOURCE] == []  # not one call went to the primary
+    idmap = report["identity_map"]
+
+    service = service_of("shop", "shop-orders")
+    assert service["status"] == "ACTIVE" and service["launchType"] == "FARGATE"
+    assert service["desiredCount"] == 2 and service["runningCount"] == 2  # the sandbox starts the tasks at once
+    assert service["clusterArn"] == cluster["clusterArn"]
+    assert service["taskDefinition"] == staged_td  # the revision staged nightly, adopted, not registered again
+    tags = tag_dict(service["tags"])
+    assert tags["app"] == "shop" and tags[TAG_SOURCE_ID] == "shop/shop-orders" and TAG_DRILL not in tags
+    network = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(network["subnets"]) == sorted([idmap[orders["private-a"]], idmap[orders["private-b"]]])
+    assert network["securityGroups"] == [idmap[orders["sg-app"]]] and network["assignPublicIp"] == "DISABLED"
+    assert row(report, "ecs:service/shop/shop-orders")["details"]["running_count"] == 2
+
+    # behind the RECOVERED ALB: its target group is the recovered one, which the recovered listener forwards to
+    elb = boto3.client("elbv2", region_name=RECOVERY)
+    [attached] = service["loadBalancers"]
+    assert attached["containerName"] == "orders" and attached["containerPort"] == 8080
+    [group] = elb.describe_target_groups(Names=["shop-orders"])["TargetGroups"]
+    assert attached["targetGroupArn"] == group["TargetGroupArn"] != orders["tg-orders"]
+    assert group["TargetType"] == "ip" and group["VpcId"] == idmap[orders["vpc"]]
+    [alb] = elb.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"]
+    assert alb["LoadBalancerArn"] in group["LoadBalancerArns"]
+    [listener] = elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    rules = [r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]]
+    assert [(r["Conditions"][0]["Values"], r["Actions"][0]["TargetGroupArn"]) for r in rules] == \
+        [(["/orders/*"], group["TargetGroupArn"])]
+
+    # the task definition: images in the replica registry, the production roles, logs in the recovery region
+    td, td_tags = definition(staged_td)
+    assert td["requiresCompatibilities"] == ["FARGATE"] and td["networkMode"] == "awsvpc"
+    assert (td["cpu"], td["memory"]) == ("512", "1024")
+    assert td["taskRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{TASK_ROLE}"
+    assert td["executionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{EXECUTION_ROLE}"
+    containers = {c["name"]: c for c in td["containerDefinitions"]}
+    assert containers["orders"]["image"] == REPLICA_IMAGE and containers["otel"]["image"] == SIDECAR
+    for container in containers.values():
+        options = container["logConfiguration"]["options"]
+        assert options == {"awslogs-group": LOG_GROUP, "awslogs-region": RECOVERY, "awslogs-stream-prefix": "orders"}
+    env = {e["name"]: e["value"] for e in containers["orders"]["environment"]}
+    assert env == {"AWS_REGION_NAME": RECOVERY, "PAYMENTS_API_KEY": SECRET_VALUE,
+                   "ORDERS_TABLE_ARN": f"arn:aws:dynamodb:{RECOVERY}:{ACCOUNT}:table/shop-orders"}
+    assert td_tags["app"] == "shop" and td_tags[TAG_SOURCE_ID] == "shop-orders:1"
+    logs = boto3.client("logs", region_name=RECOVERY)
+    [log_group] = [g for g in logs.describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]
+                   if g["logGroupName"] == LOG_GROUP]
+    assert log_group["retentionInDays"] == 14
+    assert SECRET_VALUE not in json.dumps(staged) + json.dumps(report)  # a secret is never reported
+
+    # a failover started again adopts everything: no second service, revision or cluster
+    sandbox.app.clear_log()
+    again = run(failover, plan=plan, refresh=True)
+    assert again["failed"] == [] and again["identity_map"] == idmap
+    assert [c.operation for c in sandbox.calls if c.write and c.service == "ecs"] == []
+    assert len(ecs().list_services(cluster="shop")["serviceArns"]) == 1
+    assert active_definitions("shop-orders") == [staged_td]
+    assert [c for c in ecs().describe_clusters(clusters=ecs().list_clusters()["clusterArns"])["clusters"]
+            if c["status"] == "ACTIVE"] == [ecs().describe_clusters(clusters=["shop"])["clusters"][0]]
+
+
+def test_a_drill_runs_beside_production_and_its_cleanup_removes_exactly_it(orders, sandbox):
+    plan = make_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    [staged_td] = active_definitions("shop-orders")
+    report = run(failover, plan=plan, drill=True)
+    assert report["failed"] == [], report["failed"]
+    drill_id = report["drill_id"]
+    clusters = ecs().describe_clusters(clusters=ecs().list_clusters()["clusterArns"], include=["TAGS"])["clusters"]
+    [drill_cluster] = [c for c in clusters if tag_dict(c.get("tags")).get(TAG_DRILL) == drill_id]
+    suffix = drill_cluster["clusterName"].removeprefix("shop-")
+    assert drill_cluster["clusterName"] == f"shop-{suffix}" and len(suffix) == 5
+    service = service_of(drill_cluster["clusterName"], f"shop-orders-{suffix}")
+    assert tag_dict(service["tags"])[TAG_DRILL] == drill_id
+    assert service["desiredCount"] == service["runningCount"] == 2
+    assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+    [drill_td] = active_definitions(f"shop-orders-{suffix}")
+    assert service["taskDefinition"] == drill_td
+    td, _ = definition(drill_td)
+    drill_group = f"{LOG_GROUP}-{suffix}"
+    assert {c["logConfiguration"]["options"]["awslogs-group"] for c in td["containerDefinitions"]} == {drill_group}
+    assert {c["image"] for c in td["containerDefinitions"]} == {REPLICA_IMAGE, SIDECAR}
+    [target] = service["loadBalancers"]
+    group = boto3.client("elbv2", region_name=RECOVERY).describe_target_groups(
+        TargetGroupArns=[target["targetGroupArn"]])["TargetGroups"][0]
+    assert group["TargetGroupName"] != "shop-orders" and group["TargetGroupName"].startswith("shop-orders")
+    assert ecs().list_services(cluster="shop")["serviceArns"] == []  # production's pilot light untouched
+
+    cleaned = run(drill_cleanup, plan=plan, drill_id=drill_id)
+    assert cleaned["failed"] == [], cleaned["failed"]
+    assert service_of(drill_cluster["clusterName"], f"shop-orders-{suffix}")["status"] == "INACTIVE"
+    assert active_definitions(f"shop-orders-{suffix}") == []
+    assert ecs().describe_clusters(clusters=[drill_cluster["clusterArn"]])["clusters"][0]["status"] == "INACTIVE"
+    logs = boto3.client("logs", region_name=RECOVERY)
+    assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]] == \
+        [LOG_GROUP]
+    # production's staged cluster and revision are left as they were; a second cleanup finds nothing
+    assert ecs().describe_clusters(clusters=["shop"])["clusters"][0]["status"] == "ACTIVE"
+    assert active_definitions("shop-orders") == [staged_td]
+    sandbox.app.clear_log()
+    again = run(drill_cleanup, plan=plan, drill_id=drill_id)
+    assert again["failed"] == [] and [c for c in sandbox.calls if c.write and c.service == "ecs"] == []
+
+
+def test_cross_account_revision_uses_the_recovered_roles_and_never_reports_a_secret():
+    """A separate recovery account: the roles are the recreated ones there (their recovered ids), the image the
+    replica's, the awslogs region the recovery region; an environment value that cannot be translated is kept
+    and flagged by name only. The translation alone, on a captured record (no AWS call)."""
+    other = "222222222222"
+    plan = make_plan(recovery={"account_id": other, "region": RECOVERY, "role_arn": f"arn:aws:iam::{other}:role/dr"})
+    image = f"{repository_uri(ACCOUNT, SOURCE, 'shop/api')}@sha256:{'ab' * 32}"
+    definition_ = {"family": "shop-orders", "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/app/{TASK_ROLE}",
+                   "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{EXECUTION_ROLE}",
+                   "containerDefinitions": [{
+                       "name": TASK_ROLE, "image": image,  # named like its role: the name is kept
+                       "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": LOG_GROUP,
+                                                                                "awslogs-region": SOURCE}},
+                       "secrets": [{"name": "DB", "valueFrom": f"arn:aws:ssm:{SOURCE}:{ACCOUNT}:parameter/shop/db"}],
+                       "environment": [{"name": "PARTNER", "value": "333333333333"},
+                                       {"name": "HOME_ACCOUNT", "value": ACCOUNT}]}]}
+    resource = Resource(type="ecs:task-definition", source_id="shop-orders:7", name="shop-orders",
+                        config={"family": "shop-orders", "definition": definition_, "log_groups": {LOG_GROUP: None}},
+                        dependencies=["iam:role/shop-orders-task", "iam:role/shop-ecs-execution",
+                                      "ecr:repository/shop/api"])
+    recovered = {TASK_ROLE: f"arn:aws:iam::{other}:role/app/{TASK_ROLE}",
+                 EXECUTION_ROLE: f"arn:aws:iam::{other}:role/{EXECUTION_ROLE}",
+                 "shop/api": repository_uri(other, RECOVERY, "shop/api")}
+    deps = {f"{kind}/{name}": ResourceResult(key=f"{kind}/{name}", type=kind, source_id=name, name=name,
+                                             outcome=Outcome.CREATED, recovered_id=recovered[name])
+            for kind, name in (("iam:role", TASK_ROLE), ("iam:role", EXECUTION_ROLE), ("ecr:repository", "shop/api"))}
+    ctx = ApplyContext(plan=plan, recovery=None, mode="recover", deps=deps, net=NetworkMapper({}, {}, RECOVERY), index=OwnedIndex())
+    td, warnings = TaskDefinitionHandler()._translated(resource, ctx)
+    assert td["taskRoleArn"] == recovered[TASK_ROLE] and td["executionRoleArn"] == recovered[EXECUTION_ROLE]
+    [container] = td["containerDefinitions"]
+    assert container["name"] == TASK_ROLE
+    assert container["image"] == f"{recovered['shop/api']}@sha256:{'ab' * 32}"
+    assert container["logConfiguration"]["options"] == {"awslogs-group": LOG_GROUP, "awslogs-region": RECOVERY}
+    assert container["secrets"] == [{"name": "DB", "valueFrom": f"arn:aws:ssm:{RECOVERY}:{other}:parameter/shop/db"}]
+    assert container["environment"] == [{"name": "PARTNER", "value": "333333333333"},
+                                        {"name": "HOME_ACCOUNT", "value": other}]
+    assert any("environment variable PARTNER" in w for w in warnings)
+    assert not any("333333333333" in w for w in warnings)
