@@ -18,8 +18,8 @@ from core.aws import Retryable, Side, paginate
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
 from core.models import Resource, resource_key
 from core.plan import Plan
-from tasks.ecs import CLUSTER, FARGATE_PROVIDERS, SERVICE, TASK_DEFINITION, chunks, clusters, drill_name, owned, services, tag_dict, \
-    tag_list
+from tasks.ecs import (CLUSTER, FARGATE_PROVIDERS, SERVICE, TASK_DEFINITION, chunks, clusters, drill_name, owned,
+                       services, tag_dict, tag_list)
 
 OPTIONAL = {  # config field: create_service parameter, copied as they are when the source has them
     "capacity_provider_strategy": "capacityProviderStrategy", "platform_version": "platformVersion",
@@ -113,6 +113,7 @@ class ServiceHandler:
                   "scheduling_strategy": s.get("schedulingStrategy", "REPLICA"), "network": network,
                   "load_balancers": balancers, "classic_load_balancers": classic,
                   "service_registries": [r.get("registryArn", "") for r in s.get("serviceRegistries", [])],
+                  "deployment_controller": (s.get("deploymentController") or {}).get("type", "ECS"),
                   **{field: s[key] for key, field in FROM_SOURCE.items() if s.get(key) not in (None, [], "")}}
         return Resource(type=SERVICE, source_id=f"{cluster}/{s['serviceName']}", arn=s["serviceArn"],
                         name=s["serviceName"], tags=tag_dict(s.get("tags")), config=config,
@@ -148,6 +149,9 @@ class ServiceHandler:
                                 f"{', '.join(cfg['classic_load_balancers'])}, which drflow does not recover")
         warnings += [f"service registry {arn} not recovered (Cloud Map is not in drflow's scope): register the "
                      "recovered service's tasks there yourself" for arn in cfg["service_registries"]]
+        if cfg.get("deployment_controller", "ECS") != "ECS":
+            warnings.append(f"deployment controller {cfg['deployment_controller']} not recovered: the service "
+                            "comes back with ECS rolling deployments (recreate its CodeDeploy or external deployment)")
         cluster, task_definition = ctx.ref(cfg["cluster"]), ctx.ref(cfg["task_definition"])
         wanted: dict[str, Any] = {"taskDefinition": task_definition, "desiredCount": cfg["desired_count"]}
         if cfg["network"]:

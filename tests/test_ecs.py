@@ -259,7 +259,8 @@ def test_cross_account_revision_uses_the_recovered_roles_and_never_reports_a_sec
     deps = {f"{kind}/{name}": ResourceResult(key=f"{kind}/{name}", type=kind, source_id=name, name=name,
                                              outcome=Outcome.CREATED, recovered_id=recovered[name])
             for kind, name in (("iam:role", TASK_ROLE), ("iam:role", EXECUTION_ROLE), ("ecr:repository", "shop/api"))}
-    ctx = ApplyContext(plan=plan, recovery=None, mode="recover", deps=deps, net=NetworkMapper({}, {}, RECOVERY), index=OwnedIndex())
+    ctx = ApplyContext(plan=plan, recovery=None, mode="recover", deps=deps, net=NetworkMapper({}, {}, RECOVERY),
+                       index=OwnedIndex())
     td, warnings = TaskDefinitionHandler()._translated(resource, ctx)
     assert td["taskRoleArn"] == recovered[TASK_ROLE] and td["executionRoleArn"] == recovered[EXECUTION_ROLE]
     [container] = td["containerDefinitions"]
