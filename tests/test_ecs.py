@@ -33,7 +33,7 @@ from flows.cleanup import drill_cleanup
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
-from tasks.ecs import TaskDefinitionHandler, tag_dict
+from tasks.ecs import TAG_CONTENT, TaskDefinitionHandler, tag_dict
 
 REPLICA_IMAGE = f"{repository_uri(ACCOUNT, RECOVERY, 'shop/api')}:{IMAGE_TAG}"
 
@@ -124,6 +124,17 @@ def test_the_fargate_service_comes_back_behind_the_recovered_alb(orders, sandbox
     assert cluster["settings"] == [{"name": "containerInsights", "value": "enabled"}]
     [staged_td] = active_definitions("shop-orders")
     assert ecs().list_services(cluster="shop")["serviceArns"] == []
+    sandbox.app.clear_log()  # the next night, every resource re-checked: the revision is adopted, not registered again
+    assert run(replicate, plan=plan, refresh=True)["failed"] == []
+    assert [c.operation for c in sandbox.calls if c.write and c.service == "ecs"] == []
+    assert active_definitions("shop-orders") == [staged_td]
+    # a revision registered from another translation (a moved replica, a recreated role) is replaced, once
+    ecs().tag_resource(resourceArn=staged_td, tags=[{"key": TAG_CONTENT, "value": "an-earlier-translation"}])
+    assert run(replicate, plan=plan, refresh=True)["failed"] == []
+    [replaced] = active_definitions("shop-orders")
+    assert replaced != staged_td and definition(staged_td)[0]["status"] == "INACTIVE"
+    assert definition(replaced)[1][TAG_CONTENT] != "an-earlier-translation"
+    staged_td = replaced
 
     sandbox.faults = Faults(dark={SOURCE})
     sandbox.app.clear_log()
@@ -272,3 +283,77 @@ def test_cross_account_revision_uses_the_recovered_roles_and_never_reports_a_sec
                                         {"name": "HOME_ACCOUNT", "value": other}]
     assert any("environment variable PARTNER" in w for w in warnings)
     assert not any("333333333333" in w for w in warnings)
+
+
+class StubSide:
+    """The recovery side's ECS client, stubbed."""
+
+    def __init__(self, client) -> None:
+        self.region, self._client = RECOVERY, client
+
+    def client(self, service: str, region: str | None = None):
+        assert service == "ecs"
+        return self._client
+
+
+def test_a_drill_service_keeps_deployment_settings_and_fargate_capacity_only():
+    """What moto drops from CreateService (capacity provider strategy, health check grace period, deployment
+    configuration) checked against botocore's Stubber with the real ECS service model: the exact request."""
+    from botocore.stub import Stubber
+
+    from tasks.ecs_services import ServiceHandler
+
+    plan = make_plan()
+    cluster = f"arn:aws:ecs:{RECOVERY}:{ACCOUNT}:cluster/shop-abcde"
+    td = f"arn:aws:ecs:{RECOVERY}:{ACCOUNT}:task-definition/shop-orders-abcde:1"
+    group = f"arn:aws:elasticloadbalancing:{RECOVERY}:{ACCOUNT}:targetgroup/shop-orders-abcde/0123456789abcdef"
+    recovered = {"ecs:cluster/shop": cluster, "ecs:task-definition/shop-orders:3": td,
+                 "ec2:subnet/subnet-0a": "subnet-1a", "ec2:security-group/sg-0a": "sg-1a",
+                 "elbv2:target-group/targetgroup/shop-orders/f00": group}
+    deps = {key: ResourceResult(key=key, type=key.split("/", 1)[0], source_id=key.split("/", 1)[1],
+                                name="shop-orders" if key.startswith("elbv2") else "", outcome=Outcome.CREATED,
+                                recovered_id=value) for key, value in recovered.items()}
+    resource = Resource(
+        type="ecs:service", source_id="shop/shop-orders", name="shop-orders", tags={"app": "shop"},
+        dependencies=sorted(recovered), links=["elbv2:target-group:shop-orders"],
+        config={"cluster": "ecs:cluster/shop", "task_definition": "ecs:task-definition/shop-orders:3",
+                "name": "shop-orders", "launch_type": None, "desired_count": 3, "scheduling_strategy": "REPLICA",
+                "network": {"subnets": ["ec2:subnet/subnet-0a"], "security_groups": ["ec2:security-group/sg-0a"],
+                            "assign_public_ip": "ENABLED"},
+                "load_balancers": [{"target_group": "shop-orders", "container_name": "orders", "container_port": 8080}],
+                "classic_load_balancers": [], "service_registries": ["arn:aws:servicediscovery:x"],
+                "deployment_controller": "ECS", "health_check_grace_period": 90,
+                "capacity_provider_strategy": [{"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+                                               {"capacityProvider": "shop-asg", "weight": 1}],
+                "deployment_configuration": {"maximumPercent": 200, "minimumHealthyPercent": 50,
+                                             "alarms": {"alarmNames": ["x"], "enable": True, "rollback": True}}})
+    client = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="stubbed",
+                           region_name=RECOVERY).client("ecs")
+    ctx = ApplyContext(plan=plan, recovery=StubSide(client), mode="drill", deps=deps,
+                       net=NetworkMapper({}, {}, RECOVERY), index=OwnedIndex(), drill_id="drill-20261124T200000")
+    from tasks.ecs import drill_name
+
+    name = drill_name("shop-orders", ctx)
+    stable = {"services": [{"serviceArn": f"arn:aws:ecs:{RECOVERY}:{ACCOUNT}:service/shop-abcde/{name}",
+                            "serviceName": name, "status": "ACTIVE", "desiredCount": 3, "runningCount": 3,
+                            "taskDefinition": td, "deployments": [{"id": "d", "status": "PRIMARY"}]}], "failures": []}
+    with Stubber(client) as stub:
+        stub.add_response("describe_services", {"services": [], "failures": [{"arn": name, "reason": "MISSING"}]},
+                          {"cluster": cluster, "services": [name], "include": ["TAGS"]})
+        stub.add_response("create_service", {"service": stable["services"][0]}, {
+            "cluster": cluster, "serviceName": name, "taskDefinition": td, "desiredCount": 3,
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1a"], "securityGroups": ["sg-1a"],
+                                                             "assignPublicIp": "DISABLED"}},
+            "loadBalancers": [{"targetGroupArn": group, "containerName": "orders", "containerPort": 8080}],
+            "schedulingStrategy": "REPLICA",
+            "tags": [{"key": k, "value": v} for k, v in sorted(ctx.tags(resource).items())],
+            "healthCheckGracePeriodSeconds": 90,
+            "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1, "base": 1}],
+            "deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 50}})
+        stub.add_response("describe_services", stable, {"cluster": cluster, "services": [name]})  # the waiter
+        stub.add_response("describe_services", stable, {"cluster": cluster, "services": [name]})
+        applied = ServiceHandler().apply(resource, ctx)
+        stub.assert_no_pending_responses()
+    assert applied.created and applied.details["running_count"] == 3
+    assert any("shop-asg" in w for w in applied.warnings) and any("alarms" in w for w in applied.warnings)
+    assert any("service registry" in w for w in applied.warnings) and any("public IP" in w for w in applied.warnings)
