@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from core.images import repository_uri
 from drflow.sandbox.workload import APP_TAGS
 
 REPOSITORY = "shop/api"
@@ -65,8 +66,9 @@ def _roles(session: boto3.Session) -> dict[str, str]:
 
 
 def seed_ecs(session: boto3.Session, region: str, ids: dict[str, str]) -> dict[str, str]:
-    """Create the shop's ECS service; returns `ids` with ecr-repository (when it made it), ecs-cluster,
-    task-definition, tg-orders, rule-orders, ecs-service, and the two roles' ARNs (role-task, role-execution).
+    """Create the shop's ECS service; returns `ids` with ecr-repository (the repository URI, when it made it),
+    ecs-cluster, task-definition, tg-orders, rule-orders, ecs-service, and the roles' ARNs (role-task,
+    role-execution).
 
     Needs ids["listener"] (the shop ALB's :80 listener, from seed_servers)."""
     ecs = session.client("ecs", region_name=region)
@@ -81,14 +83,15 @@ def seed_ecs(session: boto3.Session, region: str, ids: dict[str, str]) -> dict[s
     ids["ecs-cluster"] = ecs.create_cluster(
         clusterName="shop", capacityProviders=["FARGATE", "FARGATE_SPOT"], tags=_ecs_tags(),
         settings=[{"name": "containerInsights", "value": "enabled"}])["cluster"]["clusterArn"]
-    account = ids["ecr-repository"].split(".", 1)[0]
+    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    image = f"{repository_uri(account, region, REPOSITORY)}:{IMAGE_TAG}"  # whoever made the repository
     logging: dict[str, Any] = {"logDriver": "awslogs", "options": {
         "awslogs-group": LOG_GROUP, "awslogs-region": region, "awslogs-stream-prefix": "orders"}}
     ids["task-definition"] = ecs.register_task_definition(
         family="shop-orders", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="512", memory="1024",
         taskRoleArn=roles[TASK_ROLE], executionRoleArn=roles[EXECUTION_ROLE], tags=_ecs_tags(),
         containerDefinitions=[
-            {"name": "orders", "image": f"{ids['ecr-repository']}:{IMAGE_TAG}", "essential": True,
+            {"name": "orders", "image": image, "essential": True,
              "portMappings": [{"containerPort": 8080, "protocol": "tcp"}], "logConfiguration": logging,
              "environment": [{"name": "AWS_REGION_NAME", "value": region},
                              {"name": "PAYMENTS_API_KEY", "value": SECRET_VALUE},
