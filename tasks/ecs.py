@@ -1,15 +1,14 @@
-"""Amazon ECS: clusters and task definitions (services: tasks/ecs_services.py).
+"""Amazon ECS task definitions, and what the ECS handlers share (clusters and services: tasks/ecs_services.py).
 
-Both are free, so both are staged nightly: the cluster is created in the recovery region, and each task
-definition a service uses (or that the plan's tags select) is registered there as a translated revision: its
-images in the source's own ECR registry rewritten to the replica repositories (the repository is a link, so
-the ECR handler replicates it first), its task and execution roles the recovered ones (the production roles
-themselves in the same account), its awslogs configuration pointing at the recovery region (the log group is
-created there when missing), and every other document in it (environment, secrets, volumes) translated like
-a policy. A revision number is not portable between regions, so a registered revision is found again by
-drflow's tags: its source id ("<family>:<revision>") and a hash of what was registered, so a re-run adopts it
-and a changed translation registers (exactly) one new revision. Environment values may be secrets: they are
-translated but never logged nor reported.
+A task definition is free, so it is staged nightly: each one a service uses (or that the plan's tags select) is
+registered in the recovery region as a translated revision: its images in the source's own ECR registry rewritten
+to the replica repositories (the repository is a link, so the ECR handler replicates it first), its task and
+execution roles the recovered ones (the production roles themselves in the same account), its awslogs configuration
+pointing at the recovery region (the log group is created there when missing), and every other document in it
+(environment, secrets, volumes) translated like a policy. A revision number is not portable between regions, so a
+registered revision is found again by drflow's tags: its source id ("<family>:<revision>") and a hash of what was
+registered, so a re-run adopts it and a changed translation registers (exactly) one new revision. Environment
+values may be secrets: they are translated but never logged nor reported.
 """
 
 from __future__ import annotations
@@ -80,88 +79,6 @@ def services(ecs: Any, cluster_arn: str) -> list[dict[str, Any]]:
     found = [s for chunk in chunks(arns, 10)
              for s in ecs.describe_services(cluster=cluster_arn, services=chunk, include=["TAGS"])["services"]]
     return [s for s in found if s.get("status") == "ACTIVE"]
-
-
-# -- clusters ---------------------------------------------------------------------------------------------
-
-class ClusterHandler:
-    type: ClassVar[str] = CLUSTER
-    pilot_light: ClassVar[bool] = True  # an empty cluster costs nothing
-    internet_facing: ClassVar[bool] = False
-    version: ClassVar[int] = 1
-
-    def discover(self, source: Side, plan: Plan) -> list[Resource]:
-        return [Resource(type=CLUSTER, source_id=c["clusterName"], arn=c["clusterArn"], name=c["clusterName"],
-                         tags=tag_dict(c.get("tags")),
-                         config={"name": c["clusterName"], "settings": c.get("settings", []),
-                                 "capacity_providers": sorted(c.get("capacityProviders", [])),
-                                 "default_strategy": c.get("defaultCapacityProviderStrategy", []),
-                                 "configuration": c.get("configuration")})
-                for c in clusters(source.client("ecs"))]
-
-    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        name = drill_name(resource.config["name"], ctx)
-        found = ctx.recovery.client("ecs").describe_clusters(clusters=[name], include=CLUSTER_INCLUDE)["clusters"]
-        cluster = next((c for c in found if c.get("status") == "ACTIVE"), None)
-        if cluster and not owned(tag_dict(cluster.get("tags")), resource, ctx):
-            raise Unrecoverable(f"ECS cluster {name} exists in {ctx.recovery.region} but was not made by drflow for "
-                                "this plan; rename or remove it")
-        return cluster
-
-    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        cluster = self._find(resource, ctx)
-        return cluster["clusterArn"] if cluster else None
-
-    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
-        ecs = ctx.recovery.client("ecs")
-        cfg, warnings = resource.config, []
-        providers = [p for p in cfg["capacity_providers"] if p in FARGATE_PROVIDERS]
-        strategy = [s for s in cfg["default_strategy"] if s["capacityProvider"] in FARGATE_PROVIDERS]
-        warnings += [f"capacity provider {p} not recovered: its Auto Scaling group is not drflow's to recreate "
-                     "(services fall back to Fargate or their launch type)"
-                     for p in cfg["capacity_providers"] if p not in FARGATE_PROVIDERS]
-        configuration = None
-        if cfg["configuration"]:
-            done = translate(cfg["configuration"], ctx.translation(resource))
-            configuration, warnings = done.document, warnings + [f"configuration {w}" for w in done.warnings]
-        cluster = self._find(resource, ctx)
-        if cluster is None:
-            kwargs: dict[str, Any] = {"clusterName": drill_name(cfg["name"], ctx),
-                                      "tags": tag_list(ctx.tags(resource)), "settings": cfg["settings"]}
-            if providers:
-                kwargs["capacityProviders"] = providers
-            if strategy:
-                kwargs["defaultCapacityProviderStrategy"] = strategy
-            if configuration:
-                kwargs["configuration"] = configuration
-            cluster = ecs.create_cluster(**kwargs)["cluster"]
-            return Applied(cluster["clusterArn"], created=True, warnings=warnings)
-        changed = False
-        if sorted(cluster.get("capacityProviders", [])) != providers or \
-                (cluster.get("defaultCapacityProviderStrategy") or []) != strategy:
-            ecs.put_cluster_capacity_providers(cluster=cluster["clusterArn"], capacityProviders=providers,
-                                               defaultCapacityProviderStrategy=strategy)
-            changed = True
-        if cfg["settings"] and cluster.get("settings", []) != cfg["settings"]:
-            ecs.update_cluster(cluster=cluster["clusterArn"], settings=cfg["settings"])
-            changed = True
-        return Applied(cluster["clusterArn"], changed=changed, warnings=warnings)
-
-    def cleanup(self, ctx: CleanupContext) -> list[str]:
-        """After the drills' services (a cluster with services cannot be deleted)."""
-        ecs = ctx.recovery.client("ecs")
-        return [c["clusterArn"] for c in clusters(ecs) if ctx.matches(tag_dict(c.get("tags")))
-                and _deleted(ecs.delete_cluster, cluster=c["clusterArn"])]
-
-
-def _deleted(call: Any, **kwargs: Any) -> bool:
-    """delete_quietly, for ECS's not-found errors (ClusterNotFoundException, ...)."""
-    try:
-        return delete_quietly(call, **kwargs)
-    except ClientError as exc:
-        if error_code(exc) in ("ClusterNotFoundException", "ServiceNotFoundException"):
-            return False
-        raise
 
 
 # -- task definitions ---------------------------------------------------------------------------------------

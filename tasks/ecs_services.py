@@ -1,5 +1,9 @@
-"""Amazon ECS services: created at failover (their tasks bill), in the recovered cluster, with the recovered
-task definition, on the recovered subnets and security groups, behind the recovered target groups.
+"""Amazon ECS clusters and services (task definitions: tasks/ecs.py).
+
+A cluster is free: created in the recovery region nightly, with its settings and Fargate capacity providers
+(another capacity provider is an Auto Scaling group drflow does not recreate: the report says so). A service is
+created at failover (its tasks bill), in the recovered cluster, with the recovered task definition, on the
+recovered subnets and security groups, behind the recovered target groups.
 
 A target group is named by link ("elbv2:target-group:<name>"), and so is every listener of a load balancer
 that forwards to it ("elbv2:listener:<lb name>:<port>"): AWS refuses a service whose target group is not yet
@@ -14,12 +18,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from core.aws import Retryable, Side, paginate
-from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
+from botocore.exceptions import ClientError
+
+from core.aws import Retryable, Side, error_code, paginate
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.models import Resource, resource_key
 from core.plan import Plan
-from tasks.ecs import (CLUSTER, FARGATE_PROVIDERS, SERVICE, TASK_DEFINITION, chunks, clusters, drill_name, owned,
-                       services, tag_dict, tag_list)
+from core.policy import translate
+from tasks.ecs import (CLUSTER, CLUSTER_INCLUDE, FARGATE_PROVIDERS, SERVICE, TASK_DEFINITION, chunks, clusters,
+                       drill_name, owned, services, tag_dict, tag_list)
 
 OPTIONAL = {  # config field: create_service parameter, copied as they are when the source has them
     "capacity_provider_strategy": "capacityProviderStrategy", "platform_version": "platformVersion",
@@ -35,6 +42,86 @@ FROM_SOURCE = {  # describe_services field: config field
     "placementStrategy": "placement_strategy", "propagateTags": "propagate_tags",
     "enableECSManagedTags": "enable_ecs_managed_tags", "enableExecuteCommand": "enable_execute_command",
 }
+
+
+class ClusterHandler:
+    type: ClassVar[str] = CLUSTER
+    pilot_light: ClassVar[bool] = True  # an empty cluster costs nothing
+    internet_facing: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+
+    def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        return [Resource(type=CLUSTER, source_id=c["clusterName"], arn=c["clusterArn"], name=c["clusterName"],
+                         tags=tag_dict(c.get("tags")),
+                         config={"name": c["clusterName"], "settings": c.get("settings", []),
+                                 "capacity_providers": sorted(c.get("capacityProviders", [])),
+                                 "default_strategy": c.get("defaultCapacityProviderStrategy", []),
+                                 "configuration": c.get("configuration")})
+                for c in clusters(source.client("ecs"))]
+
+    def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+        name = drill_name(resource.config["name"], ctx)
+        found = ctx.recovery.client("ecs").describe_clusters(clusters=[name], include=CLUSTER_INCLUDE)["clusters"]
+        cluster = next((c for c in found if c.get("status") == "ACTIVE"), None)
+        if cluster and not owned(tag_dict(cluster.get("tags")), resource, ctx):
+            raise Unrecoverable(f"ECS cluster {name} exists in {ctx.recovery.region} but was not made by drflow for "
+                                "this plan; rename or remove it")
+        return cluster
+
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        cluster = self._find(resource, ctx)
+        return cluster["clusterArn"] if cluster else None
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        ecs = ctx.recovery.client("ecs")
+        cfg, warnings = resource.config, []
+        providers = [p for p in cfg["capacity_providers"] if p in FARGATE_PROVIDERS]
+        strategy = [s for s in cfg["default_strategy"] if s["capacityProvider"] in FARGATE_PROVIDERS]
+        warnings += [f"capacity provider {p} not recovered: its Auto Scaling group is not drflow's to recreate "
+                     "(services fall back to Fargate or their launch type)"
+                     for p in cfg["capacity_providers"] if p not in FARGATE_PROVIDERS]
+        configuration = None
+        if cfg["configuration"]:
+            done = translate(cfg["configuration"], ctx.translation(resource))
+            configuration, warnings = done.document, warnings + [f"configuration {w}" for w in done.warnings]
+        cluster = self._find(resource, ctx)
+        if cluster is None:
+            kwargs: dict[str, Any] = {"clusterName": drill_name(cfg["name"], ctx),
+                                      "tags": tag_list(ctx.tags(resource)), "settings": cfg["settings"]}
+            if providers:
+                kwargs["capacityProviders"] = providers
+            if strategy:
+                kwargs["defaultCapacityProviderStrategy"] = strategy
+            if configuration:
+                kwargs["configuration"] = configuration
+            cluster = ecs.create_cluster(**kwargs)["cluster"]
+            return Applied(cluster["clusterArn"], created=True, warnings=warnings)
+        changed = False
+        if sorted(cluster.get("capacityProviders", [])) != providers or \
+                (cluster.get("defaultCapacityProviderStrategy") or []) != strategy:
+            ecs.put_cluster_capacity_providers(cluster=cluster["clusterArn"], capacityProviders=providers,
+                                               defaultCapacityProviderStrategy=strategy)
+            changed = True
+        if cfg["settings"] and cluster.get("settings", []) != cfg["settings"]:
+            ecs.update_cluster(cluster=cluster["clusterArn"], settings=cfg["settings"])
+            changed = True
+        return Applied(cluster["clusterArn"], changed=changed, warnings=warnings)
+
+    def cleanup(self, ctx: CleanupContext) -> list[str]:
+        """After the drills' services (a cluster with services cannot be deleted)."""
+        ecs = ctx.recovery.client("ecs")
+        return [c["clusterArn"] for c in clusters(ecs) if ctx.matches(tag_dict(c.get("tags")))
+                and _deleted(ecs.delete_cluster, cluster=c["clusterArn"])]
+
+
+def _deleted(call: Any, **kwargs: Any) -> bool:
+    """delete_quietly, for ECS's not-found errors (ClusterNotFoundException, ...)."""
+    try:
+        return delete_quietly(call, **kwargs)
+    except ClientError as exc:
+        if error_code(exc) in ("ClusterNotFoundException", "ServiceNotFoundException"):
+            return False
+        raise
 
 
 def _short(arn: str) -> str:

@@ -6,8 +6,8 @@ Adding a service means adding its module and listing its handlers here; the flow
 from __future__ import annotations
 
 from core.handler import Handler, Registry
-from tasks.ecs import ClusterHandler as EcsClusterHandler, TaskDefinitionHandler
-from tasks.ecs_services import ServiceHandler as EcsServiceHandler
+from tasks.ecs import TaskDefinitionHandler
+from tasks.ecs_services import ClusterHandler as EcsClusterHandler, ServiceHandler as EcsServiceHandler
 from tasks.efs import FileSystemHandler
 from tasks.iam import RoleHandler
 from tasks.iam_policies import PolicyHandler
