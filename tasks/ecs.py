@@ -85,6 +85,7 @@ def services(ecs: Any, cluster_arn: str) -> list[dict[str, Any]]:
 
 class TaskDefinitionHandler:
     type: ClassVar[str] = TASK_DEFINITION
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:task-definition",)
     pilot_light: ClassVar[bool] = True  # a registered revision costs nothing
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

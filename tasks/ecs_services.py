@@ -46,6 +46,7 @@ FROM_SOURCE = {  # describe_services field: config field
 
 class ClusterHandler:
     type: ClassVar[str] = CLUSTER
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:cluster",)
     pilot_light: ClassVar[bool] = True  # an empty cluster costs nothing
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -162,6 +163,7 @@ class _Attachments:
 
 class ServiceHandler:
     type: ClassVar[str] = SERVICE
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:service",)
     pilot_light: ClassVar[bool] = False  # running tasks bill: created at failover only
     internet_facing: ClassVar[bool] = False  # a drill's service gets no public IP
     version: ClassVar[int] = 1

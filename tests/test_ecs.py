@@ -124,6 +124,9 @@ def test_the_fargate_service_comes_back_behind_the_recovered_alb(orders, sandbox
     assert cluster["settings"] == [{"name": "containerInsights", "value": "enabled"}]
     [staged_td] = active_definitions("shop-orders")
     assert ecs().list_services(cluster="shop")["serviceArns"] == []
+    # the log group's contents are not protected (only an empty group is made in the recovery region); moto's
+    # Tagging API lists no ECS resources: that ECS's own kinds are claimed is checked in the test below
+    assert "logs:log-group" in {n["kind"] for n in staged["not_protected"]}
     sandbox.app.clear_log()  # the next night, every resource re-checked: the revision is adopted, not registered again
     assert run(replicate, plan=plan, refresh=True)["failed"] == []
     assert [c.operation for c in sandbox.calls if c.write and c.service == "ecs"] == []
@@ -242,6 +245,16 @@ def test_a_drill_runs_beside_production_and_its_cleanup_removes_exactly_it(order
     sandbox.app.clear_log()
     again = run(drill_cleanup, plan=plan, drill_id=drill_id)
     assert again["failed"] == [] and [c for c in sandbox.calls if c.write and c.service == "ecs"] == []
+
+
+def test_the_ecs_handlers_claim_the_arn_kinds_of_clusters_task_definitions_and_services():
+    from core.coverage import not_protected
+    from tasks.registry import default_registry
+
+    arns = [f"arn:aws:ecs:{SOURCE}:{ACCOUNT}:{kind}" for kind in (
+        "cluster/shop", "task-definition/shop-orders:1", "service/shop/shop-orders", "capacity-provider/shop-asg")]
+    kinds = [k for h in default_registry().values() for k in getattr(h, "arn_kinds", ())]
+    assert [n["arn"] for n in not_protected(arns, kinds)] == [arns[3]]  # an ASG capacity provider is not recovered
 
 
 def test_cross_account_revision_uses_the_recovered_roles_and_never_reports_a_secret():
