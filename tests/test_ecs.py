@@ -247,6 +247,37 @@ def test_a_drill_runs_beside_production_and_its_cleanup_removes_exactly_it(order
     assert again["failed"] == [] and [c for c in sandbox.calls if c.write and c.service == "ecs"] == []
 
 
+def test_into_a_separate_recovery_account_the_service_runs_with_the_roles_and_images_made_there(orders, sandbox):
+    """Across accounts: the roles are recreated in the recovery account (tasks/iam.py), and the revision names
+    them, the replica repository there, and that account's ARNs in its environment."""
+    from drflow.sandbox.accounts import recovery_role, session_for
+
+    other = "222222222222"
+    plan = make_plan(recovery={"account_id": other, "region": RECOVERY,
+                               "role_arn": recovery_role(other, [ACCOUNT])})
+    assert run(replicate, plan=plan)["failed"] == []
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    there = session_for(other, RECOVERY)
+    ecs_there = there.client("ecs")
+    [service] = ecs_there.describe_services(cluster="shop", services=["shop-orders"])["services"]
+    assert service["status"] == "ACTIVE" and service["desiredCount"] == service["runningCount"] == 2
+    assert service["serviceArn"].startswith(f"arn:aws:ecs:{RECOVERY}:{other}:")
+    td = ecs_there.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    assert td["taskRoleArn"] == f"arn:aws:iam::{other}:role/{TASK_ROLE}"
+    assert td["executionRoleArn"] == f"arn:aws:iam::{other}:role/{EXECUTION_ROLE}"
+    there.client("iam").get_role(RoleName=TASK_ROLE)  # the role it names exists in that account
+    orders_container = next(c for c in td["containerDefinitions"] if c["name"] == "orders")
+    assert orders_container["image"] == f"{repository_uri(other, RECOVERY, 'shop/api')}:{IMAGE_TAG}"
+    env = {e["name"]: e["value"] for e in orders_container["environment"]}
+    assert env["ORDERS_TABLE_ARN"] == f"arn:aws:dynamodb:{RECOVERY}:{other}:table/shop-orders"
+    groups = there.client("logs").describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [LOG_GROUP]
+    [attached] = service["loadBalancers"]
+    assert attached["targetGroupArn"].startswith(f"arn:aws:elasticloadbalancing:{RECOVERY}:{other}:targetgroup/")
+
+
 def test_the_ecs_handlers_claim_the_arn_kinds_of_clusters_task_definitions_and_services():
     from core.coverage import not_protected
     from tasks.registry import default_registry
