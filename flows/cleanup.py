@@ -38,7 +38,9 @@ DRILL_ID_RE = re.compile(r"^drill-[0-9A-Za-z-]{1,64}$")  # what flows/failover.p
 
 # Dependants first: every type is removed before the types it depends on (see the module docstring).
 TEARDOWN_ORDER: tuple[str, ...] = (
-    "elasticbeanstalk:environment", "autoscaling:group", "ec2:launch-template",
+    "elasticbeanstalk:environment",
+    "ecs:service", "ecs:task-definition", "ecs:cluster",
+    "autoscaling:group", "ec2:launch-template",
     "elbv2:listener", "elbv2:load-balancer", "elbv2:target-group",
     "ec2:instance",
     "efs:file-system",

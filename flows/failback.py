@@ -62,7 +62,11 @@ HOME = (*NETWORK, "iam:policy", "iam:role", "iam:instance-profile")  # phase 1's
 PART_OF_ANOTHER = ("ec2:security-group-rules",)  # no identity of its own: re-applied with its group, when that is
 Step = tuple[Outcome, "str | None", dict[str, Any]]  # a resource's outcome, its id now, details for the report
 UNTOUCHED = "left as it is: the failover never changed the primary's copy"
-NOT_FAILED_BACK: dict[str, str] = {}  # type -> why failback leaves it as it is (default: UNTOUCHED)
+COMPUTE_LEFT = ("the primary's own copy serves again as it is (a failover never changes it); the recovered copy in "
+                "the recovery region keeps running until you remove it")
+NOT_FAILED_BACK: dict[str, str] = {  # type -> why failback leaves it as it is (default: UNTOUCHED)
+    kind: COMPUTE_LEFT for kind in ("lambda:function", "ecs:service", "autoscaling:group",
+                                    "elasticbeanstalk:environment")}
 CROSS_ACCOUNT_DRS = ("cross-account: DRS replicates this server in the recovery account, so its reverse replication "
                      "would launch it in that account; failing back into the source account needs DRS extended "
                      "source servers there (CreateExtendedSourceServer), which drflow does not automate yet: do it in "

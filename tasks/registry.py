@@ -8,6 +8,8 @@ from __future__ import annotations
 from core.handler import Handler, Registry
 from tasks.autoscaling import GroupHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
+from tasks.ecs import TaskDefinitionHandler
+from tasks.ecs_services import ClusterHandler as EcsClusterHandler, ServiceHandler as EcsServiceHandler
 from tasks.efs import FileSystemHandler
 from tasks.iam import RoleHandler
 from tasks.iam_policies import PolicyHandler
@@ -37,6 +39,7 @@ HANDLERS: tuple[Handler, ...] = (
     SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
     ClusterHandler(), InstanceHandler(),
     PolicyHandler(), RoleHandler(), InstanceProfileHandler(),
+    EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
 )

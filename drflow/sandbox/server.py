@@ -29,6 +29,7 @@ from core.aws import is_read  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
 from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
 from drflow.sandbox.moto_ec2 import install as install_moto_ec2  # noqa: E402
+from drflow.sandbox.moto_ecs import install as install_moto_ecs  # noqa: E402
 from drflow.sandbox.launch_templates import install as install_launch_templates  # noqa: E402
 from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
@@ -129,6 +130,7 @@ class Sandbox:
         install_s3_replication()  # moto's GetBucketReplication answers with what was stored (see that module)
         install_moto_rds()  # moto's RDS answers like AWS where drflow needs it (see that module)
         install_moto_ec2()  # moto's EC2 copies AMIs shared with the caller, as AWS does (see that module)
+        install_moto_ecs()  # moto's ECS services run their tasks and need an attached target group (see that module)
         install_launch_templates()  # moto's EC2 deletes and pages launch template versions (see that module)
         install_sts()  # moto's AssumeRole checks the role and its trust policy, like AWS (see that module)
         register_efs_replication()  # moto's EFS gains replication (see that module)
