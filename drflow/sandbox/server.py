@@ -26,13 +26,16 @@ from moto.iam.models import get_account_id_from  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from core.aws import is_read  # noqa: E402
+from drflow.sandbox import downloads  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
+from drflow.sandbox.ecr_layers import install as install_ecr_layers  # noqa: E402
 from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
 from drflow.sandbox.moto_ec2 import install as install_moto_ec2  # noqa: E402
 from drflow.sandbox.moto_ecs import install as install_moto_ecs  # noqa: E402
 from drflow.sandbox.launch_templates import install as install_launch_templates  # noqa: E402
 from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
+from drflow.sandbox.lambda_code import install as install_lambda_code  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
 from drflow.sandbox.service_quotas import install as install_service_quotas, set_quota  # noqa: E402
 from drflow.sandbox.sts import install as install_sts  # noqa: E402
@@ -68,6 +71,8 @@ class SandboxApp:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        if downloads.handles(environ):  # a presigned download URL (Lambda code, ECR layers): unsigned, like S3's
+            return downloads.serve(environ, start_response)
         match = SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if not match:  # moto's own control API (/moto-api/reset), unsigned
             return self.inner(environ, start_response)
@@ -135,6 +140,8 @@ class Sandbox:
         install_sts()  # moto's AssumeRole checks the role and its trust policy, like AWS (see that module)
         register_efs_replication()  # moto's EFS gains replication (see that module)
         install_service_quotas()  # moto's Service Quotas answers for EC2's quotas too (see that module)
+        install_ecr_layers()  # moto's ECR keeps layer bytes and hands out layer download URLs (see that module)
+        install_lambda_code()  # moto's Lambda hands out code download URLs that answer (see that module)
         self.app = SandboxApp(DomainDispatcherApplication(create_backend_app), faults)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
