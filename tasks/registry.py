@@ -10,6 +10,7 @@ from tasks.autoscaling import GroupHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
 from tasks.ecs import TaskDefinitionHandler
 from tasks.ecs_services import ClusterHandler as EcsClusterHandler, ServiceHandler as EcsServiceHandler
+from tasks.ecr import RepositoryHandler
 from tasks.efs import FileSystemHandler
 from tasks.iam import RoleHandler
 from tasks.iam_policies import PolicyHandler
@@ -42,6 +43,7 @@ HANDLERS: tuple[Handler, ...] = (
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
+    RepositoryHandler(),
 )
 
 

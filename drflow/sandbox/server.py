@@ -28,7 +28,7 @@ from werkzeug.serving import make_server  # noqa: E402
 from core.aws import is_read  # noqa: E402
 from drflow.sandbox import downloads  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
-from drflow.sandbox.ecr_layers import install as install_ecr_layers  # noqa: E402
+from drflow.sandbox.moto_ecr import install as install_moto_ecr  # noqa: E402
 from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
 from drflow.sandbox.moto_ec2 import install as install_moto_ec2  # noqa: E402
 from drflow.sandbox.moto_ecs import install as install_moto_ecs  # noqa: E402
@@ -140,7 +140,7 @@ class Sandbox:
         install_sts()  # moto's AssumeRole checks the role and its trust policy, like AWS (see that module)
         register_efs_replication()  # moto's EFS gains replication (see that module)
         install_service_quotas()  # moto's Service Quotas answers for EC2's quotas too (see that module)
-        install_ecr_layers()  # moto's ECR keeps layer bytes and hands out layer download URLs (see that module)
+        install_moto_ecr()  # moto's ECR keeps layer bytes, hands out layer download URLs, takes 10 replication rules
         install_lambda_code()  # moto's Lambda hands out code download URLs that answer (see that module)
         self.app = SandboxApp(DomainDispatcherApplication(create_backend_app), faults)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=_QuietHandler)

@@ -1,10 +1,12 @@
-"""ECR layer downloads for the sandbox's moto (moto 5.2.5 accepts layer uploads but keeps only their sizes, and
-GetDownloadUrlForLayer is not implemented).
+"""ECR as drflow needs it from the sandbox's moto (moto 5.2.5 accepts layer uploads but keeps only their sizes,
+does not implement GetDownloadUrlForLayer, and refuses a replication configuration of more than one rule).
 
 `install()` makes CompleteLayerUpload keep the uploaded bytes beside the size moto records (on moto's own
-repository object, so moto's reset forgets them), and answers GetDownloadUrlForLayer as ECR does: a URL the
+repository object, so moto's reset forgets them); answers GetDownloadUrlForLayer as ECR does: a URL the
 caller fetches with an unsigned GET (here served by the sandbox server, see downloads.py), or
-LayersNotFoundException for a digest the repository does not hold. Test and sandbox code only.
+LayersNotFoundException for a digest the repository does not hold; and takes a replication configuration of up
+to 10 rules, ECR's documented limit (each rule still checked as moto checks it: no destination may be the
+registry itself). Replication itself still copies nothing, as in moto. Test and sandbox code only.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
+from moto.ecr.exceptions import InvalidParameterException, ValidationException
 from moto.ecr.models import ECRBackend, Repository, ecr_backends
 from moto.ecr.responses import ECRResponse
 
 from drflow.sandbox import downloads
 
 _installed = False
+MAX_RULES = 10  # ECR's quota of replication rules per registry
 
 
 class LayersNotFoundException(JsonRESTError):
@@ -66,6 +70,20 @@ def install() -> None:
         repository = ecr_backends[registry][region].repositories.get(name)
         return _blobs(repository).get(digest) if repository is not None else None
 
+    def put_replication_configuration(self: ECRBackend, replication_config: dict[str, Any]) -> dict[str, Any]:
+        rules = replication_config["rules"]
+        if len(rules) > MAX_RULES:
+            raise ValidationException(f"A registry holds at most {MAX_RULES} replication rules")
+        for rule in rules:
+            for dest in rule["destinations"]:
+                if dest["region"] == self.region_name and dest["registryId"] == self.account_id:
+                    raise InvalidParameterException(
+                        "Invalid parameter at 'replicationConfiguration' failed to satisfy constraint: "
+                        "'Replication destination cannot be the same as the source registry'")
+        self.replication_config = replication_config
+        return {"replicationConfiguration": replication_config}
+
+    ECRBackend.put_replication_configuration = put_replication_configuration  # type: ignore[method-assign]
     ECRBackend.complete_layer_upload = complete_layer_upload  # type: ignore[method-assign]
     ECRResponse.get_download_url_for_layer = get_download_url_for_layer  # type: ignore[method-assign]
     downloads.register("ecr", fetch)
