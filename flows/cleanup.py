@@ -42,6 +42,7 @@ TEARDOWN_ORDER: tuple[str, ...] = (
     "ecs:service", "ecs:task-definition", "ecs:cluster",
     "autoscaling:group", "ec2:launch-template",
     "elbv2:listener", "elbv2:load-balancer", "elbv2:target-group",
+    "lambda:function",
     "ec2:instance",
     "efs:file-system",
     "rds:db-instance", "rds:db-cluster",

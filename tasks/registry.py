@@ -19,6 +19,7 @@ from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, Internet
                             NatGatewayHandler)
 from tasks.kms import KeyHandler
 from tasks.launch_templates import LaunchTemplateHandler
+from tasks.lambda_functions import FunctionHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
 from tasks.network_acls import NetworkAclHandler
 from tasks.rds import ClusterHandler, InstanceHandler
@@ -43,7 +44,7 @@ HANDLERS: tuple[Handler, ...] = (
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
-    RepositoryHandler(),
+    RepositoryHandler(), FunctionHandler(),
 )
 
 
