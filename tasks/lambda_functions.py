@@ -34,7 +34,7 @@ from tasks.lambda_versions import (aliases, event_sources, recover_aliases, reco
 FUNCTION = "lambda:function"
 BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SETTINGS = ("Runtime", "Handler", "Description", "Timeout", "MemorySize", "Architectures", "EphemeralStorage",
-            "TracingConfig", "ImageConfig")
+            "TracingConfig")
 
 
 def recovered_name(name: str, ctx: ApplyContext | CleanupContext) -> str:
@@ -54,6 +54,15 @@ def _layer(lam: Any, arn: str, account: str, cache: dict[str, dict[str, Any]]) -
                       "description": lv.get("Description", ""), **{f: lv[f] for f in (
                           "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo") if lv.get(f)}}
     return cache[arn]
+
+
+def _settings(conf: dict[str, Any]) -> dict[str, Any]:
+    """What create_function takes back as it is (GetFunction answers an image's settings in ImageConfigResponse)."""
+    out = {k: conf[k] for k in SETTINGS if conf.get(k) not in (None, "", [], {})}
+    image_config = (conf.get("ImageConfigResponse") or {}).get("ImageConfig")
+    if image_config:
+        out["ImageConfig"] = image_config
+    return out
 
 
 def _env_refs(env: dict[str, str]) -> list[str]:
@@ -97,7 +106,7 @@ class FunctionHandler:
                 type=FUNCTION, source_id=name, name=name, arn=conf["FunctionArn"], tags=got.get("Tags") or {},
                 config={"package_type": conf.get("PackageType", "Zip"), "code_sha256": conf["CodeSha256"],
                         "image": image, "role": conf["Role"], "role_link": links[0],
-                        "settings": {k: conf[k] for k in SETTINGS if conf.get(k) not in (None, "", [], {})},
+                        "settings": _settings(conf),
                         "environment": env, "kms_key_arn": conf.get("KMSKeyArn"),
                         "dead_letter": (conf.get("DeadLetterConfig") or {}).get("TargetArn"),
                         "vpc_config": {"subnets": subnets, "security_groups": groups} if subnets else None,

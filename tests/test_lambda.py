@@ -16,8 +16,10 @@ import pytest
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.handler import TAG_DRILL, TAG_PLAN
+from drflow.sandbox.accounts import recovery_role, session_for
 from drflow.sandbox.faults import Faults
-from drflow.sandbox.seed_lambda import FUNCTION, LAYER, SECRET_VALUE, handler_code, seed_lambda
+from drflow.sandbox.seed_ecr import REPOSITORY, seed_ecr
+from drflow.sandbox.seed_lambda import FUNCTION, LAMBDA_TRUST, LAYER, SECRET_VALUE, handler_code, seed_lambda
 from drflow.sandbox.seed_s3 import seed_s3
 from flows.cleanup import drill_cleanup
 from flows.common import PreflightError
@@ -26,6 +28,7 @@ from flows.replicate import replicate
 from flows_helper import run
 
 REPLICA = f"shop-assets-{ACCOUNT}-{RECOVERY}"
+OTHER = "222222222222"
 
 
 def lam(region: str = RECOVERY):
@@ -143,3 +146,43 @@ def test_a_drill_makes_a_suffixed_tagged_copy_that_cleanup_removes(thumbnails, s
     assert report["removed"]["lambda:function"] == [fn["FunctionName"]]
     assert lam().list_functions()["Functions"] == []
     assert lam(SOURCE).get_function(FunctionName=FUNCTION)["Configuration"]["State"] == "Active"
+
+
+def test_a_container_image_function_runs_the_replica_image(shop, sandbox):
+    image = seed_ecr(boto3.Session(), SOURCE, {})["ecr-image"]
+    role = boto3.client("iam").create_role(RoleName="shop-render", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
+                                           Tags=[{"Key": "app", "Value": "shop"}])["Role"]["Arn"]
+    lam(SOURCE).create_function(FunctionName="shop-render", PackageType="Image", Code={"ImageUri": image}, Role=role,
+                                MemorySize=1024, Timeout=60, ImageConfig={"Command": ["render.handler"]},
+                                Tags={"app": "shop"})
+    plan = make_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    sandbox.faults = Faults()
+    assert report["failed"] == [], report["failed"]
+    got = lam().get_function(FunctionName="shop-render")
+    replica = f"{ACCOUNT}.dkr.ecr.{RECOVERY}.amazonaws.com/{REPOSITORY}"
+    assert report["identity_map"][REPOSITORY] == replica
+    assert got["Code"]["ImageUri"] == f"{replica}:1.0" and image != got["Code"]["ImageUri"]
+    assert got["Configuration"]["ImageConfigResponse"]["ImageConfig"]["Command"] == ["render.handler"]
+    assert got["Configuration"]["PackageType"] == "Image" and got["Configuration"]["MemorySize"] == 1024
+
+
+def test_cross_account_the_function_runs_as_the_recovered_role_from_the_recovery_vault(thumbnails, sandbox):
+    plan = make_plan(recovery={"account_id": OTHER, "region": RECOVERY,
+                               "role_arn": recovery_role(OTHER, trusted=ACCOUNT)})
+    assert run(replicate, plan=plan)["failed"] == []
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    sandbox.faults = Faults()
+    assert report["failed"] == [], report["failed"]
+    other = session_for(OTHER, RECOVERY).client("lambda")
+    got = other.get_function(FunctionName=FUNCTION)
+    conf = got["Configuration"]
+    assert conf["Role"] == f"arn:aws:iam::{OTHER}:role/shop-lambda"
+    assert conf["Environment"]["Variables"]["BUCKET"] == f"shop-assets-{ACCOUNT}-{RECOVERY}"
+    assert code_of(got["Code"]["Location"]) == handler_code("2")
+    assert f":{OTHER}:" in conf["Layers"][0]["Arn"]
+    assert session_for(OTHER, RECOVERY).client("s3").list_objects_v2(
+        Bucket=plan.vault_bucket, Prefix="shop/lambda/")["KeyCount"] == 3
