@@ -28,8 +28,8 @@ from core.models import Resource, resource_key
 from core.plan import Plan
 from core.policy import references, translate
 from tasks.lambda_vault import code_key, missing_code, publish_layer, stage_function_code
-from tasks.lambda_versions import (aliases, event_sources, recover_aliases, recover_event_sources, recover_versions,
-                                    versions)
+from tasks.lambda_versions import (aliases, event_sources, latest_code, recover_aliases, recover_event_sources,
+                                    recover_versions, versions)
 
 FUNCTION = "lambda:function"
 BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -183,9 +183,10 @@ class FunctionHandler:
                 layers.append(arn)
                 published += made
         wanted = self._configuration(resource, ctx, layers, warnings)
+        image = self._image(resource, ctx) if cfg["package_type"] == "Image" else None
         writes: list[str] = []
         if found is None:
-            code = ({"ImageUri": self._image(resource, ctx)} if cfg["package_type"] == "Image" else
+            code = ({"ImageUri": image} if image else
                     {"S3Bucket": ctx.plan.vault_bucket, "S3Key": self._code_key(resource, ctx, cfg["code_sha256"])})
             lam.create_function(FunctionName=name, Code=code, PackageType=cfg["package_type"], Publish=False,
                                 Tags=ctx.tags(resource), **wanted)
@@ -196,7 +197,7 @@ class FunctionHandler:
             lam.get_waiter("function_updated_v2").wait(FunctionName=name)
             writes.append("update_function_configuration")
         mapping, made = recover_versions(lam, name, resource, ctx, self._code_key)
-        writes += made
+        writes += made + latest_code(lam, name, resource, ctx, self._code_key, image)
         writes += self._concurrency(lam, name, cfg["reserved_concurrency"])
         writes += recover_aliases(lam, name, cfg["aliases"], mapping, warnings)
         writes += recover_event_sources(lam, name, resource, ctx, warnings)

@@ -56,8 +56,8 @@ def event_sources(lam: Any, name: str) -> list[dict[str, Any]]:
 
 def recover_versions(lam: Any, name: str, resource: Resource, ctx: ApplyContext,
                      code_key: Any) -> tuple[dict[str, str], list[str]]:
-    """Publish the captured versions in order, each with its own code; $LATEST gets its code back after.
-    Returns (source version -> recovered version, writes)."""
+    """Publish the captured versions in order, each with its own code (the caller gives $LATEST its code back
+    after). Returns (source version -> recovered version, writes)."""
     cfg, writes, mapping = resource.config, [], {}
     if not cfg["versions"]:
         return mapping, writes
@@ -76,9 +76,20 @@ def recover_versions(lam: Any, name: str, resource: Resource, ctx: ApplyContext,
             match = {"version": published["Version"]}
         mapping[wanted["version"]] = match["version"]
         last = int(match["version"])
-    if zipped:
-        writes += _code(lam, name, ctx, cfg["code_sha256"], code_key(resource, ctx, cfg["code_sha256"]))
     return mapping, writes
+
+
+def latest_code(lam: Any, name: str, resource: Resource, ctx: ApplyContext, code_key: Any,
+                image: str | None) -> list[str]:
+    """$LATEST runs the recovery point's code: the vault's zip, or the (rewritten) image."""
+    if image is None:
+        sha = resource.config["code_sha256"]
+        return _code(lam, name, ctx, sha, code_key(resource, ctx, sha))
+    if lam.get_function(FunctionName=name)["Code"].get("ImageUri") == image:
+        return []
+    lam.update_function_code(FunctionName=name, ImageUri=image)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    return ["update_function_code"]
 
 
 def _code(lam: Any, name: str, ctx: ApplyContext, sha: str, key: str) -> list[str]:
@@ -133,7 +144,8 @@ def recover_event_sources(lam: Any, name: str, resource: Resource, ctx: ApplyCon
             warnings.append(f"event source {source['arn']} is not recovered by this plan: its mapping was not "
                             "recreated (protect the source too, or recreate the mapping by hand)")
             continue
-        arn = recovered if recovered.startswith("arn:") else translate(source["arn"], ctx.translation(resource)).document
+        arn = (recovered if recovered.startswith("arn:")
+               else translate(source["arn"], ctx.translation(resource)).document)
         if paginate(lam, "list_event_source_mappings", "EventSourceMappings", FunctionName=name, EventSourceArn=arn):
             continue
         kwargs: dict[str, Any] = {"FunctionName": name, "EventSourceArn": arn,

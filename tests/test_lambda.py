@@ -186,3 +186,16 @@ def test_cross_account_the_function_runs_as_the_recovered_role_from_the_recovery
     assert f":{OTHER}:" in conf["Layers"][0]["Arn"]
     assert session_for(OTHER, RECOVERY).client("s3").list_objects_v2(
         Bucket=plan.vault_bucket, Prefix="shop/lambda/")["KeyCount"] == 3
+
+
+def test_a_failover_from_a_newer_recovery_point_brings_the_new_code_to_the_recovered_function(thumbnails, sandbox):
+    plan = make_plan()
+    assert run(replicate, plan=plan)["failed"] == []
+    assert run(failover, plan=plan)["failed"] == []
+    lam(SOURCE).update_function_code(FunctionName=FUNCTION, ZipFile=handler_code("3"))
+    assert run(replicate, plan=plan)["failed"] == []
+    report = run(failover, plan=plan)
+    assert report["failed"] == []
+    assert "update_function_code" in row(report)["details"]["writes"]
+    assert code_of(lam().get_function(FunctionName=FUNCTION)["Code"]["Location"]) == handler_code("3")
+    assert len(lam().list_versions_by_function(FunctionName=FUNCTION)["Versions"]) == 2  # $LATEST and 1, no more
