@@ -82,11 +82,18 @@ class FunctionHandler:
     # ---- discovery (read-only) -------------------------------------------------------------------------
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
+        """The functions that carry the plan's scope tags (nothing links to a function, so the others are never
+        pulled into scope: their code, versions and triggers are not read)."""
+        if plan.scope.resource_types and FUNCTION not in plan.scope.resource_types:
+            return []
         lam = source.client("lambda")
         layer_cache: dict[str, dict[str, Any]] = {}
         out = []
         for listed in paginate(lam, "list_functions", "Functions"):
             name = listed["FunctionName"]
+            tags = lam.list_tags(Resource=listed["FunctionArn"]).get("Tags") or {}
+            if any(tags.get(k) != v for k, v in plan.scope.tags.items()):
+                continue
             got = lam.get_function(FunctionName=name)
             conf = got["Configuration"]
             env = (conf.get("Environment") or {}).get("Variables") or {}

@@ -15,7 +15,10 @@ import boto3
 import pytest
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
-from core.handler import TAG_DRILL, TAG_PLAN
+from core.aws import CallStats, Side
+from core.handler import TAG_DRILL, TAG_PLAN, ApplyContext, OwnedIndex
+from core.models import Outcome, Resource, ResourceResult
+from core.netmap import NetworkMapper
 from drflow.sandbox.accounts import recovery_role, session_for
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.seed_ecr import REPOSITORY, seed_ecr
@@ -26,6 +29,7 @@ from flows.common import PreflightError
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
+from tasks.lambda_versions import recover_event_sources
 
 REPLICA = f"shop-assets-{ACCOUNT}-{RECOVERY}"
 OTHER = "222222222222"
@@ -199,3 +203,30 @@ def test_a_failover_from_a_newer_recovery_point_brings_the_new_code_to_the_recov
     assert "update_function_code" in row(report)["details"]["writes"]
     assert code_of(lam().get_function(FunctionName=FUNCTION)["Code"]["Location"]) == handler_code("3")
     assert len(lam().list_versions_by_function(FunctionName=FUNCTION)["Versions"]) == 2  # $LATEST and 1, no more
+
+
+def test_an_event_source_the_plan_recovered_gets_its_mapping_back_and_one_it_did_not_is_named(sandbox):
+    """The mapping step alone (no handler recovers queues yet): a queue in the identity map gets its mapping, on the
+    recovered queue, disabled in a drill; a queue that is not gets a warning naming it; a re-run adds nothing."""
+    role = boto3.client("iam").create_role(RoleName="f", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]
+    lam().create_function(FunctionName="f", Runtime="python3.11", Role=role["Arn"], Handler="thumbnails.handler",
+                          Code={"ZipFile": handler_code("1")})
+    sqs = boto3.client("sqs", region_name=RECOVERY)
+    url = sqs.create_queue(QueueName="shop-uploads-dr")["QueueUrl"]
+    recovered = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = {"starting_position": None, "batching_window": None, "enabled": True, "batch_size": 5}
+    resource = Resource(type="lambda:function", source_id="f", config={"event_sources": [
+        {**source, "arn": f"arn:aws:sqs:{SOURCE}:{ACCOUNT}:shop-uploads", "ref": "sqs:shop-uploads"},
+        {**source, "arn": f"arn:aws:sqs:{SOURCE}:{ACCOUNT}:billing", "ref": "sqs:billing"}]})
+    queue = ResourceResult(key="sqs:queue/shop-uploads", type="sqs:queue", source_id="shop-uploads",
+                           outcome=Outcome.CREATED, recovered_id=recovered)
+    ctx = ApplyContext(plan=make_plan(), recovery=Side(boto3.Session(), RECOVERY, CallStats()), mode="drill",
+                       deps={queue.key: queue}, index=OwnedIndex(), net=NetworkMapper({}, {}, RECOVERY),
+                       drill_id="drill-20260101T000000Z")
+    warnings: list[str] = []
+    assert recover_event_sources(lam(), "f", resource, ctx, warnings) == ["create_event_source_mapping"]
+    [mapping] = lam().list_event_source_mappings(FunctionName="f")["EventSourceMappings"]
+    assert (mapping["EventSourceArn"], mapping["BatchSize"], mapping["State"]) == (recovered, 5, "Disabled")
+    assert any(f"arn:aws:sqs:{SOURCE}:{ACCOUNT}:billing" in w and "not recreated" in w for w in warnings)
+    assert any("created disabled" in w for w in warnings)
+    assert recover_event_sources(lam(), "f", resource, ctx, []) == []
