@@ -15,6 +15,8 @@ import urllib.request
 import boto3
 import pytest
 
+import model_check
+
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.handler import TAG_PLAN, TAG_SOURCE_ID
 from drflow.sandbox.accounts import recovery_role, session_for
@@ -168,3 +170,23 @@ def test_the_merge_widens_only_a_rule_that_replicates_nowhere_else():
     assert merged_rules([{"destinations": [dest]}], REPOSITORY, dest) is None  # a rule with no filter covers all
     assert merged_rules([mixed], REPOSITORY, dest) == [mixed, {"destinations": [dest], "repositoryFilters": [
         {"filter": REPOSITORY, "filterType": "PREFIX_MATCH"}]}]
+
+
+def test_the_sandbox_ecr_extensions_answer_as_the_ecr_model_says(registry, sandbox):
+    """moto_ecr.py's answers, checked against botocore's ECR model (its errors carry no HTTP status in the model,
+    which model_check wants: those are checked by code and status here)."""
+    seen: set[str] = set()
+    client = model_check.validating_client("ecr", SOURCE, seen)
+    image = client.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": "1.0"}])["images"][0]
+    layer = json.loads(image["imageManifest"])["layers"][0]["digest"]
+    assert client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=layer)["layerDigest"] == layer
+    plain = ecr(SOURCE)
+    with pytest.raises(plain.exceptions.LayersNotFoundException) as missing:
+        plain.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest="sha256:" + "0" * 64)
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    rules = [CUSTOMER_RULE, {"destinations": [{"region": RECOVERY, "registryId": ACCOUNT}]}]
+    client.put_replication_configuration(replicationConfiguration={"rules": rules})
+    with pytest.raises(plain.exceptions.ValidationException):
+        plain.put_replication_configuration(replicationConfiguration={"rules": [CUSTOMER_RULE] * 11})
+    assert client.describe_registry()["replicationConfiguration"]["rules"] == rules
+    assert seen >= {"GetDownloadUrlForLayer", "PutReplicationConfiguration"}
