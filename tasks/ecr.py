@@ -177,12 +177,12 @@ class RepositoryHandler:
         writes += self._policies(ecr, resource, ctx, warnings)
         source_ecr = ctx.source.client("ecr")
         lock = ctx.shared.once("ecr:registry-lock", threading.Lock)  # registry-wide read-merge-writes
-        with lock:
-            if ensure_replication(source_ecr, name, destination(ctx.plan.recovery.account_id, ctx.recovery.region)):
-                writes.append("put_replication_configuration")
+        with lock:  # the recovery registry lets the source in before the source starts replicating
             if ctx.plan.cross_account and ensure_registry_policy(ecr, policy_statement(
                     ctx.plan.source.account_id, ctx.plan.recovery.account_id, ctx.recovery.region)):
                 writes.append("put_registry_policy")
+            if ensure_replication(source_ecr, name, destination(ctx.plan.recovery.account_id, ctx.recovery.region)):
+                writes.append("put_replication_configuration")
         copied = sync(source_ecr, ecr, name)
         warnings += copied.warnings
         if copied.images or copied.tags:
