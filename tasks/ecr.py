@@ -53,6 +53,7 @@ def _tags(ecr: Any, arn: str) -> dict[str, str]:
 class RepositoryHandler:
     type: ClassVar[str] = ECR_REPOSITORY
     pilot_light: ClassVar[bool] = True  # a repository costs its storage only: staged (and filled) nightly
+    arn_kinds: ClassVar[tuple[str, ...]] = ("ecr:repository",)
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 

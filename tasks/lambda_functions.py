@@ -27,7 +27,7 @@ from core.images import repository_link, rewritten, source_repository
 from core.models import Resource, resource_key
 from core.plan import Plan
 from core.policy import references, translate
-from tasks.lambda_vault import code_key, missing_code, publish_layer, stage_function_code
+from tasks.lambda_vault import code_key, missing_code, prune_code, publish_layer, stage_function_code
 from tasks.lambda_versions import (aliases, event_sources, latest_code, recover_aliases, recover_event_sources,
                                     recover_versions, versions)
 
@@ -76,6 +76,7 @@ def _env_refs(env: dict[str, str]) -> list[str]:
 class FunctionHandler:
     type: ClassVar[str] = FUNCTION
     pilot_light: ClassVar[bool] = True  # the code is copied nightly; the function itself is made at failover
+    arn_kinds: ClassVar[tuple[str, ...]] = ("lambda:function",)
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
 
@@ -169,7 +170,9 @@ class FunctionHandler:
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         if ctx.staging:
             done = stage_function_code(resource, ctx)
-            return Applied(None, changed=bool(done["copied"]), details={"vault": done})
+            pruned = prune_code(ctx, FUNCTION)
+            return Applied(None, changed=bool(done["copied"]), details={
+                "vault": done, **({"code_pruned": len(pruned)} if pruned else {})})
         return self._recover(resource, ctx)
 
     def _recover(self, resource: Resource, ctx: ApplyContext) -> Applied:

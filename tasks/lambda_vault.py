@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import Retryable, error_code, paginate
 from core.handler import ApplyContext
+from core.vault import Vault
 
 CHUNK = 1024 * 1024
 SPOOL = 64 * 1024 * 1024  # larger code spills to a temporary file instead of memory
@@ -92,14 +93,41 @@ def stage_function_code(resource: Any, ctx: ApplyContext) -> dict[str, int]:
     return done
 
 
+def code_keys(plan_name: str, resource: Any) -> list[str]:
+    """Every vault key a failover of the function needs: its layers' and, for a zip function, its versions'."""
+    cfg = resource.config
+    keys = [code_key(plan_name, "layers", layer["name"], layer["code_sha256"])
+            for layer in cfg["layers"] if not layer.get("foreign")]
+    if cfg["package_type"] == "Zip":
+        keys += [code_key(plan_name, "functions", resource.source_id, sha)
+                 for sha in sorted({cfg["code_sha256"], *(v["code_sha256"] for v in cfg["versions"])})]
+    return keys
+
+
 def missing_code(resource: Any, ctx: ApplyContext) -> list[str]:
     """The vault keys a failover of the function needs and does not find (read-only, recovery side)."""
-    cfg, s3, bucket = resource.config, ctx.recovery.client("s3"), ctx.plan.vault_bucket
-    keys = [code_key(ctx.plan.name, "layers", layer["name"], layer["code_sha256"]) for layer in cfg["layers"]]
-    if cfg["package_type"] == "Zip":
-        keys += [code_key(ctx.plan.name, "functions", resource.source_id, sha)
-                 for sha in sorted({cfg["code_sha256"], *(v["code_sha256"] for v in cfg["versions"])})]
-    return [k for k in keys if not in_vault(s3, bucket, k)]
+    s3, bucket = ctx.recovery.client("s3"), ctx.plan.vault_bucket
+    return [k for k in code_keys(ctx.plan.name, resource) if not in_vault(s3, bucket, k)]
+
+
+def prune_code(ctx: ApplyContext, function_type: str) -> list[str]:
+    """Delete the code copies (every version of them: the vault is versioned) that no recovery point the vault
+    keeps names. This night's point is written before staging, so what this run copies is named. Once per run."""
+    def prune() -> list[str]:
+        vault = Vault(ctx.recovery, ctx.plan.vault_bucket, ctx.plan.name)
+        wanted = {key for point_id in vault.ids()[-ctx.plan.vault.keep:] for r in vault.load(point_id).resources
+                  if r.type == function_type for key in code_keys(ctx.plan.name, r)}
+        if not wanted:
+            return []  # no point names any code: nothing is pruned on a vault that could not be read
+        s3, bucket = ctx.recovery.client("s3"), ctx.plan.vault_bucket
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                  for kind in ("Versions", "DeleteMarkers")
+                  for v in paginate(s3, "list_object_versions", kind, Bucket=bucket, Prefix=f"{ctx.plan.name}/lambda/")
+                  if v["Key"] not in wanted]
+        for start in range(0, len(doomed), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
+        return sorted({d["Key"] for d in doomed})
+    return ctx.shared.once("lambda-code-prune", prune)
 
 
 def publish_layer(lam: Any, layer: dict[str, Any], ctx: ApplyContext) -> tuple[str, bool]:

@@ -230,3 +230,16 @@ def test_an_event_source_the_plan_recovered_gets_its_mapping_back_and_one_it_did
     assert any(f"arn:aws:sqs:{SOURCE}:{ACCOUNT}:billing" in w and "not recreated" in w for w in warnings)
     assert any("created disabled" in w for w in warnings)
     assert recover_event_sources(lam(), "f", resource, ctx, []) == []
+
+
+def test_code_that_no_kept_recovery_point_names_is_pruned_from_the_vault(thumbnails, sandbox):
+    plan = make_plan(vault={"keep": 1})
+    assert run(replicate, plan=plan)["failed"] == []
+    lam(SOURCE).update_function_code(FunctionName=FUNCTION, ZipFile=handler_code("3"))
+    second = run(replicate, plan=plan)
+    assert second["failed"] == [] and row(second)["details"]["code_pruned"] == 1
+    s3 = boto3.client("s3", region_name=RECOVERY)
+    kept = s3.list_object_versions(Bucket=plan.vault_bucket, Prefix="shop/lambda/")
+    assert len(kept["Versions"]) == 3 and not kept.get("DeleteMarkers")  # version 1, the new $LATEST, the layer
+    assert run(failover, plan=plan)["failed"] == []
+    assert code_of(lam().get_function(FunctionName=FUNCTION)["Code"]["Location"]) == handler_code("3")
