@@ -8,25 +8,23 @@ load balancer forwards to. The running count asserted below is therefore the san
 what drflow asked AWS for (cluster, revision, images, roles, logs, network, target group, desired count) and that
 it waited for a stable service.
 
-The ECR handler is written in parallel (tasks/ecr.py, another helper): until it is merged, `StandInRepositories`
-below stands in for it, put into the registry by monkeypatch for these tests only.
+The repository is recovered by the real ECR handler (tasks/ecr.py): its replica, with the image copied nightly.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 import boto3
 import pytest
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
-from core.aws import Side, paginate
-from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, OwnedIndex
+from core.aws import paginate
+from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, ApplyContext, OwnedIndex
 from core.images import repository_uri
 from core.models import Outcome, Resource, ResourceResult
 from core.netmap import NetworkMapper
-from core.plan import Plan
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.seed_ecs import EXECUTION_ROLE, IMAGE_TAG, LOG_GROUP, SECRET_VALUE, SIDECAR, TASK_ROLE, seed_ecs
 from flows.cleanup import drill_cleanup
@@ -38,44 +36,10 @@ from tasks.ecs import TAG_CONTENT, TaskDefinitionHandler, tag_dict
 REPLICA_IMAGE = f"{repository_uri(ACCOUNT, RECOVERY, 'shop/api')}:{IMAGE_TAG}"
 
 
-class StandInRepositories:
-    """Stands in for the real "ecr:repository" handler (tasks/ecr.py, written in parallel): the replica repository
-    made (empty) in the recovery region, its URI the recovered id. Test-only; the lead replaces it at merge."""
-
-    type: ClassVar[str] = "ecr:repository"
-    pilot_light: ClassVar[bool] = True
-    internet_facing: ClassVar[bool] = False
-    version: ClassVar[int] = 1
-
-    def discover(self, source: Side, plan: Plan) -> list[Resource]:
-        ecr = source.client("ecr")
-        return [Resource(type=self.type, source_id=r["repositoryName"], name=r["repositoryName"],
-                         arn=r["repositoryArn"], tags={t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(
-                             resourceArn=r["repositoryArn"])["tags"]})
-                for r in paginate(ecr, "describe_repositories", "repositories")]
-
-    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        ecr = ctx.recovery.client("ecr")
-        try:
-            return ecr.describe_repositories(repositoryNames=[resource.name])["repositories"][0]["repositoryUri"]
-        except ecr.exceptions.RepositoryNotFoundException:
-            return None
-
-    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
-        uri = self.find(resource, ctx)
-        if uri:
-            return Applied(uri)
-        made = ctx.recovery.client("ecr").create_repository(repositoryName=resource.name, tags=ctx.tag_list(resource))
-        return Applied(made["repository"]["repositoryUri"], created=True)
-
-
 @pytest.fixture
-def orders(shop, sandbox, monkeypatch):
+def orders(shop, sandbox):
     """The shop's network, an ALB "shop-alb" with its :80 listener (the servers are not needed here), and the
-    ECS service on top; the stand-in ECR handler registered."""
-    import tasks.registry
-
-    monkeypatch.setattr(tasks.registry, "HANDLERS", (*tasks.registry.HANDLERS, StandInRepositories()))
+    ECS service on top."""
     elb = boto3.client("elbv2", region_name=SOURCE)
     alb = elb.create_load_balancer(Name="shop-alb", Subnets=[shop["public-a"], shop["public-b"]],
                                    SecurityGroups=[shop["sg-web"]], Scheme="internet-facing", Type="application",

@@ -10,13 +10,13 @@ service itself: 2 tasks in the private subnets, in sg-app, no public IP. Seeded 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import boto3
 
 from core.images import repository_uri
+from drflow.sandbox.seed_ecr import push_image
 from drflow.sandbox.workload import APP_TAGS
 
 REPOSITORY = "shop/api"
@@ -38,16 +38,11 @@ def _aws_tags() -> list[dict[str, str]]:
 
 
 def _seed_repository(session: boto3.Session, region: str) -> str:
-    """The source repository with one tiny image (a stand-in for drflow/sandbox/seed_ecr.py, which the lead may
-    use instead); returns the repository URI."""
+    """The source repository with one tiny image, pushed with its blobs as docker push does (seed_ecr.py's
+    push); returns the repository URI."""
     ecr = session.client("ecr", region_name=region)
     uri = ecr.create_repository(repositoryName=REPOSITORY, tags=_aws_tags())["repository"]["repositoryUri"]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/orders"]}}).encode()
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
-                           "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
-                "layers": []}
-    ecr.put_image(repositoryName=REPOSITORY, imageManifest=json.dumps(manifest), imageTag=IMAGE_TAG)
+    push_image(ecr, REPOSITORY, IMAGE_TAG, {"orders": b"#!/bin/sh\necho orders\n"})
     return uri
 
 
