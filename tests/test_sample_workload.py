@@ -61,3 +61,28 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
     assert {m["SubnetId"] for m in mounts} == {idmap[ids["private-a"]], idmap[ids["private-b"]]}
     protection = efs.describe_file_systems(FileSystemId=fs_id)["FileSystems"][0]["FileSystemProtection"]
     assert protection["ReplicationOverwriteProtection"] == "ENABLED"  # replication removed: writable
+
+    # beside the servers, the shop's compute came back in the same failover
+    private = {idmap[ids["private-a"]], idmap[ids["private-b"]]}
+    function = boto3.client("lambda", region_name=RECOVERY).get_function(FunctionName="shop-thumbnails")
+    assert function["Configuration"]["Environment"]["Variables"]["BUCKET"] == replica
+    assert set(function["Configuration"]["VpcConfig"]["SubnetIds"]) == private
+    assert function["Configuration"]["CodeSha256"] == boto3.client("lambda", region_name=SOURCE).get_function(
+        FunctionName="shop-thumbnails")["Configuration"]["CodeSha256"]
+
+    elb = boto3.client("elbv2", region_name=RECOVERY)
+    [alb] = elb.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"]
+    [listener] = elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    orders_rule = next(r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+                       if r["Conditions"] and r["Conditions"][0].get("Values") == ["/orders/*"])
+    [service] = boto3.client("ecs", region_name=RECOVERY).describe_services(
+        cluster="shop", services=["shop-orders"])["services"]
+    assert service["launchType"] == "FARGATE" and service["runningCount"] == service["desiredCount"] == 2
+    assert service["loadBalancers"][0]["targetGroupArn"] == orders_rule["Actions"][0]["TargetGroupArn"]
+    assert set(service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]) == private
+
+    [group] = boto3.client("autoscaling", region_name=RECOVERY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["shop-batch"])["AutoScalingGroups"]
+    assert len([i for i in group["Instances"] if i["LifecycleState"] == "InService"]) == group["DesiredCapacity"] == 2
+    assert set(group["VPCZoneIdentifier"].split(",")) == private
+    assert {"shop-uploads"} <= {n["name"] for n in report["not_protected"] if n["kind"] == "sqs"}

@@ -37,13 +37,13 @@ def _aws_tags() -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in APP_TAGS.items()]
 
 
-def _seed_repository(session: boto3.Session, region: str) -> str:
-    """The source repository with one tiny image, pushed with its blobs as docker push does (seed_ecr.py's
-    push); returns the repository URI."""
+def _push_orders_image(session: boto3.Session, region: str, repository_exists: bool) -> None:
+    """The orders image, pushed with its blobs as docker push does (seed_ecr.py's push), into the shop's
+    repository (made here when seed_ecr did not make it)."""
     ecr = session.client("ecr", region_name=region)
-    uri = ecr.create_repository(repositoryName=REPOSITORY, tags=_aws_tags())["repository"]["repositoryUri"]
+    if not repository_exists:
+        ecr.create_repository(repositoryName=REPOSITORY, tags=_aws_tags())
     push_image(ecr, REPOSITORY, IMAGE_TAG, {"orders": b"#!/bin/sh\necho orders\n"})
-    return uri
 
 
 def _roles(session: boto3.Session) -> dict[str, str]:
@@ -61,7 +61,7 @@ def _roles(session: boto3.Session) -> dict[str, str]:
 
 
 def seed_ecs(session: boto3.Session, region: str, ids: dict[str, str]) -> dict[str, str]:
-    """Create the shop's ECS service; returns `ids` with ecr-repository (the repository URI, when it made it),
+    """Create the shop's ECS service; returns `ids` with ecr-repository (the repository's name),
     ecs-cluster, task-definition, tg-orders, rule-orders, ecs-service, and the roles' ARNs (role-task,
     role-execution).
 
@@ -69,8 +69,8 @@ def seed_ecs(session: boto3.Session, region: str, ids: dict[str, str]) -> dict[s
     ecs = session.client("ecs", region_name=region)
     elb = session.client("elbv2", region_name=region)
     logs = session.client("logs", region_name=region)
-    if "ecr-repository" not in ids:
-        ids["ecr-repository"] = _seed_repository(session, region)
+    _push_orders_image(session, region, repository_exists="ecr-repository" in ids)
+    ids.setdefault("ecr-repository", REPOSITORY)
     roles = _roles(session)
     ids["role-task"], ids["role-execution"] = roles[TASK_ROLE], roles[EXECUTION_ROLE]
     logs.create_log_group(logGroupName=LOG_GROUP, tags=APP_TAGS)

@@ -176,10 +176,16 @@ def seed_servers(session: boto3.Session, ids: dict[str, str], region: str = "us-
 
 def seed_workload(session: boto3.Session, region: str = "us-east-1") -> dict[str, Any]:
     """The whole sample shop: network, servers and ALB, an encrypted Postgres database, an assets bucket
-    with objects, a shared file system (encrypted with the same customer key, alias/shop-data), and the IAM
-    roles the servers run as."""
+    with objects, a shared file system (encrypted with the same customer key, alias/shop-data), the IAM
+    roles the servers run as; and beside the servers: an ECS service on Fargate behind the ALB (/orders/*) from
+    an image in the shop's ECR repository, an Auto Scaling group (the batch tier), and a Lambda function that
+    writes to the assets bucket, triggered by an SQS queue (which drflow does not protect: the report lists it)."""
+    from drflow.sandbox.seed_asg import seed_asg
+    from drflow.sandbox.seed_ecr import seed_ecr
+    from drflow.sandbox.seed_ecs import seed_ecs
     from drflow.sandbox.seed_efs import seed_efs
     from drflow.sandbox.seed_iam import seed_iam
+    from drflow.sandbox.seed_lambda import seed_lambda
     from drflow.sandbox.seed_rds import seed_rds
     from drflow.sandbox.seed_s3 import seed_s3
 
@@ -190,4 +196,8 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1") -> dict[str
     ids["bucket"] = seed_s3(session, region)["bucket"]
     seed_efs(session, region, ids, kms_key_id=databases["kms-key"])
     ids.update(seed_iam(session, region, ids))
+    ids.update(seed_ecr(session, region, ids))
+    seed_ecs(session, region, ids)
+    ids.update(seed_asg(session, region, ids))
+    ids.update(seed_lambda(session, region, ids))
     return ids
