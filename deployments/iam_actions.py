@@ -112,6 +112,19 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "drs:TerminateRecoveryInstances": ("drs:TerminateRecoveryInstances", "drs:DeleteRecoveryInstance",
                                        "ec2:DeleteVolume", "ec2:DescribeInstances", "ec2:DescribeVolumes",
                                        "ec2:TerminateInstances"),
+    # ---- adjacent compute (issue 8): tags given at creation are authorised as their service's tagging action;
+    # a role handed to a function, a task definition or the instances of a group is passed (iam:PassRole) ----
+    "ecr:CreateRepository": ("ecr:CreateRepository", "ecr:TagResource"),
+    # ECR's replication runs as its service-linked role, made on the first PutReplicationConfiguration
+    "ecr:PutReplicationConfiguration": ("ecr:PutReplicationConfiguration", "iam:CreateServiceLinkedRole"),
+    "ecs:CreateCluster": ("ecs:CreateCluster", "ecs:TagResource"),
+    "ecs:RegisterTaskDefinition": ("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
+    "ecs:CreateService": ("ecs:CreateService", "ecs:TagResource"),
+    "logs:CreateLogGroup": ("logs:CreateLogGroup", "logs:TagResource"),
+    "lambda:CreateFunction": ("lambda:CreateFunction", "lambda:TagResource", "iam:PassRole"),
+    # the group launches from the template with the caller's permissions (its instance profile is passed)
+    "autoscaling:CreateAutoScalingGroup": ("autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags",
+                                           "ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"),
     # ---- Resource Groups Tagging API: its signing name is "tagging", its IAM prefix "tag" ----------------------
     "tagging:GetResources": ("tag:GetResources",),
     # ---- STS: "who am I" needs no permission (sts:GetCallerIdentity cannot be denied) ----------------------

@@ -60,6 +60,10 @@ NOT_REACHED = {
         "kms:ReplicateKey", "kms:CreateKey", "kms:TagResource",
         # tasks/s3_sync.py: objects above 1 GiB are copied in parts; a failed part aborts the upload
         "s3:AbortMultipartUpload",
+        # tasks/beanstalk.py: the sample shop has no Beanstalk application (moto has no application versions,
+        # nor DescribeConfigurationSettings: tests/test_beanstalk.py drives these with botocore's Stubber)
+        "elasticbeanstalk:DescribeApplicationVersions", "elasticbeanstalk:DescribeConfigurationSettings",
+        "elasticbeanstalk:ListTagsForResource",
     },
     FAILBACK_POLICY: {
         # flows/failback.py phase 1 recreating what else the primary may lose (the sample run loses its NAT
@@ -82,6 +86,17 @@ NOT_REACHED = {
         "elasticfilesystem:DeleteReplicationConfiguration",
     },
     RECOVERY_POLICY: {
+        # tasks/beanstalk.py (see the source policy's note): applications, versions and environments
+        "elasticbeanstalk:DescribeApplications", "elasticbeanstalk:DescribeApplicationVersions",
+        "elasticbeanstalk:ListTagsForResource", "elasticbeanstalk:AddTags", "elasticbeanstalk:CheckDNSAvailability",
+        "elasticbeanstalk:CreateApplication", "elasticbeanstalk:CreateApplicationVersion",
+        "elasticbeanstalk:CreateEnvironment", "elasticbeanstalk:TerminateEnvironment",
+        # tasks/lambda_*.py: a trigger whose queue or stream is recovered too (the shop's queue is not protected),
+        # drift repair of a recovered function's configuration or alias, and a drill's trigger removed
+        "lambda:CreateEventSourceMapping", "lambda:DeleteEventSourceMapping", "lambda:UpdateFunctionConfiguration",
+        "lambda:UpdateAlias",
+        # tasks/autoscaling.py: a resumed failover puts a drifted group right
+        "autoscaling:UpdateAutoScalingGroup",
         # tasks/iam.py: CreateRole with a permissions boundary needs it too (the mapping goes by operation, and
         # the source side's CreateRole, the S3 replication role, has no boundary)
         "iam:PutRolePermissionsBoundary",
