@@ -23,9 +23,13 @@ def arn_kind(arn: str) -> str:
 
 
 def arn_name(arn: str) -> str:
-    """The readable last part of an ARN: a queue's or table's name, a function's, an id."""
+    """The ARN's resource without its type: a queue's or table's name, a function's, an instance id, a log
+    group's path."""
     resource = arn.split(":", 5)[-1]
-    return resource.replace(":", "/").rstrip("/").rsplit("/", 1)[-1]
+    kind = arn_kind(arn)
+    if ":" in kind:
+        resource = resource[len(kind.split(":", 1)[1]) + 1:]
+    return resource.removesuffix(":*")
 
 
 def not_protected(tagged_arns: Iterable[str], handled_kinds: Iterable[str]) -> list[dict[str, Any]]:

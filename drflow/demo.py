@@ -41,6 +41,7 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
             typer.echo(_network_summary(plan, recovered))
             typer.echo(_data_summary(plan, recovered, f"data recovered in {plan.recovery.region}"))
             typer.echo(_iam_summary(recovered, "IAM at failover"))
+            typer.echo(_compute_summary(plan, recovered))
             typer.echo(_launch_order(sandbox, plan, recovered))
             typer.echo(f"calls to {plan.source.region} during failover: {len(touched)}")
         return 1 if replicated.get("failed") or recovered.get("failed") or touched else 0
@@ -113,4 +114,25 @@ def _data_summary(plan: Any, report: dict[str, Any], title: str) -> str:
         else:
             continue
         lines.append(f"  {row['name'] or row['key']:<32} {note}")
+    return "\n".join(lines)
+
+
+COMPUTE = ("ecr:repository", "lambda:function", "ecs:cluster", "ecs:task-definition", "ecs:service",
+           "ec2:launch-template", "autoscaling:group", "elasticbeanstalk:application", "elasticbeanstalk:environment")
+
+
+def _compute_summary(plan: Any, report: dict[str, Any]) -> str:
+    """One line per container, function and group recovered: what it is now; then what is not protected."""
+    lines = [f"compute in {plan.recovery.region}:"]
+    for row in report["details"]:
+        kind = row["key"].split("/", 1)[0]
+        if kind in COMPUTE:
+            d = row.get("details", {})
+            extra = ", ".join(f"{k}={d[k]}" for k in ("running", "running_count", "desired", "desired_count",
+                                                        "in_service") if k in d)
+            lines.append(f"  {kind:<22} {row['name'][:28]:<28} {row['outcome']:<9} "
+                         f"{row['recovered_id'] or row.get('error') or ''}" + (f" ({extra})" if extra else ""))
+    if report.get("not_protected"):
+        lines.append("not protected (in scope, no handler for their kind; recover by hand):")
+        lines += [f"  {n['kind']:<22} {n['name']}" for n in report["not_protected"]]
     return "\n".join(lines)

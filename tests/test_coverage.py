@@ -22,7 +22,8 @@ from flows_helper import run
     ("arn:aws:sqs:us-east-1:111111111111:shop-orders", "sqs", "shop-orders"),
     ("arn:aws:rds:us-east-1:111111111111:db:orders", "rds:db", "orders"),
     ("arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/app/shop-alb/50dc6c4",
-     "elasticloadbalancing:loadbalancer", "50dc6c4"),
+     "elasticloadbalancing:loadbalancer", "app/shop-alb/50dc6c4"),
+    ("arn:aws:logs:us-east-1:111111111111:log-group:/ecs/shop-orders:*", "logs:log-group", "/ecs/shop-orders"),
     ("arn:aws:dynamodb:us-east-1:111111111111:table/shop-carts", "dynamodb:table", "shop-carts"),
     ("arn:aws:lambda:us-east-1:111111111111:function:thumbs", "lambda:function", "thumbs"),
 ])
