@@ -103,13 +103,15 @@ def stack(request, sandbox_server, tmp_path_factory):
 
 
 def recovered_servers(sandbox) -> dict[str, str]:
-    """Name -> state of the instances in the recovery region that carry drflow:plan=shop."""
+    """Name -> state of the shop's servers in the recovery region (instances that carry drflow:plan=shop)."""
     ec2 = boto3.client("ec2", region_name=RECOVERY, endpoint_url=sandbox.url,
                        **{k.lower(): v for k, v in sandbox.env(ACCOUNT).items() if k.startswith("AWS_") and "KEY" in k})
     found = {}
     for reservation in ec2.describe_instances(Filters=[{"Name": "tag:drflow:plan", "Values": ["shop"]}])["Reservations"]:
         for instance in reservation["Instances"]:
             tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            if "aws:autoscaling:groupName" in tags:
+                continue  # the batch tier's: its recovered Auto Scaling group launched them, not DRS
             found[tags.get("Name", instance["InstanceId"])] = instance["State"]["Name"]
     return found
 
