@@ -16,7 +16,7 @@ import boto3
 from typer.testing import CliRunner
 
 from conftest import RECOVERY, SOURCE, make_plan
-from core.handler import TAG_DRILL
+from core.handler import TAG_DRILL, tags_of
 from core.plan import load_plan
 from core.vault import Vault
 from core.aws import AwsAccess
@@ -149,7 +149,28 @@ def tagged_with(drill_id: str) -> list[str]:
     live = {i["InstanceId"] for r in boto3.client("ec2", region_name=RECOVERY).describe_instances(
         Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])[
         "Reservations"] for i in r["Instances"]}
-    return sorted(a for a in arns if ":instance/" not in a or a.rsplit("/", 1)[1] in live)
+    return sorted(a for a in arns if (":instance/" not in a or a.rsplit("/", 1)[1] in live) and _ecs_active(a))
+
+
+def _ecs_active(arn: str) -> bool:
+    """False for an ECS cluster, service or task definition that is deleted: ECS keeps describing (and the Tagging
+    API keeps listing) it as INACTIVE or DELETE_IN_PROGRESS for a while, as EC2 does terminated instances."""
+    if ":ecs:" not in arn:
+        return True
+    ecs = boto3.client("ecs", region_name=RECOVERY)
+    kind, _, rest = arn.split(":", 5)[5].partition("/")
+    if kind == "cluster":
+        found = ecs.describe_clusters(clusters=[arn])["clusters"]
+    elif kind == "service":
+        found = ecs.describe_services(cluster=rest.split("/")[0], services=[arn])["services"]
+    elif kind == "task-definition":
+        try:
+            found = [ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]]
+        except ecs.exceptions.ClientException:
+            found = []
+    else:
+        return True
+    return any(f.get("status") == "ACTIVE" for f in found)
 
 
 def assert_isolated(drill_id: str) -> None:
@@ -216,7 +237,9 @@ def test_a_drill_of_the_sample_shop_is_isolated_and_its_cleanup_removes_exactly_
     report = _cleanup(plan, drill_id)
     assert [c for c in sandbox.calls if c.region == SOURCE] == []  # the recovery side only
     terminated = [i for i in report["removed"]["ec2:instance"] if i.startswith("i-")]
-    assert len(terminated) == len(made["Instances"]) and all(i.endswith("(via DRS)") for i in terminated)
+    servers = [i for i in made["Instances"] if "aws:autoscaling:groupName" not in tags_of(i)]
+    assert len(terminated) == len(servers) and all(i.endswith("(via DRS)") for i in terminated)
+    assert len(report["removed"]["autoscaling:group"]) == 1  # the batch tier's group, which took its instances
     assert of_drill(drill_id) == {}, names(of_drill(drill_id))
     assert tagged_with(drill_id) == []
     assert_same(before)

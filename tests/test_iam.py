@@ -83,7 +83,10 @@ def test_same_account_roles_stay_untouched_until_a_failover_attaches_drflows_gra
     assert f"arn:aws:logs:{RECOVERY}:{ACCOUNT}:log-group:/shop/shop-app:*" in text  # the inline policy's too
     assert SOURCE not in text and ids["vpce-s3"] not in text
     names = {p["PolicyName"] for p in iam.list_policies(Scope="Local", PathPrefix="/drflow/")["Policies"]}
-    assert names == {"drflow-shop-shop-app", "drflow-shop-shop-web", "drflow-shop-shop-deployer"}  # not billing
+    # the function's role names the assets bucket: its grant names the replica; the ECS roles need none (a
+    # wildcard bucket pattern, and account-wide actions) and billing-reports is not in scope
+    assert names == {"drflow-shop-shop-app", "drflow-shop-shop-web", "drflow-shop-shop-deployer",
+                     "drflow-shop-shop-lambda"}
 
     drill = run(failover, plan=plan, drill=True)
     assert drill["failed"] == [], drill["failed"]
@@ -134,7 +137,8 @@ def test_cross_account_roles_profiles_and_policies_are_recreated_with_translated
     assert report["failed"] == [], report["failed"]
     iam = _iam(OTHER)
     roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
-    assert set(roles) == {"drflow-recovery", "shop-app", "shop-web", "shop-deployer"}  # not billing-reports
+    assert set(roles) == {"drflow-recovery", "shop-app", "shop-web", "shop-deployer",  # not billing-reports
+                          "shop-lambda", "shop-orders-task", "shop-ecs-execution"}  # the function's, the service's
     app = iam.get_role(RoleName="shop-app")["Role"]
     assert app["Arn"] == f"arn:aws:iam::{OTHER}:role/shop/shop-app"
     assert app["MaxSessionDuration"] == 7200 and app["Description"] == "the shop's application servers"

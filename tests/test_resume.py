@@ -70,8 +70,10 @@ def _recovered_counts() -> Counter:
     counts: Counter = Counter()
     counts["ec2:vpc"] = len(ec2.describe_vpcs(Filters=mine)["Vpcs"])
     counts["ec2:subnet"] = len(ec2.describe_subnets(Filters=mine)["Subnets"])
-    counts["ec2:instance"] = sum(len(r["Instances"]) for r in ec2.describe_instances(
-        Filters=mine + [{"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"])
+    counts["ec2:instance"] = sum(1 for r in ec2.describe_instances(
+        Filters=mine + [{"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
+        for i in r["Instances"] if not any(t["Key"] == "aws:autoscaling:groupName" for t in i.get("Tags", [])))
+    # (an Auto Scaling group's instances are the group's, not servers of the recovery point)
     elb = boto3.client("elbv2", region_name=RECOVERY)
     arns = [b["LoadBalancerArn"] for b in elb.describe_load_balancers()["LoadBalancers"]]
     tagged = elb.describe_tags(ResourceArns=arns)["TagDescriptions"] if arns else []
