@@ -8,6 +8,7 @@ failover, so a failover re-applies everything idempotently from the recovery poi
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -226,6 +227,14 @@ class CleanupContext:
         drill = tags.get(TAG_DRILL)
         return (tags.get(TAG_PLAN) == self.plan.name and bool(drill)
                 and (self.drill_id is None or drill == self.drill_id))
+
+
+def drill_named(name: str, drill_id: str | None, limit: int | None = None) -> str:
+    """A name for the recovery side: the source's, or in a drill the source's (cut to fit `limit` characters)
+    with a short suffix from the drill id, so that a drill never takes the name production recovers under."""
+    if not drill_id:
+        return name
+    return f"{name[:limit - 6] if limit else name}-{hashlib.sha256(drill_id.encode()).hexdigest()[:5]}"
 
 
 def delete_quietly(call: Callable[..., Any], **kwargs: Any) -> bool:

@@ -14,14 +14,14 @@ their instances); drill cleanup force-deletes them and waits until they are gone
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
-from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable
+from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
+                          drill_named)
 from core.models import Resource, resource_key
 from core.plan import Plan
 
@@ -39,9 +39,7 @@ def _tags(group: dict[str, Any]) -> dict[str, str]:
 
 
 def recovered_name(name: str, ctx: ApplyContext) -> str:
-    if not ctx.drill_id:
-        return name
-    return f"{name[:240]}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
+    return drill_named(name, ctx.drill_id, limit=246)
 
 
 def _policy(policy: dict[str, Any]) -> dict[str, Any]:

@@ -19,11 +19,11 @@ region); drill cleanup terminates the drills' environments and waits until they 
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable
+from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
+                          drill_named)
 from core.models import Resource, resource_key
 from core.plan import Plan
 from core.policy import references, translate
@@ -55,9 +55,7 @@ def _user_tags(resource: Resource, ctx: ApplyContext) -> list[dict[str, str]]:
 
 
 def recovered_name(name: str, ctx: ApplyContext, limit: int = 40) -> str:
-    if not ctx.drill_id:
-        return name
-    return f"{name[:limit - 6]}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
+    return drill_named(name, ctx.drill_id, limit)
 
 
 def bundle_key(plan_name: str, application: str, label: str, etag: str, key: str) -> str:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext,
-                          Unrecoverable, delete_quietly)
+                          Unrecoverable, delete_quietly, drill_named)
 from core.images import repository_link, rewritten, source_repository
 from core.models import Resource, canonical_json
 from core.plan import Plan
@@ -41,9 +41,7 @@ CLUSTER_INCLUDE = ["SETTINGS", "CONFIGURATIONS", "TAGS"]
 
 def drill_name(name: str, ctx: ApplyContext) -> str:
     """A cluster, family or service name: unchanged, or with the drill's suffix (ECS names take 255 characters)."""
-    if not ctx.drill_id:
-        return name
-    return f"{name}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
+    return drill_named(name, ctx.drill_id)
 
 
 def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:

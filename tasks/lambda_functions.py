@@ -15,14 +15,14 @@ suffixed, tagged copy (its event source mappings disabled), which `cleanup` remo
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
-from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
+from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly,
+                          drill_named)
 from core.images import repository_link, rewritten, source_repository
 from core.models import Resource, resource_key
 from core.plan import Plan
@@ -39,9 +39,7 @@ SETTINGS = ("Runtime", "Handler", "Description", "Timeout", "MemorySize", "Archi
 
 def recovered_name(name: str, ctx: ApplyContext | CleanupContext) -> str:
     """The source name; in a drill, a suffix from the drill id (function names: 64 characters at most)."""
-    if not getattr(ctx, "drill_id", None):
-        return name
-    return f"{name[:58]}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
+    return drill_named(name, ctx.drill_id, limit=64)
 
 
 def _layer(lam: Any, arn: str, account: str, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:

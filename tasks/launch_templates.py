@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from core.amis import image_snapshots, share_image
 from core.aws import Side, paginate
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable,
-                          created, delete_quietly, find_owned, tags_of)
+                          created, delete_quietly, drill_named, find_owned, tags_of)
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource, canonical_json, resource_key
 from core.plan import Plan
@@ -50,9 +50,7 @@ def link_to(name: str) -> str:
 
 
 def recovered_name(name: str, ctx: ApplyContext) -> str:
-    if not ctx.drill_id:
-        return name
-    return f"{name[:110]}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
+    return drill_named(name, ctx.drill_id, limit=116)
 
 
 def _versions_in_use(source: Side) -> dict[str, set[str]]:

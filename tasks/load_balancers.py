@@ -10,13 +10,12 @@ and one that exists without drflow's tags is never adopted.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
-from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, drill_named
 from core.models import Resource, resource_key
 from core.plan import Plan
 
@@ -43,9 +42,7 @@ def _tags(elb: Any, arns: list[str]) -> dict[str, dict[str, str]]:
 
 
 def recovered_name(name: str, ctx: ApplyContext) -> str:
-    if not ctx.drill_id:
-        return name
-    return f"{name[:26]}-{hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:5]}"
+    return drill_named(name, ctx.drill_id, limit=32)  # ELB names: 32 characters at most
 
 
 def _by_name(ctx: ApplyContext, resource: Resource, operation: str, result_key: str,
