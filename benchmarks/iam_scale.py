@@ -21,9 +21,9 @@ from core.plan import parse_plan
 from drflow.sandbox import start_sandbox
 from drflow.sandbox.accounts import recovery_role, session_for
 from flows.replicate import replicate
-from tasks.iam import RoleHandler
-from tasks.iam_policies import PolicyHandler
-from tasks.iam_profiles import InstanceProfileHandler
+from tasks.iam.roles import RoleHandler
+from tasks.iam.policies import PolicyHandler
+from tasks.iam.profiles import InstanceProfileHandler
 from tasks.registry import default_registry
 
 SOURCE, RECOVERY, RECOVERY_REGION = "111111111111", "222222222222", "us-west-2"

@@ -1,6 +1,6 @@
 """make bench: copy BENCH_OBJECTS (default 10,000) small objects across regions, drflow's sync vs a plain loop.
 
-Both run in the same run against the same sandbox bucket: drflow's one-time copy (tasks/s3_sync.py: list
+Both run in the same run against the same sandbox bucket: drflow's one-time copy (tasks/s3/sync.py: list
 both sides, parallel server-side copies through s3transfer) and a plain sequential `copy_object` loop over a
 listing. Printed per method: seconds, objects/s, API calls (reads/writes); then the speed ratio, and a second
 sync of the same buckets, which must copy nothing (listings only).
@@ -24,7 +24,7 @@ import boto3
 
 from core.aws import CallStats, Side
 from drflow.sandbox.seed_s3 import seed_s3
-from tasks.s3_sync import backfill, list_objects
+from tasks.s3.sync import backfill, list_objects
 
 SOURCE, RECOVERY = "us-east-1", "us-west-2"
 BUCKET = "bench-assets"

@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from prefect import flow
 
-import tasks.drs_launch as drs_launch
+import tasks.servers.launch as drs_launch
 from benchmarks.server_estate import (critical_path, depths, latencies, plan_servers, random_dag, seed_servers,
                                       server_names, wave_bound, wave_dag)
 from core.plan import parse_plan

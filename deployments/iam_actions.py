@@ -7,7 +7,7 @@ not API calls), operations that need more than one action (tag-on-create, KMS gr
 dependent actions the Service Authorization Reference lists for an operation.
 
 It lives beside the policy documents it explains (deployments/iam/), not in core/: nothing in a run needs it;
-it is what ties the shipped policies to the calls the code makes (tests/test_permissions.py).
+it is what ties the shipped policies to the calls the code makes (tests/deployments/test_permissions.py).
 
 Source: AWS Service Authorization Reference, "Actions, resources, and condition keys for <service>"
 (https://docs.aws.amazon.com/service-authorization/latest/reference/ : list_amazons3.html,

@@ -1,7 +1,7 @@
 """A plan's Prefect deployments, as the prefect.yaml that `prefect deploy --all` reads.
 
 `drflow deployments --plan FILE` prints it; deployments/prefect.yaml is its output for the sample plan `shop`
-(tests/test_deployments.py keeps the two identical). Every deployment passes the plan by its PlanBlock's
+(tests/deployments/test_deployments.py keeps the two identical). Every deployment passes the plan by its PlanBlock's
 name, so the plan is edited once (drflow plan save) and no deployment needs redeploying for it.
 
 The nightly schedule comes from the plan's RPO (`nightly_schedule`): a recovery point at least as often as

@@ -10,7 +10,7 @@ The order is a fixed teardown order of resource TYPES, not the engine's per-reso
 what to remove by tag (what exists), not by the recovery point's resources (what was planned), and AWS's
 removal constraints hold between kinds (instances before their subnets, target groups after the load
 balancers forwarding to them). The types run one after the other for the same reason; within a type a
-handler removes everything at once and waits for AWS. tests/test_drill.py checks the order against the
+handler removes everything at once and waits for AWS. tests/flows/test_drill.py checks the order against the
 dependencies of a real recovery point.
 """
 

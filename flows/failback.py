@@ -11,14 +11,14 @@ from the recovery point that failover brought up, in four phases, each resource 
    association with a recreated subnet, a role's attachment of a recreated policy). Anything that cannot
    be restored stops the failback before data and servers, which need that network.
 2. data: each database is snapshotted in the recovery region and the snapshot copied into the primary
-   (tasks/rds_snapshots.py `copy_back`; the restore is the operator's call); each replica bucket gets a
+   (tasks/rds/snapshots.py `copy_back`; the restore is the operator's call); each replica bucket gets a
    replication rule back to its source bucket, and what it holds that the source lacks is copied now
-   (tasks/s3_replication.py `reverse_replication`, tasks/s3_sync.py `backfill`); each recovered EFS file
-   system replicates into the original one (tasks/efs_failback.py).
-3. servers: DRS reverse replication, then a launch in the primary (tasks/drs_failback.py); a server without
-   the DRS agent is imaged in the recovery region, copied home and launched there (tasks/image_failback.py).
+   (tasks/s3/replication.py `reverse_replication`, tasks/s3/sync.py `backfill`); each recovered EFS file
+   system replicates into the original one (tasks/efs/failback.py).
+3. servers: DRS reverse replication, then a launch in the primary (tasks/servers/failback.py); a server without
+   the DRS agent is imaged in the recovery region, copied home and launched there (tasks/servers/image_failback.py).
 4. IAM (same account): the grants the failover attached to production roles are detached
-   (tasks/iam.py `detach_grants`); they stay staged for the next failover.
+   (tasks/iam/roles.py `detach_grants`); they stay staged for the next failover.
 
 Everything else the failover created in the recovery region is left running: tearing it down is a decision
 for after the primary is confirmed healthy, not part of bringing it back.
@@ -46,14 +46,14 @@ from core.preflight import check_sides
 from core.vault import Vault, VaultError
 from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish,
                           runbook_fields)
-from tasks.drs_failback import fail_back
-from tasks.efs_failback import CROSS_ACCOUNT, replicate_home
-from tasks.iam import detach_grants
-from tasks.image_failback import fail_back_image
-from tasks.rds_snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
+from tasks.servers.failback import fail_back
+from tasks.efs.failback import CROSS_ACCOUNT, replicate_home
+from tasks.iam.roles import detach_grants
+from tasks.servers.image_failback import fail_back_image
+from tasks.rds.snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
 from tasks.registry import default_registry
-from tasks.s3_replication import reverse_replication
-from tasks.s3_sync import backfill
+from tasks.s3.replication import reverse_replication
+from tasks.s3.sync import backfill
 
 NETWORK = ("ec2:dhcp-options", "ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:egress-only-internet-gateway",
            "ec2:elastic-ip", "ec2:nat-gateway", "ec2:route-table", "ec2:vpc-endpoint", "ec2:interface-endpoint",

@@ -11,7 +11,7 @@ so the recovery point, written before staging, already names the copy a failover
 template is created or reconciled in the recovery region under its own name, one version per captured version,
 each described by the digest of its data ("drflow-lt:<digest>"): unchanged data costs no write.
 
-These templates are not the DRS launch templates that tasks/drs_templates.py keeps per source server: those
+These templates are not the DRS launch templates that tasks/servers/templates.py keeps per source server: those
 are found through DRS and described "drflow:<digest>"; these are found by drflow's tags with the SOURCE template
 id, and neither module ever lists the other's. A drill never touches the staged template: it makes a copy of
 its own (suffixed name, drill tag), removed by drill cleanup.

@@ -7,30 +7,23 @@ from __future__ import annotations
 
 from core.handler import Handler, Registry
 from tasks.autoscaling import GroupHandler
+from tasks.awslambda import FunctionHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
-from tasks.ecs import TaskDefinitionHandler
-from tasks.ecs_services import ClusterHandler as EcsClusterHandler, ServiceHandler as EcsServiceHandler
 from tasks.ecr import RepositoryHandler
+from tasks.ecs import EcsClusterHandler, EcsServiceHandler, TaskDefinitionHandler
 from tasks.efs import FileSystemHandler
-from tasks.iam import RoleHandler
-from tasks.iam_policies import PolicyHandler
-from tasks.iam_profiles import InstanceProfileHandler
-from tasks.gateways import (EgressOnlyGatewayHandler, ElasticIpHandler, InternetGatewayHandler,
-                            NatGatewayHandler)
+from tasks.iam import InstanceProfileHandler, PolicyHandler, RoleHandler
 from tasks.kms import KeyHandler
 from tasks.launch_templates import LaunchTemplateHandler
-from tasks.lambda_functions import FunctionHandler
 from tasks.load_balancers import ListenerHandler, LoadBalancerHandler, TargetGroupHandler, TargetsHandler
-from tasks.network_acls import NetworkAclHandler
-from tasks.rds import ClusterHandler, InstanceHandler
-from tasks.rds_groups import (ClusterParameterGroupHandler, OptionGroupHandler, ParameterGroupHandler,
-                              SubnetGroupHandler)
-from tasks.route_tables import RouteTableHandler
+from tasks.network import (DhcpOptionsHandler, EgressOnlyGatewayHandler, ElasticIpHandler, GatewayEndpointHandler,
+                           InterfaceEndpointHandler, InternetGatewayHandler, NatGatewayHandler, NetworkAclHandler,
+                           RouteTableHandler, SecurityGroupHandler, SecurityGroupRulesHandler, SubnetHandler,
+                           VpcHandler)
+from tasks.rds import (ClusterParameterGroupHandler, DbClusterHandler, DbInstanceHandler, OptionGroupHandler,
+                       ParameterGroupHandler, SubnetGroupHandler)
 from tasks.s3 import BucketHandler
-from tasks.security_groups import SecurityGroupHandler, SecurityGroupRulesHandler
 from tasks.servers import ServerHandler
-from tasks.vpc import DhcpOptionsHandler, SubnetHandler, VpcHandler
-from tasks.vpc_endpoints import GatewayEndpointHandler, InterfaceEndpointHandler
 
 HANDLERS: tuple[Handler, ...] = (
     DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
@@ -39,7 +32,7 @@ HANDLERS: tuple[Handler, ...] = (
     KeyHandler(), ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
     BucketHandler(), FileSystemHandler(),
     SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
-    ClusterHandler(), InstanceHandler(),
+    DbClusterHandler(), DbInstanceHandler(),
     PolicyHandler(), RoleHandler(), InstanceProfileHandler(),
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="drflow-prefect-"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -26,6 +27,7 @@ from tasks.registry import default_registry  # noqa: E402
 
 SOURCE, RECOVERY = "us-east-1", "us-west-2"
 ACCOUNT = "111111111111"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shop-plan.yaml"  # the sample shop's plan
 
 
 def plan_data(**overrides) -> dict:

@@ -1,0 +1,125 @@
+"""Failback of a DRS-protected server: its recovery instance replicates back, then launches in the primary region.
+
+Support for flows/failback.py (not a handler: failback is no engine run). AWS-to-AWS failback with DRS is
+two steps (DRS user guide, "failback for EC2 instances"): `ReverseReplication` on the recovery instance, in the
+recovery region, makes it a source server of DRS in the original region (replication direction FAILBACK); once
+that has replicated, a recovery job of that *reversed* source server, started in the original region, launches
+the failback instance there. (`StartFailbackLaunch` is the other path: the Failback Client, for machines outside
+EC2.) Before the launch, the reversed server's launch template is pointed at the server's original subnet and
+security groups, or at what failback's first phase recreated in their place.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from core.aws import Side, paginate
+from core.handler import TAG_PLAN, TAG_SOURCE_ID, Unrecoverable
+from core.models import Resource
+
+TAG_FAILBACK = "drflow:failback"
+DONE = ("LAUNCHED", "FAILED", "TERMINATED")
+POLL_FIRST, POLL_CAP = 1.0, 15.0  # DRS has no waiter for jobs; a launch takes minutes
+
+
+def _failover_server(drs: Any, instance_id: str) -> dict[str, Any]:
+    for server in paginate(drs, "describe_source_servers", "items", filters={}):
+        hints = server.get("sourceProperties", {}).get("identificationHints", {})
+        if hints.get("awsInstanceID") == instance_id and server.get("replicationDirection", "FAILOVER") == "FAILOVER":
+            return server
+    raise Unrecoverable(f"no DRS source server replicates {instance_id}: nothing to fail back")
+
+
+def _live_recovery_instance(drs: Any, server_id: str) -> dict[str, Any] | None:
+    items = paginate(drs, "describe_recovery_instances", "items", filters={"sourceServerIDs": [server_id]})
+    live = [i for i in items if not i.get("isDrill") and i.get("ec2InstanceState") in ("RUNNING", "PENDING", "STOPPED")]
+    return live[0] if live else None
+
+
+def fail_back(resource: Resource, recovery: Side, source: Side, plan_name: str, failover_at: str,
+              home_id: Callable[[str], str], timeout: float = 3600) -> dict[str, Any]:
+    """Reverse the replication of one server and launch it back in the primary region; a re-run adopts the
+    reversed source server and the failback instance it finds. `home_id` gives a dependency's id in the primary
+    (its own, or what failback recreated there). Returns the details for the report, with `instance`: the
+    failback instance's EC2 id."""
+    rdrs, sdrs = recovery.client("drs"), source.client("drs")
+    server = _failover_server(rdrs, resource.source_id)
+    details: dict[str, Any] = {"source_server": server["sourceServerID"], "warnings": []}
+    reversed_arn = server.get("reversedDirectionSourceServerArn")
+    if not reversed_arn:
+        instance = _live_recovery_instance(rdrs, server["sourceServerID"])
+        if instance is None:
+            raise Unrecoverable(f"server {resource.name}: no running recovery instance in {recovery.region} "
+                                "(was it launched by the failover, or terminated since?)")
+        details["recovery_instance"] = instance["recoveryInstanceID"]
+        reversed_arn = rdrs.reverse_replication(recoveryInstanceID=instance["recoveryInstanceID"])[
+            "reversedDirectionSourceServerArn"]
+        details["reversed"] = True
+    reversed_id = reversed_arn.rsplit("/", 1)[-1]
+    details["reversed_source_server"] = reversed_id
+    launched = _live_recovery_instance(sdrs, reversed_id)
+    if launched is None:
+        _point_template(sdrs, source.client("ec2"), reversed_id, resource, plan_name, home_id, details["warnings"])
+        tags = {TAG_PLAN: plan_name, TAG_SOURCE_ID: resource.source_id, TAG_FAILBACK: failover_at}
+        job = sdrs.start_recovery(sourceServers=[{"sourceServerID": reversed_id}], isDrill=False, tags=tags)["job"]
+        details["job"] = job["jobID"]
+        status = _wait_job(sdrs, job["jobID"], reversed_id, timeout)
+        if status != "LAUNCHED":
+            raise Unrecoverable(f"DRS failback launch of {resource.name} ended {status} (job {job['jobID']})")
+        launched = _live_recovery_instance(sdrs, reversed_id)
+        if launched is None:
+            raise Unrecoverable(f"DRS job {job['jobID']} launched {resource.name} but no failback instance is listed")
+    details["instance"] = launched["ec2InstanceID"]
+    return details
+
+
+def _point_template(drs: Any, ec2: Any, server_id: str, resource: Resource, plan_name: str,
+                    home_id: Callable[[str], str], warnings: list[str]) -> None:
+    """The reversed server's launch template: the original subnet and security groups, the original private IP
+    unless something in the primary holds it now (the original instance, back with its region)."""
+    cfg = resource.config
+    template_id = drs.get_launch_configuration(sourceServerID=server_id)["ec2LaunchTemplateID"]
+    subnet = home_id(cfg["subnet"])
+    interface: dict[str, Any] = {"DeviceIndex": 0, "SubnetId": subnet, "DeleteOnTermination": True,
+                                 "Groups": sorted(home_id(g) for g in cfg["security_groups"])}
+    if home_ip_free(ec2, subnet, cfg["private_ip"], warnings):
+        interface["PrivateIpAddress"] = cfg["private_ip"]
+    tags = [{"Key": TAG_PLAN, "Value": plan_name}, {"Key": TAG_SOURCE_ID, "Value": resource.source_id},
+            {"Key": "Name", "Value": resource.name}]
+    data = {"InstanceType": cfg["instance_type"], "NetworkInterfaces": [interface],
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}]}
+    if cfg.get("instance_profile"):
+        data["IamInstanceProfile"] = {"Name": cfg["instance_profile"]}
+    version = ec2.create_launch_template_version(LaunchTemplateId=template_id, VersionDescription="drflow: failback",
+                                                 LaunchTemplateData=data)["LaunchTemplateVersion"]
+    ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version["VersionNumber"]))
+
+
+def home_ip_free(ec2: Any, subnet: str, ip: str, warnings: list[str]) -> bool:
+    """Whether a failback instance may take the server's original private IP in `subnet`: not when something
+    holds it now (the original instance, back with its region), which is then said in `warnings`. Both failback
+    paths (DRS, and imaged servers in tasks/servers/image_failback.py) choose the address this way."""
+    held = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]},
+                                                    {"Name": "private-ip-address", "Values": [ip]}])
+    if held["NetworkInterfaces"]:
+        warnings.append(f"private IP {ip} is in use in {subnet} (the original instance?): the failback instance "
+                        "gets another address; move it once the original is retired")
+        return False
+    return True
+
+
+def _wait_job(drs: Any, job_id: str, server_id: str, timeout: float) -> str:
+    """Poll with backoff until the server's launch is decided (DRS offers no waiter)."""
+    deadline, delay = time.monotonic() + timeout, POLL_FIRST
+    while True:
+        job = drs.describe_jobs(filters={"jobIDs": [job_id]})["items"][0]
+        mine = next((p for p in job.get("participatingServers", []) if p["sourceServerID"] == server_id), {})
+        if mine.get("launchStatus") in DONE:
+            return mine["launchStatus"]
+        if job["status"] == "COMPLETED":
+            return mine.get("launchStatus", "FAILED")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"DRS job {job_id} not done after {timeout} s")
+        time.sleep(delay)
+        delay = min(POLL_CAP, delay * 2)

@@ -1,0 +1,202 @@
+"""How servers are launched through DRS: batched into jobs, within DRS's limits, watched until launched.
+
+Support for the servers handler (not a handler itself). DRS takes at most 100 source servers per
+`start_recovery` job and runs at most 20 jobs and 500 servers at once. Servers whose dependencies
+finish at the same moment become ready together; the first of them waits a short window for the
+others and starts one job for all of them. Each job holds one slot of a Prefect global concurrency
+limit (and one slot per server of a second one) for as long as it runs, so that drflow never asks
+DRS for more than it allows, however many plans run at once.
+
+One watcher thread per job polls `describe_jobs` with backoff (DRS has no waiter) and wakes each
+server's task when its launch is decided: one poll per job, not one per server. The slots belong to
+the job, not to any one server's task, which is why the watcher (a thread) holds them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.exceptions import ObjectNotFound
+from prefect.concurrency.sync import concurrency
+
+from core.aws import paginate
+from core.handler import ApplyContext
+
+MAX_SERVERS_PER_JOB = 100
+MAX_JOBS = 20
+MAX_SERVERS_IN_JOBS = 500
+DONE = ("LAUNCHED", "FAILED", "TERMINATED")
+
+
+@dataclass
+class PollSchedule:
+    """Backoff between job polls. DRS launches take minutes: 15 s granularity costs little there."""
+
+    first: float = 1.0
+    factor: float = 2.0
+    cap: float = 15.0
+    batch_window: float = 0.25  # the longest the first ready server waits for others to share its job
+    quiet: float = 0.03  # ...and it stops waiting as soon as no other server has joined for this long
+
+    def delays(self):
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(self.cap, delay * self.factor)
+
+
+POLL = PollSchedule()
+
+
+@dataclass
+class _Request:
+    server_id: str
+    snapshot_id: str | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    job_id: str | None = None
+    status: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+class LaunchBatcher:
+    """One per run: groups launch requests into DRS jobs and watches them."""
+
+    def __init__(self, ctx: ApplyContext):
+        self._drs = ctx.recovery.client("drs")
+        self._is_drill = ctx.mode == "drill"
+        self._tags = {"drflow:plan": ctx.plan.name, **({"drflow:drill": ctx.drill_id} if ctx.drill_id else {})}
+        scope = f"{ctx.plan.recovery.account_id}-{ctx.plan.recovery.region}"
+        self._job_limit = f"drflow-drs-jobs-{scope}"
+        self._server_limit = f"drflow-drs-servers-{scope}"
+        with get_client(sync_client=True) as client:  # created once; an operator may lower them (shared DRS)
+            for name, limit in ((self._job_limit, MAX_JOBS), (self._server_limit, MAX_SERVERS_IN_JOBS)):
+                try:
+                    client.read_global_concurrency_limit_by_name(name)
+                except ObjectNotFound:
+                    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+        self._lock = threading.Lock()
+        self._pending: list[_Request] = []
+        self._collecting = False
+        self.jobs: list[dict[str, Any]] = []  # what was started: job id, servers, start time
+
+    @classmethod
+    def for_run(cls, ctx: ApplyContext) -> "LaunchBatcher":
+        return ctx.shared.once("drs-batcher", lambda: cls(ctx))
+
+    def launch(self, server_id: str, snapshot_id: str | None = None,
+               timeout: float = 3600) -> tuple[str, dict[str, Any]]:
+        """Launch one source server (from a point-in-time snapshot, or the latest); returns (job id, its
+        participating-server status once decided)."""
+        request = _Request(server_id, snapshot_id)
+        with self._lock:
+            self._pending.append(request)
+            lead, self._collecting = not self._collecting, True
+        if lead:
+            self._collect_until_quiet()
+            with self._lock:
+                batch, self._pending, self._collecting = self._pending, [], False
+            for start in range(0, len(batch), MAX_SERVERS_PER_JOB):
+                chunk = batch[start:start + MAX_SERVERS_PER_JOB]
+                threading.Thread(target=self._run_job, args=(chunk,), name="drs-job", daemon=True).start()
+        if not request.ready.wait(timeout):
+            raise TimeoutError(f"DRS launch of {server_id} not decided after {timeout} s")
+        if request.error:
+            raise request.error
+        return request.job_id, request.status
+
+    def follow(self, job_id: str, server_id: str) -> tuple[str, dict[str, Any]]:
+        """Wait for a launch an earlier attempt of this run started (see `in_flight_job`); returns what
+        `launch` returns. Watched in the caller's thread: only a resumed run follows jobs, a handful at most."""
+        request = _Request(server_id, job_id=job_id)
+        self._watch(job_id, {server_id: request})
+        return job_id, request.status
+
+    def _collect_until_quiet(self) -> None:
+        """Servers ready at the same moment arrive within milliseconds of each other: wait while they do."""
+        deadline = time.monotonic() + POLL.batch_window
+        seen = -1
+        while time.monotonic() < deadline:
+            with self._lock:
+                count = len(self._pending)
+            if count == seen or count >= MAX_SERVERS_PER_JOB:
+                return
+            seen = count
+            time.sleep(min(POLL.quiet, max(0.0, deadline - time.monotonic())))
+
+    def _run_job(self, chunk: list[_Request]) -> None:
+        try:
+            with concurrency(self._job_limit, occupy=1), concurrency(self._server_limit, occupy=len(chunk)):
+                servers = [{"sourceServerID": r.server_id, **({"recoverySnapshotID": r.snapshot_id}
+                                                              if r.snapshot_id else {})} for r in chunk]
+                job = self._drs.start_recovery(sourceServers=servers,
+                                               isDrill=self._is_drill, tags=self._tags)["job"]
+                self.jobs.append({"job": job["jobID"], "servers": [r.server_id for r in chunk],
+                                  "started": time.time()})
+                for request in chunk:
+                    request.job_id = job["jobID"]
+                self._watch(job["jobID"], {r.server_id: r for r in chunk})
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting server task
+            for request in chunk:
+                if not request.ready.is_set():
+                    request.error = exc
+                    request.ready.set()
+
+    def _watch(self, job_id: str, waiting: dict[str, _Request]) -> None:
+        delays = POLL.delays()
+        while True:
+            job = self._drs.describe_jobs(filters={"jobIDs": [job_id]})["items"][0]
+            for server in job.get("participatingServers", []):
+                request = waiting.get(server["sourceServerID"])
+                if request and (server.get("launchStatus") in DONE or job["status"] == "COMPLETED"):
+                    request.status = server
+                    request.ready.set()
+                    del waiting[server["sourceServerID"]]
+            if job["status"] == "COMPLETED":
+                for request in waiting.values():  # not in the job's list at all: DRS dropped it
+                    request.status = {"sourceServerID": request.server_id, "launchStatus": "FAILED"}
+                    request.ready.set()
+                return
+            time.sleep(next(delays))
+
+
+def in_flight_job(ctx: ApplyContext, server_id: str) -> str | None:
+    """The LAUNCH job this plan (and drill) started for the server that is still running, if any.
+
+    A failover whose process was killed while DRS launched its servers leaves those jobs running; DRS
+    refuses a second job for a server that is in one (ConflictException), and the first job's instance
+    will appear anyway. So a resumed run follows that job instead of starting another. Listed once per
+    run: jobs this run starts itself are followed by the batcher."""
+    return ctx.shared.once("drs-in-flight-jobs", lambda: _running_launches(ctx)).get(server_id)
+
+
+def launch_running(ctx: ApplyContext, server_id: str) -> bool:
+    """True while a LAUNCH job of this plan (and drill) still has the server in it: listed afresh, for the rare
+    moment it is asked (a launch that raised instead of being decided: will DRS still read the template?)."""
+    return server_id in _running_launches(ctx)
+
+
+def drill_launching(ctx: ApplyContext, server_id: str) -> bool:
+    """True while a drill of this plan (any drill) is launching the server: its version of the server's launch
+    template must stay the default until DRS has read it (tasks/servers/templates.py)."""
+    return server_id in _running_launches(ctx, any_drill=True)
+
+
+def _running_launches(ctx: ApplyContext, any_drill: bool = False) -> dict[str, str]:
+    """Source server id -> the running LAUNCH job of this plan (and drill, or of any drill) it is in, undecided."""
+    initiated = "START_DRILL" if ctx.mode == "drill" or any_drill else "START_RECOVERY"
+    found: dict[str, str] = {}
+    for job in paginate(ctx.recovery.client("drs"), "describe_jobs", "items", filters={}):
+        tags = job.get("tags") or {}
+        drill = tags.get("drflow:drill")
+        if (job.get("type") != "LAUNCH" or job.get("status") == "COMPLETED" or job.get("initiatedBy") != initiated
+                or tags.get("drflow:plan") != ctx.plan.name or (not drill if any_drill else drill != ctx.drill_id)):
+            continue
+        for server in job.get("participatingServers", []):
+            if server.get("launchStatus") not in DONE:
+                found[server["sourceServerID"]] = job["jobID"]
+    return found

@@ -1,0 +1,88 @@
+"""The whole sample shop with the example plan: network, servers, ALB, and its data (an encrypted Postgres
+database, an assets bucket, a shared file system, all under one customer key mapped to "create")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import boto3
+
+from conftest import RECOVERY, SOURCE
+from core.plan import load_plan
+from drflow.sandbox.drs import drs_backend
+from drflow.sandbox.faults import Faults
+from drflow.sandbox.workload import seed_workload
+from flows.failover import failover
+from flows.replicate import replicate
+from flows_helper import run
+from tasks.registry import default_registry
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop-plan.yaml"
+
+
+def _row(report: dict, key: str) -> dict:
+    return next(d for d in report["details"] if d["key"] == key)
+
+
+def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
+    ids = seed_workload(boto3.Session(), SOURCE)
+    plan = load_plan(EXAMPLE, set(default_registry()))
+    drs_backend(plan.recovery.account_id, RECOVERY).set_latency(0.2)
+    replicated = run(replicate, plan=plan)
+    assert replicated["failed"] == []
+    sandbox.app.clear_log()
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    assert [c for c in sandbox.calls if c.region == SOURCE] == []
+    idmap = report["identity_map"]
+
+    key = boto3.client("kms", region_name=RECOVERY).describe_key(KeyId="alias/shop-data")["KeyMetadata"]
+    db = boto3.client("rds", region_name=RECOVERY).describe_db_instances(DBInstanceIdentifier="shop-db")["DBInstances"][0]
+    assert db["DBInstanceStatus"] == "available" and db["KmsKeyId"] == key["Arn"]
+    assert {s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]} == {idmap[ids["db-a"]], idmap[ids["db-b"]]}
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [idmap[ids["sg-db"]]]
+
+    # db-proxy declares `depends_on: [rds:shop-db]`: its launch began only once the database was restored
+    restored = _row(report, "rds:db-instance/shop-db")
+    proxy = _row(report, f"ec2:instance/{ids['db-proxy']}")
+    assert datetime.fromisoformat(proxy["started"]) >= datetime.fromisoformat(restored["ended"])
+
+    replica = f"{ids['bucket']}-{RECOVERY}"
+    assert idmap[ids["bucket"]] == replica
+    sandbox.faults = Faults()  # the primary is back, to compare with
+    source_keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=ids["bucket"])["Contents"]}
+    assert {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=replica)["Contents"]} == source_keys
+
+    efs = boto3.client("efs", region_name=RECOVERY)
+    fs_id = idmap[ids["efs"]]
+    mounts = efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
+    assert {m["SubnetId"] for m in mounts} == {idmap[ids["private-a"]], idmap[ids["private-b"]]}
+    protection = efs.describe_file_systems(FileSystemId=fs_id)["FileSystems"][0]["FileSystemProtection"]
+    assert protection["ReplicationOverwriteProtection"] == "ENABLED"  # replication removed: writable
+
+    # beside the servers, the shop's compute came back in the same failover
+    private = {idmap[ids["private-a"]], idmap[ids["private-b"]]}
+    function = boto3.client("lambda", region_name=RECOVERY).get_function(FunctionName="shop-thumbnails")
+    assert function["Configuration"]["Environment"]["Variables"]["BUCKET"] == replica
+    assert set(function["Configuration"]["VpcConfig"]["SubnetIds"]) == private
+    assert function["Configuration"]["CodeSha256"] == boto3.client("lambda", region_name=SOURCE).get_function(
+        FunctionName="shop-thumbnails")["Configuration"]["CodeSha256"]
+
+    elb = boto3.client("elbv2", region_name=RECOVERY)
+    [alb] = elb.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"]
+    [listener] = elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    orders_rule = next(r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+                       if r["Conditions"] and r["Conditions"][0].get("Values") == ["/orders/*"])
+    [service] = boto3.client("ecs", region_name=RECOVERY).describe_services(
+        cluster="shop", services=["shop-orders"])["services"]
+    assert service["launchType"] == "FARGATE" and service["runningCount"] == service["desiredCount"] == 2
+    assert service["loadBalancers"][0]["targetGroupArn"] == orders_rule["Actions"][0]["TargetGroupArn"]
+    assert set(service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]) == private
+
+    [group] = boto3.client("autoscaling", region_name=RECOVERY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["shop-batch"])["AutoScalingGroups"]
+    assert len([i for i in group["Instances"] if i["LifecycleState"] == "InService"]) == group["DesiredCapacity"] == 2
+    assert set(group["VPCZoneIdentifier"].split(",")) == private
+    assert {"shop-uploads"} <= {n["name"] for n in report["not_protected"] if n["kind"] == "sqs"}
