@@ -11,11 +11,12 @@ export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 # this environment sets PYTHONDONTWRITEBYTECODE; the venv is compiled once at install instead
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help venv test test-integration demo bench clean
+.PHONY: help venv test test-quick test-integration demo bench clean
 
 help:
 	@echo "make demo   sandbox + sample workload, nightly replication, failover with the primary dark, report"
-	@echo "make test   the whole test suite (moto sandbox, Prefect test server)"
+	@echo "make test   the whole test suite (moto sandbox, Prefect test server); prints the 25 slowest tests"
+	@echo "make test-quick SERVICE=rds  the inner loop: the handler contract, core's unit tests and one service's tests"
 	@echo "make bench  scale and speed figures (synthetic estate; BENCH_RESOURCES=2000 by default; BENCH_OBJECTS=10000 for S3; BENCH_ROLES=300 for IAM;"
 	@echo "            BENCH_PLANS=20 plans through 1 then 2 real workers, BENCH_WORKER_LIMIT=1 run at a time each)"
 	@echo "make test-integration  only tests/integration: real prefect server + worker, PostgreSQL, Chromium"
@@ -32,7 +33,11 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest --durations=25
+
+# SERVICE: a folder of tests/tasks/ (rds, s3, network, servers, ...); without it, the contract and core only
+test-quick: $(STAMP)
+	$(VENV)/bin/python -m pytest tests/contract tests/core $(if $(SERVICE),tests/tasks/$(SERVICE))
 
 test-integration: $(STAMP)
 	$(VENV)/bin/python -m pytest -m integration tests/integration

@@ -28,6 +28,7 @@ from prefect.utilities.annotations import allow_failure, quote
 
 from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code, is_transient
+from core.capabilities import Preflight
 from core.graph import topological_order
 from core.handler import (ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, RunState,
                           ScopeError, Unrecoverable)
@@ -224,9 +225,9 @@ def handler_preflight(resources: list[Resource], spec: RunSpec) -> list[tuple[st
     ctx = spec.context({})
     problems: list[tuple[str, str]] = []
     for type_, group in by_type.items():
-        check = getattr(spec.registry[type_], "preflight", None)
-        if check:
-            problems += check(group, ctx)
+        handler = spec.registry[type_]
+        if isinstance(handler, Preflight):
+            problems += handler.preflight(group, ctx)
     return problems
 
 

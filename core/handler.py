@@ -181,15 +181,7 @@ class Handler(Protocol):
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         """Create, adopt or reconcile the resource on the recovery side."""
 
-    # optional: `arn_kinds` ("ec2:instance", "s3", "elasticloadbalancing:targetgroup": "<service>:<resource type>"
-    # of an ARN, see core.coverage.arn_kind), what the Resource Groups Tagging API calls the kinds this handler
-    # protects; a tagged resource in scope whose kind no handler claims is reported as not protected
-    # optional: `preflight(resources, ctx) -> [(field, message)]`, read-only checks of all the handler's
-    # resources before a failover writes anything (see core.engine.handler_preflight)
-    # optional: `cleanup(ctx: CleanupContext) -> [description]`, remove what drills made of this type on the
-    # recovery side, found by drflow's tags (`ctx.ec2_filters()`, `ctx.matches(tags)`), never anything without
-    # the drill tag; idempotent (nothing left: returns []); waits until AWS has really removed it, so that the
-    # next type's removal (flows/cleanup.py runs them in reverse dependency order) is not refused
+    # optional capabilities (arn kinds, preflight, drill cleanup) are declared protocols: core/capabilities.py
 
 
 Registry = dict[str, Handler]

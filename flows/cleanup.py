@@ -27,6 +27,7 @@ from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
 from core.aws import AwsAccess, error_code
+from core.capabilities import Cleaner
 from core.engine import TASK_RETRIES, retry_transient_only
 from core.handler import CleanupContext, Registry
 from core.preflight import check_sides
@@ -59,10 +60,10 @@ TEARDOWN_ORDER: tuple[str, ...] = (
 def teardown_order(registry: Registry) -> list[str]:
     """The registry's types that clean up after a drill, in TEARDOWN_ORDER; a handler with a `cleanup` that is
     not placed there is a programming error (its removal could be refused, or block another's)."""
-    unplaced = sorted(t for t, h in registry.items() if hasattr(h, "cleanup") and t not in TEARDOWN_ORDER)
+    unplaced = sorted(t for t, h in registry.items() if isinstance(h, Cleaner) and t not in TEARDOWN_ORDER)
     if unplaced:
         raise RuntimeError(f"handlers with a cleanup missing from flows/cleanup.py TEARDOWN_ORDER: {unplaced}")
-    return [t for t in TEARDOWN_ORDER if t in registry and hasattr(registry[t], "cleanup")]
+    return [t for t in TEARDOWN_ORDER if t in registry and isinstance(registry[t], Cleaner)]
 
 
 @task(name="drill-cleanup", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,

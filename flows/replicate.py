@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.aws import AwsAccess
+from core.capabilities import ClaimsArnKinds
 from core.coverage import not_protected
 from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
@@ -53,7 +54,8 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
     except GraphError as exc:
         raise PreflightError([("recovery point", str(exc))]) from None
     unprotected = not_protected(tagged_in_scope(aws.source, plan.scope.tags),
-                                [kind for handler in registry.values() for kind in getattr(handler, "arn_kinds", ())])
+                                [kind for handler in registry.values() if isinstance(handler, ClaimsArnKinds)
+                                 for kind in handler.arn_kinds])
     for item in unprotected:
         logger.warning("not protected: %s %s (drflow has no handler for %s)", item["kind"], item["arn"], item["kind"])
     problems = check_recovery_region(plan, aws.recovery, resources)

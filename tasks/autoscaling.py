@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
                           drill_named)
 from core.models import Resource, resource_key
@@ -58,7 +59,7 @@ def _template_spec(group: dict[str, Any]) -> dict[str, Any] | None:
         "LaunchTemplate", {}).get("LaunchTemplateSpecification")
 
 
-class GroupHandler:
+class GroupHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("autoscaling:autoScalingGroup",)
     pilot_light: ClassVar[bool] = False  # a group runs instances: created at failover only

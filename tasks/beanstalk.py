@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
                           drill_named)
 from core.models import Resource, resource_key
@@ -64,7 +65,7 @@ def bundle_key(plan_name: str, application: str, label: str, etag: str, key: str
     return f"beanstalk/{plan_name}/{application}/{label}/{etag.strip(chr(34))[:32]}/{key.rsplit('/', 1)[-1]}"
 
 
-class ApplicationHandler:
+class ApplicationHandler(ClaimsArnKinds, Preflight):
     type: ClassVar[str] = APPLICATION
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:application", "elasticbeanstalk:applicationversion")
     pilot_light: ClassVar[bool] = True  # an application and its versions are free
@@ -177,7 +178,7 @@ class ApplicationHandler:
                                 **({"bundles_pruned": len(pruned)} if pruned else {})})
 
 
-class EnvironmentHandler:
+class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = ENVIRONMENT
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:environment",)
     pilot_light: ClassVar[bool] = False  # an environment runs instances and a load balancer

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
+from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
 from core.keys import DRFLOW_ROLE_PATH, KEY_TYPE, REPLICA_WRITE_ACTIONS, KeyCatalog
 from core.models import Resource
@@ -71,7 +72,7 @@ def with_source_replication(policy: dict[str, Any], plan: Plan) -> tuple[dict[st
     return {**policy, "Statement": [*statements, source_replication_statement(plan)]}, True
 
 
-class KeyHandler:
+class KeyHandler(ClaimsArnKinds, Preflight):
     type: ClassVar[str] = KEY_TYPE
     arn_kinds: ClassVar[tuple[str, ...]] = ("kms:key", "kms:alias")
     pilot_light: ClassVar[bool] = True  # copies made nightly need it; a failover can only find it

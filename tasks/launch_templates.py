@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from core.amis import image_snapshots, share_image
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable,
                           created, delete_quietly, drill_named, find_owned, tags_of)
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
@@ -102,7 +103,7 @@ def _capture(data: dict[str, Any], keys: KeyCatalog) -> tuple[dict[str, Any], se
     return data, deps, links, kms
 
 
-class LaunchTemplateHandler:
+class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = LAUNCH_TEMPLATE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:launch-template",)
     pilot_light: ClassVar[bool] = True  # a template costs nothing; its AMI copy is the nightly data copy

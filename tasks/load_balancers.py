@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, drill_named
 from core.models import Resource, resource_key
 from core.plan import Plan
@@ -140,7 +141,7 @@ class _Named(_Elb):
         return found[self.lookup[2]] if found else None
 
 
-class TargetGroupHandler(_Named):
+class TargetGroupHandler(_Named, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = TG
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:targetgroup",)
     pilot_light: ClassVar[bool] = True
@@ -189,7 +190,7 @@ class TargetGroupHandler(_Named):
                 if delete_quietly(elb.delete_target_group, TargetGroupArn=arn)]
 
 
-class LoadBalancerHandler(_Named):
+class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = LB
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:loadbalancer",)
     pilot_light: ClassVar[bool] = False
@@ -255,7 +256,7 @@ class LoadBalancerHandler(_Named):
         return gone
 
 
-class ListenerHandler(_Elb):
+class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = LISTENER
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:listener", "elasticloadbalancing:listener-rule")
     pilot_light: ClassVar[bool] = False

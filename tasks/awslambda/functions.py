@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly,
                           drill_named)
 from core.images import repository_link, rewritten, source_repository
@@ -71,7 +72,7 @@ def _env_refs(env: dict[str, str]) -> list[str]:
     return sorted(refs | set(references(env)))
 
 
-class FunctionHandler:
+class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = FUNCTION
     pilot_light: ClassVar[bool] = True  # the code is copied nightly; the function itself is made at failover
     arn_kinds: ClassVar[tuple[str, ...]] = ("lambda:function",)

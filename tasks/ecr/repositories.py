@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
+from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, Unrecoverable
 from core.images import ECR_REPOSITORY
 from core.keys import KeyCatalog, key_dependencies, mapping
@@ -50,7 +51,7 @@ def _tags(ecr: Any, arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=arn).get("tags", [])}
 
 
-class RepositoryHandler:
+class RepositoryHandler(ClaimsArnKinds, Preflight):
     type: ClassVar[str] = ECR_REPOSITORY
     pilot_light: ClassVar[bool] = True  # a repository costs its storage only: staged (and filled) nightly
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecr:repository",)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.models import Resource, resource_key
 from core.plan import Plan
@@ -44,7 +45,7 @@ FROM_SOURCE = {  # describe_services field: config field
 }
 
 
-class EcsClusterHandler:
+class EcsClusterHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = CLUSTER
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:cluster",)
     pilot_light: ClassVar[bool] = True  # an empty cluster costs nothing
@@ -161,7 +162,7 @@ class _Attachments:
         return sorted(set(out))
 
 
-class EcsServiceHandler:
+class EcsServiceHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = SERVICE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:service",)
     pilot_light: ClassVar[bool] = False  # running tasks bill: created at failover only

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext,
                           Unrecoverable, delete_quietly, drill_named)
 from core.images import repository_link, rewritten, source_repository
@@ -81,7 +82,7 @@ def services(ecs: Any, cluster_arn: str) -> list[dict[str, Any]]:
 
 # -- task definitions ---------------------------------------------------------------------------------------
 
-class TaskDefinitionHandler:
+class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = TASK_DEFINITION
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:task-definition",)
     pilot_light: ClassVar[bool] = True  # a registered revision costs nothing

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, is_transient, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError,
                           Unrecoverable, delete_quietly, tags_of)
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
@@ -96,7 +97,7 @@ def _access_point(ap: dict[str, Any]) -> dict[str, Any]:
             "root_directory": ap.get("RootDirectory"), "tags": tags_of(ap)}
 
 
-class FileSystemHandler:
+class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = TYPE
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticfilesystem:file-system", "elasticfilesystem:access-point")
     pilot_light: ClassVar[bool] = True  # replication is staged nightly; the replica costs storage, not compute

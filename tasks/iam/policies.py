@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side
+from core.capabilities import Preflight
 from core.handler import Applied, ApplyContext
 from core.models import Resource
 from core.plan import Plan
@@ -22,7 +23,7 @@ def recovery_arn(resource: Resource, plan: Plan) -> str:
     return f"arn:aws:iam::{plan.recovery.account_id}:policy{resource.config['path']}{resource.name}"
 
 
-class PolicyHandler:
+class PolicyHandler(Preflight):
     type: ClassVar[str] = POLICY
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import Preflight
 from core.handler import Applied, ApplyContext, tags_of
 from core.models import Resource, resource_key
 from core.plan import Plan
 from .common import PROFILE, ROLE, claim, collisions, get_or_none, protected_path
 
 
-class InstanceProfileHandler:
+class InstanceProfileHandler(Preflight):
     type: ClassVar[str] = PROFILE
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False

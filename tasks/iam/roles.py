@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.aws import Side, paginate
+from core.capabilities import Preflight
 from core.handler import Applied, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource, resource_key
 from core.plan import Plan
@@ -28,7 +29,7 @@ from .common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, co
 GRANT_LIMIT = 6144  # IAM's size limit of one managed policy document, in characters without whitespace
 
 
-class RoleHandler:
+class RoleHandler(Preflight):
     type: ClassVar[str] = ROLE
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False

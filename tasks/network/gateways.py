@@ -13,6 +13,7 @@ import hashlib
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, created, delete_quietly, ec2_arn, find_owned,
                           name_of, tags_of)
 from core.plan import Plan
@@ -37,7 +38,7 @@ def client_token(ctx: ApplyContext, resource: Resource) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:64]
 
 
-class InternetGatewayHandler:
+class InternetGatewayHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = IGW
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:internet-gateway",)
     pilot_light: ClassVar[bool] = True
@@ -90,7 +91,7 @@ class InternetGatewayHandler:
         return out
 
 
-class EgressOnlyGatewayHandler:
+class EgressOnlyGatewayHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = EIGW
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:egress-only-internet-gateway",)
     pilot_light: ClassVar[bool] = True
@@ -132,7 +133,7 @@ class EgressOnlyGatewayHandler:
                                   EgressOnlyInternetGatewayId=g["EgressOnlyInternetGatewayId"])]
 
 
-class ElasticIpHandler:
+class ElasticIpHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = EIP
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:elastic-ip",)
     pilot_light: ClassVar[bool] = False
@@ -177,7 +178,7 @@ class ElasticIpHandler:
         return out
 
 
-class NatGatewayHandler:
+class NatGatewayHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = NAT
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:natgateway",)
     pilot_light: ClassVar[bool] = False

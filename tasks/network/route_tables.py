@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, adopt_tags, created, delete_quietly, ec2_arn,
                           find_owned, find_vpc_default, name_of, tags_of)
 from core.plan import Plan
@@ -49,7 +50,7 @@ def _target(route: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-class RouteTableHandler:
+class RouteTableHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = ROUTE_TABLE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:route-table",)
     pilot_light: ClassVar[bool] = True

@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, adopt_tags, created,
                           delete_quietly, find_owned, find_vpc_default, tags_of)
 from core.plan import Plan
@@ -59,7 +60,7 @@ def _permission(rule: dict[str, Any]) -> dict[str, Any]:
     return perm
 
 
-class SecurityGroupHandler:
+class SecurityGroupHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group",)
     pilot_light: ClassVar[bool] = True
@@ -110,7 +111,7 @@ class SecurityGroupHandler:
                 and delete_quietly(ec2.delete_security_group, GroupId=g["GroupId"])]
 
 
-class SecurityGroupRulesHandler:
+class SecurityGroupRulesHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = RULES
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group-rule",)
     pilot_light: ClassVar[bool] = True

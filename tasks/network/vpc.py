@@ -6,6 +6,7 @@ import time
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, delete_quietly,
                           ec2_arn, ensure_tagged, find_owned, name_of, tags_of)
 from core.plan import Plan
@@ -32,7 +33,7 @@ def _is_default_dhcp(config: dict[str, list[str]], region: str) -> bool:
     return config == {"domain-name": [default_domain(region)], "domain-name-servers": ["AmazonProvidedDNS"]}
 
 
-class DhcpOptionsHandler:
+class DhcpOptionsHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = DHCP
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:dhcp-options",)
     pilot_light: ClassVar[bool] = True
@@ -91,7 +92,7 @@ class DhcpOptionsHandler:
                 if delete_quietly(ec2.delete_dhcp_options, DhcpOptionsId=i["DhcpOptionsId"])]
 
 
-class VpcHandler:
+class VpcHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = VPC
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc", "ec2:vpc-cidr-block-association")
     pilot_light: ClassVar[bool] = True
@@ -166,7 +167,7 @@ class VpcHandler:
         return [v["VpcId"] for v in ctx.ec2_items(ec2, VPC_LOOKUP) if delete_quietly(ec2.delete_vpc, VpcId=v["VpcId"])]
 
 
-class SubnetHandler:
+class SubnetHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = SUBNET
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:subnet",)
     pilot_light: ClassVar[bool] = True

@@ -11,6 +11,7 @@ import time
 from typing import Any, ClassVar
 
 from core.aws import Retryable, Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, ec2_arn, find_owned,
                           name_of, tags_of)
 from core.plan import Plan
@@ -125,14 +126,14 @@ class _EndpointHandler:
         raise Retryable(f"VPC endpoints still deleting: {sorted(e['VpcEndpointId'] for e in left)}")
 
 
-class GatewayEndpointHandler(_EndpointHandler):
+class GatewayEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = GATEWAY
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Gateway"
     pilot_light: ClassVar[bool] = True
 
 
-class InterfaceEndpointHandler(_EndpointHandler):
+class InterfaceEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = INTERFACE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Interface"

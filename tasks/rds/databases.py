@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable, delete_quietly, tags_of
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource, resource_key
@@ -170,7 +171,7 @@ class _Database:
         return config, deps
 
 
-class DbClusterHandler(_Database):
+class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = CLUSTER
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:cluster",)
     api: ClassVar[SnapshotApi] = CLUSTER_SNAPSHOTS
@@ -232,7 +233,7 @@ def _storage_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     return {api: cfg[k] for k, api in names.items() if cfg.get(k)}
 
 
-class DbInstanceHandler(_Database):
+class DbInstanceHandler(_Database, ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = INSTANCE
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:db",)
     api: ClassVar[SnapshotApi] = INSTANCE_SNAPSHOTS

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, tags_of
 from core.models import Resource, resource_key
 from core.plan import Plan
@@ -107,7 +108,7 @@ class _Group:
         return False
 
 
-class SubnetGroupHandler(_Group):
+class SubnetGroupHandler(_Group, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = SUBNET_GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:subgrp",)
     what: ClassVar[str] = "DB subnet group"
@@ -185,7 +186,7 @@ class _ParameterGroup(_Group):
         return bool(changes or extra)
 
 
-class ParameterGroupHandler(_ParameterGroup):
+class ParameterGroupHandler(_ParameterGroup, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = PARAMETER_GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:pg",)
     what: ClassVar[str] = "DB parameter group"
@@ -194,7 +195,7 @@ class ParameterGroupHandler(_ParameterGroup):
     parameters_op: ClassVar[str] = "describe_db_parameters"
 
 
-class ClusterParameterGroupHandler(_ParameterGroup):
+class ClusterParameterGroupHandler(_ParameterGroup, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = CLUSTER_PARAMETER_GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:cluster-pg",)
     what: ClassVar[str] = "DB cluster parameter group"
@@ -222,7 +223,7 @@ def _options(group: dict[str, Any], sg_key: Any) -> list[dict[str, Any]]:
     return sorted(out, key=lambda o: o["OptionName"])
 
 
-class OptionGroupHandler(_Group):
+class OptionGroupHandler(_Group, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = OPTION_GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:og",)
     what: ClassVar[str] = "option group"

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
+from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
 from core.models import Resource
@@ -35,7 +36,7 @@ NOT_FOUND = {"404", "NoSuchBucket", "NotFound"}
 FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
 
 
-class BucketHandler:
+class BucketHandler(ClaimsArnKinds, Preflight):
     type: ClassVar[str] = BUCKET
     arn_kinds: ClassVar[tuple[str, ...]] = ("s3",)
     pilot_light: ClassVar[bool] = True

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
                           delete_quietly, name_of, tags_of)
 from core.models import Resource, resource_key
@@ -139,7 +140,7 @@ def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
     return data
 
 
-class ServerHandler:
+class ServerHandler(ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = SERVER
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:instance", "ec2:volume", "ec2:network-interface")
     pilot_light: ClassVar[bool] = True  # the launch template sync is free; the launch happens at failover

@@ -1,0 +1,80 @@
+"""What every handler owes the flows: the Handler protocol, and each capability it claims, implemented.
+
+`problems(handler)` is the check; tests/contract/test_handlers.py runs it over the whole registry, and
+tests/contract/test_contract_check.py shows it failing on handlers broken on purpose.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from core.capabilities import CAPABILITIES
+from core.handler import Handler
+
+TYPE_RE = re.compile(r"^[a-z0-9]+:[a-z0-9-]+$")  # "ec2:vpc", "elasticbeanstalk:environment"
+ARN_KIND_RE = re.compile(r"^[a-z0-9-]+(:[A-Za-z0-9-]+)?$")  # "s3", "elasticloadbalancing:targetgroup"
+REQUIRED = ("discover", "find", "apply")
+
+
+def _members(protocol: type) -> list[str]:
+    return sorted(n for n in protocol.__dict__.get("__annotations__", {}) if not n.startswith("_")) + sorted(
+        n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_"))
+
+
+def _implementer(cls: type, name: str) -> type | None:
+    """The first class in the MRO that defines `name` (a protocol's stub does not count as an implementation)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass
+    return None
+
+
+def _signature_problems(cls: type, protocol: type, name: str) -> list[str]:
+    wanted = getattr(protocol, name, None)
+    if not callable(wanted):
+        return []
+    have = getattr(cls, name)
+    if not callable(have):
+        return [f"{name} is not a method"]
+    want_params = list(inspect.signature(wanted).parameters)
+    have_params = list(inspect.signature(have).parameters)
+    if have_params != want_params:
+        return [f"{name}{tuple(have_params)} should take {tuple(want_params)} ({protocol.__name__})"]
+    return []
+
+
+def problems(handler: Any) -> list[str]:
+    """Everything `handler` owes and lacks, named; [] when it keeps the contract."""
+    cls = type(handler)
+    out: list[str] = []
+    if not isinstance(handler, Handler):
+        missing = [n for n in ("type", "pilot_light", "internet_facing", "version", *REQUIRED) if not hasattr(cls, n)]
+        out.append(f"not a Handler: lacks {', '.join(missing)}")
+        return out
+    if not isinstance(cls.type, str) or not TYPE_RE.match(cls.type):
+        out.append(f"type {cls.type!r} is not <service>:<kind>")
+    if not isinstance(cls.version, int) or isinstance(cls.version, bool) or cls.version < 1:
+        out.append(f"version {cls.version!r} is not a positive int")
+    for flag in ("pilot_light", "internet_facing"):
+        if not isinstance(getattr(cls, flag), bool):
+            out.append(f"{flag} {getattr(cls, flag)!r} is not a bool")
+    for name in REQUIRED:
+        out += _signature_problems(cls, Handler, name)
+    for protocol in CAPABILITIES:
+        claims = protocol in cls.__mro__  # claimed by naming it among the bases
+        for name in _members(protocol):
+            implementer = _implementer(cls, name)
+            implemented = implementer is not None and not getattr(implementer, "_is_protocol", False)
+            if claims and not implemented:
+                out.append(f"claims {protocol.__name__} but does not implement {name}")
+            elif implemented and not claims:
+                out.append(f"implements {name} but does not claim {protocol.__name__} among its bases")
+            elif implemented:
+                out += _signature_problems(cls, protocol, name)
+        if claims and "arn_kinds" in _members(protocol):
+            kinds = getattr(cls, "arn_kinds", ())
+            if not kinds or not all(isinstance(k, str) and ARN_KIND_RE.match(k) for k in kinds):
+                out.append(f"arn_kinds {kinds!r} are not <service>[:<resource type>] ARN kinds")
+    return out

@@ -1,0 +1,67 @@
+"""The contract check fails where it should: handlers broken on purpose, one way each (mutations of a real one)."""
+
+from __future__ import annotations
+
+from contract import problems
+
+from core.capabilities import Cleaner, Preflight
+from tasks.load_balancers import ListenerHandler
+from tasks.network import VpcHandler
+
+
+def test_a_real_handler_passes():
+    assert problems(ListenerHandler()) == []
+
+
+def test_claiming_a_capability_without_implementing_it_fails():
+    class Claims(Preflight):  # the stub the protocol carries must not count
+        type = "ec2:thing"
+        pilot_light = internet_facing = False
+        version = 1
+        discover, find, apply = VpcHandler.discover, VpcHandler.find, VpcHandler.apply
+
+    assert problems(Claims()) == ["claims Preflight but does not implement preflight"]
+
+
+def test_implementing_a_capability_without_claiming_it_fails():
+    class Unclaimed:
+        type = "ec2:thing"
+        pilot_light = internet_facing = False
+        version = 1
+        discover, find, apply = VpcHandler.discover, VpcHandler.find, VpcHandler.apply
+
+        def cleanup(self, ctx):
+            return []
+
+    assert problems(Unclaimed()) == ["implements cleanup but does not claim Cleaner among its bases"]
+
+
+def test_a_cleanup_with_the_wrong_signature_fails():
+    class Wrong(VpcHandler):
+        def cleanup(self, plan, ctx):
+            return []
+
+    assert problems(Wrong()) == ["cleanup('self', 'plan', 'ctx') should take ('self', 'ctx') (Cleaner)"]
+
+
+def test_a_real_handler_with_its_cleanup_removed_fails():
+    """The deliberate mutation: VpcHandler as it is, less its cleanup; it still claims Cleaner."""
+    mutant = type("VpcHandler", VpcHandler.__bases__, {k: v for k, v in vars(VpcHandler).items() if k != "cleanup"})
+    assert Cleaner in mutant.__mro__ and isinstance(mutant(), Cleaner)  # the protocol's stub would answer
+    assert problems(mutant()) == ["claims Cleaner but does not implement cleanup"]
+
+
+def test_a_handler_without_a_required_method_or_with_a_bad_type_fails():
+    class NoApply:
+        type = "ec2:thing"
+        pilot_light = internet_facing = False
+        version = 1
+        discover, find = VpcHandler.discover, VpcHandler.find
+
+    assert problems(NoApply()) == ["not a Handler: lacks apply"]
+
+    class BadType(VpcHandler):
+        type = "vpc"
+        version = 0
+
+    assert problems(BadType()) == ["type 'vpc' is not <service>:<kind>", "version 0 is not a positive int"]
