@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 import core.engine as engine
 from core.aws import AwsAccess
 from core.handler import Applied
-from core.models import Resource
+from core.models import Mode, Resource
 from core.plan import parse_plan
 
 ROUNDS = 3
@@ -50,7 +50,7 @@ def _run(size: int) -> float:
 
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=16))
     def engine_bench() -> float:
-        spec = engine.RunSpec(plan=plan, aws=AwsAccess(plan), registry={"bench:thing": Noop()}, mode="stage",
+        spec = engine.RunSpec(plan=plan, aws=AwsAccess(plan), registry={"bench:thing": Noop()}, mode=Mode.STAGE,
                               scope="bench")
         started = time.monotonic()
         engine.run_graph(resources, spec)

@@ -32,7 +32,7 @@ from core.capabilities import Preflight
 from core.graph import topological_order
 from core.handler import (ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, RunState,
                           ScopeError, Unrecoverable)
-from core.models import Outcome, Resource, ResourceResult, canonical_json
+from core.models import Mode, Outcome, Resource, ResourceResult, canonical_json
 from core.netmap import NetworkMapper
 from core.plan import Plan
 
@@ -48,7 +48,7 @@ class RunSpec:
     plan: Plan
     aws: AwsAccess
     registry: Registry
-    mode: str  # stage | recover | drill
+    mode: Mode  # stage | recover | drill
     scope: str  # cache scope: "stage", or the recovery point id (+ drill id)
     drill_id: str | None = None
     refresh: bool = False
@@ -58,7 +58,7 @@ class RunSpec:
     shared: RunState = field(init=False)
 
     def __post_init__(self) -> None:
-        self.net = NetworkMapper(self.plan.network.cidrs_for(self.mode == "drill"), self.plan.network.az_map,
+        self.net = NetworkMapper(self.plan.network.cidrs_for(self.mode == Mode.DRILL), self.plan.network.az_map,
                                  self.plan.recovery.region)
         self.index = OwnedIndex()
         self.shared = RunState()
@@ -71,7 +71,7 @@ class RunSpec:
         return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
                             net=self.net, index=self.index, drill_id=self.drill_id, shared=self.shared,
                             point_in_time=self.point_in_time,
-                            source=self.aws.source if self.mode == "stage" else None)
+                            source=self.aws.source if self.mode == Mode.STAGE else None)
 
 
 def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -93,14 +93,14 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-def _outcome(applied: Applied, mode: str) -> Outcome:
+def _outcome(applied: Applied, mode: Mode) -> Outcome:
     if applied.skipped:
         return Outcome.SKIPPED
     if applied.created:
         return Outcome.CREATED
     if applied.changed:
         return Outcome.UPDATED
-    return Outcome.UNCHANGED if mode == "stage" else Outcome.ADOPTED
+    return Outcome.UNCHANGED if mode == Mode.STAGE else Outcome.ADOPTED
 
 
 @task(name="apply-resource", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
@@ -113,7 +113,7 @@ def apply_resource(resource: Resource, deps: dict[str, Any], spec: RunSpec) -> R
         raise BlockedByDependency("blocked: dependency failed: " + ", ".join(sorted(failed)))
     started = datetime.now(timezone.utc)
     handler = spec.registry[resource.type]
-    if spec.mode == "drill" and handler.internet_facing:
+    if spec.mode == Mode.DRILL and handler.internet_facing:
         applied = Applied(None, skipped="drill: isolated, no internet-facing resources")
     else:
         applied = handler.apply(resource, spec.context(deps))
@@ -157,12 +157,12 @@ def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, Resourc
     for key in order:
         resource = by_key[key]
         handler = spec.registry[resource.type]
-        if spec.mode == "stage" and not handler.pilot_light:
+        if spec.mode == Mode.STAGE and not handler.pilot_light:
             pending[key] = _not_staged(resource)
             continue
         deps = {d: (allow_failure(pending[d]) if isinstance(pending[d], PrefectFuture) else pending[d])
                 for d in resource.dependencies}
-        ttl = STAGE_CACHE_TTL if spec.mode == "stage" else RECOVER_CACHE_TTL
+        ttl = STAGE_CACHE_TTL if spec.mode == Mode.STAGE else RECOVER_CACHE_TTL
         pending[key] = apply_resource.with_options(
             task_run_name=f"{resource.type} {resource.source_id}", cache_expiration=ttl,
             refresh_cache=spec.refresh,
@@ -241,9 +241,9 @@ def plan_writes(resources: list[Resource], spec: RunSpec, known: set[str] | dict
     for key in order:
         resource = by_key[key]
         handler = spec.registry[resource.type]
-        if spec.mode == "drill" and handler.internet_facing:
+        if spec.mode == Mode.DRILL and handler.internet_facing:
             action, existing = "skip (drill is isolated)", None
-        elif spec.mode == "stage" and not handler.pilot_light:
+        elif spec.mode == Mode.STAGE and not handler.pilot_light:
             action, existing = "skip (created at failover only)", None
         else:
             existing = handler.find(resource, ctx)

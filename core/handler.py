@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
-from core.models import Resource, ResourceResult
+from core.models import Mode, Resource, ResourceResult
 from core.netmap import NetworkMapper
 from core.plan import Plan
 from core.policy import Translation
@@ -76,7 +76,7 @@ class ApplyContext:
 
     plan: Plan
     recovery: Side
-    mode: str  # "stage" (nightly pilot light), "recover" (failover), "drill", or "failback" (back in the primary)
+    mode: Mode  # "stage" (nightly pilot light), "recover" (failover), "drill", or "failback" (back in the primary)
     deps: dict[str, ResourceResult]
     net: NetworkMapper
     index: "OwnedIndex"
@@ -87,14 +87,14 @@ class ApplyContext:
 
     @property
     def staging(self) -> bool:
-        return self.mode == "stage"
+        return self.mode == Mode.STAGE
 
     @property
     def recreates_iam(self) -> bool:
         """Whether IAM resources are made anew on the recovery side: in a separate recovery account, and at
         failback (in the primary, what it lost). A same-account failover uses the production roles themselves
         (IAM is global), plus drflow's grant."""
-        return self.plan.cross_account or self.mode == "failback"
+        return self.plan.cross_account or self.mode == Mode.FAILBACK
 
     def ref(self, key: str | None) -> str | None:
         """The recovered id of a dependency, or None when it was (rightly) not recovered in this run."""
@@ -129,7 +129,7 @@ class ApplyContext:
         for key in resource.dependencies:
             dep = self.deps.get(key)
             if dep and not (skip_type and dep.type.startswith(skip_type)) and dep.recovered_id and (
-                    dep.recovered_id != dep.source_id or self.mode == "failback"):  # failback: kept under its own id
+                    dep.recovered_id != dep.source_id or self.mode == Mode.FAILBACK):  # failback: kept under its own id
                 renames[dep.source_id] = dep.recovered_id
         plan = self.plan
         return Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region,
@@ -288,7 +288,7 @@ class OwnedIndex:
         with self._lock:
             if lookup.operation not in self._ids:
                 found: dict[str, str] = {}
-                if ctx.mode == "failback":  # back in the primary, an original is its own recovered resource
+                if ctx.mode == Mode.FAILBACK:  # back in the primary, an original is its own recovered resource
                     found.update((i[lookup.id_field], i[lookup.id_field]) for i in _listed(client, lookup, []))
                 tagged = _listed(client, lookup, [{"Name": f"tag:{TAG_PLAN}", "Values": [ctx.plan.name]}])
                 for item in sorted(tagged, key=lambda i: i[lookup.id_field]):

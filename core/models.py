@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
@@ -58,6 +58,16 @@ class Resource(BaseModel):
         body = {"type": self.type, "config": self.config, "tags": self.tags,
                 "dependencies": sorted(self.dependencies), "data": self.data}
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+class Mode(StrEnum):
+    """What an engine run is for: nightly staging of the pilot light, a failover, a drill beside production,
+    or a failback (the primary is the side written to)."""
+
+    STAGE = "stage"
+    RECOVER = "recover"
+    DRILL = "drill"
+    FAILBACK = "failback"
 
 
 class Outcome(str, Enum):

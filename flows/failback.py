@@ -40,7 +40,7 @@ from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code
 from core.engine import TASK_RETRIES, RunSpec, handler_preflight, plan_writes, retry_transient_only, run_graph
 from core.handler import Unrecoverable
-from core.models import Outcome, RecoveryPoint, Resource, ResourceResult
+from core.models import Mode, Outcome, RecoveryPoint, Resource, ResourceResult
 from core.plan import Plan
 from core.preflight import check_sides
 from core.vault import Vault, VaultError
@@ -105,7 +105,7 @@ def failback(plan: PlanRef, dry_run: bool = False) -> Any:
         raise PreflightError([("recovery_point", f"the failover's recovery point: {exc}")]) from None
     logger.info("failing back plan %s: failover of %s from recovery point %s", plan.name, marker["completed_at"],
                 point.id)
-    spec = RunSpec(plan=plan.homeward(), aws=aws.homeward(), registry=registry, mode="failback",
+    spec = RunSpec(plan=plan.homeward(), aws=aws.homeward(), registry=registry, mode=Mode.FAILBACK,
                    scope=f"failback:{point.id}:{marker['completed_at']}")
     home = [r for r in point.resources if r.type in HOME]
     present, affected = survey_home(home, spec)

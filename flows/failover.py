@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from core.aws import AwsAccess
 from core.engine import RunSpec, handler_preflight, plan_writes, run_graph
 from core.graph import GraphError, topological_order
+from core.models import Mode
 from core.preflight import check_quotas, check_recovery_point, check_recovery_region, check_sides
 from core.plan import Plan
 from core.report import drill_commands
@@ -76,7 +77,7 @@ def failover(plan: PlanRef, recovery_point: str = "latest", drill: bool = False,
     except GraphError as exc:
         problems.append(("recovery_point", str(exc)))
     problems += check_recovery_region(plan, aws.recovery, point.resources, drill=drill)
-    mode = "drill" if drill else "recover"
+    mode = Mode.DRILL if drill else Mode.RECOVER
     when = _point_in_time(point_in_time, recovery_point, point.created_at)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
                    scope=f"{point.id}:{drill_id or 'failover'}:{when.isoformat() if when else 'latest'}",
@@ -98,7 +99,7 @@ def failover(plan: PlanRef, recovery_point: str = "latest", drill: bool = False,
     report.update(runbook_fields(point, results, started_at, preflight_ended, approval))
     if drill_id:
         report["drill_commands"] = drill_commands(drill_id)
-    if mode == "recover":  # even a partial failover runs part of the workload in the recovery region
+    if mode == Mode.RECOVER:  # even a partial failover runs part of the workload in the recovery region
         _record_failover(vault, point.id, report)
     return publish(report)
 
@@ -110,7 +111,7 @@ def _record_failover(vault: Vault, point_id: str, report: dict[str, Any]) -> Non
                            "identity_map": report["identity_map"]})
 
 
-def _dry_run(plan: Plan, aws: AwsAccess, point_id: str, mode: str, resources: list, spec: RunSpec,
+def _dry_run(plan: Plan, aws: AwsAccess, point_id: str, mode: Mode, resources: list, spec: RunSpec,
              problems: list[tuple[str, str]]) -> dict[str, Any]:
     """What a failover would do, with what would refuse it: the pre-flight's problems and the ordered writes
     (found with reads; when a problem keeps them from being worked out, the reason instead)."""

@@ -16,7 +16,7 @@ from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
 from core.handler import ScopeError
 from core.keys import cross_account_key_problems
-from core.models import Endpoint, RecoveryPoint
+from core.models import Endpoint, Mode, RecoveryPoint
 from core.preflight import check_recovery_region, check_sides
 from core.scope import refer, select_linked
 from core.vault import Vault
@@ -43,7 +43,7 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
     problems = check_sides(aws, ("source", "recovery"))
     if problems:
         raise PreflightError(problems)
-    spec = RunSpec(plan=plan, aws=aws, registry=registry, mode="stage", scope="stage", refresh=refresh)
+    spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=Mode.STAGE, scope="stage", refresh=refresh)
     try:
         resources = refer(select_linked(discover_all(spec), plan.scope))
     except ScopeError as exc:

@@ -25,7 +25,7 @@ from core.aws import Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
                           drill_named)
-from core.models import Resource, resource_key
+from core.models import Mode, Resource, resource_key
 from core.plan import Plan
 from core.policy import references, translate
 from core.vault import Vault
@@ -154,7 +154,7 @@ class ApplicationHandler(ClaimsArnKinds, Preflight):
             if tags.get(TAG_SOURCE_ID) != resource.source_id or tags.get(TAG_PLAN) != ctx.plan.name:
                 raise Unrecoverable(f"Beanstalk application {resource.name} exists in {ctx.recovery.region} but was "
                                     "not made by drflow for this plan; rename or remove it")
-        if ctx.mode == "drill":  # a drill deploys the staged application's versions, and changes nothing in it
+        if ctx.mode == Mode.DRILL:  # a drill deploys the staged application's versions, and changes nothing in it
             if not apps:
                 raise Unrecoverable(f"Beanstalk application {resource.name} was not staged in {ctx.recovery.region}")
             return Applied(resource.name)

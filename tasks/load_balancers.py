@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, drill_named
-from core.models import Resource, resource_key
+from core.models import Mode, Resource, resource_key
 from core.plan import Plan
 
 TG = "elbv2:target-group"
@@ -224,7 +224,7 @@ class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner):
         warnings = []
         if created:
             scheme = cfg["scheme"]
-            if ctx.mode == "drill" and scheme == "internet-facing":
+            if ctx.mode == Mode.DRILL and scheme == "internet-facing":
                 scheme = "internal"
                 warnings.append("drill: created internal, the drill network has no internet gateway")
             kwargs: dict[str, Any] = {"Name": recovered_name(cfg["name"], ctx), "Subnets": subnets, "Scheme": scheme,

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import error_code, paginate
 from core.handler import ApplyContext
-from core.models import Resource
+from core.models import Mode, Resource
 from core.policy import ARN_RE, translate
 
 
@@ -149,13 +149,13 @@ def recover_event_sources(lam: Any, name: str, resource: Resource, ctx: ApplyCon
         if paginate(lam, "list_event_source_mappings", "EventSourceMappings", FunctionName=name, EventSourceArn=arn):
             continue
         kwargs: dict[str, Any] = {"FunctionName": name, "EventSourceArn": arn,
-                                  "Enabled": source["enabled"] and ctx.mode != "drill"}
+                                  "Enabled": source["enabled"] and ctx.mode != Mode.DRILL}
         for key, field in (("BatchSize", "batch_size"), ("StartingPosition", "starting_position"),
                            ("MaximumBatchingWindowInSeconds", "batching_window")):
             if source[field] is not None:
                 kwargs[key] = source[field]
         lam.create_event_source_mapping(**kwargs)
         writes.append("create_event_source_mapping")
-        if ctx.mode == "drill" and source["enabled"]:
+        if ctx.mode == Mode.DRILL and source["enabled"]:
             warnings.append(f"drill: the mapping from {arn} was created disabled")
     return writes

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from core.aws import Retryable, Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
-from core.models import Resource, resource_key
+from core.models import Mode, Resource, resource_key
 from core.plan import Plan
 from core.policy import translate
 from .task_definitions import (CLUSTER, CLUSTER_INCLUDE, FARGATE_PROVIDERS, SERVICE, TASK_DEFINITION, chunks, clusters,
@@ -246,7 +246,7 @@ class EcsServiceHandler(ClaimsArnKinds, Cleaner):
         wanted: dict[str, Any] = {"taskDefinition": task_definition, "desiredCount": cfg["desired_count"]}
         if cfg["network"]:
             public = cfg["network"]["assign_public_ip"]
-            if ctx.mode == "drill" and public == "ENABLED":
+            if ctx.mode == Mode.DRILL and public == "ENABLED":
                 public = "DISABLED"
                 warnings.append("drill: no public IP (the drill network has no internet gateway)")
             wanted["networkConfiguration"] = {"awsvpcConfiguration": {

@@ -33,7 +33,7 @@ from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError,
                           Unrecoverable, delete_quietly, tags_of)
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Resource, resource_key
+from core.models import Mode, Resource, resource_key
 from core.plan import Plan
 from core.report import drill_commands
 
@@ -158,7 +158,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner):
                 problems.append((resource.label, f"no EFS replica in {ctx.recovery.region}: the nightly replication "
                                                  "never ran for it (or its replica was deleted), so there is no data "
                                                  "to fail over to"))
-            elif ctx.mode == "drill":
+            elif ctx.mode == Mode.DRILL:
                 problems += self._mounted_by_others(resource, ctx, replica["FileSystemId"])
         return problems
 
@@ -349,7 +349,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner):
         fs_id = replica["FileSystemId"]
         warnings: list[str] = []
         changed = False
-        if ctx.mode == "recover":
+        if ctx.mode == Mode.RECOVER:
             changed |= self._make_writable(efs, replica, warnings)
             changed |= self._lifecycle(efs, fs_id, resource.config["lifecycle"])
         else:
@@ -358,7 +358,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner):
         mounts, mounted = self._mount_targets(resource, ctx, efs, fs_id, warnings)
         points, made = self._access_points(resource, ctx, efs, fs_id)
         return Applied(fs_id, changed=changed or mounted or made, warnings=warnings,
-                       details={"writable": ctx.mode == "recover", "mount_targets": mounts, "access_points": points})
+                       details={"writable": ctx.mode == Mode.RECOVER, "mount_targets": mounts, "access_points": points})
 
     def _make_writable(self, efs: Any, replica: dict[str, Any], warnings: list[str]) -> bool:
         """Delete the replication from the recovery side (the primary may be dark), then wait until EFS has
@@ -429,7 +429,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner):
         subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(
             SubnetIds=sorted({mt["SubnetId"] for mt in others}))["Subnets"]}
         drills = [mt for mt in others if TAG_DRILL in tags_of(subnets.get(mt["SubnetId"], {}))]
-        if ctx.mode != "recover" or len(drills) != len(others):
+        if ctx.mode != Mode.RECOVER or len(drills) != len(others):
             names = ", ".join(f"{mt['MountTargetId']} ({mt['SubnetId']}, {mt.get('VpcId')})" for mt in others)
             raise Unrecoverable(f"the replica is already mounted in another VPC: {names}; a file system's mount "
                                 "targets share one VPC (clean up the earlier drill first)")

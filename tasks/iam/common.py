@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
 from core.handler import TAG_PLAN, Applied, ApplyContext, Unrecoverable, tags_of
-from core.models import Resource
+from core.models import Mode, Resource
 from core.policy import Translation, translate
 
 ROLE = "iam:role"
@@ -89,7 +89,7 @@ def owned_by_plan(item: dict[str, Any], ctx: ApplyContext) -> bool:
 
 def is_original(item: dict[str, Any], resource: Resource, ctx: ApplyContext) -> bool:
     """At failback, in the primary: the production resource the recovery point was captured from."""
-    return ctx.mode == "failback" and item.get("Arn") == resource.arn
+    return ctx.mode == Mode.FAILBACK and item.get("Arn") == resource.arn
 
 
 def collision(kind: str, name: str, ctx: ApplyContext) -> str:
@@ -118,7 +118,7 @@ def claim(kind: str, resource: Resource, existing: dict[str, Any] | None, ctx: A
     in a drill, only use what the nightly run staged. None: go on and create or reconcile."""
     if existing and not owned_by_plan(existing, ctx) and not is_original(existing, resource, ctx):
         raise Unrecoverable(collision(kind, resource.name, ctx))
-    if ctx.mode != "drill":
+    if ctx.mode != Mode.DRILL:
         return None
     if not existing:
         raise Unrecoverable(staged_missing(kind, resource.name, ctx))

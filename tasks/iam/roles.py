@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.aws import Side, paginate
 from core.capabilities import Preflight
 from core.handler import Applied, ApplyContext, Unrecoverable, tags_of
-from core.models import Resource, resource_key
+from core.models import Mode, Resource, resource_key
 from core.plan import Plan
 from core.policy import Translation, references
 from .common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, collision, collisions,
@@ -161,11 +161,11 @@ class RoleHandler(Preflight):
         documents = grant_documents(resource, translation(resource, ctx), warnings)
         names = _grant_names(resource, ctx, count=len(documents))
         details = {"grant": [_grant_arn(n, ctx) for n in names], "attached": False}
-        if ctx.mode == "drill":  # a drill never touches a production role
+        if ctx.mode == Mode.DRILL:  # a drill never touches a production role
             return Applied(resource.arn, details=details, warnings=warnings)
         iam = ctx.recovery.client("iam")
         writes = _stage_grants(iam, resource, ctx, dict(zip(names, documents)))
-        if ctx.mode == "recover":
+        if ctx.mode == Mode.RECOVER:
             try:
                 writes += _attach(iam, resource.name, details["grant"])
                 details["attached"] = True

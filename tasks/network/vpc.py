@@ -10,7 +10,7 @@ from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, delete_quietly,
                           ec2_arn, ensure_tagged, find_owned, name_of, tags_of)
 from core.plan import Plan
-from core.models import Resource, resource_key
+from core.models import Mode, Resource, resource_key
 
 DHCP = "ec2:dhcp-options"
 VPC = "ec2:vpc"
@@ -68,7 +68,7 @@ class DhcpOptionsHandler(ClaimsArnKinds, Cleaner):
         desired = self._desired(resource, ctx)
         ec2 = ctx.recovery.client("ec2")
         items = ec2.describe_dhcp_options(Filters=ctx.owner_filters(resource))["DhcpOptions"]
-        if ctx.mode == "failback":  # back in the primary: the original set itself, when it survived
+        if ctx.mode == Mode.FAILBACK:  # back in the primary: the original set itself, when it survived
             original = ctx.index.ids(ctx, ec2, DHCP_LOOKUP).get(resource.source_id)
             items += ec2.describe_dhcp_options(DhcpOptionsIds=[original])["DhcpOptions"] if original else []
         # option sets are immutable: a changed set is a new one, so adopt only an exact match

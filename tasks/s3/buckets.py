@@ -24,7 +24,7 @@ from core.aws import Side, error_code
 from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Resource
+from core.models import Mode, Resource
 from core.plan import Plan
 from .replication import (bucket_arn, configure_replication, mirror_settings, ours, rule_id,
                                  setting)
@@ -167,7 +167,7 @@ class BucketHandler(ClaimsArnKinds, Preflight):
             raise Unrecoverable(f"replica {replica} of bucket {resource.source_id} does not exist in "
                                 f"{ctx.recovery.region}: nightly replication never staged it")
         warnings = []
-        if ctx.mode == "drill":
+        if ctx.mode == Mode.DRILL:
             warnings.append(f"the drill uses the live replica {replica}: drilled servers that write to it change "
                             "the data a real failover would recover")
         return Applied(replica, details={"replica": replica}, warnings=warnings)

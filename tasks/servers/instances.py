@@ -26,7 +26,7 @@ from core.aws import Retryable, Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
                           delete_quietly, name_of, tags_of)
-from core.models import Resource, resource_key
+from core.models import Mode, Resource, resource_key
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
 from .templates import DrillLaunch, borrow, give_back, remove_drill_versions, sync_production, template_of
@@ -216,7 +216,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner):
             changed = True
         template_id = config["ec2LaunchTemplateID"]
         data = template_data(resource, ctx)
-        if ctx.mode == "drill":
+        if ctx.mode == Mode.DRILL:
             borrowed, written = borrow(ctx, template_id, data)
             return template_id, changed or written, borrowed
         # staging leaves a launching drill's version the default; a failover never waits for a drill
@@ -231,7 +231,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner):
         drs, ec2 = ctx.recovery.client("drs"), ctx.recovery.client("ec2")
         items = paginate(drs, "describe_recovery_instances", "items", filters={"sourceServerIDs": [server_id]})
         ids = [i["ec2InstanceID"] for i in items if i.get("ec2InstanceID") and bool(i.get("isDrill")) == (
-            ctx.mode == "drill")]
+            ctx.mode == Mode.DRILL)]
         if not ids:
             return None
         for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
@@ -322,7 +322,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner):
             return Applied(None, changed=changed, details={"source_server": server_id, "launch_template": template_id})
         existing = self._existing_launch(ctx, server_id)
         if existing:
-            if ctx.mode == "drill":  # a drill killed after its launch and before it gave the template back
+            if ctx.mode == Mode.DRILL:  # a drill killed after its launch and before it gave the template back
                 template_id = template_of(ctx.recovery.client("drs"), server_id)
                 if template_id:
                     give_back(ctx, template_id)

@@ -26,6 +26,7 @@ from prefect.concurrency.sync import concurrency
 
 from core.aws import paginate
 from core.handler import ApplyContext
+from core.models import Mode
 
 MAX_SERVERS_PER_JOB = 100
 MAX_JOBS = 20
@@ -68,7 +69,7 @@ class LaunchBatcher:
 
     def __init__(self, ctx: ApplyContext):
         self._drs = ctx.recovery.client("drs")
-        self._is_drill = ctx.mode == "drill"
+        self._is_drill = ctx.mode == Mode.DRILL
         self._tags = {"drflow:plan": ctx.plan.name, **({"drflow:drill": ctx.drill_id} if ctx.drill_id else {})}
         scope = f"{ctx.plan.recovery.account_id}-{ctx.plan.recovery.region}"
         self._job_limit = f"drflow-drs-jobs-{scope}"
@@ -188,7 +189,7 @@ def drill_launching(ctx: ApplyContext, server_id: str) -> bool:
 
 def _running_launches(ctx: ApplyContext, any_drill: bool = False) -> dict[str, str]:
     """Source server id -> the running LAUNCH job of this plan (and drill, or of any drill) it is in, undecided."""
-    initiated = "START_DRILL" if ctx.mode == "drill" or any_drill else "START_RECOVERY"
+    initiated = "START_DRILL" if ctx.mode == Mode.DRILL or any_drill else "START_RECOVERY"
     found: dict[str, str] = {}
     for job in paginate(ctx.recovery.client("drs"), "describe_jobs", "items", filters={}):
         tags = job.get("tags") or {}
