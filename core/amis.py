@@ -1,5 +1,5 @@
 """AMI helpers shared by the nightly image copies (tasks/servers/images.py) and the failback of imaged servers
-(tasks/servers/image_failback.py): both copy an AMI across regions, and across accounts by sharing it first."""
+(tasks/servers/failback_imaged.py): both copy an AMI across regions, and across accounts by sharing it first."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from the recovery point that failover brought up, in four phases, each resource 
    (tasks/s3/replication.py `reverse_replication`, tasks/s3/sync.py `backfill`); each recovered EFS file
    system replicates into the original one (tasks/efs/failback.py).
 3. servers: DRS reverse replication, then a launch in the primary (tasks/servers/failback.py); a server without
-   the DRS agent is imaged in the recovery region, copied home and launched there (tasks/servers/image_failback.py).
+   the DRS agent is imaged in the recovery region, copied home and launched there (tasks/servers/failback_imaged.py).
 4. IAM (same account): the grants the failover attached to production roles are detached
    (tasks/iam/roles.py `detach_grants`); they stay staged for the next failover.
 
@@ -49,7 +49,7 @@ from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, buil
 from tasks.servers.failback import fail_back
 from tasks.efs.failback import CROSS_ACCOUNT, replicate_home
 from tasks.iam.roles import detach_grants
-from tasks.servers.image_failback import fail_back_image
+from tasks.servers.failback_imaged import fail_back_image
 from tasks.rds.snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
 from tasks.registry import default_registry
 from tasks.s3.replication import reverse_replication

@@ -99,7 +99,7 @@ def _point_template(drs: Any, ec2: Any, server_id: str, resource: Resource, plan
 def home_ip_free(ec2: Any, subnet: str, ip: str, warnings: list[str]) -> bool:
     """Whether a failback instance may take the server's original private IP in `subnet`: not when something
     holds it now (the original instance, back with its region), which is then said in `warnings`. Both failback
-    paths (DRS, and imaged servers in tasks/servers/image_failback.py) choose the address this way."""
+    paths (DRS, and imaged servers in tasks/servers/failback_imaged.py) choose the address this way."""
     held = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]},
                                                     {"Name": "private-ip-address", "Values": [ip]}])
     if held["NetworkInterfaces"]:
