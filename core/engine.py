@@ -48,7 +48,7 @@ class RunSpec:
     plan: Plan
     aws: AwsAccess
     registry: Registry
-    mode: Mode  # stage | recover | drill
+    mode: Mode
     scope: str  # cache scope: "stage", or the recovery point id (+ drill id)
     drill_id: str | None = None
     refresh: bool = False

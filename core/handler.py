@@ -76,7 +76,7 @@ class ApplyContext:
 
     plan: Plan
     recovery: Side
-    mode: Mode  # "stage" (nightly pilot light), "recover" (failover), "drill", or "failback" (back in the primary)
+    mode: Mode
     deps: dict[str, ResourceResult]
     net: NetworkMapper
     index: "OwnedIndex"

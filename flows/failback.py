@@ -46,14 +46,14 @@ from core.preflight import check_sides
 from core.vault import Vault, VaultError
 from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish,
                           runbook_fields)
-from tasks.servers.failback import fail_back
 from tasks.efs.failback import CROSS_ACCOUNT, replicate_home
 from tasks.iam.roles import detach_grants
-from tasks.servers.failback_imaged import fail_back_image
 from tasks.rds.snapshots import CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, copy_back
 from tasks.registry import default_registry
 from tasks.s3.replication import reverse_replication
 from tasks.s3.sync import backfill
+from tasks.servers.failback import fail_back
+from tasks.servers.failback_imaged import fail_back_image
 
 NETWORK = ("ec2:dhcp-options", "ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:egress-only-internet-gateway",
            "ec2:elastic-ip", "ec2:nat-gateway", "ec2:route-table", "ec2:vpc-endpoint", "ec2:interface-endpoint",

@@ -64,7 +64,8 @@ def problems(handler: Any) -> list[str]:
         out += _signature_problems(cls, Handler, name)
     for protocol in CAPABILITIES:
         claims = protocol in cls.__mro__  # claimed by naming it among the bases
-        for name in _members(protocol):
+        members = _members(protocol)
+        for name in members:
             implementer = _implementer(cls, name)
             implemented = implementer is not None and not getattr(implementer, "_is_protocol", False)
             if claims and not implemented:
@@ -73,7 +74,7 @@ def problems(handler: Any) -> list[str]:
                 out.append(f"implements {name} but does not claim {protocol.__name__} among its bases")
             elif implemented:
                 out += _signature_problems(cls, protocol, name)
-        if claims and "arn_kinds" in _members(protocol):
+        if claims and "arn_kinds" in members:
             kinds = getattr(cls, "arn_kinds", ())
             if not kinds or not all(isinstance(k, str) and ARN_KIND_RE.match(k) for k in kinds):
                 out.append(f"arn_kinds {kinds!r} are not <service>[:<resource type>] ARN kinds")

@@ -14,7 +14,7 @@ def test_the_handler_keeps_the_contract(handler):
     assert problems(handler) == []
 
 
-def test_one_handler_per_type_and_one_claim_per_arn_kind():
+def test_one_handler_per_type_and_each_arn_kind_claimed_once_but_the_endpoints():
     types = [h.type for h in HANDLERS]
     assert len(types) == len(set(types)) == len(default_registry())
     claimed: dict[str, list[str]] = {}
