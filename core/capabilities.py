@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from core.failback import FailbackContext, FailbackPhase, Step
     from core.handler import ApplyContext, CleanupContext
     from core.models import Resource
 
@@ -41,4 +42,53 @@ class Cleaner(Protocol):
     def cleanup(self, ctx: CleanupContext) -> list[str]: ...
 
 
-CAPABILITIES: tuple[type, ...] = (ClaimsArnKinds, Preflight, Cleaner)
+@runtime_checkable
+class RemovedAfter(Protocol):
+    """Drill cleanup removes a type only after these types (flows/cleanup.py), where no recovery point shows
+    the constraint: AWS refuses the removal while something of another kind is there, though no resource
+    names it as a dependency (an internet gateway is not detached while a NAT gateway maps a public address
+    in its VPC). Every dependency a recovery point records orders the teardown already."""
+
+    removed_after: ClassVar[tuple[str, ...]]
+
+
+@runtime_checkable
+class FailsBack(Protocol):
+    """Failback (flows/failback.py) brings this type's resources home in one of the phases after the network:
+    `failback_phase` says which (core.failback.FailbackPhase, run in its order), `failback_plan` what it does
+    (the dry run's text), and `fail_back` does it for one resource, reading the recovery side and writing in
+    the primary; a re-run adopts what an earlier attempt made."""
+
+    failback_phase: ClassVar[FailbackPhase]
+    failback_plan: ClassVar[str]
+
+    def fail_back(self, resource: Resource, ctx: FailbackContext) -> Step: ...
+
+
+@runtime_checkable
+class RestoredHome(Protocol):
+    """Phase 1 of failback: the engine re-applies this type in the primary from the recovery point (network
+    and IAM: what the primary still has is adopted, what it lost is recreated) before any data or server
+    fails back. `restored_home` is True (the claim, readable where the class is)."""
+
+    restored_home: ClassVar[bool]
+
+
+@runtime_checkable
+class PartOf(Protocol):
+    """A resource with no identity of its own (a security group's rules): failback's survey of the primary
+    takes it as present when the resource it is part of is, and `part_of` names that one's key."""
+
+    def part_of(self, resource: Resource) -> str | None: ...
+
+
+@runtime_checkable
+class NotFailedBack(Protocol):
+    """Why failback leaves this type as it is, for the report, where it is not core.failback.UNTOUCHED (the
+    failover never changed the primary's copy)."""
+
+    not_failed_back: ClassVar[str]
+
+
+CAPABILITIES: tuple[type, ...] = (ClaimsArnKinds, Preflight, Cleaner, RemovedAfter, FailsBack, RestoredHome, PartOf,
+                                  NotFailedBack)

@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack
+from core.failback import COMPUTE_LEFT
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
                           drill_named)
 from core.models import Resource, resource_key
@@ -59,12 +60,13 @@ def _template_spec(group: dict[str, Any]) -> dict[str, Any] | None:
         "LaunchTemplate", {}).get("LaunchTemplateSpecification")
 
 
-class GroupHandler(ClaimsArnKinds, Cleaner):
+class GroupHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
     type: ClassVar[str] = GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("autoscaling:autoScalingGroup",)
     pilot_light: ClassVar[bool] = False  # a group runs instances: created at failover only
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    not_failed_back: ClassVar[str] = COMPUTE_LEFT  # failback leaves it: the primary's own copy serves
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         client = source.client("autoscaling")

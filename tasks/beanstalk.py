@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
+from core.failback import COMPUTE_LEFT
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
                           drill_named)
 from core.models import Mode, Resource, resource_key
@@ -178,12 +179,13 @@ class ApplicationHandler(ClaimsArnKinds, Preflight):
                                 **({"bundles_pruned": len(pruned)} if pruned else {})})
 
 
-class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner):
+class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
     type: ClassVar[str] = ENVIRONMENT
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:environment",)
     pilot_light: ClassVar[bool] = False  # an environment runs instances and a load balancer
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    not_failed_back: ClassVar[str] = COMPUTE_LEFT  # failback leaves it: the primary's own copy serves
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         eb = source.client("elasticbeanstalk")

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
+from core.failback import COMPUTE_LEFT
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly,
                           drill_named)
 from core.images import repository_link, rewritten, source_repository
@@ -72,12 +73,13 @@ def _env_refs(env: dict[str, str]) -> list[str]:
     return sorted(refs | set(references(env)))
 
 
-class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner):
+class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
     type: ClassVar[str] = FUNCTION
     pilot_light: ClassVar[bool] = True  # the code is copied nightly; the function itself is made at failover
     arn_kinds: ClassVar[tuple[str, ...]] = ("lambda:function",)
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    not_failed_back: ClassVar[str] = COMPUTE_LEFT  # failback leaves it: the primary's own copy serves
 
     # ---- discovery (read-only) -------------------------------------------------------------------------
 

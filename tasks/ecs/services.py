@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack
+from core.failback import COMPUTE_LEFT
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.models import Mode, Resource, resource_key
 from core.plan import Plan
@@ -162,12 +163,13 @@ class _Attachments:
         return sorted(set(out))
 
 
-class EcsServiceHandler(ClaimsArnKinds, Cleaner):
+class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
     type: ClassVar[str] = SERVICE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:service",)
     pilot_light: ClassVar[bool] = False  # running tasks bill: created at failover only
     internet_facing: ClassVar[bool] = False  # a drill's service gets no public IP
     version: ClassVar[int] = 1
+    not_failed_back: ClassVar[str] = COMPUTE_LEFT  # failback leaves it: the primary's own copy serves
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ecs = source.client("ecs")

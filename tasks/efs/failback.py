@@ -1,7 +1,8 @@
 """Failback of an EFS file system: the recovered file system replicates back into the original one.
 
-Support for flows/failback.py (not a handler). After a failover the recovered file system (the former
-replica, writable since the failover deleted the replication) holds what was written during the outage.
+Support for `FileSystemHandler.fail_back` (file_systems.py), in phase 2 of flows/failback.py. After a failover
+the recovered file system (the former replica, writable since the failover deleted the replication) holds what
+was written during the outage.
 AWS's documented failback (EFS user guide, "Failing back"; "Replicating to an existing file system"):
 replicate the recovered file system into the ORIGINAL file system in the primary region. EFS then sends
 only the differences, and the original keeps its id, mount targets and access points, so the primary's

@@ -29,11 +29,12 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, is_transient, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, FailsBack, Preflight
+from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError,
                           Unrecoverable, delete_quietly, tags_of)
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Mode, Resource, resource_key
+from core.models import Mode, Outcome, Resource, resource_key
 from core.plan import Plan
 from core.report import drill_commands
 
@@ -97,12 +98,23 @@ def _access_point(ap: dict[str, Any]) -> dict[str, Any]:
             "root_directory": ap.get("RootDirectory"), "tags": tags_of(ap)}
 
 
-class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner):
+class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
     type: ClassVar[str] = TYPE
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticfilesystem:file-system", "elasticfilesystem:access-point")
     pilot_light: ClassVar[bool] = True  # replication is staged nightly; the replica costs storage, not compute
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    failback_phase: ClassVar[FailbackPhase] = FailbackPhase.DATA
+    failback_plan: ClassVar[str] = "replicate the recovered file system into the original one (same account)"
+
+    def fail_back(self, resource: Resource, ctx: FailbackContext) -> Step:
+        """The recovered file system replicates into the original one (failback.py); same account only."""
+        from .failback import CROSS_ACCOUNT, replicate_home  # failback.py builds on this module
+
+        if ctx.plan.cross_account:
+            return Step(Outcome.SKIPPED, None, {"reason": CROSS_ACCOUNT})
+        details = replicate_home(resource, ctx.aws.recovery, ctx.aws.source, ctx.plan.name)
+        return Step(Outcome.CREATED if details.pop("created") else Outcome.ADOPTED, resource.source_id, details)
 
     # -- discovery (read-only) -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side
-from core.capabilities import Preflight
+from core.capabilities import Preflight, RestoredHome
 from core.handler import Applied, ApplyContext
 from core.models import Resource
 from core.plan import Plan
@@ -23,11 +23,12 @@ def recovery_arn(resource: Resource, plan: Plan) -> str:
     return f"arn:aws:iam::{plan.recovery.account_id}:policy{resource.config['path']}{resource.name}"
 
 
-class PolicyHandler(Preflight):
+class PolicyHandler(Preflight, RestoredHome):
     type: ClassVar[str] = POLICY
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []

@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.aws import Side, paginate
-from core.capabilities import Preflight
+from core.capabilities import FailsBack, Preflight, RestoredHome
+from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import Applied, ApplyContext, Unrecoverable, tags_of
-from core.models import Mode, Resource, resource_key
+from core.models import Mode, Outcome, Resource, resource_key
 from core.plan import Plan
 from core.policy import Translation, references
 from .common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, collision, collisions,
@@ -29,11 +30,14 @@ from .common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, co
 GRANT_LIMIT = 6144  # IAM's size limit of one managed policy document, in characters without whitespace
 
 
-class RoleHandler(Preflight):
+class RoleHandler(Preflight, RestoredHome, FailsBack):
     type: ClassVar[str] = ROLE
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
+    failback_phase: ClassVar[FailbackPhase] = FailbackPhase.IAM
+    failback_plan: ClassVar[str] = "detach drflow's recovery grant (same account)"
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         details = authorization_details(source, "Role", "LocalManagedPolicy")
@@ -176,6 +180,15 @@ class RoleHandler(Preflight):
                                 + "; ".join(f"aws iam attach-role-policy --role-name {resource.name} --policy-arn {a}"
                                             for a in details["grant"]))
         return Applied(resource.arn, changed=bool(writes), details=details, warnings=warnings)
+
+    def fail_back(self, resource: Resource, ctx: FailbackContext) -> Step:
+        """Same account: detach the grants the failover attached to the production role (`detach_grants`)."""
+        aws, plan = ctx.aws, ctx.plan
+        if plan.cross_account:
+            return Step(Outcome.SKIPPED, None, {"reason": "cross-account: the recovery account's copy of the role "
+                                                          "stays, the production role was never changed"})
+        detached = detach_grants(aws.source.client("iam"), plan, resource.name)
+        return Step(Outcome.UPDATED if detached else Outcome.UNCHANGED, resource.arn, {"detached": detached})
 
 
 def _unknown_principals(trust: Any, resource: Resource, ctx: ApplyContext) -> list[str]:

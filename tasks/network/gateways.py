@@ -13,7 +13,7 @@ import hashlib
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, RemovedAfter, RestoredHome
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, created, delete_quietly, ec2_arn, find_owned,
                           name_of, tags_of)
 from core.plan import Plan
@@ -38,12 +38,16 @@ def client_token(ctx: ApplyContext, resource: Resource) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:64]
 
 
-class InternetGatewayHandler(ClaimsArnKinds, Cleaner):
+class InternetGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome, RemovedAfter):
     type: ClassVar[str] = IGW
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:internet-gateway",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
+    # AWS does not detach a gateway from a VPC where an address is still mapped (a NAT gateway's, an Elastic
+    # IP's), though no recovered resource records that as a dependency
+    removed_after: ClassVar[tuple[str, ...]] = (NAT, EIP)
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
@@ -91,12 +95,13 @@ class InternetGatewayHandler(ClaimsArnKinds, Cleaner):
         return out
 
 
-class EgressOnlyGatewayHandler(ClaimsArnKinds, Cleaner):
+class EgressOnlyGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = EIGW
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:egress-only-internet-gateway",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
@@ -133,12 +138,13 @@ class EgressOnlyGatewayHandler(ClaimsArnKinds, Cleaner):
                                   EgressOnlyInternetGatewayId=g["EgressOnlyInternetGatewayId"])]
 
 
-class ElasticIpHandler(ClaimsArnKinds, Cleaner):
+class ElasticIpHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = EIP
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:elastic-ip",)
     pilot_light: ClassVar[bool] = False
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
@@ -178,12 +184,13 @@ class ElasticIpHandler(ClaimsArnKinds, Cleaner):
         return out
 
 
-class NatGatewayHandler(ClaimsArnKinds, Cleaner):
+class NatGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = NAT
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:natgateway",)
     pilot_light: ClassVar[bool] = False
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, adopt_tags, created, delete_quietly, ec2_arn,
                           find_owned, find_vpc_default, name_of, tags_of)
 from core.plan import Plan
@@ -42,12 +42,13 @@ def _entry_kwargs(entry: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
     return kwargs
 
 
-class NetworkAclHandler(ClaimsArnKinds, Cleaner):
+class NetworkAclHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = NACL
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:network-acl",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []

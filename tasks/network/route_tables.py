@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, adopt_tags, created, delete_quietly, ec2_arn,
                           find_owned, find_vpc_default, name_of, tags_of)
 from core.plan import Plan
@@ -50,12 +50,13 @@ def _target(route: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-class RouteTableHandler(ClaimsArnKinds, Cleaner):
+class RouteTableHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = ROUTE_TABLE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:route-table",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []

@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, PartOf, RestoredHome
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, adopt_tags, created,
                           delete_quietly, find_owned, find_vpc_default, tags_of)
 from core.plan import Plan
@@ -60,12 +60,13 @@ def _permission(rule: dict[str, Any]) -> dict[str, Any]:
     return perm
 
 
-class SecurityGroupHandler(ClaimsArnKinds, Cleaner):
+class SecurityGroupHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = GROUP
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
@@ -111,12 +112,13 @@ class SecurityGroupHandler(ClaimsArnKinds, Cleaner):
                 and delete_quietly(ec2.delete_security_group, GroupId=g["GroupId"])]
 
 
-class SecurityGroupRulesHandler(ClaimsArnKinds, Cleaner):
+class SecurityGroupRulesHandler(ClaimsArnKinds, Cleaner, RestoredHome, PartOf):
     type: ClassVar[str] = RULES
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group-rule",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
@@ -151,6 +153,10 @@ class SecurityGroupRulesHandler(ClaimsArnKinds, Cleaner):
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         return None  # rules live inside their group: nothing to adopt on their own
+
+    def part_of(self, resource: Resource) -> str | None:
+        """Their group's key: the rules stand or fall with it (failback keeps them where the primary kept it)."""
+        return resource.config["group"]
 
     def _desired(self, resource: Resource, ctx: ApplyContext) -> list[dict[str, Any]]:
         desired = []

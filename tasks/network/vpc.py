@@ -6,7 +6,7 @@ import time
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, delete_quietly,
                           ec2_arn, ensure_tagged, find_owned, name_of, tags_of)
 from core.plan import Plan
@@ -33,12 +33,13 @@ def _is_default_dhcp(config: dict[str, list[str]], region: str) -> bool:
     return config == {"domain-name": [default_domain(region)], "domain-name-servers": ["AmazonProvidedDNS"]}
 
 
-class DhcpOptionsHandler(ClaimsArnKinds, Cleaner):
+class DhcpOptionsHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = DHCP
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:dhcp-options",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
@@ -92,12 +93,13 @@ class DhcpOptionsHandler(ClaimsArnKinds, Cleaner):
                 if delete_quietly(ec2.delete_dhcp_options, DhcpOptionsId=i["DhcpOptionsId"])]
 
 
-class VpcHandler(ClaimsArnKinds, Cleaner):
+class VpcHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = VPC
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc", "ec2:vpc-cidr-block-association")
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
@@ -167,12 +169,13 @@ class VpcHandler(ClaimsArnKinds, Cleaner):
         return [v["VpcId"] for v in ctx.ec2_items(ec2, VPC_LOOKUP) if delete_quietly(ec2.delete_vpc, VpcId=v["VpcId"])]
 
 
-class SubnetHandler(ClaimsArnKinds, Cleaner):
+class SubnetHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = SUBNET
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:subnet",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []

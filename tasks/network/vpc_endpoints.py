@@ -11,7 +11,7 @@ import time
 from typing import Any, ClassVar
 
 from core.aws import Retryable, Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
 from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, ec2_arn, find_owned,
                           name_of, tags_of)
 from core.plan import Plan
@@ -41,6 +41,7 @@ class _EndpointHandler:
     pilot_light: ClassVar[bool]
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    restored_home: ClassVar[bool] = True  # failback's phase 1
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
@@ -126,14 +127,14 @@ class _EndpointHandler:
         raise Retryable(f"VPC endpoints still deleting: {sorted(e['VpcEndpointId'] for e in left)}")
 
 
-class GatewayEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner):
+class GatewayEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = GATEWAY
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Gateway"
     pilot_light: ClassVar[bool] = True
 
 
-class InterfaceEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner):
+class InterfaceEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = INTERFACE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Interface"

@@ -21,14 +21,15 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, FailsBack, Preflight
+from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable, delete_quietly, tags_of
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Resource, resource_key
+from core.models import Outcome, Resource, resource_key
 from core.plan import Plan
 from .common import (CLUSTER, CLUSTER_PARAMETER_GROUP, INSTANCE, OPTION_GROUP, PARAMETER_GROUP,
                               SUBNET_GROUP, describe_one, is_default, not_ours, owned, recovered_name)
-from .snapshots import (CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, SnapshotApi, choose_snapshot, copy_problem,
+from .snapshots import (CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, SnapshotApi, choose_snapshot, copy_back, copy_problem,
                                  created_key, ready_copy, source_snapshots, stage_copy)
 
 NOT_RDS = ("neptune", "docdb")  # engines describe_db_* also lists, which are other services
@@ -69,6 +70,19 @@ class _Database:
     api: ClassVar[SnapshotApi]
     what: ClassVar[str]
     noun: ClassVar[str]  # DBInstance | DBCluster
+    failback_phase: ClassVar[FailbackPhase] = FailbackPhase.DATA
+    failback_plan: ClassVar[str]
+
+    def fail_back(self, resource: Resource, ctx: FailbackContext) -> Step:
+        """Snapshot the recovered database and copy the snapshot into the primary (snapshots.py `copy_back`);
+        the restore is the operator's call."""
+        aws, plan, marker = ctx.aws, ctx.plan, ctx.marker
+        if resource.config.get("cluster"):
+            return Step(Outcome.SKIPPED, None, {"reason": "an Aurora member: its data is in its cluster's snapshot"})
+        details = copy_back(resource, plan, aws.recovery, aws.source, self.api, resource.source_id,
+                            marker["completed_at"])
+        details["restore"] = "not done: restore from the copy (or keep the original database) is the operator's call"
+        return Step(Outcome.CREATED if details["copied"] else Outcome.ADOPTED, details["copy"], details)
 
     def _describe(self, rds: Any, identifier: str) -> dict[str, Any] | None:
         return describe_one(rds, f"describe_{'db_instances' if self.noun == 'DBInstance' else 'db_clusters'}",
@@ -171,8 +185,9 @@ class _Database:
         return config, deps
 
 
-class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner):
+class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, FailsBack):
     type: ClassVar[str] = CLUSTER
+    failback_plan: ClassVar[str] = "snapshot the recovered cluster, copy the snapshot into the primary"
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:cluster",)
     api: ClassVar[SnapshotApi] = CLUSTER_SNAPSHOTS
     what: ClassVar[str] = "DB cluster"
@@ -233,8 +248,9 @@ def _storage_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     return {api: cfg[k] for k, api in names.items() if cfg.get(k)}
 
 
-class DbInstanceHandler(_Database, ClaimsArnKinds, Preflight, Cleaner):
+class DbInstanceHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, FailsBack):
     type: ClassVar[str] = INSTANCE
+    failback_plan: ClassVar[str] = "snapshot the recovered database, copy the snapshot into the primary"
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:db",)
     api: ClassVar[SnapshotApi] = INSTANCE_SNAPSHOTS
     what: ClassVar[str] = "DB instance"

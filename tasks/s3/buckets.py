@@ -21,13 +21,14 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
-from core.capabilities import ClaimsArnKinds, Preflight
+from core.capabilities import ClaimsArnKinds, FailsBack, Preflight
+from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
 from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Mode, Resource
+from core.models import Mode, Outcome, Resource
 from core.plan import Plan
-from .replication import (bucket_arn, configure_replication, mirror_settings, ours, rule_id,
-                                 setting)
+from .replication import (bucket_arn, configure_replication, mirror_settings, ours, reverse_replication, rule_id,
+                          setting)
 from .sync import backfill
 
 BUCKET = "s3:bucket"
@@ -36,12 +37,15 @@ NOT_FOUND = {"404", "NoSuchBucket", "NotFound"}
 FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
 
 
-class BucketHandler(ClaimsArnKinds, Preflight):
+class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
     type: ClassVar[str] = BUCKET
     arn_kinds: ClassVar[tuple[str, ...]] = ("s3",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    failback_phase: ClassVar[FailbackPhase] = FailbackPhase.DATA
+    failback_plan: ClassVar[str] = ("replicate the replica back into the bucket; copy what the bucket lacks "
+                                    "(same account)")
 
     # ---- discovery (read-only) -------------------------------------------------------------------------
 
@@ -238,3 +242,21 @@ class BucketHandler(ClaimsArnKinds, Preflight):
             return target
         kms = ctx.recovery.client("kms")
         return ctx.shared.once(f"s3:kms-arn:{target}", lambda: kms.describe_key(KeyId=target)["KeyMetadata"]["Arn"])
+
+    def fail_back(self, resource: Resource, ctx: FailbackContext) -> Step:
+        """A replication rule from the replica back to its source bucket (replication.py `reverse_replication`);
+        same account, what the replica holds that the source lacks is copied now (sync.py `backfill`)."""
+        aws, plan = ctx.aws, ctx.plan
+        source, replica = resource.source_id, resource.config["replica"]
+        tags = [{"Key": TAG_PLAN, "Value": plan.name}, {"Key": TAG_SOURCE_ID, "Value": source}]
+        config, writes = reverse_replication(aws.recovery, resource, plan, tags)
+        details: dict[str, Any] = {"replication": f"{replica} -> {source}", "role": config["Role"], "writes": writes,
+                                   "warnings": []}
+        if plan.cross_account:
+            details["warnings"].append(f"cross-account: the bucket policy of {source} must let {config['Role']} "
+                                       "replicate into it, and objects already in the replica are not copied back")
+        else:  # replication covers new writes only: what the replica received during the outage is copied now
+            copied = backfill(aws.recovery.client("s3"), aws.source.client("s3"), aws.source.client("s3"), replica,
+                              source)
+            details["copied_back"] = copied.copied
+        return Step(Outcome.UPDATED if writes or details.get("copied_back") else Outcome.UNCHANGED, source, details)

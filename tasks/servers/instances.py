@@ -23,13 +23,15 @@ from datetime import datetime, timezone
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, FailsBack, Preflight
+from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
                           delete_quietly, name_of, tags_of)
-from core.models import Mode, Resource, resource_key
+from core.models import Mode, Outcome, Resource, resource_key
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
 from .templates import DrillLaunch, borrow, give_back, remove_drill_versions, sync_production, template_of
+from . import failback, failback_imaged
 from .images import find_launched, image_problem, launch_from_image, stage_image
 
 SERVER = "ec2:instance"
@@ -39,6 +41,10 @@ LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 GROUP_TAG = "aws:autoscaling:groupName"  # AWS's tag on every instance an Auto Scaling group launched
 DRS_TERMINATE_BATCH = 200  # terminate_recovery_instances takes at most 200 ids
 TERMINATE_POLL = {"first": 2.0, "cap": 15.0, "attempts": 120}
+CROSS_ACCOUNT_DRS = ("cross-account: DRS replicates this server in the recovery account, so its reverse replication "
+                     "would launch it in that account; failing back into the source account needs DRS extended "
+                     "source servers there (CreateExtendedSourceServer), which drflow does not automate yet: do it in "
+                     "the source account's DRS console")
 
 
 def _profile_name(instance: dict[str, Any]) -> str | None:
@@ -140,12 +146,15 @@ def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
     return data
 
 
-class ServerHandler(ClaimsArnKinds, Preflight, Cleaner):
+class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
     type: ClassVar[str] = SERVER
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:instance", "ec2:volume", "ec2:network-interface")
     pilot_light: ClassVar[bool] = True  # the launch template sync is free; the launch happens at failover
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    failback_phase: ClassVar[FailbackPhase] = FailbackPhase.SERVERS
+    failback_plan: ClassVar[str] = ("DRS reverse replication then a launch in the primary; imaged: AMI, copy home, "
+                                    "launch")
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
@@ -422,6 +431,23 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner):
             if not tcp_ready(address, check["port"], check["timeout_seconds"]):
                 raise Retryable(f"{resource.name}: nothing answers on {address}:{check['port']} after "
                                 f"{check['timeout_seconds']} s")
+
+    # -- failback (flows/failback.py, phase 3) --------------------------------------------------------------
+
+    def fail_back(self, resource: Resource, ctx: FailbackContext) -> Step:
+        """DRS reverse replication then a launch in the primary (failback.py); a server without the agent is
+        imaged, copied home and launched there (failback_imaged.py)."""
+        aws, plan, marker = ctx.aws, ctx.plan, ctx.marker
+        if resource.config.get("method") == "image":
+            share_with = plan.source.account_id if plan.cross_account else None
+            details = failback_imaged.fail_back_image(resource, aws.recovery, aws.source, plan.name,
+                                                      marker["completed_at"], ctx.home_id, share_with=share_with)
+            return Step(Outcome.CREATED if details.pop("launched") else Outcome.ADOPTED, details["instance"], details)
+        if plan.cross_account:
+            return Step(Outcome.SKIPPED, None, {"reason": CROSS_ACCOUNT_DRS})
+        details = failback.fail_back(resource, aws.recovery, aws.source, plan.name, marker["completed_at"],
+                                     ctx.home_id)
+        return Step(Outcome.CREATED if details.get("job") else Outcome.ADOPTED, details["instance"], details)
 
 
 def _drill_volumes(ctx: CleanupContext) -> list[str]:

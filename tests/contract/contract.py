@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from core.capabilities import CAPABILITIES
+from core.failback import FailbackPhase
 from core.handler import Handler
 
 TYPE_RE = re.compile(r"^[a-z0-9]+:[a-z0-9-]+$")  # "ec2:vpc", "elasticbeanstalk:environment"
@@ -74,8 +75,27 @@ def problems(handler: Any) -> list[str]:
                 out.append(f"implements {name} but does not claim {protocol.__name__} among its bases")
             elif implemented:
                 out += _signature_problems(cls, protocol, name)
-        if claims and "arn_kinds" in members:
-            kinds = getattr(cls, "arn_kinds", ())
-            if not kinds or not all(isinstance(k, str) and ARN_KIND_RE.match(k) for k in kinds):
-                out.append(f"arn_kinds {kinds!r} are not <service>[:<resource type>] ARN kinds")
+        if claims:
+            out += _value_problems(cls, members)
+    return out
+
+
+def _value_problems(cls: type, members: list[str]) -> list[str]:
+    """The claimed capabilities' declared values, each of the kind its protocol documents."""
+    out = []
+    if "arn_kinds" in members:
+        kinds = getattr(cls, "arn_kinds", ())
+        if not kinds or not all(isinstance(k, str) and ARN_KIND_RE.match(k) for k in kinds):
+            out.append(f"arn_kinds {kinds!r} are not <service>[:<resource type>] ARN kinds")
+    if "removed_after" in members:
+        after = getattr(cls, "removed_after", ())
+        if not after or not all(isinstance(t, str) and TYPE_RE.match(t) and t != cls.type for t in after):
+            out.append(f"removed_after {after!r} are not other <service>:<kind> types")
+    if "failback_phase" in members and not isinstance(getattr(cls, "failback_phase", None), FailbackPhase):
+        out.append(f"failback_phase {getattr(cls, 'failback_phase', None)!r} is not a FailbackPhase")
+    for text in ("failback_plan", "not_failed_back"):
+        if text in members and not (isinstance(getattr(cls, text, None), str) and getattr(cls, text).strip()):
+            out.append(f"{text} {getattr(cls, text, None)!r} is not a text")
+    if "restored_home" in members and getattr(cls, "restored_home", None) is not True:
+        out.append(f"restored_home {getattr(cls, 'restored_home', None)!r} is not True")
     return out

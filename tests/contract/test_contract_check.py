@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from contract import problems
 
-from core.capabilities import Cleaner, Preflight
+from core.capabilities import Cleaner, FailsBack, Preflight
 from tasks.load_balancers import ListenerHandler
 from tasks.network import VpcHandler
+from tasks.s3 import BucketHandler
 
 
 def test_a_real_handler_passes():
@@ -49,6 +50,32 @@ def test_a_real_handler_with_its_cleanup_removed_fails():
     mutant = type("VpcHandler", VpcHandler.__bases__, {k: v for k, v in vars(VpcHandler).items() if k != "cleanup"})
     assert Cleaner in mutant.__mro__ and isinstance(mutant(), Cleaner)  # the protocol's stub would answer
     assert problems(mutant()) == ["claims Cleaner but does not implement cleanup"]
+
+
+def test_a_real_handler_with_its_fail_back_removed_fails():
+    """The deliberate mutation: BucketHandler as it is, less its fail_back; it still claims FailsBack."""
+    mutant = type("BucketHandler", BucketHandler.__bases__,
+                  {k: v for k, v in vars(BucketHandler).items() if k != "fail_back"})
+    assert FailsBack in mutant.__mro__ and isinstance(mutant(), FailsBack)  # the protocol's stub would answer
+    assert problems(mutant()) == ["claims FailsBack but does not implement fail_back"]
+
+
+def test_a_fail_back_with_the_wrong_signature_or_a_phase_that_is_not_one_fails():
+    class Wrong(BucketHandler):
+        failback_phase = "data"  # a bare string, not a FailbackPhase
+
+        def fail_back(self, resource, plan, ctx):
+            return None
+
+    assert problems(Wrong()) == ["fail_back('self', 'resource', 'plan', 'ctx') should take ('self', 'resource', "
+                                 "'ctx') (FailsBack)", "failback_phase 'data' is not a FailbackPhase"]
+
+
+def test_failing_back_without_claiming_it_fails():
+    class Unclaimed(VpcHandler):
+        failback_plan = "something"
+
+    assert problems(Unclaimed()) == ["implements failback_plan but does not claim FailsBack among its bases"]
 
 
 def test_a_handler_without_a_required_method_or_with_a_bad_type_fails():
