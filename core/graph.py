@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 from graphlib import CycleError, TopologicalSorter
 
 
@@ -44,3 +45,26 @@ def dependency_closure(edges: Mapping[str, Iterable[str]], roots: Iterable[str])
         seen.add(node)
         stack.extend(d for d in edges.get(node, ()) if d not in seen)
     return seen
+
+
+def type_edges(resources: Iterable[Any]) -> dict[str, set[str]]:
+    """The graph of resource TYPES under the resources' own: type A depends on type B when a resource of A depends
+    on a resource of B (a type's edges to itself left out, and dependencies on resources not among them)."""
+    resources = list(resources)
+    type_of = {r.key: r.type for r in resources}
+    edges: dict[str, set[str]] = {r.type: set() for r in resources}
+    for r in resources:
+        edges[r.type].update(type_of[d] for d in r.dependencies if d in type_of and type_of[d] != r.type)
+    return edges
+
+
+def teardown_order(edges: Mapping[str, Iterable[str]]) -> list[str]:
+    """Every node before the nodes it depends on (dependants first: the order to remove things in), refusing
+    dangling references and cycles as `topological_order` does. Nodes that nothing depends on come first; ties
+    go by name, so that the same graph always gives the same order."""
+    topological_order(edges)  # refuses dangling references and cycles, naming them
+    dependants: dict[str, list[str]] = {node: [] for node in sorted(edges)}
+    for node in sorted(edges):
+        for dep in sorted(set(edges[node])):
+            dependants[dep].append(node)
+    return list(TopologicalSorter(dependants).static_order())

@@ -3,15 +3,26 @@
 Found by drflow's tags alone (drflow:plan, and drflow:drill with the drill's id, or any value for "all"), so
 it needs neither the primary region nor the recovery point the drill used, and it never touches production:
 the staged pilot light and a real failover's resources carry no drill tag. Each handler that makes something
-in a drill removes it (`cleanup` in core/handler.py); this flow runs them in reverse dependency order. Run
-again, it finds nothing and removes nothing.
+in a drill removes it (`cleanup`, core.capabilities.Cleaner); this flow runs them in reverse dependency order.
+Run again, it finds nothing and removes nothing.
 
-The order is a fixed teardown order of resource TYPES, not the engine's per-resource graph: a cleanup finds
-what to remove by tag (what exists), not by the recovery point's resources (what was planned), and AWS's
-removal constraints hold between kinds (instances before their subnets, target groups after the load
-balancers forwarding to them). The types run one after the other for the same reason; within a type a
-handler removes everything at once and waits for AWS. tests/flows/test_drill.py checks the order against the
-dependencies of a real recovery point.
+The order is one of resource TYPES, not the engine's per-resource graph: a cleanup finds what to remove by tag
+(what exists), not by a recovery point's resources (what was planned), and AWS's removal constraints hold
+between kinds (instances before their subnets, target groups after the listeners forwarding to them). It comes
+from the recovery points themselves: every point the vault keeps for the plan (a drill ran from one of them),
+their resources' dependencies lifted to their types (core.graph.type_edges: a type depends on another when one
+of its resources depends on one of the other's), all points' together, removed dependants first
+(core.graph.teardown_order, which refuses a cycle as the engine does). A constraint that no recovery point can
+show (AWS refusing to detach an internet gateway while a NAT gateway maps an address in its VPC) is declared by
+its handler (core.capabilities.RemovedAfter). A type with a cleanup that no kept point holds was not recovered
+from any of them: nothing depends on it in the graph, so it comes first (what a drill of a pruned point left of
+it goes before what it stands on). A vault without any recovery point gives no order: the cleanup removes
+nothing and fails, saying so (a drill needs a recovery point, so none can have run from this vault). A new
+service therefore needs no edit here.
+
+The types run one after the other for the same reason: within a type a handler removes everything at once and
+waits for AWS, and a type whose removal fails stops the teardown (what follows depends on it).
+tests/flows/test_drill.py checks the order against the dependencies of a real recovery point.
 """
 
 from __future__ import annotations
@@ -27,43 +38,41 @@ from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
 from core.aws import AwsAccess, error_code
-from core.capabilities import Cleaner
+from core.capabilities import Cleaner, RemovedAfter
 from core.engine import TASK_RETRIES, retry_transient_only
+from core.graph import GraphError, teardown_order as dependants_first, type_edges
 from core.handler import CleanupContext, Registry
+from core.models import RecoveryPoint
 from core.preflight import check_sides
+from core.vault import Vault
 from flows.common import PlanRef, PreflightError, checked_plan
 from tasks.registry import default_registry
 
 ALL = "all"
 DRILL_ID_RE = re.compile(r"^drill-[0-9A-Za-z-]{1,64}$")  # what flows/failover.py names drills: drill-<UTC time>
 
-# Dependants first: every type is removed before the types it depends on (see the module docstring).
-TEARDOWN_ORDER: tuple[str, ...] = (
-    "elasticbeanstalk:environment",
-    "ecs:service", "ecs:task-definition", "ecs:cluster",
-    "autoscaling:group", "ec2:launch-template",
-    "elbv2:listener", "elbv2:load-balancer", "elbv2:target-group",
-    "lambda:function",
-    "ec2:instance",
-    "efs:file-system",
-    "rds:db-instance", "rds:db-cluster",
-    "rds:option-group", "rds:db-parameter-group", "rds:db-cluster-parameter-group", "rds:db-subnet-group",
-    "ec2:interface-endpoint", "ec2:vpc-endpoint",
-    "ec2:route-table", "ec2:network-acl",
-    "ec2:nat-gateway", "ec2:elastic-ip", "ec2:egress-only-internet-gateway", "ec2:internet-gateway",
-    "ec2:subnet",
-    "ec2:security-group-rules", "ec2:security-group",
-    "ec2:vpc", "ec2:dhcp-options",
-)
+
+def teardown_order(registry: Registry, points: list[RecoveryPoint]) -> list[str]:
+    """The registry's types that clean up after a drill, dependants first: from the dependencies of the
+    recovery points' resources (all points' together) and the handlers' RemovedAfter constraints (see the
+    module's docstring). Raises GraphError when they form a cycle. Without any point, only the declared
+    constraints order it: the flow refuses that (see drill_cleanup)."""
+    edges: dict[str, set[str]] = {t: set() for t, h in registry.items() if isinstance(h, Cleaner)}
+    for point in points:
+        for resource_type, deps in type_edges(point.resources).items():
+            edges.setdefault(resource_type, set()).update(deps)
+    for resource_type, handler in registry.items():
+        if isinstance(handler, RemovedAfter):  # each of those types goes first: as if it depended on this one
+            edges.setdefault(resource_type, set())
+            for first in handler.removed_after:
+                edges.setdefault(first, set()).add(resource_type)
+    return [t for t in dependants_first(edges) if t in registry and isinstance(registry[t], Cleaner)]
 
 
-def teardown_order(registry: Registry) -> list[str]:
-    """The registry's types that clean up after a drill, in TEARDOWN_ORDER; a handler with a `cleanup` that is
-    not placed there is a programming error (its removal could be refused, or block another's)."""
-    unplaced = sorted(t for t, h in registry.items() if isinstance(h, Cleaner) and t not in TEARDOWN_ORDER)
-    if unplaced:
-        raise RuntimeError(f"handlers with a cleanup missing from flows/cleanup.py TEARDOWN_ORDER: {unplaced}")
-    return [t for t in TEARDOWN_ORDER if t in registry and isinstance(registry[t], Cleaner)]
+def recovery_points(vault: Vault) -> list[RecoveryPoint]:
+    """Every recovery point the vault keeps for the plan, oldest first (complete or not: each one's
+    dependencies are facts about what a drill of it could have made)."""
+    return [vault.load(point_id) for point_id in vault.ids()]
 
 
 @task(name="drill-cleanup", retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
@@ -99,7 +108,19 @@ def drill_cleanup(plan: PlanRef, drill_id: str = ALL) -> Any:
     ctx = CleanupContext(plan=plan, recovery=aws.recovery, drill_id=None if drill_id == ALL else drill_id)
     removed: dict[str, list[str]] = {}
     failed: list[str] = []
-    for resource_type in teardown_order(registry):
+    vault = Vault(aws.vault, plan.vault_bucket, plan.name)
+    points = recovery_points(vault)
+    order: list[str] = []
+    if not points:  # before any write: no order, nothing removed
+        failed.append(f"no recovery point in s3://{vault.bucket}/{vault.prefix}: the teardown order comes from the "
+                      "recovery points' dependencies, so nothing was removed (a drill runs from a recovery point: "
+                      "has the replication flow run, or is the plan's vault another?)")
+    else:
+        try:
+            order = teardown_order(registry, points)
+        except GraphError as exc:
+            failed.append(f"teardown order, from the types of the recovery points' resources: {exc}")
+    for resource_type in order:
         state = cleanup_type.with_options(task_run_name=f"cleanup {resource_type}")(
             resource_type, quote(registry), quote(ctx), return_state=True)
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from typer.testing import CliRunner
 
 from conftest import RECOVERY, SOURCE, make_plan
@@ -23,7 +24,10 @@ from core.aws import AwsAccess
 from drflow.cli import app
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.workload import seed_network, seed_servers, seed_workload
-from flows.cleanup import TEARDOWN_ORDER, drill_cleanup, teardown_order
+from core.capabilities import Cleaner, RemovedAfter
+from core.graph import GraphError
+from core.models import RecoveryPoint, Resource
+from flows.cleanup import drill_cleanup, recovery_points, teardown_order
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
@@ -171,13 +175,20 @@ def test_a_drill_id_that_is_not_one_is_refused_before_any_write(sandbox):
 
 
 def test_the_teardown_order_removes_dependants_before_what_they_depend_on(sandbox):
-    """Every dependency in a real recovery point (the sample shop's) points forward in the teardown order."""
+    """Every dependency in a real recovery point (the sample shop's) points forward in the teardown order the
+    cleanup derives from the vault; every type with a cleanup is in it, and each constraint a handler declares
+    holds."""
     seed_workload(boto3.Session(), SOURCE)
-    plan = load_plan(EXAMPLE, set(default_registry()))
+    registry = default_registry()
+    plan = load_plan(EXAMPLE, set(registry))
     assert run(replicate, plan=plan)["failed"] == []
-    point = Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).load("latest")
-    order = teardown_order(default_registry())
-    assert set(order) == set(TEARDOWN_ORDER)
+    vault = Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name)
+    point = vault.load("latest")
+    order = teardown_order(registry, recovery_points(vault))
+    assert len(order) == len(set(order))
+    assert set(order) == {t for t, h in registry.items() if isinstance(h, Cleaner)}
+    declared = [(first, t) for t, h in registry.items() if isinstance(h, RemovedAfter) for first in h.removed_after]
+    assert declared and all(order.index(first) < order.index(then) for first, then in declared)
     by_key = {r.key: r for r in point.resources}
     checked = 0
     for resource in point.resources:
@@ -189,3 +200,40 @@ def test_the_teardown_order_removes_dependants_before_what_they_depend_on(sandbo
     assert checked > 20
 
 
+def _point(*resources: Resource) -> RecoveryPoint:
+    side = {"account_id": "111111111111", "region": SOURCE}
+    return RecoveryPoint(id="p", plan_name="shop", created_at="2026-01-01T00:00:00Z", source=side, recovery=side,
+                         plan={}, resources=list(resources))
+
+
+def test_the_teardown_order_follows_the_points_and_puts_an_unseen_type_first():
+    """From the points alone: a type goes before every type it depends on, in any point (reversed dependencies
+    give the reversed order: it is the points' graph, not a list kept elsewhere); a type with a cleanup that no
+    point holds (nothing depends on it) goes first; a cycle between types is refused, named."""
+    registry = default_registry()
+    vpc = Resource(type="ec2:vpc", source_id="vpc-1")
+    subnet = Resource(type="ec2:subnet", source_id="subnet-1", dependencies=[vpc.key])
+    server = Resource(type="ec2:instance", source_id="i-1", dependencies=[subnet.key])
+    order = teardown_order(registry, [_point(vpc, subnet), _point(vpc, subnet, server)])
+    assert order.index("ec2:instance") < order.index("ec2:subnet") < order.index("ec2:vpc")
+    assert order.index("elasticbeanstalk:environment") < order.index("ec2:subnet")
+
+    backwards = teardown_order(registry, [_point(Resource(type="ec2:vpc", source_id="vpc-1", dependencies=[server.key]),
+                                                 Resource(type="ec2:instance", source_id="i-1"))])
+    assert backwards.index("ec2:vpc") < backwards.index("ec2:instance")
+
+    loop = [Resource(type="ec2:vpc", source_id="vpc-1", dependencies=[subnet.key]),
+            Resource(type="ec2:subnet", source_id="subnet-1", dependencies=[server.key]),
+            Resource(type="ec2:instance", source_id="i-1"),
+            Resource(type="ec2:instance", source_id="i-2", dependencies=[vpc.key])]
+    with pytest.raises(GraphError, match="cycle"):
+        teardown_order(registry, [_point(*loop)])
+
+
+def test_without_a_recovery_point_cleanup_removes_nothing_and_says_why(sandbox):
+    plan = make_plan()
+    report = run(drill_cleanup, plan=plan)
+    assert report["removed"] == {} and report["removed_count"] == 0
+    [failure] = report["failed"]
+    assert failure.startswith("no recovery point in s3://") and "nothing was removed" in failure
+    assert [c for c in sandbox.calls if c.write] == []
