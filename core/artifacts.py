@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from core.capabilities import ConsoleLink
+
+if TYPE_CHECKING:
+    from core.handler import Registry
 
 # One update per second is what a person watching the page can read; at ~100 resources/s (make bench) that is
 # one API call per ~100 tasks, instead of one per task.
@@ -75,7 +80,8 @@ class Progress:
 
 # --- AWS console pages of recovered resources --------------------------------------------------------------
 
-def _console_host(region: str) -> str:
+def console_host(region: str) -> str:
+    """The AWS console of a region's partition (GovCloud and China have their own), for handlers' `console_url`."""
     if region.startswith("us-gov-"):
         return "https://console.amazonaws-us-gov.com"
     if region.startswith("cn-"):
@@ -83,36 +89,15 @@ def _console_host(region: str) -> str:
     return f"https://{region}.console.aws.amazon.com"
 
 
-def _load_balancer(arn: str, region: str) -> str:
-    return f"{_console_host(region)}/ec2/home?region={region}#LoadBalancer:loadBalancerArn={arn}"
-
-
-# type -> the console page of one recovered resource (its recovered id), in `region`
-_PAGES: dict[str, Any] = {
-    "ec2:instance": lambda i, r: f"{_console_host(r)}/ec2/home?region={r}#InstanceDetails:instanceId={i}",
-    "ec2:vpc": lambda i, r: f"{_console_host(r)}/vpcconsole/home?region={r}#VpcDetails:VpcId={i}",
-    "elbv2:load-balancer": _load_balancer,
-    "rds:db-instance": lambda i, r: f"{_console_host(r)}/rds/home?region={r}#database:id={i};is-cluster=false",
-    "rds:db-cluster": lambda i, r: f"{_console_host(r)}/rds/home?region={r}#database:id={i};is-cluster=true",
-    "s3:bucket": lambda i, r: (f"{_console_host(r)}/s3/buckets/{i}?region={r}" if r.startswith(("us-gov-", "cn-"))
-                               else f"https://s3.console.aws.amazon.com/s3/buckets/{i}?region={r}"),
-    "efs:file-system": lambda i, r: f"{_console_host(r)}/efs/home?region={r}#/file-systems/{i}",
-}
-
-
-def console_url(type_: str, recovered_id: str, region: str) -> str | None:
-    """The AWS console page of a recovered resource, or None for a type without a page worth opening."""
-    page = _PAGES.get(type_)
-    return page(recovered_id, region) if page else None
-
-
-def console_links(details: list[dict[str, Any]], region: str) -> list[dict[str, str]]:
-    """The console pages of a report's resources that ended with an id (not failed, not skipped), in its order."""
+def console_links(details: list[dict[str, Any]], region: str, registry: Registry) -> list[dict[str, str]]:
+    """The console pages of a report's resources that ended with an id (not failed, not skipped), in its order;
+    a resource's page is its handler's (`ConsoleLink`), and a type without one has no page worth opening."""
     links = []
     for row in details:
         if row["outcome"] in ("failed", "skipped") or not row.get("recovered_id"):
             continue
-        url = console_url(row["key"].split("/", 1)[0], row["recovered_id"], region)
-        if url:
+        handler = registry.get(row["key"].split("/", 1)[0])
+        if isinstance(handler, ConsoleLink):
+            url = handler.console_url(row["recovered_id"], region)
             links.append({"key": row["key"], "name": row["name"], "id": row["recovered_id"], "url": url})
     return links

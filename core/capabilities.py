@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class ClaimsArnKinds(Protocol):
-    """The kinds of ARN this handler protects ("ec2:instance", "s3", "elasticloadbalancing:targetgroup":
+    """The kinds of ARN this handler protects (`ec2:instance`, `s3`, `elasticloadbalancing:targetgroup`:
     "<service>:<resource type>", see core.coverage.arn_kind): a tagged resource in scope whose kind no handler
     claims is reported as not protected."""
 
@@ -40,6 +40,22 @@ class Cleaner(Protocol):
     until AWS has really removed it, so that the next type's removal (flows/cleanup.py) is not refused."""
 
     def cleanup(self, ctx: CleanupContext) -> list[str]: ...
+
+
+@runtime_checkable
+class ConsoleLink(Protocol):
+    """The AWS console page of one recovered resource (its recovered id) in `region`: the run's artifacts link to
+    it (core.artifacts.console_links). A type without a page worth opening (a route table, a rule set) has none."""
+
+    def console_url(self, recovered_id: str, region: str) -> str: ...
+
+
+@runtime_checkable
+class Encloses(Protocol):
+    """A resource of this type holds others (a VPC its subnets, tables, groups, gateways): when the plan's scope
+    selects it, it brings every resource whose config names it in the field `encloses` (core.scope.select)."""
+
+    encloses: ClassVar[str]
 
 
 @runtime_checkable
@@ -90,5 +106,5 @@ class NotFailedBack(Protocol):
     not_failed_back: ClassVar[str]
 
 
-CAPABILITIES: tuple[type, ...] = (ClaimsArnKinds, Preflight, Cleaner, RemovedAfter, FailsBack, RestoredHome, PartOf,
-                                  NotFailedBack)
+CAPABILITIES: tuple[type, ...] = (ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, Encloses, RemovedAfter, FailsBack,
+                                  RestoredHome, PartOf, NotFailedBack)

@@ -30,8 +30,8 @@ from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code, is_transient
 from core.capabilities import Preflight
 from core.graph import topological_order
-from core.handler import (ApplyContext, Applied, BlockedByDependency, OwnedIndex, Registry, RunState,
-                          ScopeError, Unrecoverable)
+from core.ec2_index import OwnedIndex
+from core.handler import ApplyContext, Applied, BlockedByDependency, Registry, RunState, ScopeError, Unrecoverable
 from core.models import Mode, Outcome, Resource, ResourceResult, canonical_json
 from core.netmap import NetworkMapper
 from core.plan import Plan

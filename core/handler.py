@@ -8,23 +8,22 @@ failover, so a failover re-applies everything idempotently from the recovery poi
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, runtime_checkable
 
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
-from core.models import Mode, Resource, ResourceResult
+from core.models import Mode, Phase, Resource, ResourceResult
 from core.netmap import NetworkMapper
+from core.ownership import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, claim, tags_of  # noqa: F401 - re-exported
 from core.plan import Plan
 from core.policy import Translation
 
-TAG_PLAN = "drflow:plan"
-TAG_SOURCE_ID = "drflow:source-id"
-TAG_DRILL = "drflow:drill"
+if TYPE_CHECKING:
+    from core.ec2_index import Lookup, OwnedIndex
 
 
 class Unrecoverable(Exception):
@@ -79,7 +78,7 @@ class ApplyContext:
     mode: Mode
     deps: dict[str, ResourceResult]
     net: NetworkMapper
-    index: "OwnedIndex"
+    index: OwnedIndex
     drill_id: str | None = None
     shared: RunState = field(default_factory=RunState)  # per-run state a handler keeps
     source: Side | None = None  # the primary side: nightly staging only; a failover never has it
@@ -136,12 +135,9 @@ class ApplyContext:
                            plan.recovery.region, renames)
 
     def tags(self, resource: Resource) -> dict[str, str]:
-        """The tags every recovered resource carries: its own (minus aws:*), plus drflow's markers."""
+        """The tags every recovered resource carries: its own (minus aws:*), plus drflow's claim on it."""
         tags = {k: v for k, v in resource.tags.items() if not k.startswith("aws:")}
-        tags[TAG_PLAN] = self.plan.name
-        tags[TAG_SOURCE_ID] = resource.source_id
-        if self.drill_id:
-            tags[TAG_DRILL] = self.drill_id
+        tags.update(claim(resource, self))
         return tags
 
     def tag_list(self, resource: Resource) -> list[dict[str, str]]:
@@ -158,15 +154,11 @@ class ApplyContext:
             filters.append({"Name": f"tag:{TAG_DRILL}", "Values": [self.drill_id]})
         return filters
 
-    def owns(self, tags: list[dict[str, str]] | None) -> bool:
-        """True when the tags are this run's: a drill never adopts production copies, nor the reverse."""
-        drill = {t["Key"]: t["Value"] for t in tags or []}.get(TAG_DRILL)
-        return drill == self.drill_id
-
 
 @runtime_checkable
 class Handler(Protocol):
-    type: ClassVar[str]          # "ec2:vpc"
+    type: ClassVar[str]          # "<service>:<kind>", the key of the registry and of every resource of the type
+    phase: ClassVar[Phase]       # the recovery phase the report counts its resources in (RTO per phase, runbook)
     pilot_light: ClassVar[bool]  # True: cost-free, pre-created nightly; False: created at failover only
     internet_facing: ClassVar[bool]  # True: left out of an isolated drill
     version: ClassVar[int]       # bump when apply's behaviour changes, to invalidate cached results
@@ -187,6 +179,11 @@ class Handler(Protocol):
 Registry = dict[str, Handler]
 
 
+def phases(registry: Registry) -> Callable[[str], Phase]:
+    """A resource type -> its handler's phase; OTHER for a type this registry has no handler for."""
+    return lambda type_: registry[type_].phase if type_ in registry else Phase.OTHER
+
+
 @dataclass
 class CleanupContext:
     """What a handler's `cleanup` may use: the recovery side, and which drill(s) of which plan to remove.
@@ -204,7 +201,7 @@ class CleanupContext:
                  else {"Name": "tag-key", "Values": [TAG_DRILL]})
         return [{"Name": f"tag:{TAG_PLAN}", "Values": [self.plan.name]}, drill]
 
-    def ec2_items(self, client: Any, lookup: "Lookup", filters: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def ec2_items(self, client: Any, lookup: Lookup, filters: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """The drills' EC2 resources of one kind (tag-filtered describe, checked again on the tags returned)."""
         kwargs = {"Filters": self.ec2_filters() + (filters or [])}
         if client.can_paginate(lookup.operation):
@@ -221,14 +218,6 @@ class CleanupContext:
                 and (self.drill_id is None or drill == self.drill_id))
 
 
-def drill_named(name: str, drill_id: str | None, limit: int | None = None) -> str:
-    """A name for the recovery side: the source's, or in a drill the source's (cut to fit `limit` characters)
-    with a short suffix from the drill id, so that a drill never takes the name production recovers under."""
-    if not drill_id:
-        return name
-    return f"{name[:limit - 6] if limit else name}-{hashlib.sha256(drill_id.encode()).hexdigest()[:5]}"
-
-
 def delete_quietly(call: Callable[..., Any], **kwargs: Any) -> bool:
     """Run one delete call; False when the thing is already gone (a cleanup run again, or racing itself)."""
     try:
@@ -239,119 +228,3 @@ def delete_quietly(call: Callable[..., Any], **kwargs: Any) -> bool:
             return False
         raise
     return True
-
-
-def tags_of(item: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in item.get("Tags", []) or []}
-
-
-def ec2_arn(region: str, item: dict[str, Any], kind: str, resource_id: str) -> str:
-    """The ARN of an EC2 network resource (the API returns the owner, not the ARN, for most of them)."""
-    return f"arn:aws:ec2:{region}:{item.get('OwnerId', '')}:{kind}/{resource_id}"
-
-
-def name_of(item: dict[str, Any]) -> str:
-    return tags_of(item).get("Name", "")
-
-
-def ensure_tagged(ec2: Any, resource_id: str, returned: dict[str, Any], ctx: ApplyContext, resource: Resource) -> None:
-    """Tag a just-created resource when the create call did not (not every API applies TagSpecifications);
-    without drflow's tags a re-run could not find it and would create a duplicate."""
-    if tags_of(returned).get(TAG_SOURCE_ID) != resource.source_id:
-        ec2.create_tags(Resources=[resource_id], Tags=ctx.tag_list(resource))
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """How to list and describe one kind of EC2 resource."""
-
-    operation: str   # describe_vpcs
-    result_key: str  # Vpcs
-    id_field: str    # VpcId
-    ids_param: str   # VpcIds
-
-
-class OwnedIndex:
-    """What drflow already made for this plan on the recovery side, by source id (at failback, in the primary,
-    also every original under its own id: what survived there is adopted, not made again).
-
-    One paginated, tag-filtered describe per resource kind and run, instead of one per resource (tag
-    filters are the slowest EC2 reads). What a task creates is added at once, so that a retried task
-    finds what its first attempt made instead of making it twice.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ids: dict[str, dict[str, str]] = {}
-
-    def ids(self, ctx: ApplyContext, client: Any, lookup: Lookup) -> dict[str, str]:
-        with self._lock:
-            if lookup.operation not in self._ids:
-                found: dict[str, str] = {}
-                if ctx.mode == Mode.FAILBACK:  # back in the primary, an original is its own recovered resource
-                    found.update((i[lookup.id_field], i[lookup.id_field]) for i in _listed(client, lookup, []))
-                tagged = _listed(client, lookup, [{"Name": f"tag:{TAG_PLAN}", "Values": [ctx.plan.name]}])
-                for item in sorted(tagged, key=lambda i: i[lookup.id_field]):
-                    if ctx.owns(item.get("Tags")):
-                        found.setdefault(tags_of(item).get(TAG_SOURCE_ID, ""), item[lookup.id_field])
-                self._ids[lookup.operation] = found
-            return self._ids[lookup.operation]
-
-    def remember(self, lookup: Lookup, source_id: str, resource_id: str) -> None:
-        with self._lock:
-            self._ids.setdefault(lookup.operation, {})[source_id] = resource_id
-
-    def forget(self, lookup: Lookup, source_id: str) -> None:
-        with self._lock:
-            self._ids.get(lookup.operation, {}).pop(source_id, None)
-
-
-def _listed(client: Any, lookup: Lookup, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if client.can_paginate(lookup.operation):
-        pages = client.get_paginator(lookup.operation).paginate(Filters=filters)
-        return [i for p in pages for i in p[lookup.result_key]]
-    return getattr(client, lookup.operation)(Filters=filters)[lookup.result_key]
-
-
-def find_owned(ctx: ApplyContext, resource: Resource, client: Any, lookup: Lookup,
-               alive: Callable[[dict[str, Any]], bool] = lambda item: True) -> dict[str, Any] | None:
-    """What drflow created for `resource` before, described afresh, so that a re-run adopts it."""
-    resource_id = ctx.index.ids(ctx, client, lookup).get(resource.source_id)
-    if resource_id is None:
-        return None
-    try:
-        items = getattr(client, lookup.operation)(**{lookup.ids_param: [resource_id]})[lookup.result_key]
-    except ClientError as exc:
-        if not error_code(exc).endswith(".NotFound"):
-            raise
-        items = []
-    item = next((i for i in items if alive(i)), None)
-    if item is None:
-        ctx.index.forget(lookup, resource.source_id)
-    return item
-
-
-def find_vpc_default(ctx: ApplyContext, resource: Resource, client: Any, lookup: Lookup,
-                     default_filter: dict[str, Any]) -> dict[str, Any] | None:
-    """The default a VPC is born with (main route table, default ACL, default group): adopted, not created."""
-    vpc_id = ctx.ref(resource.config["vpc"]) if resource.config["vpc"] in ctx.deps else None
-    if vpc_id is None:  # a dry run has no recovered dependencies: look for a previous adoption
-        return find_owned(ctx, resource, client, lookup)
-    items = getattr(client, lookup.operation)(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
-                                                      default_filter])[lookup.result_key]
-    return items[0] if items else None
-
-
-def adopt_tags(ctx: ApplyContext, resource: Resource, client: Any, item: dict[str, Any], resource_id: str) -> bool:
-    """Tag an adopted default as drflow's; True when that took a write. Never an original (failback): a
-    production resource is not marked as drflow's."""
-    if tags_of(item).get(TAG_SOURCE_ID) == resource.source_id or resource_id == resource.source_id:
-        return False
-    client.create_tags(Resources=[resource_id], Tags=ctx.tag_list(resource))
-    return True
-
-
-def created(ctx: ApplyContext, resource: Resource, lookup: Lookup, resource_id: str) -> str:
-    """Record a resource this run just created (see OwnedIndex); returns its id."""
-    ctx.index.remember(lookup, resource.source_id, resource_id)
-    return resource_id

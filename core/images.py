@@ -1,15 +1,16 @@
 """Container image URIs: which ECR repository of the source an image lives in, and its URI in the replica.
 
 Shared by the handlers whose resources name images (ECS task definitions, Lambda container functions) and the
-ECR handler that replicates the repositories: the repository is named by link ("ecr:repository:<name>"), so
-that it is pulled into scope and recovered first, and its recovered id is the replica repository's URI.
+ECR handler that replicates the repositories: the repository is named by link (`ecr:<name>`: ECR's resource
+named so, its one kind of resource), so that it is pulled into scope and recovered first, and its recovered id
+is the replica repository's URI.
 """
 
 from __future__ import annotations
 
 import re
 
-ECR_REPOSITORY = "ecr:repository"
+ECR_SERVICE = "ecr"  # the service part of the link (core.scope)
 ECR_URI_RE = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
                         r"(?P<repository>[a-z0-9][a-z0-9._/-]*?)(?P<reference>[:@].+)?$")
 
@@ -29,7 +30,7 @@ def source_repository(uri: str, account: str, region: str) -> str | None:
 
 def repository_link(repository: str) -> str:
     """The link (core.scope.link) that makes the repository a dependency of the resource naming the image."""
-    return f"{ECR_REPOSITORY}:{repository}"
+    return f"{ECR_SERVICE}:{repository}"
 
 
 def rewritten(uri: str, replica_repository_uri: str) -> str:

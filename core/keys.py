@@ -3,7 +3,8 @@
 Data handlers (RDS, S3, EFS) capture the source key of each encrypted resource with `describe_source_key`
 at discovery, and ask `recovery_key` for its counterpart when they copy or restore. The counterpart comes
 from the plan's `kms_key_map`, matched by the key's id, ARN or any of its aliases; a mapping to "create"
-means drflow makes the key itself (tasks/kms.py), so the resource depends on that key's resource.
+means drflow makes the key itself (the KMS handler), so the resource links to that key's resource (`kms:<key
+id>`, core.scope) and waits for it.
 
 An AWS managed key (alias/aws/rds, ...) cannot leave its region or account; in a same-account plan its
 counterpart is the recovery region's AWS managed key of the same alias, with no mapping needed.
@@ -18,11 +19,11 @@ from typing import Any, Iterable
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
-from core.handler import Unrecoverable
-from core.models import Resource, resource_key
+from core.handler import ApplyContext, Unrecoverable
+from core.models import Resource
 from core.plan import KMS_CREATE, Plan
 
-KEY_TYPE = "kms:key"
+KEY_SERVICE = "kms"  # the service part of a link to a key drflow creates (core.scope)
 
 
 class KeyCatalog:
@@ -64,11 +65,24 @@ def mapping(plan: Plan, key: dict[str, Any]) -> str | None:
     return None
 
 
-def key_dependencies(plan: Plan, key: dict[str, Any] | None) -> list[str]:
-    """The kms:key resource a resource waits for when its key is mapped to "create"."""
+def key_links(plan: Plan, key: dict[str, Any] | None) -> list[str]:
+    """The link to the key resource a resource waits for when its key is mapped to "create" (none otherwise):
+    core.scope.link makes it a dependency, and `created_key` reads what it became."""
     if key and mapping(plan, key) == KMS_CREATE:
-        return [resource_key(KEY_TYPE, key["id"])]
+        return [f"{KEY_SERVICE}:{key['id']}"]
     return []
+
+
+def created_key(ctx: ApplyContext, key: dict[str, Any] | None) -> str | None:
+    """The recovered id of the key drflow created for `key` (a dependency by `key_links`), for `recovery_key`;
+    None when the key is not mapped to "create", or its key resource was not recovered."""
+    links = key_links(ctx.plan, key)
+    if not links:
+        return None
+    try:
+        return ctx.linked(links[0]).recovered_id
+    except KeyError:
+        return None
 
 
 def key_problems(plan: Plan, key: dict[str, Any] | None, what: str) -> list[tuple[str, str]]:
@@ -91,14 +105,15 @@ def key_problems(plan: Plan, key: dict[str, Any] | None, what: str) -> list[tupl
 def recovery_key(plan: Plan, key: dict[str, Any] | None, created: str | None = None) -> str | None:
     """The recovery-side key for data encrypted with `key` (None: unencrypted).
 
-    `created`: the recovered id of the kms:key dependency, for a key mapped to "create".
+    `created`: the recovered id of the key drflow created, for a key mapped to "create" (`created_key`).
     """
     if key is None:
         return None
     target = mapping(plan, key)
     if target == KMS_CREATE:
         if not created:
-            raise Unrecoverable(f"key {key['arn']} is mapped to create, but its kms:key resource was not recovered")
+            raise Unrecoverable(f"key {key['arn']} is mapped to create, but the key drflow creates for it was not "
+                                "recovered")
         return created
     if target is None and key["aws_managed"] and key["aliases"]:
         return key["aliases"][0]  # the recovery region's AWS managed key of the same name
@@ -187,22 +202,17 @@ REPLICA_WRITE_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
 DRFLOW_ROLE_PATH = "/drflow/"  # where drflow's own roles live (the S3 replication roles among them)
 
 
-def cross_account_key_problems(plan: Plan, resources: list[Resource], source: Side,
-                               recovery: Side) -> list[tuple[str, str]]:
-    """In a cross-account plan, before the nightly writes: each key that the other account must use lets it.
-
-    - a source customer key encrypting an RDS/Aurora snapshot that is shared with the recovery account must let
-      that account copy it;
-    - a recovery key (mapped, not "create") that S3 replication writes replicas with must let the source
-      account's replication role (under /drflow/, or the source account as a whole) encrypt with it.
-    Read-only; each problem names the resource or the kms_key_map entry, and the statement to add."""
+def snapshot_key_problems(plan: Plan, databases: list[Resource], source: Side) -> list[tuple[str, str]]:
+    """In a cross-account plan: each source customer key encrypting a database's snapshots, which are shared
+    with the recovery account, must let that account copy them. Read-only; each problem names the resource and
+    the statement to add (the database handlers' pre-flight, before the nightly writes)."""
     if not plan.cross_account:
         return []
-    src, rec = plan.source.account_id, plan.recovery.account_id
+    rec = plan.recovery.account_id
     problems: list[tuple[str, str]] = []
     source_kms, policies = source.client("kms"), {}
-    for resource in resources:
-        key = resource.config.get("kms_key") if resource.type.startswith("rds:") else None
+    for resource in databases:
+        key = resource.config.get("kms_key")
         if not isinstance(key, dict) or key["aws_managed"]:
             continue  # an AWS managed key is refused by key_problems already
         if key["arn"] not in policies:
@@ -214,21 +224,26 @@ def cross_account_key_problems(plan: Plan, resources: list[Resource], source: Si
                              f"({_label(key)}), whose key policy does not let that account copy them: add a "
                              f"statement with Principal AWS arn:aws:iam::{rec}:root and Action "
                              f"{', '.join(sorted(missing))} to that key's policy"))
-    problems += _replica_key_problems(plan, resources, recovery.client("kms"), src)
     return problems
 
 
-def _replica_key_problems(plan: Plan, resources: list[Resource], kms: Any, src: str) -> list[tuple[str, str]]:
+def replica_key_problems(plan: Plan, buckets: list[Resource], recovery: Side) -> list[tuple[str, str]]:
+    """In a cross-account plan: a recovery key (mapped, not "create") that S3 replication writes the buckets'
+    replicas with must let the source account's replication role (under /drflow/, or the source account as a
+    whole) encrypt with it. Read-only; each problem names the kms_key_map entry and the statement to add."""
+    if not plan.cross_account:
+        return []
+    src, kms = plan.source.account_id, recovery.client("kms")
     by_entry: dict[tuple[str, str], list[str]] = {}
-    for resource in resources:
-        key = resource.config.get("kms_key") if resource.type == "s3:bucket" else None
+    for resource in buckets:
+        key = resource.config.get("kms_key")
         target = mapping(plan, key) if isinstance(key, dict) else None
         if target and target != KMS_CREATE:
             entry = next(n for n in _names(key) if n in plan.kms_key_map)
             by_entry.setdefault((entry, target), []).append(resource.source_id)
     problems = []
     principals = {src, f"arn:aws:iam::{src}:root", f"arn:aws:iam::{src}:role{DRFLOW_ROLE_PATH}*"}
-    for (entry, target), buckets in sorted(by_entry.items()):
+    for (entry, target), names in sorted(by_entry.items()):
         try:
             key_id = kms.describe_key(KeyId=target)["KeyMetadata"]["KeyId"]
         except ClientError as exc:
@@ -238,7 +253,7 @@ def _replica_key_problems(plan: Plan, resources: list[Resource], kms: Any, src: 
         missing = set(REPLICA_WRITE_ACTIONS) - policy_grants(_key_policy(kms, key_id), principals,
                                                              REPLICA_WRITE_ACTIONS)
         if missing:
-            problems.append((f"kms_key_map.{entry}", f"S3 replication of {', '.join(buckets)} writes replicas "
+            problems.append((f"kms_key_map.{entry}", f"S3 replication of {', '.join(names)} writes replicas "
                              f"encrypted with {target} from account {src}, but that key's policy does not let it: "
                              f"add a statement with Principal AWS arn:aws:iam::{src}:root and Action "
                              f"{', '.join(sorted(missing))} (narrowed, if you like, with the condition aws:PrincipalArn "

@@ -37,7 +37,7 @@ class Resource(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     dependencies: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
-    # "<service>:<name>" references to another service's resource ("rds:orders"), which a handler cannot
+    # "<service>:<name>" references to another service's resource (`rds:orders`), which a handler cannot
     # resolve alone (no service module reads another's); core.scope.link turns them into dependencies
     links: list[str] = Field(default_factory=list)
     # "<service>:<name or id>" of resources this one merely mentions (a bucket or a security group named in a
@@ -68,6 +68,21 @@ class Mode(StrEnum):
     RECOVER = "recover"
     DRILL = "drill"
     FAILBACK = "failback"
+
+
+class Phase(StrEnum):
+    """The recovery phases, in the order an SRE reads them (a handler's `phase`): a service's resources mostly
+    wait for the previous phase's (subnets before databases, databases before the servers that need them,
+    servers before targets; serverless and container compute after the load balancers it registers with, and
+    after its images). OTHER: a type no handler of this registry knows (a recovery point from another version)."""
+
+    NETWORK = "network"
+    IAM = "iam"
+    DATA = "data"
+    SERVERS = "servers"
+    LOAD_BALANCERS = "load_balancers"
+    COMPUTE = "compute"
+    OTHER = "other"
 
 
 class Outcome(str, Enum):

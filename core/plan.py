@@ -8,14 +8,15 @@ anything is read or written; checks that need the recovery region (AZs offered, 
 
 from __future__ import annotations
 
+import functools
+
 import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from core.graph import find_cycle
 
@@ -29,7 +30,7 @@ CERT_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:cer
 KMS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(key/[\w-]+|alias/[\w/+=,.@-]+)$")
 KMS_ID_RE = re.compile(r"^(mrk-[0-9a-f-]{32,36}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 KMS_ALIAS_RE = re.compile(r"^alias/[\w/+=,.@-]{1,250}$")
-OTHER_DEPENDENCY_RE = re.compile(r"^(?P<service>[a-z0-9]+):(?P<name>.+)$")  # "rds:orders" in servers.*.depends_on
+OTHER_DEPENDENCY_RE = re.compile(r"^(?P<service>[a-z0-9]+):(?P<name>.+)$")  # `rds:orders` in servers.*.depends_on
 KMS_CREATE = "create"
 SAME_ACCOUNT, CROSS_ACCOUNT = "same-account", "cross-account"
 
@@ -55,12 +56,19 @@ def _account(value: Any) -> str:
     return value
 
 
+@functools.cache
+def _ec2_regions() -> frozenset[str]:
+    """The regions botocore knows EC2 in (offline: the list ships with botocore), read once per process: a new
+    Session loads the endpoint data each time, and every plan parse asked (measured hot in a flow's profile)."""
+    from boto3.session import Session
+
+    return frozenset(Session().get_available_regions("ec2"))
+
+
 def _region(value: str) -> str:
     if not REGION_RE.match(value):
         raise ValueError(f"{value!r} is not an AWS region name (like us-east-1)")
-    from boto3.session import Session  # offline: the region list ships with botocore
-
-    known = set(Session().get_available_regions("ec2"))
+    known = _ec2_regions()
     if known and value not in known:
         raise ValueError(f"{value!r} is not a region where EC2 is available")
     return value
@@ -188,7 +196,7 @@ class HealthCheck(_Model):
 
 
 class Server(_Model):
-    # other servers (Name tag or instance id), or "<service>:<name>" for a data resource such as "rds:orders"
+    # other servers (Name tag or instance id), or "<service>:<name>" for a data resource such as `rds:orders`
     # (a DB instance or Aurora cluster identifier); resolved against the discovered workload
     depends_on: list[str] = Field(default_factory=list)
     health_check: HealthCheck | None = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
-from core.models import Outcome, Resource, ResourceResult
+from core.models import Outcome, Phase, Resource, ResourceResult
 
 
 def summarise(results: list[ResourceResult]) -> dict[str, Any]:
@@ -122,22 +122,7 @@ def text(report: dict[str, Any]) -> str:
 
 # --- failover phases and RTO ---------------------------------------------------------------------------------
 
-# The recovery phases, in the order an SRE reads them: a service's resources mostly wait for the previous
-# phase's (subnets before databases, databases before the servers that need them, servers before targets;
-# serverless and container compute after the load balancers it registers with, and after its images).
-PHASES = ("network", "iam", "data", "servers", "load_balancers", "compute")
-_PHASE_OF_SERVICE = {"ec2": "network", "iam": "iam", "kms": "data", "rds": "data", "s3": "data", "efs": "data",
-                     "ecr": "data", "elbv2": "load_balancers", "lambda": "compute", "ecs": "compute",
-                     "autoscaling": "compute", "elasticbeanstalk": "compute"}
-
-
-def phase_of(type_: str) -> str:
-    """The recovery phase of a resource type ("other" for a service no phase names yet)."""
-    if type_ == "ec2:instance":
-        return "servers"
-    if type_ == "ec2:launch-template":  # an Auto Scaling group's: compute, not network
-        return "compute"
-    return _PHASE_OF_SERVICE.get(type_.split(":", 1)[0], "other")
+PhaseOf = Callable[[str], Phase]  # a resource type -> its handler's phase (core.handler.phases)
 
 
 def _seconds(a: datetime, b: datetime) -> float:
@@ -145,7 +130,7 @@ def _seconds(a: datetime, b: datetime) -> float:
 
 
 def recovery_times(results: list[ResourceResult], started: datetime, preflight_ended: datetime,
-                   approval_ended: datetime | None, recovery_ended: datetime) -> dict[str, Any]:
+                   approval_ended: datetime | None, recovery_ended: datetime, phase_of: PhaseOf) -> dict[str, Any]:
     """`rto_seconds` and `rto_seconds_by_phase` of a failover.
 
     A phase lasts from its first resource's start to its last resource's end (phases overlap: independent
@@ -159,10 +144,10 @@ def recovery_times(results: list[ResourceResult], started: datetime, preflight_e
     by_phase: dict[str, Any] = {"preflight": _seconds(started, preflight_ended)}
     if approval_ended:
         by_phase["approval_wait"] = _seconds(preflight_ended, approval_ended)
-    phases = sorted({phase_of(r.type) for r in results}, key=lambda p: (PHASES + ("other",)).index(p))
+    phases = sorted({phase_of(r.type) for r in results}, key=list(Phase).index)
     for phase in phases:
         mine = [r for r in ran if phase_of(r.type) == phase]
-        by_phase[phase] = _seconds(min(r.started for r in mine), max(r.ended for r in mine)) if mine else 0.0
+        by_phase[str(phase)] = _seconds(min(r.started for r in mine), max(r.ended for r in mine)) if mine else 0.0
     last = max((r.ended for r in ran), default=recovery_ended)
     return {"rto_seconds": _seconds(approval_ended or started, last), "rto_seconds_by_phase": by_phase}
 
@@ -178,7 +163,7 @@ def _label(text: str) -> str:
     return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
-def mermaid(resources: list[Resource], outcomes: dict[str, str] | None = None,
+def mermaid(resources: list[Resource], phase_of: PhaseOf, outcomes: dict[str, str] | None = None,
             max_nodes: int = MERMAID_MAX_NODES) -> str:
     """`graph TD` of the recovery order: nodes grouped by phase, an edge from each dependency to its dependant.
 
@@ -202,7 +187,7 @@ def mermaid(resources: list[Resource], outcomes: dict[str, str] | None = None,
     edges = sorted({(node_of[d], node_of[r.key]) for r in resources for d in r.dependencies
                     if d in node_of and node_of[d] != node_of[r.key]}, key=lambda e: (int(e[0][1:]), int(e[1][1:])))
     lines = ["graph TD"]
-    for phase in PHASES + ("other",):
+    for phase in Phase:
         members = [(n, label) for n, (p, label) in nodes.items() if p == phase]
         if not members:
             continue

@@ -1,21 +1,26 @@
 """Which discovered resources a plan protects.
 
 A resource is selected when it carries all of the plan's scope tags (and its type is among
-`scope.resource_types`, when those are given). A selected VPC brings everything inside it (subnets,
-route tables, ACLs, groups, gateways, endpoints). Then every dependency of a selected resource is
-pulled in, whatever its tags or type, so that the recovery point never has a dangling reference.
+`scope.resource_types`, when those are given). A selected resource that holds others brings everything
+inside it (a VPC its subnets, route tables, ACLs, groups, gateways, endpoints: its handler `Encloses`).
+Then every dependency of a selected resource is pulled in, whatever its tags or type, so that the recovery
+point never has a dangling reference.
 """
 
 from __future__ import annotations
 
+from typing import Mapping
+
+from core.capabilities import Encloses
 from core.graph import dependency_closure
-from core.handler import ScopeError
+from core.handler import Registry, ScopeError
 from core.models import Resource
+from core.ownership import in_scope
 from core.plan import Scope
 
 
 class _Catalog:
-    """Resources found by "<service>:<name or id>" ("rds:orders") or "<type>:<name or id>"
+    """Resources found by "<service>:<name or id>" (`rds:orders`) or "<type>:<name or id>"
     ("iam:instance-profile:web", where a service has types whose names may coincide)."""
 
     def __init__(self, resources: list[Resource]):
@@ -35,7 +40,7 @@ class _Catalog:
 
 
 def link(resources: list[Resource]) -> list[Resource]:
-    """Resolve each resource's `links` ("rds:orders": the rds resource named or identified orders) into
+    """Resolve each resource's `links` (`rds:orders`: the rds resource named or identified orders) into
     dependencies. A link that matches no resource, or several, is reported with the resource that holds it."""
     linked, problems = resolve_links(resources)
     if problems:
@@ -67,11 +72,16 @@ def resolve_links(resources: list[Resource]) -> tuple[list[Resource], dict[str, 
     return out, problems
 
 
-def select_linked(resources: list[Resource], scope: Scope) -> list[Resource]:
+def enclosing(registry: Registry) -> dict[str, str]:
+    """Type -> the config field that names a resource of that type in the resources it holds."""
+    return {t: h.encloses for t, h in registry.items() if isinstance(h, Encloses)}
+
+
+def select_linked(resources: list[Resource], scope: Scope, holds: Mapping[str, str]) -> list[Resource]:
     """Links resolved, then the scope selected; a link that could not be resolved is refused (ScopeError, every
     one at once) when the resource holding it is protected, and ignored when it is not."""
     linked, problems = resolve_links(resources)
-    selected = select(linked, scope)
+    selected = select(linked, scope, holds)
     refused = [p for r in selected for p in problems.get(r.key, [])]
     if refused:
         raise ScopeError(refused)
@@ -94,15 +104,19 @@ def refer(resources: list[Resource]) -> list[Resource]:
             else r for r in resources]
 
 
-def select(resources: list[Resource], scope: Scope) -> list[Resource]:
+def select(resources: list[Resource], scope: Scope, holds: Mapping[str, str]) -> list[Resource]:
+    """The protected resources: the tagged ones, what the tagged holders hold (`holds`: `enclosing`), and every
+    dependency of those."""
     types = set(scope.resource_types)
 
     def wanted_type(r: Resource) -> bool:
         return not types or r.type in types
 
-    tagged = {r.key for r in resources if wanted_type(r) and all(r.tags.get(k) == v for k, v in scope.tags.items())}
-    vpcs = {k for k in tagged if k.startswith("ec2:vpc/")}
-    seeds = tagged | {r.key for r in resources if wanted_type(r) and r.config.get("vpc") in vpcs}
+    tagged = {r.key for r in resources if wanted_type(r) and in_scope(r.tags, scope.tags)}
+    seeds = set(tagged)
+    for holder, field in holds.items():
+        held_by = {k for k in tagged if k.startswith(f"{holder}/")}
+        seeds |= {r.key for r in resources if wanted_type(r) and r.config.get(field) in held_by}
     edges = {r.key: r.dependencies for r in resources}
     keep = dependency_closure(edges, seeds)
     return [r for r in resources if r.key in keep]

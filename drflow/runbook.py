@@ -174,7 +174,9 @@ def recovery_order(plan_file: str | None, block: str, load_file: Callable[[str],
     `load_file`) or from the PlanBlock; what could not be read is said, not raised (the links matter more)."""
     from core import report as reports
     from core.aws import AwsAccess
+    from core.handler import phases
     from core.vault import Vault
+    from tasks.registry import default_registry
 
     try:
         if plan_file:
@@ -191,7 +193,7 @@ def recovery_order(plan_file: str | None, block: str, load_file: Callable[[str],
     except Exception as exc:  # noqa: BLE001 - no vault access from here, or no recovery point yet
         return {"mermaid": None, "why_not": f"newest recovery point of plan {plan.name} not read "
                                             f"({type(exc).__name__}: {exc})"}
-    return {"mermaid": reports.mermaid(point.resources), "recovery_point": point.id,
+    return {"mermaid": reports.mermaid(point.resources, phases(default_registry())), "recovery_point": point.id,
             "captured_at": point.created_at.isoformat(), "resources": len(point.resources),
             "source_region": plan.source.region, "recovery_region": plan.recovery.region}
 

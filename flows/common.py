@@ -19,10 +19,9 @@ from pydantic import Field, ValidationError, WithJsonSchema
 from core import report as reports
 from core.artifacts import artifact_key, console_links
 from core.aws import AwsAccess
-from core.handler import Registry
+from core.handler import Registry, phases
 from core.models import RecoveryPoint, ResourceResult
 from core.plan import Plan, PlanError, parse_plan
-
 
 # Resource tasks run in threads (AWS calls are I/O). Prefect's default pool is unbounded: one thread per
 # waiting task on a 2,000-resource estate. 16 keeps AWS request rates polite and was measured (make bench)
@@ -88,7 +87,7 @@ def build_report(kind: str, plan: Plan, aws: AwsAccess, results: list[ResourceRe
     return report
 
 
-def publish(report: dict[str, Any]) -> Any:
+def publish(report: dict[str, Any], registry: Registry) -> Any:
     """Artifacts for the Prefect UI; the flow's final state is Failed when any resource failed.
 
     The markdown report (with RTO for a failover), a table of resources with outcome and duration, and links
@@ -98,7 +97,7 @@ def publish(report: dict[str, Any]) -> Any:
                              description=f"drflow {report['flow']} report")
     create_table_artifact(table=resource_table(report["details"]), key=f"{key}-resources",
                           description="per resource: outcome, recovered id and duration (seconds)")
-    publish_links(report, key)
+    publish_links(report, key, registry)
     if report["failed"]:
         return Failed(message=f"{len(report['failed'])} resource(s) failed: " + "; ".join(report["failed"][:5]),
                       data=report)
@@ -119,11 +118,11 @@ def resource_table(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
 LINK_ARTIFACTS_MAX = 25
 
 
-def publish_links(report: dict[str, Any], key: str) -> int:
+def publish_links(report: dict[str, Any], key: str, registry: Registry) -> int:
     """Links to the AWS console pages of the run's resources, in the region they are in now (the primary after a
     failback, the recovery region otherwise). Returns how many."""
     region = report["source" if report["flow"] == "failback" else "recovery"]["region"]
-    links = console_links(report["details"], region)
+    links = console_links(report["details"], region, registry)
     if len(links) > LINK_ARTIFACTS_MAX:
         rows = [f"| `{k['key']}` | {k['name']} | [{k['id']}]({k['url']}) |" for k in links]
         create_markdown_artifact(
@@ -155,7 +154,8 @@ class Approval(RunInput):
     approved: bool = Field(description="tick to fail over now; leave unticked to reject (nothing is written)")
 
 
-def approval_gate(plan: Plan, point: RecoveryPoint, approve: bool, approver: str | None) -> dict[str, Any] | State:
+def approval_gate(plan: Plan, point: RecoveryPoint, approve: bool, approver: str | None,
+                  registry: Registry) -> dict[str, Any] | State:
     """Pause a real failover for a human, after every pre-flight check passed and before the first write.
 
     Prefect's `pause_flow_run`, not `suspend_flow_run`: a pause keeps the process (and the loaded recovery
@@ -170,7 +170,7 @@ def approval_gate(plan: Plan, point: RecoveryPoint, approve: bool, approver: str
     if approve:
         return {"approver": approver or "automation (approve=True)", "reason": "pre-approved by the caller",
                 "at": now.isoformat(), "pre_approved": True}
-    form = Approval.with_initial_data(description=approval_request(plan, point))
+    form = Approval.with_initial_data(description=approval_request(plan, point, registry))
     try:
         given = pause_flow_run(wait_for_input=form, timeout=APPROVAL_TIMEOUT_SECONDS,
                                poll_interval=APPROVAL_POLL_SECONDS, key="drflow-failover-approval")
@@ -184,13 +184,14 @@ def approval_gate(plan: Plan, point: RecoveryPoint, approve: bool, approver: str
             "pre_approved": False}
 
 
-def approval_request(plan: Plan, point: RecoveryPoint) -> str:
+def approval_request(plan: Plan, point: RecoveryPoint, registry: Registry) -> str:
     """The markdown the approver reads beside the form: what exactly will happen if they approve."""
-    phases = Counter(reports.phase_of(r.type) for r in point.resources)
+    phase_of = phases(registry)
+    counts = Counter(str(phase_of(r.type)) for r in point.resources)
     return "\n".join([
         f"## Fail over plan `{plan.name}`?", "",
         f"- recovery point: `{point.id}`, captured {point.created_at.isoformat()}",
-        f"- {len(point.resources)} resources: " + ", ".join(f"{n} {p.replace('_', ' ')}" for p, n in phases.items()),
+        f"- {len(point.resources)} resources: " + ", ".join(f"{n} {p.replace('_', ' ')}" for p, n in counts.items()),
         f"- recovered into account {plan.recovery.account_id}, region **{plan.recovery.region}** "
         f"(the primary, {plan.source.region}, is not touched)",
         "", "Every pre-flight check passed. Approving creates or takes over the resources above now; "
@@ -198,9 +199,11 @@ def approval_request(plan: Plan, point: RecoveryPoint) -> str:
 
 
 def runbook_fields(point: RecoveryPoint, results: list[ResourceResult], started: datetime, preflight_ended: datetime,
-                   approval: dict[str, Any] | None) -> dict[str, Any]:
+                   approval: dict[str, Any] | None, registry: Registry) -> dict[str, Any]:
     """A failover report's RTO (total and per phase) and its recovery-order diagram."""
     approved = datetime.fromisoformat(approval["at"]) if approval and not approval["pre_approved"] else None
-    times = reports.recovery_times(results, started, preflight_ended, approved, datetime.now(timezone.utc))
-    return {**times, "runbook_mermaid": reports.mermaid(point.resources, {r.key: r.outcome.value for r in results}),
+    phase_of = phases(registry)
+    times = reports.recovery_times(results, started, preflight_ended, approved, datetime.now(timezone.utc), phase_of)
+    return {**times, "runbook_mermaid": reports.mermaid(point.resources, phase_of,
+                                                        {r.key: r.outcome.value for r in results}),
             "not_protected": point.not_protected}

@@ -125,8 +125,8 @@ def failback(plan: PlanRef, dry_run: bool = False) -> Any:
     rows = list(results.values())
     report = build_report("failback", plan, aws, rows, started, recovery_point=point.id,
                           failover={k: marker.get(k) for k in ("completed_at", "run_id")})
-    report.update(runbook_fields(point, rows, started_at, preflight_ended, None))
-    return publish(report)
+    report.update(runbook_fields(point, rows, started_at, preflight_ended, None, registry))
+    return publish(report, registry)
 
 
 def _handler(registry: Registry, resource: Resource) -> Handler | None:

@@ -17,8 +17,8 @@ from core.aws import AwsAccess
 from core.engine import RunSpec, handler_preflight, plan_writes, run_graph
 from core.graph import GraphError, topological_order
 from core.models import Mode
-from core.preflight import check_quotas, check_recovery_point, check_recovery_region, check_sides
 from core.plan import Plan
+from core.preflight import check_recovery_point, check_recovery_region, check_sides
 from core.report import drill_commands
 from core.vault import Vault, VaultError
 from flows.cleanup import DRILL_ID_RE
@@ -76,32 +76,31 @@ def failover(plan: PlanRef, recovery_point: str = "latest", drill: bool = False,
         topological_order({r.key: r.dependencies for r in point.resources})
     except GraphError as exc:
         problems.append(("recovery_point", str(exc)))
-    problems += check_recovery_region(plan, aws.recovery, point.resources, drill=drill)
+    problems += check_recovery_region(plan, aws.recovery, drill=drill)
     mode = Mode.DRILL if drill else Mode.RECOVER
     when = _point_in_time(point_in_time, recovery_point, point.created_at)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
                    scope=f"{point.id}:{drill_id or 'failover'}:{when.isoformat() if when else 'latest'}",
                    point_in_time=when)
     known = [r for r in point.resources if r.type in registry]
-    problems += check_quotas(plan, aws.recovery, known, drill_id, drill)
     problems += handler_preflight(known, spec)  # even when problems were found: all of them come at once
     if dry_run:
         return _dry_run(plan, aws, point.id, mode, known, spec, problems)
     if problems:
         raise PreflightError(problems)
     preflight_ended = datetime.now(timezone.utc)
-    approval = None if drill else approval_gate(plan, point, approve, approver)
+    approval = None if drill else approval_gate(plan, point, approve, approver, registry)
     if isinstance(approval, State):
         return approval  # rejected, or nobody answered: nothing written
     results = run_graph(point.resources, spec)
     report = build_report("failover", plan, aws, results, started, recovery_point=point.id, mode=mode,
                           drill_id=drill_id, approval=approval)
-    report.update(runbook_fields(point, results, started_at, preflight_ended, approval))
+    report.update(runbook_fields(point, results, started_at, preflight_ended, approval, registry))
     if drill_id:
         report["drill_commands"] = drill_commands(drill_id)
     if mode == Mode.RECOVER:  # even a partial failover runs part of the workload in the recovery region
         _record_failover(vault, point.id, report)
-    return publish(report)
+    return publish(report, registry)
 
 
 def _record_failover(vault: Vault, point_id: str, report: dict[str, Any]) -> None:

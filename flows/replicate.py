@@ -15,10 +15,9 @@ from core.coverage import not_protected
 from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
 from core.handler import ScopeError
-from core.keys import cross_account_key_problems
 from core.models import Endpoint, Mode, RecoveryPoint
 from core.preflight import check_recovery_region, check_sides
-from core.scope import refer, select_linked
+from core.scope import enclosing, refer, select_linked
 from core.vault import Vault
 from flows.common import PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish
 from tasks.registry import default_registry
@@ -45,7 +44,7 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
         raise PreflightError(problems)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=Mode.STAGE, scope="stage", refresh=refresh)
     try:
-        resources = refer(select_linked(discover_all(spec), plan.scope))
+        resources = refer(select_linked(discover_all(spec), plan.scope, enclosing(registry)))
     except ScopeError as exc:
         raise PreflightError(exc.problems) from None
     logger.info("discovered %d resources in scope in %s", len(resources), plan.source.region)
@@ -58,8 +57,7 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
                                  for kind in handler.arn_kinds])
     for item in unprotected:
         logger.warning("not protected: %s %s (drflow has no handler for %s)", item["kind"], item["arn"], item["kind"])
-    problems = check_recovery_region(plan, aws.recovery, resources)
-    problems += cross_account_key_problems(plan, resources, aws.source, aws.recovery)
+    problems = check_recovery_region(plan, aws.recovery)
     problems += handler_preflight(resources, spec)
     if problems:
         raise PreflightError(problems)
@@ -76,4 +74,4 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
     pruned = vault.prune(plan.vault.keep)
     report = build_report("replicate", plan, aws, results, started, recovery_point=point.id,
                           vault={"uri": uri, "pruned": pruned}, not_protected=unprotected)
-    return publish(report)
+    return publish(report, registry)

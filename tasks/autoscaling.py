@@ -22,11 +22,12 @@ from botocore.exceptions import ClientError
 from core.aws import Retryable, Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack
 from core.failback import COMPUTE_LEFT
-from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
-                          drill_named)
-from core.models import Resource, resource_key
+from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable
+from core.models import Phase, Resource, resource_key
+from core.ownership import copy_of, recovered_name
 from core.plan import Plan
 
+NAME_LIMIT = 246  # group names: 255 characters, less room for drflow's own suffixes
 GROUP = "autoscaling:group"
 MANAGED_TAGS = ("elasticbeanstalk:environment-name", "AmazonECSManaged")
 POLICY_FIELDS = ("PolicyType", "AdjustmentType", "MinAdjustmentMagnitude", "ScalingAdjustment", "Cooldown",
@@ -38,10 +39,6 @@ WAIT = {"first": 2.0, "cap": 15.0, "seconds": 900.0}  # how long a failover wait
 
 def _tags(group: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
-
-
-def recovered_name(name: str, ctx: ApplyContext) -> str:
-    return drill_named(name, ctx.drill_id, limit=246)
 
 
 def _policy(policy: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +59,7 @@ def _template_spec(group: dict[str, Any]) -> dict[str, Any] | None:
 
 class GroupHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
     type: ClassVar[str] = GROUP
+    phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("autoscaling:autoScalingGroup",)
     pilot_light: ClassVar[bool] = False  # a group runs instances: created at failover only
     internet_facing: ClassVar[bool] = False
@@ -124,13 +122,13 @@ class GroupHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
     # -- the recovery side ------------------------------------------------------------------------------
 
     def _group(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        name = recovered_name(resource.name, ctx)
+        name = recovered_name(resource.name, ctx, NAME_LIMIT)
         groups = ctx.recovery.client("autoscaling").describe_auto_scaling_groups(
             AutoScalingGroupNames=[name])["AutoScalingGroups"]
         if not groups:
             return None
         tags = _tags(groups[0])
-        if tags.get(TAG_SOURCE_ID) != resource.source_id or tags.get(TAG_PLAN) != ctx.plan.name:
+        if not copy_of(tags, resource, ctx):
             raise Unrecoverable(f"Auto Scaling group {name} exists in {ctx.recovery.region} but was not made by "
                                 "drflow for this plan; rename or remove it")
         return groups[0]
@@ -177,7 +175,7 @@ class GroupHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         client = ctx.recovery.client("autoscaling")
-        name = recovered_name(resource.name, ctx)
+        name = recovered_name(resource.name, ctx, NAME_LIMIT)
         wanted = self._wanted(resource, ctx, name)
         target_groups = sorted(ctx.linked(f"elbv2:target-group:{n}").recovered_id or ""
                                for n in resource.config["target_groups"])

@@ -24,13 +24,14 @@ from typing import Any, ClassVar
 from core.aws import Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
 from core.failback import COMPUTE_LEFT
-from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable,
-                          drill_named)
-from core.models import Mode, Resource, resource_key
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
+from core.models import Mode, Phase, Resource, resource_key
+from core.ownership import copy_of, recovered_name
 from core.plan import Plan
 from core.policy import references, translate
 from core.vault import Vault
 
+NAME_LIMIT = 40  # environment names: 40 characters at most (CNAME prefixes: 63)
 APPLICATION = "elasticbeanstalk:application"
 ENVIRONMENT = "elasticbeanstalk:environment"
 ENV_VARS = "aws:elasticbeanstalk:application:environment"
@@ -56,10 +57,6 @@ def _user_tags(resource: Resource, ctx: ApplyContext) -> list[dict[str, str]]:
     return [t for t in ctx.tag_list(resource) if not t["Key"].startswith("elasticbeanstalk:")]
 
 
-def recovered_name(name: str, ctx: ApplyContext, limit: int = 40) -> str:
-    return drill_named(name, ctx.drill_id, limit)
-
-
 def bundle_key(plan_name: str, application: str, label: str, etag: str, key: str) -> str:
     """Where a version's source bundle is kept in the vault bucket (the ETag: a label reused for new content
     is a new copy)."""
@@ -68,6 +65,7 @@ def bundle_key(plan_name: str, application: str, label: str, etag: str, key: str
 
 class ApplicationHandler(ClaimsArnKinds, Preflight):
     type: ClassVar[str] = APPLICATION
+    phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:application", "elasticbeanstalk:applicationversion")
     pilot_light: ClassVar[bool] = True  # an application and its versions are free
     internet_facing: ClassVar[bool] = False
@@ -152,7 +150,7 @@ class ApplicationHandler(ClaimsArnKinds, Preflight):
         apps = eb.describe_applications(ApplicationNames=[resource.name])["Applications"]
         if apps:
             tags = _tags(eb, apps[0]["ApplicationArn"])
-            if tags.get(TAG_SOURCE_ID) != resource.source_id or tags.get(TAG_PLAN) != ctx.plan.name:
+            if not copy_of(tags, resource, ctx):
                 raise Unrecoverable(f"Beanstalk application {resource.name} exists in {ctx.recovery.region} but was "
                                     "not made by drflow for this plan; rename or remove it")
         if ctx.mode == Mode.DRILL:  # a drill deploys the staged application's versions, and changes nothing in it
@@ -181,6 +179,7 @@ class ApplicationHandler(ClaimsArnKinds, Preflight):
 
 class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
     type: ClassVar[str] = ENVIRONMENT
+    phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:environment",)
     pilot_light: ClassVar[bool] = False  # an environment runs instances and a load balancer
     internet_facing: ClassVar[bool] = False
@@ -284,14 +283,14 @@ class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
         eb = ctx.recovery.client("elasticbeanstalk")
-        name = recovered_name(resource.name, ctx)
+        name = recovered_name(resource.name, ctx, NAME_LIMIT)
         envs = [e for e in eb.describe_environments(ApplicationName=resource.config["application"],
                                                     EnvironmentNames=[name], IncludeDeleted=False)["Environments"]
                 if e.get("Status") not in ("Terminating", "Terminated")]
         if not envs:
             return None
         tags = _tags(eb, envs[0]["EnvironmentArn"])
-        if tags.get(TAG_SOURCE_ID) != resource.source_id or tags.get(TAG_PLAN) != ctx.plan.name:
+        if not copy_of(tags, resource, ctx):
             raise Unrecoverable(f"Beanstalk environment {name} exists in {ctx.recovery.region} but was not made by "
                                 "drflow for this plan; rename or remove it")
         return envs[0]
@@ -309,7 +308,7 @@ class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
         if created:
             kwargs: dict[str, Any] = {
                 "ApplicationName": ctx.linked(f"{APPLICATION}:{cfg['application']}").recovered_id,
-                "EnvironmentName": recovered_name(resource.name, ctx), "Description": cfg["description"],
+                "EnvironmentName": recovered_name(resource.name, ctx, NAME_LIMIT), "Description": cfg["description"],
                 "Tier": cfg["tier"], "OptionSettings": options, "Tags": _user_tags(resource, ctx)}
             if cfg["version_label"]:
                 kwargs["VersionLabel"] = cfg["version_label"]

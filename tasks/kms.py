@@ -27,8 +27,8 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code
 from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
-from core.keys import DRFLOW_ROLE_PATH, KEY_TYPE, REPLICA_WRITE_ACTIONS, KeyCatalog
-from core.models import Resource
+from core.keys import DRFLOW_ROLE_PATH, REPLICA_WRITE_ACTIONS, KeyCatalog
+from core.models import Phase, Resource
 from core.plan import KMS_CREATE, Plan
 from core.policy import Translated, Translation, translate
 
@@ -50,6 +50,7 @@ def translate_policy(policy: str, plan: Plan) -> Translated:
                                                      plan.source.region, plan.recovery.region))
 
 
+KEY = "kms:key"
 SOURCE_REPLICATION_SID = "DrflowSourceReplication"
 
 
@@ -73,7 +74,8 @@ def with_source_replication(policy: dict[str, Any], plan: Plan) -> tuple[dict[st
 
 
 class KeyHandler(ClaimsArnKinds, Preflight):
-    type: ClassVar[str] = KEY_TYPE
+    type: ClassVar[str] = KEY
+    phase: ClassVar[Phase] = Phase.DATA
     arn_kinds: ClassVar[tuple[str, ...]] = ("kms:key", "kms:alias")
     pilot_light: ClassVar[bool] = True  # copies made nightly need it; a failover can only find it
     internet_facing: ClassVar[bool] = False
@@ -101,7 +103,7 @@ class KeyHandler(ClaimsArnKinds, Preflight):
                 continue
             key_id, aliases, meta = key["id"], key["aliases"], catalog.metadata(ref)
             out[key_id] = Resource(
-                type=KEY_TYPE, source_id=key_id, arn=meta["Arn"], name=aliases[0] if aliases else key_id,
+                type=KEY, source_id=key_id, arn=meta["Arn"], name=aliases[0] if aliases else key_id,
                 tags=_tags_of(kms, key_id),
                 config={"description": meta.get("Description", ""), "aliases": aliases,
                         "key_usage": meta.get("KeyUsage", "ENCRYPT_DECRYPT"),

@@ -25,14 +25,17 @@ from typing import Any, ClassVar
 from core.amis import image_snapshots, share_image
 from core.aws import Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
-from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable,
-                          created, delete_quietly, drill_named, find_owned, tags_of)
-from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Resource, canonical_json, resource_key
+from core.ec2_index import Lookup, created, find_owned
+from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly,
+                          tags_of)
+from core.keys import KeyCatalog, created_key, key_links, key_problems, recovery_key
+from core.models import Phase, Resource, canonical_json, resource_key
+from core.ownership import recovered_name
 from core.plan import Plan
 from core.policy import translate
 from core.vault import Vault
 
+NAME_LIMIT = 116  # launch template names: 128 characters, less room for drflow's own suffixes
 LAUNCH_TEMPLATE = "ec2:launch-template"
 MARK = "drflow-lt:"
 TAG_KIND, KIND = "drflow:kind", "launch-template-image"  # tells these AMI copies from the imaged servers'
@@ -48,10 +51,6 @@ INSTANCE_TAG_TYPES = ("instance", "volume", "network-interface", "spot-instances
 def link_to(name: str) -> str:
     """The link an Auto Scaling group names its template by."""
     return f"{LAUNCH_TEMPLATE}:{name}"
-
-
-def recovered_name(name: str, ctx: ApplyContext) -> str:
-    return drill_named(name, ctx.drill_id, limit=116)
 
 
 def _versions_in_use(source: Side) -> dict[str, set[str]]:
@@ -105,6 +104,7 @@ def _capture(data: dict[str, Any], keys: KeyCatalog) -> tuple[dict[str, Any], se
 
 class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = LAUNCH_TEMPLATE
+    phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:launch-template",)
     pilot_light: ClassVar[bool] = True  # a template costs nothing; its AMI copy is the nightly data copy
     internet_facing: ClassVar[bool] = False
@@ -133,7 +133,7 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
                 links.update(named)
                 kms.update(described)
             for key in kms.values():
-                deps.update(key_dependencies(plan, key))
+                links.update(key_links(plan, key))
             out.append(Resource(
                 type=LAUNCH_TEMPLATE, source_id=template_id, name=template["LaunchTemplateName"],
                 arn=f"arn:aws:ec2:{source.region}:{plan.source.account_id}:launch-template/{template_id}",
@@ -257,8 +257,7 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
             ebs = {k: v for k, v in (mapping.get("Ebs") or {}).items() if k != "SnapshotId"}
             if ebs.get("KmsKeyId"):
                 key = resource.config["kms_keys"][ebs["KmsKeyId"]]
-                created_key = next((ctx.ref(d) for d in key_dependencies(ctx.plan, key)), None)
-                ebs["KmsKeyId"] = recovery_key(ctx.plan, key, created_key)
+                ebs["KmsKeyId"] = recovery_key(ctx.plan, key, created_key(ctx, key))
             mappings.append({**mapping, **({"Ebs": ebs} if "Ebs" in mapping else {})})
         if mappings:
             data["BlockDeviceMappings"] = mappings
@@ -285,7 +284,8 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
             self._name_free(ec2, resource, ctx)
             text, data = wanted["$Default"]
             template = ec2.create_launch_template(
-                LaunchTemplateName=recovered_name(resource.name, ctx), VersionDescription=text, LaunchTemplateData=data,
+                LaunchTemplateName=recovered_name(resource.name, ctx, NAME_LIMIT), VersionDescription=text,
+                LaunchTemplateData=data,
                 TagSpecifications=ctx.tag_spec(resource, "launch-template"))["LaunchTemplate"]
             template_id = created(ctx, resource, LOOKUP, template["LaunchTemplateId"])
             writes += 1
@@ -306,12 +306,13 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
             ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=numbers["$Default"])
             writes += 1
         return Applied(template_id, created=found is None, changed=bool(writes) and found is not None,
-                       warnings=warnings, details={"name": recovered_name(resource.name, ctx), "versions": numbers,
+                       warnings=warnings, details={"name": recovered_name(resource.name, ctx, NAME_LIMIT),
+                                                   "versions": numbers,
                                                    "images": images, **({"pruned_images": pruned} if pruned else {})})
 
     @staticmethod
     def _name_free(ec2: Any, resource: Resource, ctx: ApplyContext) -> None:
-        name = recovered_name(resource.name, ctx)
+        name = recovered_name(resource.name, ctx, NAME_LIMIT)
         taken = ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [name]}])[
             "LaunchTemplates"]
         if taken:

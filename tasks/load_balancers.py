@@ -14,12 +14,15 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from core.artifacts import console_host
 from core.aws import Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
-from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, drill_named
-from core.models import Mode, Resource, resource_key
+from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, Preflight
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
+from core.models import Mode, Phase, Resource, resource_key
+from core.ownership import copy_of, recovered_name
 from core.plan import Plan
 
+NAME_LIMIT = 32  # ELB names: 32 characters at most
 TG = "elbv2:target-group"
 LB = "elbv2:load-balancer"
 LISTENER = "elbv2:listener"
@@ -42,16 +45,12 @@ def _tags(elb: Any, arns: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def recovered_name(name: str, ctx: ApplyContext) -> str:
-    return drill_named(name, ctx.drill_id, limit=32)  # ELB names: 32 characters at most
-
-
 def _by_name(ctx: ApplyContext, resource: Resource, operation: str, result_key: str,
              arn_field: str) -> dict[str, Any] | None:
     """The recovered target group or load balancer of this name, if drflow made it; None when absent."""
     elb = ctx.recovery.client("elbv2")
     try:
-        found = getattr(elb, operation)(Names=[recovered_name(resource.config["name"], ctx)])[result_key][0]
+        found = getattr(elb, operation)(Names=[recovered_name(resource.config["name"], ctx, NAME_LIMIT)])[result_key][0]
     except ClientError as exc:
         if error_code(exc).endswith("NotFound") or error_code(exc).endswith("NotFoundException"):
             return None
@@ -61,8 +60,7 @@ def _by_name(ctx: ApplyContext, resource: Resource, operation: str, result_key: 
 
 
 def _owned(elb: Any, arn: str, resource: Resource, ctx: ApplyContext) -> None:
-    tags = _tags(elb, [arn])[arn]
-    if tags.get("drflow:source-id") != resource.source_id or tags.get("drflow:plan") != ctx.plan.name:
+    if not copy_of(_tags(elb, [arn])[arn], resource, ctx):  # the name tells a drill's apart
         raise Unrecoverable(f"{arn} exists in {ctx.recovery.region} but was not made by drflow for this plan; "
                             "rename or remove it")
 
@@ -143,6 +141,7 @@ class _Named(_Elb):
 
 class TargetGroupHandler(_Named, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = TG
+    phase: ClassVar[Phase] = Phase.LOAD_BALANCERS
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:targetgroup",)
     pilot_light: ClassVar[bool] = True
     lookup: ClassVar[tuple[str, str, str]] = ("describe_target_groups", "TargetGroups", "TargetGroupArn")
@@ -168,7 +167,8 @@ class TargetGroupHandler(_Named, ClaimsArnKinds, Cleaner):
         cfg = resource.config
         group = self._find(resource, ctx)
         if group is None:
-            kwargs: dict[str, Any] = {"Name": recovered_name(cfg["name"], ctx), "TargetType": cfg["target_type"],
+            kwargs: dict[str, Any] = {"Name": recovered_name(cfg["name"], ctx, NAME_LIMIT),
+                                      "TargetType": cfg["target_type"],
                                       "Tags": ctx.tag_list(resource), **cfg["health"]}
             for key, field in (("Protocol", "protocol"), ("Port", "port"), ("ProtocolVersion", "protocol_version")):
                 if cfg[field] is not None:
@@ -190,11 +190,15 @@ class TargetGroupHandler(_Named, ClaimsArnKinds, Cleaner):
                 if delete_quietly(elb.delete_target_group, TargetGroupArn=arn)]
 
 
-class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner):
+class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner, ConsoleLink):
     type: ClassVar[str] = LB
+    phase: ClassVar[Phase] = Phase.LOAD_BALANCERS
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:loadbalancer",)
     pilot_light: ClassVar[bool] = False
     lookup: ClassVar[tuple[str, str, str]] = ("describe_load_balancers", "LoadBalancers", "LoadBalancerArn")
+
+    def console_url(self, recovered_id: str, region: str) -> str:
+        return f"{console_host(region)}/ec2/home?region={region}#LoadBalancer:loadBalancerArn={recovered_id}"
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         elb = source.client("elbv2")
@@ -227,7 +231,8 @@ class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner):
             if ctx.mode == Mode.DRILL and scheme == "internet-facing":
                 scheme = "internal"
                 warnings.append("drill: created internal, the drill network has no internet gateway")
-            kwargs: dict[str, Any] = {"Name": recovered_name(cfg["name"], ctx), "Subnets": subnets, "Scheme": scheme,
+            kwargs: dict[str, Any] = {"Name": recovered_name(cfg["name"], ctx, NAME_LIMIT), "Subnets": subnets,
+                                      "Scheme": scheme,
                                       "Type": cfg["type"], "IpAddressType": cfg["ip_address_type"],
                                       "Tags": ctx.tag_list(resource)}
             if groups:
@@ -258,6 +263,7 @@ class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner):
 
 class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
     type: ClassVar[str] = LISTENER
+    phase: ClassVar[Phase] = Phase.LOAD_BALANCERS
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:listener", "elasticloadbalancing:listener-rule")
     pilot_light: ClassVar[bool] = False
 
@@ -366,6 +372,7 @@ class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
 
 class TargetsHandler(_Elb):
     type: ClassVar[str] = TARGETS
+    phase: ClassVar[Phase] = Phase.LOAD_BALANCERS
     pilot_light: ClassVar[bool] = False  # nothing to register before the servers are launched
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:

@@ -23,25 +23,22 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
 from core.failback import COMPUTE_LEFT
-from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly,
-                          drill_named)
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.images import repository_link, rewritten, source_repository
-from core.models import Resource, resource_key
+from core.models import Phase, Resource, resource_key
+from core.ownership import in_scope, owned, recovered_name
 from core.plan import Plan
 from core.policy import references, translate
-from .vault import code_key, missing_code, prune_code, publish_layer, stage_function_code
-from .versions import (aliases, event_sources, latest_code, recover_aliases, recover_event_sources,
-                                    recover_versions, versions)
 
+from .vault import function_code_key, missing_code, prune_code, publish_layer, stage_function_code
+from .versions import (aliases, event_sources, latest_code, recover_aliases, recover_event_sources, recover_versions,
+                       versions)
+
+NAME_LIMIT = 64  # function names: 64 characters at most
 FUNCTION = "lambda:function"
 BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SETTINGS = ("Runtime", "Handler", "Description", "Timeout", "MemorySize", "Architectures", "EphemeralStorage",
             "TracingConfig")
-
-
-def recovered_name(name: str, ctx: ApplyContext | CleanupContext) -> str:
-    """The source name; in a drill, a suffix from the drill id (function names: 64 characters at most)."""
-    return drill_named(name, ctx.drill_id, limit=64)
 
 
 def _layer(lam: Any, arn: str, account: str, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -75,6 +72,7 @@ def _env_refs(env: dict[str, str]) -> list[str]:
 
 class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
     type: ClassVar[str] = FUNCTION
+    phase: ClassVar[Phase] = Phase.COMPUTE
     pilot_light: ClassVar[bool] = True  # the code is copied nightly; the function itself is made at failover
     arn_kinds: ClassVar[tuple[str, ...]] = ("lambda:function",)
     internet_facing: ClassVar[bool] = False
@@ -94,7 +92,7 @@ class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
         for listed in paginate(lam, "list_functions", "Functions"):
             name = listed["FunctionName"]
             tags = lam.list_tags(Resource=listed["FunctionArn"]).get("Tags") or {}
-            if any(tags.get(k) != v for k, v in plan.scope.tags.items()):
+            if not in_scope(tags, plan.scope.tags):
                 continue
             got = lam.get_function(FunctionName=name)
             conf = got["Configuration"]
@@ -139,14 +137,9 @@ class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
             raise
         return got["Configuration"], got.get("Tags") or {}
 
-    @staticmethod
-    def _ours(tags: dict[str, str], resource: Resource, ctx: ApplyContext) -> bool:
-        return (tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id
-                and ctx.owns([{"Key": k, "Value": v} for k, v in tags.items()]))
-
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        found = self._function(ctx.recovery.client("lambda"), recovered_name(resource.source_id, ctx))
-        return found[0]["FunctionArn"] if found and self._ours(found[1], resource, ctx) else None
+        found = self._function(ctx.recovery.client("lambda"), recovered_name(resource.source_id, ctx, NAME_LIMIT))
+        return found[0]["FunctionArn"] if found and owned(found[1], resource, ctx) else None
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """Failover: the vault holds every code the functions need, and no function of the (drill) name exists
@@ -161,9 +154,9 @@ class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
                 problems.append((where, f"{len(missing)} code package(s) missing from the vault "
                                  f"s3://{ctx.plan.vault_bucket} (e.g. {missing[0]}): nightly replication never "
                                  "copied them"))
-            name = recovered_name(resource.source_id, ctx)
+            name = recovered_name(resource.source_id, ctx, NAME_LIMIT)
             found = self._function(lam, name)
-            if found and not self._ours(found[1], resource, ctx):
+            if found and not owned(found[1], resource, ctx):
                 problems.append((where, f"function {name} already exists in {ctx.recovery.region} and is not "
                                  "drflow's copy for this plan; rename or remove it"))
         return problems
@@ -179,9 +172,9 @@ class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
     def _recover(self, resource: Resource, ctx: ApplyContext) -> Applied:
         cfg, warnings = resource.config, []
         lam = ctx.recovery.client("lambda")
-        name = recovered_name(resource.source_id, ctx)
+        name = recovered_name(resource.source_id, ctx, NAME_LIMIT)
         found = self._function(lam, name)
-        if found and not self._ours(found[1], resource, ctx):
+        if found and not owned(found[1], resource, ctx):
             raise Unrecoverable(f"function {name} exists in {ctx.recovery.region} and is not drflow's copy")
         layers, published = [], 0
         for layer in cfg["layers"]:
@@ -198,7 +191,7 @@ class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
         writes: list[str] = []
         if found is None:
             code = ({"ImageUri": image} if image else
-                    {"S3Bucket": ctx.plan.vault_bucket, "S3Key": self._code_key(resource, ctx, cfg["code_sha256"])})
+                    {"S3Bucket": ctx.plan.vault_bucket, "S3Key": function_code_key(ctx.plan.name, resource, cfg["code_sha256"])})
             lam.create_function(FunctionName=name, Code=code, PackageType=cfg["package_type"], Publish=False,
                                 Tags=ctx.tags(resource), **wanted)
             lam.get_waiter("function_active_v2").wait(FunctionName=name)
@@ -207,18 +200,14 @@ class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
             lam.update_function_configuration(FunctionName=name, **wanted)
             lam.get_waiter("function_updated_v2").wait(FunctionName=name)
             writes.append("update_function_configuration")
-        mapping, made = recover_versions(lam, name, resource, ctx, self._code_key)
-        writes += made + latest_code(lam, name, resource, ctx, self._code_key, image)
+        mapping, made = recover_versions(lam, name, resource, ctx)
+        writes += made + latest_code(lam, name, resource, ctx, image)
         writes += self._concurrency(lam, name, cfg["reserved_concurrency"])
         writes += recover_aliases(lam, name, cfg["aliases"], mapping, warnings)
         writes += recover_event_sources(lam, name, resource, ctx, warnings)
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
         return Applied(arn, created=found is None, changed=bool(writes) and found is not None, warnings=warnings,
                        details={"name": name, "versions": mapping, "layers_published": published, "writes": writes})
-
-    @staticmethod
-    def _code_key(resource: Resource, ctx: ApplyContext, sha: str) -> str:
-        return code_key(ctx.plan.name, "functions", resource.source_id, sha)
 
     @staticmethod
     def _image(resource: Resource, ctx: ApplyContext) -> str:

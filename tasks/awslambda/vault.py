@@ -34,6 +34,11 @@ def code_key(plan_name: str, kind: str, name: str, code_sha256: str) -> str:
     return f"{plan_name}/lambda/{kind}/{name}/{digest}.zip"
 
 
+def function_code_key(plan_name: str, resource: Any, code_sha256: str) -> str:
+    """Where one version's code of the function `resource` is kept in the vault."""
+    return code_key(plan_name, "functions", resource.source_id, code_sha256)
+
+
 def in_vault(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)

@@ -18,6 +18,8 @@ from core.handler import ApplyContext
 from core.models import Mode, Resource
 from core.policy import ARN_RE, translate
 
+from .vault import function_code_key
+
 
 def versions(lam: Any, name: str) -> list[dict[str, str]]:
     listed = [v for v in paginate(lam, "list_versions_by_function", "Versions", FunctionName=name)
@@ -54,8 +56,7 @@ def event_sources(lam: Any, name: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda s: s["arn"] or "")
 
 
-def recover_versions(lam: Any, name: str, resource: Resource, ctx: ApplyContext,
-                     code_key: Any) -> tuple[dict[str, str], list[str]]:
+def recover_versions(lam: Any, name: str, resource: Resource, ctx: ApplyContext) -> tuple[dict[str, str], list[str]]:
     """Publish the captured versions in order, each with its own code (the caller gives $LATEST its code back
     after). Returns (source version -> recovered version, writes)."""
     cfg, writes, mapping = resource.config, [], {}
@@ -69,7 +70,7 @@ def recover_versions(lam: Any, name: str, resource: Resource, ctx: ApplyContext,
                       and r["description"] == wanted["description"]), None)
         if match is None:
             if zipped:
-                writes += _code(lam, name, ctx, wanted["code_sha256"], code_key(resource, ctx, wanted["code_sha256"]))
+                writes += _code(lam, name, ctx, wanted["code_sha256"], function_code_key(ctx.plan.name, resource, wanted["code_sha256"]))
             published = lam.publish_version(FunctionName=name, Description=wanted["description"])
             lam.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=published["Version"])
             writes.append("publish_version")
@@ -79,12 +80,11 @@ def recover_versions(lam: Any, name: str, resource: Resource, ctx: ApplyContext,
     return mapping, writes
 
 
-def latest_code(lam: Any, name: str, resource: Resource, ctx: ApplyContext, code_key: Any,
-                image: str | None) -> list[str]:
+def latest_code(lam: Any, name: str, resource: Resource, ctx: ApplyContext, image: str | None) -> list[str]:
     """$LATEST runs the recovery point's code: the vault's zip, or the (rewritten) image."""
     if image is None:
         sha = resource.config["code_sha256"]
-        return _code(lam, name, ctx, sha, code_key(resource, ctx, sha))
+        return _code(lam, name, ctx, sha, function_code_key(ctx.plan.name, resource, sha))
     if lam.get_function(FunctionName=name)["Code"].get("ImageUri") == image:
         return []
     lam.update_function_code(FunctionName=name, ImageUri=image)

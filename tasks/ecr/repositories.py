@@ -26,14 +26,16 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, Unrecoverable
-from core.images import ECR_REPOSITORY
-from core.keys import KeyCatalog, key_dependencies, mapping
-from core.models import Resource
+from core.keys import KeyCatalog, created_key, key_links, mapping
+from core.models import Phase, Resource
+from core.ownership import copy_of
 from core.plan import KMS_CREATE, Plan
 from core.policy import references, translate
+
 from .images import images, sync
 from .replication import destination, ensure_registry_policy, ensure_replication, policy_statement
 
+REPOSITORY = "ecr:repository"
 NOT_FOUND = {"RepositoryNotFoundException"}
 
 
@@ -52,7 +54,8 @@ def _tags(ecr: Any, arn: str) -> dict[str, str]:
 
 
 class RepositoryHandler(ClaimsArnKinds, Preflight):
-    type: ClassVar[str] = ECR_REPOSITORY
+    type: ClassVar[str] = REPOSITORY
+    phase: ClassVar[Phase] = Phase.DATA
     pilot_light: ClassVar[bool] = True  # a repository costs its storage only: staged (and filled) nightly
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecr:repository",)
     internet_facing: ClassVar[bool] = False
@@ -74,7 +77,7 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
             policy = _document(ecr.get_repository_policy, "policyText", "RepositoryPolicyNotFoundException",
                                repositoryName=name)
             out.append(Resource(
-                type=ECR_REPOSITORY, source_id=name, name=name, arn=repo["repositoryArn"],
+                type=REPOSITORY, source_id=name, name=name, arn=repo["repositoryArn"],
                 tags=_tags(ecr, repo["repositoryArn"]),
                 config={"uri": repo["repositoryUri"], "tag_mutability": repo.get("imageTagMutability", "MUTABLE"),
                         "scan_on_push": bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
@@ -82,7 +85,7 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
                         "lifecycle": _document(ecr.get_lifecycle_policy, "lifecyclePolicyText",
                                                "LifecyclePolicyNotFoundException", repositoryName=name)},
                 data={"images": images(ecr, name)},  # what the failover's pre-flight expects in the replica
-                dependencies=key_dependencies(plan, key), refs=references(policy) if policy else []))
+                links=key_links(plan, key), refs=references(policy) if policy else []))
         return out
 
     # ---- the replica -----------------------------------------------------------------------------------
@@ -98,21 +101,17 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
         return repo, _tags(ecr, repo["repositoryArn"])
 
     @staticmethod
-    def _ours(tags: dict[str, str], resource: Resource, ctx: ApplyContext) -> bool:
-        return tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id
-
-    @staticmethod
     def _collision(tags: dict[str, str], resource: Resource, ctx: ApplyContext) -> str | None:
         """A replica name held by another plan's (or another source's) copy is never taken over; one without
         drflow's tags (made by the customer's own replication, say) is adopted."""
-        if TAG_PLAN in tags and not RepositoryHandler._ours(tags, resource, ctx):
+        if TAG_PLAN in tags and not copy_of(tags, resource, ctx):
             return (f"repository {resource.source_id} already exists in {ctx.recovery.region} as drflow's copy for "
                     f"plan {tags.get(TAG_PLAN)} / source {tags.get(TAG_SOURCE_ID)}; it is not this plan's")
         return None
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._replica(ctx.recovery.client("ecr"), resource.source_id)
-        return found[0]["repositoryUri"] if found and self._ours(found[1], resource, ctx) else None
+        return found[0]["repositoryUri"] if found and copy_of(found[1], resource, ctx) else None
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """Staging: no other plan's copy under the replica's name. Failover: each replica exists, is this plan's,
@@ -120,14 +119,14 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
         ecr = ctx.recovery.client("ecr")
         problems = []
         for resource in resources:
-            where = f"{ECR_REPOSITORY} {resource.source_id}"
+            where = f"{REPOSITORY} {resource.source_id}"
             found = self._replica(ecr, resource.source_id)
             collision = self._collision(found[1], resource, ctx) if found else None
             if collision:
                 problems.append((where, collision))
             elif ctx.staging:
                 continue
-            elif found is None or not self._ours(found[1], resource, ctx):
+            elif found is None or not copy_of(found[1], resource, ctx):
                 problems.append((where, f"its replica does not exist in {ctx.recovery.region}: nightly replication "
                                  "never staged it"))
             else:
@@ -147,7 +146,7 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
             return self._stage(resource, ctx)
         ecr = ctx.recovery.client("ecr")
         found = self._replica(ecr, resource.source_id)
-        if found is None or not self._ours(found[1], resource, ctx):
+        if found is None or not copy_of(found[1], resource, ctx):
             raise Unrecoverable(f"the replica of repository {resource.source_id} does not exist in "
                                 f"{ctx.recovery.region}: nightly replication never staged it")
         warnings = []
@@ -173,7 +172,7 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
             collision = self._collision(tags, resource, ctx)
             if collision:
                 raise Unrecoverable(collision)
-            if not self._ours(tags, resource, ctx):
+            if not copy_of(tags, resource, ctx):
                 warnings.append(f"adopted the existing repository {name} in {ctx.recovery.region} as the replica")
             writes += self._reconcile(ecr, repo, tags, resource, ctx, warnings)
         writes += self._policies(ecr, resource, ctx, warnings)
@@ -199,7 +198,7 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
         if cfg["kms_key"]:
             target = mapping(ctx.plan, cfg["kms_key"])
             if target == KMS_CREATE:
-                target = ctx.ref(key_dependencies(ctx.plan, cfg["kms_key"])[0])
+                target = created_key(ctx, cfg["kms_key"])
             if target:
                 encryption["kmsKey"] = target
             elif not cfg["kms_key"]["aws_managed"]:

@@ -24,11 +24,13 @@ from core.aws import Retryable, Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack
 from core.failback import COMPUTE_LEFT
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
-from core.models import Mode, Resource, resource_key
+from core.models import Mode, Phase, Resource, resource_key
+from core.ownership import owned, recovered_name
 from core.plan import Plan
 from core.policy import translate
+
 from .task_definitions import (CLUSTER, CLUSTER_INCLUDE, FARGATE_PROVIDERS, SERVICE, TASK_DEFINITION, chunks, clusters,
-                       drill_name, owned, services, tag_dict, tag_list)
+                               services, tag_dict, tag_list)
 
 OPTIONAL = {  # config field: create_service parameter, copied as they are when the source has them
     "capacity_provider_strategy": "capacityProviderStrategy", "platform_version": "platformVersion",
@@ -48,6 +50,7 @@ FROM_SOURCE = {  # describe_services field: config field
 
 class EcsClusterHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = CLUSTER
+    phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:cluster",)
     pilot_light: ClassVar[bool] = True  # an empty cluster costs nothing
     internet_facing: ClassVar[bool] = False
@@ -63,7 +66,7 @@ class EcsClusterHandler(ClaimsArnKinds, Cleaner):
                 for c in clusters(source.client("ecs"))]
 
     def _find(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        name = drill_name(resource.config["name"], ctx)
+        name = recovered_name(resource.config["name"], ctx)
         found = ctx.recovery.client("ecs").describe_clusters(clusters=[name], include=CLUSTER_INCLUDE)["clusters"]
         cluster = next((c for c in found if c.get("status") == "ACTIVE"), None)
         if cluster and not owned(tag_dict(cluster.get("tags")), resource, ctx):
@@ -89,7 +92,7 @@ class EcsClusterHandler(ClaimsArnKinds, Cleaner):
             configuration, warnings = done.document, warnings + [f"configuration {w}" for w in done.warnings]
         cluster = self._find(resource, ctx)
         if cluster is None:
-            kwargs: dict[str, Any] = {"clusterName": drill_name(cfg["name"], ctx),
+            kwargs: dict[str, Any] = {"clusterName": recovered_name(cfg["name"], ctx),
                                       "tags": tag_list(ctx.tags(resource)), "settings": cfg["settings"]}
             if providers:
                 kwargs["capacityProviders"] = providers
@@ -165,6 +168,7 @@ class _Attachments:
 
 class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
     type: ClassVar[str] = SERVICE
+    phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:service",)
     pilot_light: ClassVar[bool] = False  # running tasks bill: created at failover only
     internet_facing: ClassVar[bool] = False  # a drill's service gets no public IP
@@ -212,7 +216,7 @@ class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
                         dependencies=sorted(set(deps)), links=sorted(links))
 
     def _describe(self, resource: Resource, ctx: ApplyContext, cluster: str) -> dict[str, Any] | None:
-        name = drill_name(resource.config["name"], ctx)
+        name = recovered_name(resource.config["name"], ctx)
         ecs = ctx.recovery.client("ecs")
         try:
             found = ecs.describe_services(cluster=cluster, services=[name], include=["TAGS"])["services"]
@@ -229,7 +233,7 @@ class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
         return service
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
-        cluster = drill_name(resource.config["cluster"].split("/", 1)[1], ctx)
+        cluster = recovered_name(resource.config["cluster"].split("/", 1)[1], ctx)
         service = self._describe(resource, ctx, cluster)
         return service["serviceArn"] if service else None
 
@@ -263,7 +267,7 @@ class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
         service = self._describe(resource, ctx, cluster)
         created, changed = service is None, False
         if created:
-            kwargs = {"cluster": cluster, "serviceName": drill_name(cfg["name"], ctx), **wanted,
+            kwargs = {"cluster": cluster, "serviceName": recovered_name(cfg["name"], ctx), **wanted,
                       "schedulingStrategy": cfg["scheduling_strategy"], "tags": tag_list(ctx.tags(resource)),
                       **{param: cfg[field] for field, param in OPTIONAL.items() if field in cfg}}
             kwargs.update(_placement(cfg, warnings))
@@ -275,7 +279,7 @@ class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
             if updates:
                 ecs.update_service(cluster=cluster, service=service["serviceArn"], **updates)
                 changed = True
-        name = drill_name(cfg["name"], ctx)
+        name = recovered_name(cfg["name"], ctx)
         ecs.get_waiter("services_stable").wait(cluster=cluster, services=[name])
         service = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
         return Applied(service["serviceArn"], created=created, changed=changed, warnings=warnings,

@@ -21,10 +21,10 @@ from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner
-from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext,
-                          Unrecoverable, delete_quietly, drill_named)
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.images import repository_link, rewritten, source_repository
-from core.models import Resource, canonical_json
+from core.models import Phase, Resource, canonical_json
+from core.ownership import owned, recovered_name
 from core.plan import Plan
 from core.policy import ARN_RE, Translation, translate
 
@@ -40,11 +40,6 @@ CLUSTER_INCLUDE = ["SETTINGS", "CONFIGURATIONS", "TAGS"]
 
 # -- shared by the ECS handlers -------------------------------------------------------------------------
 
-def drill_name(name: str, ctx: ApplyContext) -> str:
-    """A cluster, family or service name: unchanged, or with the drill's suffix (ECS names take 255 characters)."""
-    return drill_named(name, ctx.drill_id)
-
-
 def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
     """ECS's tags ({key, value}, lower case) as a dict."""
     return {t["key"]: t["value"] for t in tags or []}
@@ -52,12 +47,6 @@ def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in sorted(tags.items())]
-
-
-def owned(tags: dict[str, str], resource: Resource, ctx: ApplyContext) -> bool:
-    """Made by drflow for this resource, plan and run kind (a drill never adopts production's, nor the reverse)."""
-    return (tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id
-            and tags.get(TAG_DRILL) == ctx.drill_id)
 
 
 def chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -84,6 +73,7 @@ def services(ecs: Any, cluster_arn: str) -> list[dict[str, Any]]:
 
 class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = TASK_DEFINITION
+    phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:task-definition",)
     pilot_light: ClassVar[bool] = True  # a registered revision costs nothing
     internet_facing: ClassVar[bool] = False
@@ -128,7 +118,7 @@ class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
     def _registered(self, resource: Resource, ctx: ApplyContext) -> list[dict[str, Any]]:
         """ACTIVE revisions drflow registered for this resource (newest first), each with its tags."""
         ecs = ctx.recovery.client("ecs")
-        family = drill_name(resource.config["family"], ctx)
+        family = recovered_name(resource.config["family"], ctx)
         out = []
         for arn in paginate(ecs, "list_task_definitions", "taskDefinitionArns", familyPrefix=family,
                             status="ACTIVE", sort="DESC"):
@@ -148,7 +138,7 @@ class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
         details = {"images": sorted({c["image"] for c in definition["containerDefinitions"]})}
         if current is None:
             tags = {**ctx.tags(resource), TAG_CONTENT: content}
-            current = ecs.register_task_definition(family=drill_name(resource.config["family"], ctx), **definition,
+            current = ecs.register_task_definition(family=recovered_name(resource.config["family"], ctx), **definition,
                                                    tags=tag_list(tags))["taskDefinition"]
         stale = [d["taskDefinitionArn"] for d in mine if d["taskDefinitionArn"] != current["taskDefinitionArn"]]
         for arn in stale:  # an earlier translation (a moved replica, a changed role): drflow's own, replaced
@@ -195,7 +185,7 @@ class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
         group = _awslogs_group(out)
         if group:
             options = out["logConfiguration"]["options"]
-            options["awslogs-group"] = drill_name(group, ctx)
+            options["awslogs-group"] = recovered_name(group, ctx)
             options["awslogs-region"] = ctx.plan.recovery.region
         if environment is not None:
             out["environment"] = []
@@ -211,7 +201,7 @@ class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
         """The awslogs groups the containers write to, created in the recovery region when missing (tagged:
         a drill's are removed with it); a task cannot start when its log group is missing."""
         logs = ctx.recovery.client("logs")
-        retention = {drill_name(g, ctx): days for g, days in resource.config["log_groups"].items()}
+        retention = {recovered_name(g, ctx): days for g, days in resource.config["log_groups"].items()}
         for group in sorted({g for c in definition["containerDefinitions"] if (g := _awslogs_group(c))}):
             listed = paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group)
             if any(g["logGroupName"] == group for g in listed):

@@ -28,13 +28,15 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from core.artifacts import console_host
 from core.aws import Retryable, Side, error_code, is_transient, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, FailsBack, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, FailsBack, Preflight
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError,
                           Unrecoverable, delete_quietly, tags_of)
-from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Mode, Outcome, Resource, resource_key
+from core.keys import KeyCatalog, created_key, key_links, key_problems, recovery_key
+from core.models import Mode, Outcome, Phase, Resource, resource_key
+from core.ownership import copy_of, in_scope, same_run_kind
 from core.plan import Plan
 from core.report import drill_commands
 
@@ -81,8 +83,7 @@ def _replica(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
     efs = ctx.recovery.client("efs")
     for fs in paginate(efs, "describe_file_systems", "FileSystems"):
         tags = tags_of(fs)
-        if tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id \
-                and TAG_DRILL not in tags and fs.get("LifeCycleState") not in GONE:
+        if copy_of(tags, resource, ctx) and TAG_DRILL not in tags and fs.get("LifeCycleState") not in GONE:
             return fs
     return None
 
@@ -98,8 +99,9 @@ def _access_point(ap: dict[str, Any]) -> dict[str, Any]:
             "root_directory": ap.get("RootDirectory"), "tags": tags_of(ap)}
 
 
-class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
+class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
     type: ClassVar[str] = TYPE
+    phase: ClassVar[Phase] = Phase.DATA
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticfilesystem:file-system", "elasticfilesystem:access-point")
     pilot_light: ClassVar[bool] = True  # replication is staged nightly; the replica costs storage, not compute
     internet_facing: ClassVar[bool] = False
@@ -116,6 +118,9 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
         details = replicate_home(resource, ctx.aws.recovery, ctx.aws.source, ctx.plan.name)
         return Step(Outcome.CREATED if details.pop("created") else Outcome.ADOPTED, resource.source_id, details)
 
+    def console_url(self, recovered_id: str, region: str) -> str:
+        return f"{console_host(region)}/efs/home?region={region}#/file-systems/{recovered_id}"
+
     # -- discovery (read-only) -------------------------------------------------------------------------
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
@@ -123,7 +128,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
         out, problems = [], []
         for fs in paginate(efs, "describe_file_systems", "FileSystems"):
             tags = tags_of(fs)
-            if any(tags.get(k) != v for k, v in plan.scope.tags.items()) or fs.get("LifeCycleState") in GONE:
+            if not in_scope(tags, plan.scope.tags) or fs.get("LifeCycleState") in GONE:
                 continue
             fs_id = fs["FileSystemId"]
             name = tags.get("Name") or fs.get("Name") or ""
@@ -149,7 +154,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
                         "kms_key": key,
                         "lifecycle": efs.describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"],
                         "mount_targets": mounts, "access_points": points},
-                dependencies=sorted(deps | set(key_dependencies(plan, key)))))
+                dependencies=sorted(deps), links=key_links(plan, key)))
         if problems:
             raise ScopeError(problems)
         return out
@@ -309,8 +314,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
 
     def _recovery_key(self, resource: Resource, ctx: ApplyContext) -> str | None:
         key = resource.config["kms_key"]
-        dependency = next(iter(key_dependencies(ctx.plan, key)), None)
-        return recovery_key(ctx.plan, key, created=ctx.ref(dependency) if dependency else None)
+        return recovery_key(ctx.plan, key, created=created_key(ctx, key))
 
     def _create_destination(self, resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
         """Cross-account: the replica is a file system of the recovery account, made by drflow (tagged at
@@ -489,7 +493,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
         mine = {}
         for ap in paginate(efs, "describe_access_points", "AccessPoints", FileSystemId=fs_id):
             tags = tags_of(ap)
-            if tags.get(TAG_PLAN) == ctx.plan.name and ctx.owns(ap.get("Tags")):
+            if tags.get(TAG_PLAN) == ctx.plan.name and same_run_kind(ap.get("Tags"), ctx):
                 mine.setdefault(tags.get(TAG_SOURCE_ID), ap["AccessPointId"])
         out, changed = {}, False
         for point in resource.config["access_points"]:

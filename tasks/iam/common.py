@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code
 from core.handler import TAG_PLAN, Applied, ApplyContext, Unrecoverable, tags_of
 from core.models import Mode, Resource
+from core.ownership import of_plan
 from core.policy import Translation, translate
 
 ROLE = "iam:role"
@@ -83,10 +84,6 @@ def get_or_none(call: Any, key: str, **kwargs: Any) -> dict[str, Any] | None:
         raise
 
 
-def owned_by_plan(item: dict[str, Any], ctx: ApplyContext) -> bool:
-    return tags_of(item).get(TAG_PLAN) == ctx.plan.name
-
-
 def is_original(item: dict[str, Any], resource: Resource, ctx: ApplyContext) -> bool:
     """At failback, in the primary: the production resource the recovery point was captured from."""
     return ctx.mode == Mode.FAILBACK and item.get("Arn") == resource.arn
@@ -107,7 +104,7 @@ def collisions(resources: list[Resource], ctx: ApplyContext, kind: str,
     problems = []
     for resource in resources:
         existing = lookup(resource, ctx)
-        if existing and not owned_by_plan(existing, ctx) and not is_original(existing, resource, ctx):
+        if existing and not of_plan(tags_of(existing), ctx) and not is_original(existing, resource, ctx):
             problems.append((f"{resource.type} {resource.name}", collision(kind, resource.name, ctx)))
     return problems
 
@@ -116,7 +113,7 @@ def claim(kind: str, resource: Resource, existing: dict[str, Any] | None, ctx: A
           warnings: list[str]) -> Applied | None:
     """What apply does before any write in the recovery account: refuse a name taken by something not drflow's;
     in a drill, only use what the nightly run staged. None: go on and create or reconcile."""
-    if existing and not owned_by_plan(existing, ctx) and not is_original(existing, resource, ctx):
+    if existing and not of_plan(tags_of(existing), ctx) and not is_original(existing, resource, ctx):
         raise Unrecoverable(collision(kind, resource.name, ctx))
     if ctx.mode != Mode.DRILL:
         return None

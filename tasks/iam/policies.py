@@ -13,11 +13,13 @@ from typing import Any, ClassVar
 from core.aws import Side
 from core.capabilities import Preflight, RestoredHome
 from core.handler import Applied, ApplyContext
-from core.models import Resource
+from core.models import Phase, Resource
 from core.plan import Plan
 from core.policy import references
-from .common import (POLICY, authorization_details, claim, collisions, default_document, dump,
-                              get_or_none, new_version, protected_path, same, translated, translation)
+
+from .common import (POLICY, authorization_details, claim, collisions, default_document, dump, get_or_none, new_version,
+                     protected_path, same, translated, translation)
+
 
 def recovery_arn(resource: Resource, plan: Plan) -> str:
     return f"arn:aws:iam::{plan.recovery.account_id}:policy{resource.config['path']}{resource.name}"
@@ -25,6 +27,7 @@ def recovery_arn(resource: Resource, plan: Plan) -> str:
 
 class PolicyHandler(Preflight, RestoredHome):
     type: ClassVar[str] = POLICY
+    phase: ClassVar[Phase] = Phase.IAM
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

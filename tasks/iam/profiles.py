@@ -12,13 +12,15 @@ from typing import Any, ClassVar
 from core.aws import Side, paginate
 from core.capabilities import Preflight, RestoredHome
 from core.handler import Applied, ApplyContext, tags_of
-from core.models import Resource, resource_key
+from core.models import Phase, Resource, resource_key
 from core.plan import Plan
+
 from .common import PROFILE, ROLE, claim, collisions, get_or_none, protected_path
 
 
 class InstanceProfileHandler(Preflight, RestoredHome):
     type: ClassVar[str] = PROFILE
+    phase: ClassVar[Phase] = Phase.IAM
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1

@@ -20,18 +20,21 @@ from core.aws import Side, paginate
 from core.capabilities import FailsBack, Preflight, RestoredHome
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import Applied, ApplyContext, Unrecoverable, tags_of
-from core.models import Mode, Outcome, Resource, resource_key
+from core.models import Mode, Outcome, Phase, Resource, resource_key
+from core.ownership import of_plan
 from core.plan import Plan
 from core.policy import Translation, references
-from .common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, collision, collisions,
-                              default_document, dump, get_or_none, is_original, new_version, owned_by_plan, protected_path, same,
-                              translated, translation)
+
+from .common import (DRFLOW_PATH, POLICY, ROLE, authorization_details, claim, collision, collisions, default_document,
+                     dump, get_or_none, is_original, new_version, protected_path, same, translated,
+                     translation)
 
 GRANT_LIMIT = 6144  # IAM's size limit of one managed policy document, in characters without whitespace
 
 
 class RoleHandler(Preflight, RestoredHome, FailsBack):
     type: ClassVar[str] = ROLE
+    phase: ClassVar[Phase] = Phase.IAM
     pilot_light: ClassVar[bool] = True  # IAM costs nothing: staged nightly
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -81,7 +84,7 @@ class RoleHandler(Preflight, RestoredHome, FailsBack):
         for resource in resources:  # same account: the names of drflow's grant policies
             name = _grant_names(resource, ctx, count=1)[0]
             policy = get_or_none(iam.get_policy, "Policy", PolicyArn=_grant_arn(name, ctx))
-            if policy and not owned_by_plan(policy, ctx):
+            if policy and not of_plan(tags_of(policy), ctx):
                 problems.append((f"{ROLE} {resource.name}", collision("managed policy", name, ctx)))
         return problems
 
@@ -276,7 +279,7 @@ def _stage_grants(iam: Any, resource: Resource, ctx: ApplyContext, wanted: dict[
                                           "after a failover (attached by failover, detached by failback)",
                               Tags=ctx.tag_list(resource))
             writes += 1
-        elif not owned_by_plan(existing, ctx):
+        elif not of_plan(tags_of(existing), ctx):
             raise Unrecoverable(collision("managed policy", name, ctx))
         else:
             current = iam.get_policy_version(PolicyArn=existing["Arn"],
@@ -289,7 +292,7 @@ def _stage_grants(iam: Any, resource: Resource, ctx: ApplyContext, wanted: dict[
         existing = get_or_none(iam.get_policy, "Policy", PolicyArn=arn)
         if existing is None:
             break
-        if owned_by_plan(existing, ctx) and not existing.get("AttachmentCount"):
+        if of_plan(tags_of(existing), ctx) and not existing.get("AttachmentCount"):
             for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
                 if not version["IsDefaultVersion"]:
                     iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])

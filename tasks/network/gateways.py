@@ -13,18 +13,16 @@ import hashlib
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, RemovedAfter, RestoredHome
-from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, created, delete_quietly, ec2_arn, find_owned,
-                          name_of, tags_of)
+from core.capabilities import ClaimsArnKinds, Cleaner, Preflight, RemovedAfter, RestoredHome
+from core.ec2_index import Lookup, created, ec2_arn, find_owned, name_of
+from core.handler import Applied, ApplyContext, CleanupContext, delete_quietly, tags_of
+from core.models import Mode, Phase, Resource, resource_key
 from core.plan import Plan
-from core.models import Resource, resource_key
+from core.preflight import Quota, applied_quota, to_create
 
-VPC = "ec2:vpc"
-SUBNET = "ec2:subnet"
-IGW = "ec2:internet-gateway"
-EIGW = "ec2:egress-only-internet-gateway"
-EIP = "ec2:elastic-ip"
-NAT = "ec2:nat-gateway"
+from .types import EIGW, EIP, IGW, NAT, SUBNET, VPC
+
+EIP_QUOTA: Quota = ("ec2", "L-0263D0A3", "vpc-max-elastic-ips")  # Service Quotas: EC2-VPC Elastic IPs
 IGW_LOOKUP = Lookup("describe_internet_gateways", "InternetGateways", "InternetGatewayId", "InternetGatewayIds")
 EIGW_LOOKUP = Lookup("describe_egress_only_internet_gateways", "EgressOnlyInternetGateways",
                      "EgressOnlyInternetGatewayId", "EgressOnlyInternetGatewayIds")
@@ -40,6 +38,7 @@ def client_token(ctx: ApplyContext, resource: Resource) -> str:
 
 class InternetGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome, RemovedAfter):
     type: ClassVar[str] = IGW
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:internet-gateway",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = True
@@ -97,6 +96,7 @@ class InternetGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome, RemovedAfter
 
 class EgressOnlyGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = EIGW
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:egress-only-internet-gateway",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = True
@@ -138,13 +138,30 @@ class EgressOnlyGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome):
                                   EgressOnlyInternetGatewayId=g["EgressOnlyInternetGatewayId"])]
 
 
-class ElasticIpHandler(ClaimsArnKinds, Cleaner, RestoredHome):
+class ElasticIpHandler(ClaimsArnKinds, Preflight, Cleaner, RestoredHome):
     type: ClassVar[str] = EIP
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:elastic-ip",)
     pilot_light: ClassVar[bool] = False
     internet_facing: ClassVar[bool] = True
     version: ClassVar[int] = 1
     restored_home: ClassVar[bool] = True  # failback's phase 1
+
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """Before a failover (a drill has no internet, so no address): the addresses to allocate fit in the
+        recovery region's quota."""
+        if ctx.mode != Mode.RECOVER:
+            return []
+        ec2 = ctx.recovery.client("ec2")
+        eips = to_create(ec2, ctx.plan, resources, "describe_addresses", "Addresses", ctx.drill_id)
+        if not eips:
+            return []
+        limit = applied_quota(ctx.recovery, EIP_QUOTA)
+        used = len(ec2.describe_addresses()["Addresses"])
+        if limit is not None and used + len(eips) > limit:
+            return [("quota.elastic_ips", f"{len(eips)} Elastic IP(s) to allocate and {used} allocated exceed "
+                     f"the {int(limit)} allowed in {ctx.plan.recovery.region}: raise 'EC2-VPC Elastic IPs'")]
+        return []
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []
@@ -186,6 +203,7 @@ class ElasticIpHandler(ClaimsArnKinds, Cleaner, RestoredHome):
 
 class NatGatewayHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = NAT
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:natgateway",)
     pilot_light: ClassVar[bool] = False
     internet_facing: ClassVar[bool] = True

@@ -6,14 +6,13 @@ from typing import Any, ClassVar
 
 from core.aws import Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
-from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, adopt_tags, created, delete_quietly, ec2_arn,
-                          find_owned, find_vpc_default, name_of, tags_of)
+from core.ec2_index import Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default, name_of
+from core.handler import Applied, ApplyContext, CleanupContext, delete_quietly, tags_of
+from core.models import Phase, Resource, resource_key
 from core.plan import Plan
-from core.models import Resource, resource_key
 
-VPC = "ec2:vpc"
-SUBNET = "ec2:subnet"
-NACL = "ec2:network-acl"
+from .types import NACL, SUBNET, VPC
+
 LOOKUP = Lookup("describe_network_acls", "NetworkAcls", "NetworkAclId", "NetworkAclIds")
 DEFAULT_RULE = 32767  # the implicit deny-all, present in every ACL and not editable
 
@@ -44,6 +43,7 @@ def _entry_kwargs(entry: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
 
 class NetworkAclHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = NACL
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:network-acl",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False

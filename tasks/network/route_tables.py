@@ -13,14 +13,13 @@ from typing import Any, ClassVar
 
 from core.aws import Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
-from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, adopt_tags, created, delete_quietly, ec2_arn,
-                          find_owned, find_vpc_default, name_of, tags_of)
+from core.ec2_index import Lookup, adopt_tags, created, ec2_arn, find_owned, find_vpc_default, name_of
+from core.handler import Applied, ApplyContext, CleanupContext, delete_quietly, tags_of
+from core.models import Phase, Resource, resource_key
 from core.plan import Plan
-from core.models import Resource, resource_key
 
-VPC = "ec2:vpc"
-SUBNET = "ec2:subnet"
-ROUTE_TABLE = "ec2:route-table"
+from .types import ROUTE_TABLE, SUBNET, VPC
+
 LOOKUP = Lookup("describe_route_tables", "RouteTables", "RouteTableId", "RouteTableIds")
 TARGETS = {  # describe field -> (resource type, create_route parameter)
     "NatGatewayId": ("ec2:nat-gateway", "NatGatewayId"),
@@ -52,6 +51,7 @@ def _target(route: dict[str, Any]) -> tuple[str, str] | None:
 
 class RouteTableHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = ROUTE_TABLE
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:route-table",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False

@@ -13,14 +13,13 @@ from typing import Any, ClassVar
 
 from core.aws import Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, PartOf, RestoredHome
-from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, adopt_tags, created,
-                          delete_quietly, find_owned, find_vpc_default, tags_of)
+from core.ec2_index import Lookup, adopt_tags, created, find_owned, find_vpc_default
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, tags_of
+from core.models import Phase, Resource, resource_key
 from core.plan import Plan
-from core.models import Resource, resource_key
 
-VPC = "ec2:vpc"
-GROUP = "ec2:security-group"
-RULES = "ec2:security-group-rules"
+from .types import GROUP, RULES, VPC
+
 LOOKUP = Lookup("describe_security_groups", "SecurityGroups", "GroupId", "GroupIds")
 
 
@@ -62,6 +61,7 @@ def _permission(rule: dict[str, Any]) -> dict[str, Any]:
 
 class SecurityGroupHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = GROUP
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
@@ -114,6 +114,7 @@ class SecurityGroupHandler(ClaimsArnKinds, Cleaner, RestoredHome):
 
 class SecurityGroupRulesHandler(ClaimsArnKinds, Cleaner, RestoredHome, PartOf):
     type: ClassVar[str] = RULES
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:security-group-rule",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False

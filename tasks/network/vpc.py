@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any, ClassVar
 
+from core.artifacts import console_host
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
-from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, delete_quietly,
-                          ec2_arn, ensure_tagged, find_owned, name_of, tags_of)
+from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, Encloses, Preflight, RestoredHome
+from core.ec2_index import Lookup, created, ec2_arn, ensure_tagged, find_owned, name_of
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, tags_of
+from core.models import Mode, Phase, Resource, resource_key
+from core.ownership import same_run_kind
 from core.plan import Plan
-from core.models import Mode, Resource, resource_key
+from core.preflight import Quota, applied_quota, available_zones, foreign_cidrs, to_create
 
-DHCP = "ec2:dhcp-options"
-VPC = "ec2:vpc"
-SUBNET = "ec2:subnet"
+from .types import DHCP, SUBNET, VPC
+
+VPC_QUOTA: Quota = ("vpc", "L-F678F1CE", None)  # Service Quotas: VPCs per Region
 VPC_LOOKUP = Lookup("describe_vpcs", "Vpcs", "VpcId", "VpcIds")
 DHCP_LOOKUP = Lookup("describe_dhcp_options", "DhcpOptions", "DhcpOptionsId", "DhcpOptionsIds")
 ENI_POLL_SECONDS, ENI_POLL_ATTEMPTS = 10, 30  # a deleted load balancer's interfaces linger for minutes
@@ -35,6 +39,7 @@ def _is_default_dhcp(config: dict[str, list[str]], region: str) -> bool:
 
 class DhcpOptionsHandler(ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = DHCP
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:dhcp-options",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
@@ -73,7 +78,7 @@ class DhcpOptionsHandler(ClaimsArnKinds, Cleaner, RestoredHome):
             original = ctx.index.ids(ctx, ec2, DHCP_LOOKUP).get(resource.source_id)
             items += ec2.describe_dhcp_options(DhcpOptionsIds=[original])["DhcpOptions"] if original else []
         # option sets are immutable: a changed set is a new one, so adopt only an exact match
-        return next((i for i in items if ctx.owns(i.get("Tags")) and _dhcp_config(i) == desired), None)
+        return next((i for i in items if same_run_kind(i.get("Tags"), ctx) and _dhcp_config(i) == desired), None)
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         found = self._matching(resource, ctx)
@@ -93,13 +98,58 @@ class DhcpOptionsHandler(ClaimsArnKinds, Cleaner, RestoredHome):
                 if delete_quietly(ec2.delete_dhcp_options, DhcpOptionsId=i["DhcpOptionsId"])]
 
 
-class VpcHandler(ClaimsArnKinds, Cleaner, RestoredHome):
+class VpcHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, Encloses, RestoredHome):
     type: ClassVar[str] = VPC
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc", "ec2:vpc-cidr-block-association")
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
     restored_home: ClassVar[bool] = True  # failback's phase 1
+    encloses: ClassVar[str] = "vpc"  # the config field of what a VPC holds (subnets, tables, groups, ...)
+
+    def console_url(self, recovered_id: str, region: str) -> str:
+        return f"{console_host(region)}/vpcconsole/home?region={region}#VpcDetails:VpcId={recovered_id}"
+
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """In the recovery region (a failback writes in the primary, where the VPCs were): outside a drill (an
+        isolated copy may overlap), no VPC needs a CIDR that overlaps a VPC there that is not drflow's; before a
+        failover or drill, the VPCs to create fit in the region's quota."""
+        if ctx.mode == Mode.FAILBACK:
+            return []
+        ec2 = ctx.recovery.client("ec2")
+        problems = [] if ctx.mode == Mode.DRILL else self._overlaps(resources, ctx, ec2)
+        if ctx.mode in (Mode.RECOVER, Mode.DRILL):
+            problems += self._quota(resources, ctx, ec2)
+        return problems
+
+    def _overlaps(self, resources: list[Resource], ctx: ApplyContext, ec2: Any) -> list[tuple[str, str]]:
+        region, problems = ctx.plan.recovery.region, []
+        foreign = foreign_cidrs(ctx.plan, ec2)
+        mapped_by_user = [ipaddress.ip_network(d) for d in ctx.plan.network.cidr_map.values()]
+        for resource in resources:
+            for cidr in [resource.config["cidr_block"], *resource.config["secondary_cidr_blocks"]]:
+                target = ipaddress.ip_network(ctx.net.cidr(cidr))
+                if any(target.subnet_of(m) for m in mapped_by_user):
+                    continue  # the plan's own map: core.preflight.check_recovery_region reports it
+                for vpc_id, other in foreign:
+                    if target.overlaps(other):
+                        problems.append(("network.cidr_map", f"{resource.source_id} ({resource.name}) needs {target} "
+                                         f"in {region}, which overlaps {other} of {vpc_id} (not drflow's); "
+                                         f"map it elsewhere with network.cidr_map"))
+        return problems
+
+    def _quota(self, resources: list[Resource], ctx: ApplyContext, ec2: Any) -> list[tuple[str, str]]:
+        vpcs = to_create(ec2, ctx.plan, resources, "describe_vpcs", "Vpcs", ctx.drill_id)
+        if not vpcs:
+            return []
+        limit = applied_quota(ctx.recovery, VPC_QUOTA)
+        used = len(paginate(ec2, "describe_vpcs", "Vpcs"))
+        if limit is not None and used + len(vpcs) > limit:
+            return [("quota.vpcs", f"{len(vpcs)} VPC(s) to create ({', '.join(r.name for r in vpcs)}) and "
+                     f"{used} in use exceed the {int(limit)} allowed in {ctx.plan.recovery.region}: "
+                     "raise 'VPCs per Region'")]
+        return []
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
@@ -169,13 +219,28 @@ class VpcHandler(ClaimsArnKinds, Cleaner, RestoredHome):
         return [v["VpcId"] for v in ctx.ec2_items(ec2, VPC_LOOKUP) if delete_quietly(ec2.delete_vpc, VpcId=v["VpcId"])]
 
 
-class SubnetHandler(ClaimsArnKinds, Cleaner, RestoredHome):
+class SubnetHandler(ClaimsArnKinds, Preflight, Cleaner, RestoredHome):
     type: ClassVar[str] = SUBNET
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:subnet",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
     restored_home: ClassVar[bool] = True  # failback's phase 1
+
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """In the recovery region (not a failback, which writes in the primary): the zone each subnet maps to
+        is available there."""
+        if ctx.mode == Mode.FAILBACK:
+            return []
+        zones, region = available_zones(ctx.recovery.client("ec2")), ctx.plan.recovery.region
+        problems = []
+        for resource in resources:
+            az = resource.config["availability_zone"]
+            if ctx.net.az(az) not in zones:
+                problems.append((f"network.az_map.{az}", f"subnet {resource.source_id} ({resource.name}) is in {az}, "
+                                 f"which maps to {ctx.net.az(az)}: not available in {region}; add an az_map entry"))
+        return problems
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         out = []

@@ -12,14 +12,13 @@ from typing import Any, ClassVar
 
 from core.aws import Retryable, Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, RestoredHome
-from core.handler import (Applied, ApplyContext, CleanupContext, Lookup, Unrecoverable, created, ec2_arn, find_owned,
-                          name_of, tags_of)
+from core.ec2_index import Lookup, created, ec2_arn, find_owned, name_of
+from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, tags_of
+from core.models import Phase, Resource, resource_key
 from core.plan import Plan
-from core.models import Resource, resource_key
 
-VPC = "ec2:vpc"
-GATEWAY = "ec2:vpc-endpoint"
-INTERFACE = "ec2:interface-endpoint"
+from .types import GATEWAY, INTERFACE, VPC
+
 LOOKUP = Lookup("describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId", "VpcEndpointIds")
 GONE = ("deleted", "deleting", "failed", "rejected")
 POLL_SECONDS, POLL_ATTEMPTS = 5, 60
@@ -129,6 +128,7 @@ class _EndpointHandler:
 
 class GatewayEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = GATEWAY
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Gateway"
     pilot_light: ClassVar[bool] = True
@@ -136,6 +136,7 @@ class GatewayEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner, Restored
 
 class InterfaceEndpointHandler(_EndpointHandler, ClaimsArnKinds, Cleaner, RestoredHome):
     type: ClassVar[str] = INTERFACE
+    phase: ClassVar[Phase] = Phase.NETWORK
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:vpc-endpoint",)
     endpoint_type: ClassVar[str] = "Interface"
     pilot_light: ClassVar[bool] = False

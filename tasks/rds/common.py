@@ -8,14 +8,12 @@ resource found under that name is adopted only when drflow's tags say it is this
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from core.aws import error_code
-from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable
-from core.models import Resource
+from core.handler import ApplyContext, Unrecoverable
 
 SUBNET_GROUP = "rds:db-subnet-group"
 PARAMETER_GROUP = "rds:db-parameter-group"
@@ -30,17 +28,10 @@ def is_default(name: str | None) -> bool:
     return not name or name.startswith(("default.", "default:"))
 
 
-def recovered_name(ctx: ApplyContext, name: str, limit: int = 255) -> str:
-    """The source name, plus in a drill a short suffix from the drill id (RDS identifiers: max 63 chars)."""
-    if not ctx.drill_id:
-        return name
-    suffix = "-" + hashlib.sha256(ctx.drill_id.encode()).hexdigest()[:6]
-    return name[:limit - len(suffix)].rstrip("-") + suffix
-
-
-def owned(ctx: ApplyContext, resource: Resource, tags: dict[str, str]) -> bool:
-    return (tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id
-            and ctx.owns([{"Key": k, "Value": v} for k, v in tags.items()]))
+# RDS identifiers may not hold two hyphens in a row (RDS User Guide, "Naming constraints"): a name cut to make
+# room for a drill's suffix loses its trailing hyphens; the 6-hex suffix is the one RDS names always had.
+RDS_NAMING = {"suffix_length": 6, "no_double_dash": True}
+GROUP_NAME_LIMIT = 255
 
 
 def not_ours(what: str, name: str, ctx: ApplyContext) -> Unrecoverable:

@@ -20,17 +20,20 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from core.artifacts import console_host
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, FailsBack, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, FailsBack, Preflight
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable, delete_quietly, tags_of
-from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Outcome, Resource, resource_key
+from core.keys import KeyCatalog, created_key, key_links, key_problems, recovery_key, snapshot_key_problems
+from core.models import Outcome, Phase, Resource, resource_key
+from core.ownership import in_scope, owned, recovered_name
 from core.plan import Plan
-from .common import (CLUSTER, CLUSTER_PARAMETER_GROUP, INSTANCE, OPTION_GROUP, PARAMETER_GROUP,
-                              SUBNET_GROUP, describe_one, is_default, not_ours, owned, recovered_name)
+
+from .common import (CLUSTER, CLUSTER_PARAMETER_GROUP, INSTANCE, OPTION_GROUP, PARAMETER_GROUP, RDS_NAMING,
+                     SUBNET_GROUP, describe_one, is_default, not_ours)
 from .snapshots import (CLUSTER_SNAPSHOTS, INSTANCE_SNAPSHOTS, SnapshotApi, choose_snapshot, copy_back, copy_problem,
-                                 created_key, ready_copy, source_snapshots, stage_copy)
+                        ready_copy, source_snapshots, stage_copy)
 
 NOT_RDS = ("neptune", "docdb")  # engines describe_db_* also lists, which are other services
 DB_WAIT = {"Delay": 30, "MaxAttempts": 180}  # a restore of a large database takes up to an hour or so
@@ -39,7 +42,7 @@ MAX_DB_ID = 63
 
 def _in_scope(plan: Plan, type_: str, tags: dict[str, str]) -> bool:
     types = plan.scope.resource_types
-    return (not types or type_ in types) and all(tags.get(k) == v for k, v in plan.scope.tags.items())
+    return (not types or type_ in types) and in_scope(tags, plan.scope.tags)
 
 
 def _group_key(type_: str, name: str | None) -> str | None:
@@ -90,9 +93,9 @@ class _Database:
 
     def _recovered(self, resource: Resource, ctx: ApplyContext) -> tuple[str, dict[str, Any] | None]:
         """(recovered identifier, what drflow already restored under it); someone else's is refused."""
-        rid = recovered_name(ctx, resource.source_id, MAX_DB_ID)
+        rid = recovered_name(resource.source_id, ctx, MAX_DB_ID, **RDS_NAMING)
         item = self._describe(ctx.recovery.client("rds"), rid)
-        if item is not None and not owned(ctx, resource, tags_of({"Tags": item.get("TagList")})):
+        if item is not None and not owned(item.get("TagList"), resource, ctx):
             raise not_ours(self.what, rid, ctx)
         return rid, item
 
@@ -105,7 +108,8 @@ class _Database:
         return rid if item else None
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        """Each database's key still has a mapping; at failover, the copy its recovery point names exists and
+        """Each database's key still has a mapping (and, cross-account, lets the recovery account copy the
+        snapshots shared with it); at failover, the copy its recovery point names exists and
         no database that is not drflow's holds the identifier to restore under."""
         problems: list[tuple[str, str]] = []
         for resource in resources:
@@ -120,6 +124,8 @@ class _Database:
                 problem = "; ".join(filter(None, [problem, str(exc)]))
             if problem:
                 problems.append((resource.key, problem))
+        if ctx.staging:  # before the nightly writes: the recovery account can copy the snapshots shared with it
+            problems += snapshot_key_problems(ctx.plan, resources, ctx.source)
         return problems
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
@@ -181,17 +187,21 @@ class _Database:
                   "iam_auth": bool(item.get("IAMDatabaseAuthenticationEnabled")),
                   "deletion_protection": bool(item.get("DeletionProtection")),
                   "copy_tags_to_snapshot": bool(item.get("CopyTagsToSnapshot"))}
-        deps = groups + ([config["subnet_group"]] if config["subnet_group"] else []) + key_dependencies(plan, key)
+        deps = groups + ([config["subnet_group"]] if config["subnet_group"] else [])
         return config, deps
 
 
-class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, FailsBack):
+class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
     type: ClassVar[str] = CLUSTER
+    phase: ClassVar[Phase] = Phase.DATA
     failback_plan: ClassVar[str] = "snapshot the recovered cluster, copy the snapshot into the primary"
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:cluster",)
     api: ClassVar[SnapshotApi] = CLUSTER_SNAPSHOTS
     what: ClassVar[str] = "DB cluster"
     noun: ClassVar[str] = "DBCluster"
+
+    def console_url(self, recovered_id: str, region: str) -> str:
+        return f"{console_host(region)}/rds/home?region={region}#database:id={recovered_id};is-cluster=true"
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         rds = source.client("rds")
@@ -213,6 +223,7 @@ class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, FailsBack)
                 type=CLUSTER, source_id=cid, name=cid, arn=cluster["DBClusterArn"], config=config,
                 tags=tags_of({"Tags": cluster.get("TagList")}),
                 dependencies=sorted(set(deps + ([config["parameter_group"]] if config["parameter_group"] else []))),
+                links=key_links(plan, config["kms_key"]),
                 data={"snapshot": choose_snapshot(plan, CLUSTER_SNAPSHOTS, cid, cluster["DBClusterArn"],
                                                   snapshots.get(cid, []), now)}))
         if problems:
@@ -228,7 +239,7 @@ class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, FailsBack)
             "EngineVersion": cfg["engine_version"], "Port": cfg["port"], "Tags": ctx.tag_list(resource),
             "EnableIAMDatabaseAuthentication": cfg["iam_auth"], "CopyTagsToSnapshot": cfg["copy_tags_to_snapshot"],
             "DeletionProtection": cfg["deletion_protection"] and not ctx.drill_id, **self._network(resource, ctx)}
-        key = recovery_key(ctx.plan, cfg["kms_key"], created_key(resource, ctx))
+        key = recovery_key(ctx.plan, cfg["kms_key"], created_key(ctx, cfg["kms_key"]))
         if key:
             kwargs["KmsKeyId"] = key
         if cfg["parameter_group"]:
@@ -248,13 +259,17 @@ def _storage_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     return {api: cfg[k] for k, api in names.items() if cfg.get(k)}
 
 
-class DbInstanceHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, FailsBack):
+class DbInstanceHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
     type: ClassVar[str] = INSTANCE
+    phase: ClassVar[Phase] = Phase.DATA
     failback_plan: ClassVar[str] = "snapshot the recovered database, copy the snapshot into the primary"
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:db",)
     api: ClassVar[SnapshotApi] = INSTANCE_SNAPSHOTS
     what: ClassVar[str] = "DB instance"
     noun: ClassVar[str] = "DBInstance"
+
+    def console_url(self, recovered_id: str, region: str) -> str:
+        return f"{console_host(region)}/rds/home?region={region}#database:id={recovered_id};is-cluster=false"
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         rds = source.client("rds")
@@ -294,7 +309,8 @@ class DbInstanceHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, FailsBack
                 data = {"snapshot": choose_snapshot(plan, INSTANCE_SNAPSHOTS, db_id, db["DBInstanceArn"],
                                                     snapshots.get(db_id, []), now)}
             out.append(Resource(type=INSTANCE, source_id=db_id, name=db_id, arn=db["DBInstanceArn"], config=config,
-                                tags=tags, dependencies=sorted(set(deps + groups)), data=data))
+                                tags=tags, dependencies=sorted(set(deps + groups)), data=data,
+                                links=key_links(plan, config.get("kms_key"))))
         if problems:
             raise ScopeError(problems)
         return out

@@ -14,10 +14,12 @@ from typing import Any, ClassVar
 from core.aws import Side, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly, tags_of
-from core.models import Resource, resource_key
+from core.models import Phase, Resource, resource_key
+from core.ownership import owned, recovered_name
 from core.plan import Plan
-from .common import (CLUSTER_PARAMETER_GROUP, OPTION_GROUP, PARAMETER_GROUP, SUBNET_GROUP, describe_one,
-                              is_default, not_ours, owned, recovered_name)
+
+from .common import (CLUSTER_PARAMETER_GROUP, OPTION_GROUP, PARAMETER_GROUP, SUBNET_GROUP, describe_one, is_default,
+                     RDS_NAMING, GROUP_NAME_LIMIT, not_ours)
 
 
 def _sync_tags(rds: Any, arn: str, current: dict[str, str], wanted: dict[str, str]) -> bool:
@@ -51,13 +53,13 @@ class _Group:
     def _existing(self, resource: Resource, ctx: ApplyContext) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
         rds = ctx.recovery.client("rds")
         # AWS reserves "default" (the default VPC's subnet group): its counterpart needs a name of its own
-        name = recovered_name(ctx, f"drflow-{ctx.plan.name}-default".lower() if resource.source_id == "default"
-                              else resource.source_id)
+        name = recovered_name(f"drflow-{ctx.plan.name}-default".lower() if resource.source_id == "default"
+                              else resource.source_id, ctx, GROUP_NAME_LIMIT, **RDS_NAMING)
         item = self._describe(rds, name)
         if item is None:
             return name, None, {}
         tags = _tags_of_arn(rds, item[f"{self.prefix}Arn"])
-        if not owned(ctx, resource, tags):
+        if not owned(tags, resource, ctx):
             raise not_ours(self.what, name, ctx)
         return name, item, tags
 
@@ -110,6 +112,7 @@ class _Group:
 
 class SubnetGroupHandler(_Group, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = SUBNET_GROUP
+    phase: ClassVar[Phase] = Phase.DATA
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:subgrp",)
     what: ClassVar[str] = "DB subnet group"
     prefix: ClassVar[str] = "DBSubnetGroup"
@@ -188,6 +191,7 @@ class _ParameterGroup(_Group):
 
 class ParameterGroupHandler(_ParameterGroup, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = PARAMETER_GROUP
+    phase: ClassVar[Phase] = Phase.DATA
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:pg",)
     what: ClassVar[str] = "DB parameter group"
     prefix: ClassVar[str] = "DBParameterGroup"
@@ -197,6 +201,7 @@ class ParameterGroupHandler(_ParameterGroup, ClaimsArnKinds, Cleaner):
 
 class ClusterParameterGroupHandler(_ParameterGroup, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = CLUSTER_PARAMETER_GROUP
+    phase: ClassVar[Phase] = Phase.DATA
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:cluster-pg",)
     what: ClassVar[str] = "DB cluster parameter group"
     prefix: ClassVar[str] = "DBClusterParameterGroup"
@@ -225,6 +230,7 @@ def _options(group: dict[str, Any], sg_key: Any) -> list[dict[str, Any]]:
 
 class OptionGroupHandler(_Group, ClaimsArnKinds, Cleaner):
     type: ClassVar[str] = OPTION_GROUP
+    phase: ClassVar[Phase] = Phase.DATA
     arn_kinds: ClassVar[tuple[str, ...]] = ("rds:og",)
     what: ClassVar[str] = "option group"
     prefix: ClassVar[str] = "OptionGroup"

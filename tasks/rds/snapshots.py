@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
 from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
-from core.keys import recovery_key
+from core.keys import created_key, recovery_key
 from core.models import Resource
 from core.plan import Plan
 
@@ -169,7 +169,8 @@ def stage_copy(resource: Resource, ctx: ApplyContext, api: SnapshotApi) -> tuple
         details["taken"] = written and not snap["automated"]
         kwargs: dict[str, Any] = {f"Source{api.id_field}": snap["arn"], f"Target{api.id_field}": snap["copy"],
                                   "SourceRegion": ctx.plan.source.region, "Tags": _tags(ctx, resource)}
-        key = recovery_key(ctx.plan, resource.config.get("kms_key"), created_key(resource, ctx))
+        source_key = resource.config.get("kms_key")
+        key = recovery_key(ctx.plan, source_key, created_key(ctx, source_key))
         if key:
             kwargs["KmsKeyId"] = key
         copy = api.call(rds, "copy", **kwargs)[api.prefix]
@@ -178,12 +179,6 @@ def stage_copy(resource: Resource, ctx: ApplyContext, api: SnapshotApi) -> tuple
     details["pruned"] = _prune_copies(ctx, api, resource.source_id, snap["copy"])
     details["pruned_source"] = _prune_source(ctx, api, resource.source_id, snap["id"])
     return written or bool(details["pruned"] or details["pruned_source"]), details
-
-
-def created_key(resource: Resource, ctx: ApplyContext) -> str | None:
-    """The recovered kms:key a "create" mapping refers to, when the resource depends on one (for recovery_key)."""
-    key_dep = next((d for d in resource.dependencies if d.startswith("kms:key/")), None)
-    return ctx.ref(key_dep) if key_dep and key_dep in ctx.deps else None
 
 
 def _prune_copies(ctx: ApplyContext, api: SnapshotApi, db_id: str, current: str) -> list[str]:

@@ -20,15 +20,17 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from core.artifacts import console_host
 from core.aws import Side, error_code
-from core.capabilities import ClaimsArnKinds, FailsBack, Preflight
+from core.capabilities import ClaimsArnKinds, ConsoleLink, FailsBack, Preflight
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
-from core.keys import KeyCatalog, key_dependencies, key_problems, recovery_key
-from core.models import Mode, Outcome, Resource
+from core.keys import KeyCatalog, created_key, key_links, key_problems, recovery_key, replica_key_problems
+from core.models import Mode, Outcome, Phase, Resource
+from core.ownership import copy_of, in_scope
 from core.plan import Plan
-from .replication import (bucket_arn, configure_replication, mirror_settings, ours, reverse_replication, rule_id,
-                          setting)
+
+from .replication import bucket_arn, configure_replication, mirror_settings, reverse_replication, rule_id, setting
 from .sync import backfill
 
 BUCKET = "s3:bucket"
@@ -37,8 +39,9 @@ NOT_FOUND = {"404", "NoSuchBucket", "NotFound"}
 FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
 
 
-class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
+class BucketHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack):
     type: ClassVar[str] = BUCKET
+    phase: ClassVar[Phase] = Phase.DATA
     arn_kinds: ClassVar[tuple[str, ...]] = ("s3",)
     pilot_light: ClassVar[bool] = True
     internet_facing: ClassVar[bool] = False
@@ -46,6 +49,12 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
     failback_phase: ClassVar[FailbackPhase] = FailbackPhase.DATA
     failback_plan: ClassVar[str] = ("replicate the replica back into the bucket; copy what the bucket lacks "
                                     "(same account)")
+
+    def console_url(self, recovered_id: str, region: str) -> str:
+        """S3's console is global in the commercial partition; GovCloud and China keep it under their own host."""
+        if region.startswith(("us-gov-", "cn-")):
+            return f"{console_host(region)}/s3/buckets/{recovered_id}?region={region}"
+        return f"https://s3.console.aws.amazon.com/s3/buckets/{recovered_id}?region={region}"
 
     # ---- discovery (read-only) -------------------------------------------------------------------------
 
@@ -64,7 +73,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
         out: list[Resource] = []
         for name in sorted(names):
             tags = {t["Key"]: t["Value"] for t in setting(s3.get_bucket_tagging, "TagSet", Bucket=name) or []}
-            if any(tags.get(k) != v for k, v in plan.scope.tags.items()):
+            if not in_scope(tags, plan.scope.tags):
                 continue
             resource, found = self._describe(s3, catalog, plan, name, tags)
             problems += found
@@ -100,7 +109,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
                     "public_access_block": setting(s3.get_public_access_block, "PublicAccessBlockConfiguration",
                                                     Bucket=name),
                     "policy": json.loads(policy) if policy else None},
-            dependencies=key_dependencies(plan, key))
+            links=key_links(plan, key))
         return resource, problems
 
     @staticmethod
@@ -143,7 +152,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         tags = self._replica_tags(ctx.recovery.client("s3"), resource.config["replica"])
-        return resource.config["replica"] if tags is not None and ours(tags, resource, ctx) else None
+        return resource.config["replica"] if tags is not None and copy_of(tags, resource, ctx) else None
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """Staging: a replica name taken by a bucket that is not this plan's copy of this bucket is a collision.
@@ -153,7 +162,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
         for resource in resources:
             replica = resource.config["replica"]
             tags = self._replica_tags(s3, replica)
-            if ctx.staging and tags is not None and not ours(tags, resource, ctx):
+            if ctx.staging and tags is not None and not copy_of(tags, resource, ctx):
                 problems.append((f"s3:bucket {resource.source_id}", f"replica name collision: a bucket named "
                                  f"{replica} already exists and is not drflow's copy of {resource.source_id} (no "
                                  f"{TAG_PLAN}={ctx.plan.name} / {TAG_SOURCE_ID}={resource.source_id} tags); choose "
@@ -161,6 +170,8 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
             elif not ctx.staging and tags is None:
                 problems.append((f"s3:bucket {resource.source_id}", f"its replica {replica} does not exist in "
                                  f"{ctx.recovery.region}: nightly replication never staged it"))
+        if ctx.staging:  # cross-account: the source's replication role may write with the mapped recovery keys
+            problems += replica_key_problems(ctx.plan, resources, ctx.recovery)
         return problems
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
@@ -187,7 +198,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
             self._create(s3, replica, ctx)
             writes.append("create_bucket")
             tags = {}
-        elif not ours(tags, resource, ctx):
+        elif not copy_of(tags, resource, ctx):
             raise Unrecoverable(f"replica name collision: {replica} exists and is not drflow's copy of {name}")
         wanted = {**ctx.tags(resource), **({TAG_BACKFILLED: tags[TAG_BACKFILLED]} if TAG_BACKFILLED in tags else {})}
         if tags != wanted:
@@ -236,8 +247,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, FailsBack):
         key = resource.config["kms_key"]
         if key is None:
             return None
-        deps = key_dependencies(ctx.plan, key)
-        target = recovery_key(ctx.plan, key, created=ctx.ref(deps[0]) if deps else None)
+        target = recovery_key(ctx.plan, key, created=created_key(ctx, key))
         if target.startswith("arn:"):
             return target
         kms = ctx.recovery.client("kms")

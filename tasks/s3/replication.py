@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from core.aws import error_code
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource
+from core.ownership import copy_of
 from core.plan import Plan
 from core.policy import Translated, Translation, translate
 
@@ -44,11 +45,6 @@ def setting(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> Any
 
 def bucket_arn(name: str) -> str:
     return f"arn:aws:s3:::{name}"
-
-
-def ours(tags: dict[str, str], resource: Resource, ctx: ApplyContext) -> bool:
-    """Tags that say: this plan's copy of this bucket (the replica, or its replication role)."""
-    return tags.get(TAG_PLAN) == ctx.plan.name and tags.get(TAG_SOURCE_ID) == resource.source_id
 
 
 def rule_id(plan: Plan) -> str:
@@ -244,7 +240,7 @@ def _role(resource: Resource, ctx: ApplyContext, replica_key: str | None) -> tup
         iam.get_waiter("role_exists").wait(RoleName=name)
         writes.append("source:create_role")
     else:
-        if not ours(tags_of(role) or _role_tags(iam, name), resource, ctx):
+        if not copy_of(tags_of(role) or _role_tags(iam, name), resource, ctx):
             raise Unrecoverable(f"IAM role {name} exists in account {ctx.plan.source.account_id} and is not drflow's")
         if role["AssumeRolePolicyDocument"] != TRUST:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(TRUST))

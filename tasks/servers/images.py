@@ -16,6 +16,7 @@ from core.amis import image_snapshots, share_image
 from core.aws import Retryable, Side
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource
+from core.ownership import same_run_kind
 
 TAG_CAPTURED = "drflow:captured-at"
 
@@ -87,7 +88,7 @@ def find_launched(resource: Resource, ctx: ApplyContext) -> str | None:
     """An instance this plan (and drill) already launched from an image for the server."""
     reservations = ctx.recovery.client("ec2").describe_instances(Filters=ctx.owner_filters(resource) + [
         {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
-    found = [i for r in reservations for i in r["Instances"] if ctx.owns(i.get("Tags"))]
+    found = [i for r in reservations for i in r["Instances"] if same_run_kind(i.get("Tags"), ctx)]
     return found[0]["InstanceId"] if found else None
 
 

@@ -16,25 +16,33 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any, ClassVar
-
 from datetime import datetime, timezone
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from core.artifacts import console_host
 from core.aws import Retryable, Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, FailsBack, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, FailsBack, Preflight
+from core.ec2_index import name_of
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
-                          delete_quietly, name_of, tags_of)
-from core.models import Mode, Outcome, Resource, resource_key
+                          delete_quietly, tags_of)
+from core.models import Mode, Outcome, Phase, Resource, resource_key
+from core.ownership import of_plan, same_run_kind
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
-from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
-from .templates import DrillLaunch, borrow, give_back, remove_drill_versions, sync_production, template_of
+from core.preflight import Quota, account_attribute, applied_quota, to_create
+
 from . import failback, failback_imaged
 from .images import find_launched, image_problem, launch_from_image, stage_image
+from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
+from .templates import DrillLaunch, borrow, give_back, remove_drill_versions, sync_production, template_of
 
 SERVER = "ec2:instance"
+# Service Quotas: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances' vCPUs, and the EC2 account
+# attribute that counts instances where the quota has no value
+VCPU_QUOTA: Quota = ("ec2", "L-1216C47A", "max-instances")
+STANDARD_FAMILIES = tuple("acdhimrtz")
 DEPENDS_TAG = "drflow:depends-on"
 AGENT_TAG = "drs-agent"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -146,8 +154,9 @@ def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
     return data
 
 
-class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
+class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
     type: ClassVar[str] = SERVER
+    phase: ClassVar[Phase] = Phase.SERVERS
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:instance", "ec2:volume", "ec2:network-interface")
     pilot_light: ClassVar[bool] = True  # the launch template sync is free; the launch happens at failover
     internet_facing: ClassVar[bool] = False
@@ -155,6 +164,9 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
     failback_phase: ClassVar[FailbackPhase] = FailbackPhase.SERVERS
     failback_plan: ClassVar[str] = ("DRS reverse replication then a launch in the primary; imaged: AMI, copy home, "
                                     "launch")
+
+    def console_url(self, recovered_id: str, region: str) -> str:
+        return f"{console_host(region)}/ec2/home?region={region}#InstanceDetails:instanceId={recovered_id}"
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         ec2 = source.client("ec2")
@@ -246,7 +258,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
         for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
             for instance in reservation["Instances"]:
                 tags = instance.get("Tags", [])
-                if (tags_of(instance).get("drflow:plan") == ctx.plan.name and ctx.owns(tags)
+                if (of_plan(tags, ctx) and same_run_kind(tags, ctx)
                         and instance["State"]["Name"] in ("pending", "running")):
                     return instance["InstanceId"]
         return None
@@ -264,7 +276,36 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
         own copy."""
         if ctx.staging:
             return []  # checked before a failover, when it matters
-        return self._launch_problems(resources, ctx) + self._ip_problems(resources, ctx)
+        return self._launch_problems(resources, ctx) + self._ip_problems(resources, ctx) + self._quota(resources, ctx)
+
+    def _quota(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """The servers to launch fit in the recovery region's vCPU quota of standard instances (or, where Service
+        Quotas has no value, in the instance count of the EC2 account attributes)."""
+        ec2, region = ctx.recovery.client("ec2"), ctx.plan.recovery.region
+        servers = to_create(ec2, ctx.plan, resources, "describe_instances", "Reservations", ctx.drill_id)
+        if not servers:
+            return []
+        running = [i for r in paginate(ec2, "describe_instances", "Reservations",
+                                       Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
+                   for i in r["Instances"]]
+        limit = applied_quota(ctx.recovery, VCPU_QUOTA[:2] + (None,))
+        if limit is None:  # no Service Quotas value: the account attribute counts instances, not vCPUs
+            limit = account_attribute(ec2, VCPU_QUOTA[2])
+            if limit is not None and len(running) + len(servers) > limit:
+                return [("quota.instances", f"{len(servers)} server(s) to launch and {len(running)} running exceed "
+                         f"the {int(limit)} instances allowed in {region} (EC2 max-instances): raise the instance "
+                         "quota")]
+            return []
+        standard = [t for t in [r.config["instance_type"] for r in servers] + [i["InstanceType"] for i in running]
+                    if t[0] in STANDARD_FAMILIES]
+        vcpus = {t["InstanceType"]: t["VCpuInfo"]["DefaultVCpus"] for t in paginate(
+            ec2, "describe_instance_types", "InstanceTypes", InstanceTypes=sorted(set(standard)))} if standard else {}
+        need = sum(vcpus.get(r.config["instance_type"], 0) for r in servers)
+        used = sum(vcpus.get(i["InstanceType"], 0) for i in running)
+        if used + need > limit:
+            return [("quota.vcpus", f"{need} vCPUs of standard instances to launch and {used} running exceed the "
+                     f"{int(limit)} allowed in {region}: raise 'Running On-Demand Standard instances'")]
+        return []
 
     def _launch_problems(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         problems = []
@@ -306,7 +347,8 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
             resource = wanted.get(eni.get("PrivateIpAddress"))
             subnet = subnets.get(eni["SubnetId"], {})
             source_subnet = resource.config["subnet"].split("/", 1)[1] if resource else None
-            if not resource or tags_of(subnet).get(TAG_SOURCE_ID) != source_subnet or not ctx.owns(subnet.get("Tags")) \
+            if not resource or tags_of(subnet).get(TAG_SOURCE_ID) != source_subnet \
+                    or not same_run_kind(subnet.get("Tags"), ctx) \
                     or tags_of(subnet).get(TAG_PLAN) != ctx.plan.name:
                 continue  # another network: no conflict there
             owner = eni.get("Attachment", {}).get("InstanceId")
@@ -320,7 +362,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, FailsBack):
     @staticmethod
     def _is_copy_of(ec2: Any, instance_id: str, resource: Resource, ctx: ApplyContext) -> bool:
         instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-        return tags_of(instance).get(TAG_SOURCE_ID) == resource.source_id and ctx.owns(instance.get("Tags"))
+        return tags_of(instance).get(TAG_SOURCE_ID) == resource.source_id and same_run_kind(instance.get("Tags"), ctx)
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         if resource.config["method"] == "image":

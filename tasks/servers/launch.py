@@ -27,6 +27,7 @@ from prefect.concurrency.sync import concurrency
 from core.aws import paginate
 from core.handler import ApplyContext
 from core.models import Mode
+from core.ownership import TAG_DRILL, of_plan
 
 MAX_SERVERS_PER_JOB = 100
 MAX_JOBS = 20
@@ -193,9 +194,9 @@ def _running_launches(ctx: ApplyContext, any_drill: bool = False) -> dict[str, s
     found: dict[str, str] = {}
     for job in paginate(ctx.recovery.client("drs"), "describe_jobs", "items", filters={}):
         tags = job.get("tags") or {}
-        drill = tags.get("drflow:drill")
+        drill = tags.get(TAG_DRILL)
         if (job.get("type") != "LAUNCH" or job.get("status") == "COMPLETED" or job.get("initiatedBy") != initiated
-                or tags.get("drflow:plan") != ctx.plan.name or (not drill if any_drill else drill != ctx.drill_id)):
+                or not of_plan(tags, ctx) or (not drill if any_drill else drill != ctx.drill_id)):
             continue
         for server in job.get("participatingServers", []):
             if server.get("launchStatus") not in DONE:

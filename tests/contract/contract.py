@@ -13,6 +13,7 @@ from typing import Any
 from core.capabilities import CAPABILITIES
 from core.failback import FailbackPhase
 from core.handler import Handler
+from core.models import Phase
 
 TYPE_RE = re.compile(r"^[a-z0-9]+:[a-z0-9-]+$")  # "ec2:vpc", "elasticbeanstalk:environment"
 ARN_KIND_RE = re.compile(r"^[a-z0-9-]+(:[A-Za-z0-9-]+)?$")  # "s3", "elasticloadbalancing:targetgroup"
@@ -51,11 +52,14 @@ def problems(handler: Any) -> list[str]:
     cls = type(handler)
     out: list[str] = []
     if not isinstance(handler, Handler):
-        missing = [n for n in ("type", "pilot_light", "internet_facing", "version", *REQUIRED) if not hasattr(cls, n)]
+        missing = [n for n in ("type", "phase", "pilot_light", "internet_facing", "version", *REQUIRED)
+                   if not hasattr(cls, n)]
         out.append(f"not a Handler: lacks {', '.join(missing)}")
         return out
     if not isinstance(cls.type, str) or not TYPE_RE.match(cls.type):
         out.append(f"type {cls.type!r} is not <service>:<kind>")
+    if not isinstance(cls.phase, Phase) or cls.phase == Phase.OTHER:
+        out.append(f"phase {cls.phase!r} is not a recovery phase (core.models.Phase)")
     if not isinstance(cls.version, int) or isinstance(cls.version, bool) or cls.version < 1:
         out.append(f"version {cls.version!r} is not a positive int")
     for flag in ("pilot_light", "internet_facing"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contract import problems
 
-from core.capabilities import Cleaner, FailsBack, Preflight
+from core.capabilities import Cleaner, ConsoleLink, FailsBack, Preflight
+from core.models import Phase
 from tasks.load_balancers import ListenerHandler
 from tasks.network import VpcHandler
 from tasks.s3 import BucketHandler
@@ -17,6 +18,7 @@ def test_a_real_handler_passes():
 def test_claiming_a_capability_without_implementing_it_fails():
     class Claims(Preflight):  # the stub the protocol carries must not count
         type = "ec2:thing"
+        phase = Phase.NETWORK
         pilot_light = internet_facing = False
         version = 1
         discover, find, apply = VpcHandler.discover, VpcHandler.find, VpcHandler.apply
@@ -27,6 +29,7 @@ def test_claiming_a_capability_without_implementing_it_fails():
 def test_implementing_a_capability_without_claiming_it_fails():
     class Unclaimed:
         type = "ec2:thing"
+        phase = Phase.NETWORK
         pilot_light = internet_facing = False
         version = 1
         discover, find, apply = VpcHandler.discover, VpcHandler.find, VpcHandler.apply
@@ -81,6 +84,7 @@ def test_failing_back_without_claiming_it_fails():
 def test_a_handler_without_a_required_method_or_with_a_bad_type_fails():
     class NoApply:
         type = "ec2:thing"
+        phase = Phase.NETWORK
         pilot_light = internet_facing = False
         version = 1
         discover, find = VpcHandler.discover, VpcHandler.find
@@ -92,3 +96,21 @@ def test_a_handler_without_a_required_method_or_with_a_bad_type_fails():
         version = 0
 
     assert problems(BadType()) == ["type 'vpc' is not <service>:<kind>", "version 0 is not a positive int"]
+
+
+def test_a_handler_without_a_phase_or_outside_the_phases_fails():
+    """The report counts every type in a recovery phase: a handler must name its own."""
+    mutant = type("VpcHandler", VpcHandler.__bases__, {k: v for k, v in vars(VpcHandler).items() if k != "phase"})
+    assert problems(mutant()) == ["not a Handler: lacks phase"]
+
+    class Other(VpcHandler):
+        phase = Phase.OTHER
+
+    assert problems(Other()) == ["phase <Phase.OTHER: 'other'> is not a recovery phase (core.models.Phase)"]
+
+
+def test_a_real_handler_with_its_console_page_removed_fails():
+    mutant = type("VpcHandler", VpcHandler.__bases__,
+                  {k: v for k, v in vars(VpcHandler).items() if k != "console_url"})
+    assert ConsoleLink in mutant.__mro__
+    assert problems(mutant()) == ["claims ConsoleLink but does not implement console_url"]

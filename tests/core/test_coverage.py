@@ -104,7 +104,8 @@ def test_a_stale_link_is_refused_only_when_the_resource_holding_it_is_protected(
     ours = Resource(type="lambda:function", source_id="thumbs", name="thumbs", tags={"app": "shop"},
                     links=["ecr:repository:shop/api"])
     theirs = Resource(type="lambda:function", source_id="legacy", name="legacy", links=["ecr:repository:gone"])
-    selected = select_linked([repo, ours, theirs], Scope(tags={"app": "shop"}))
+    selected = select_linked([repo, ours, theirs], Scope(tags={"app": "shop"}), {})
     assert {r.key: r.dependencies for r in selected} == {repo.key: [], ours.key: [repo.key]}
     with pytest.raises(ScopeError, match="legacy: depends on 'ecr:repository:gone', which matches no discovered"):
-        select_linked([repo, ours, theirs.model_copy(update={"tags": {"app": "shop"}})], Scope(tags={"app": "shop"}))
+        select_linked([repo, ours, theirs.model_copy(update={"tags": {"app": "shop"}})], Scope(tags={"app": "shop"}),
+                      {})

@@ -8,8 +8,9 @@ from core.graph import GraphError, find_cycle, topological_order
 from core.models import Resource
 from core.netmap import NetworkMapper
 from core.plan import Scope
-from core.scope import select
+from core.scope import enclosing, select
 from drflow.sandbox.faults import Faults
+from tasks.registry import default_registry
 
 
 def test_topological_order_and_cycle_path():
@@ -48,9 +49,12 @@ def test_scope_brings_a_vpcs_contents_and_dependencies_only():
         _r("ec2:subnet", "subnet-2", vpc="ec2:vpc/vpc-2", deps=["ec2:vpc/vpc-2"]),
         _r("ec2:elastic-ip", "eip-1", {"app": "shop"}),
     ]
-    chosen = {r.source_id for r in select(resources, Scope(tags={"app": "shop"}))}
+    holds = enclosing(default_registry())
+    assert holds == {"ec2:vpc": "vpc"}
+    chosen = {r.source_id for r in select(resources, Scope(tags={"app": "shop"}), holds)}
     assert chosen == {"dopt-1", "vpc-1", "subnet-1", "eip-1"}
-    only_eips = {r.source_id for r in select(resources, Scope(tags={"app": "shop"}, resource_types=["ec2:elastic-ip"]))}
+    only_eips = {r.source_id for r in select(resources, Scope(tags={"app": "shop"}, resource_types=["ec2:elastic-ip"]),
+                                             holds)}
     assert only_eips == {"eip-1"}
 
 

@@ -22,10 +22,12 @@ from conftest import make_plan, plan_data
 from deploy_helper import deploy_all
 from core import report as reports
 from core.aws import AwsAccess
+from core.handler import phases
 from core.vault import Vault
 from drflow.cli import app
 from flows.replicate import replicate
 from flows_helper import run
+from tasks.registry import default_registry
 
 runner = CliRunner()
 DEPLOYED = {"drflow-replicate": "nightly", "drflow-failover": ("failover", "drill"),
@@ -120,7 +122,7 @@ def test_the_markdown_runbook_has_every_step_the_recovery_order_and_who_approves
     page = _runbook("--plan", plan.name, "--plan-file", plan_file)
     point = Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).load("latest")
 
-    assert f"```mermaid\n{reports.mermaid(point.resources)}\n```" in page
+    assert f"```mermaid\n{reports.mermaid(point.resources, phases(default_registry()))}\n```" in page
     assert f"From recovery point `{point.id}`" in page
     for step in ("replicate", "rpo-watch", "drill", "drill-cleanup", "failover", "failback"):
         assert f"\n### {step}\n" in page
@@ -134,7 +136,7 @@ def test_the_markdown_runbook_has_every_step_the_recovery_order_and_who_approves
 
     PlanBlock(plan=plan).save(plan.name, overwrite=True)  # without --plan-file: the plan comes from its block
     book = json.loads(_runbook("--plan", plan.name, "--format", "json"))
-    assert book["recovery_order"]["mermaid"] == reports.mermaid(point.resources)
+    assert book["recovery_order"]["mermaid"] == reports.mermaid(point.resources, phases(default_registry()))
     assert book["recovery_order"]["recovery_point"] == point.id
 
 

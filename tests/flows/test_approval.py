@@ -17,12 +17,16 @@ from prefect.flow_runs import resume_flow_run
 
 from conftest import RECOVERY, ec2, make_plan
 from core import report as reports
+from core.handler import phases
 from core.models import Resource
 from drflow.sandbox.stack import wait_for_input
 from flows.failover import failover
 from flows.replicate import replicate
 from flows_helper import run
 from network_state import recovered_vpc
+from tasks.registry import default_registry
+
+PHASE_OF = phases(default_registry())
 
 
 @pytest.fixture
@@ -144,7 +148,7 @@ def test_mermaid_declares_every_edge_endpoint_and_groups_by_phase():
     db = _resource("rds:db-instance", "orders", subnet.key, "kms:key/gone")  # a dependency outside the list
     server = _resource("ec2:instance", "i-1", subnet.key, role.key, db.key)
     lb = _resource("elbv2:load-balancer", "web", subnet.key)
-    graph = reports.mermaid([vpc, subnet, role, db, server, lb], {lb.key: "skipped"})
+    graph = reports.mermaid([vpc, subnet, role, db, server, lb], PHASE_OF, {lb.key: "skipped"})
     nodes, edges = _shape(graph)
     assert len(nodes) == 6 and len(edges) == 6
     assert all(a in nodes and b in nodes for a, b in edges)
@@ -158,7 +162,7 @@ def test_mermaid_collapses_a_big_estate_to_resource_types():
     vpc = _resource("ec2:vpc", "vpc-1")
     subnets = [_resource("ec2:subnet", f"subnet-{i}", vpc.key) for i in range(40)]
     servers = [_resource("ec2:instance", f"i-{i}", subnets[i].key) for i in range(40)]
-    graph = reports.mermaid([vpc, *subnets, *servers])
+    graph = reports.mermaid([vpc, *subnets, *servers], PHASE_OF)
     nodes, edges = _shape(graph)
     assert len(nodes) == 3 and sorted(edges) == sorted({e for e in edges}) and len(edges) == 2
     assert all(a in nodes and b in nodes for a, b in edges)
@@ -180,7 +184,7 @@ def test_phase_times_count_only_this_runs_work():
     results = [result("ec2:vpc", -500, -499),  # cached from an earlier, interrupted attempt
                result("ec2:subnet", 31, 33), result("ec2:vpc", 30, 31), result("rds:db-instance", 33, 40),
                result("ec2:instance", 40, 50), result("elbv2:load-balancer", 34, 36)]
-    times = reports.recovery_times(results, at(0), at(5), at(30), at(60))
+    times = reports.recovery_times(results, at(0), at(5), at(30), at(60), PHASE_OF)
     assert times["rto_seconds"] == 20.0
     assert times["rto_seconds_by_phase"] == {"preflight": 5.0, "approval_wait": 25.0, "network": 3.0, "data": 7.0,
                                              "servers": 10.0, "load_balancers": 2.0}

@@ -98,7 +98,7 @@ def test_a_big_run_gets_one_markdown_of_links_and_failback_links_to_the_primary(
     def publishing(kind: str, rows: list) -> str:
         report = {"flow": kind, "plan": plan, "source": {"region": SOURCE}, "recovery": {"region": RECOVERY},
                   "details": rows}
-        common.publish_links(report, f"{plan}-{kind}")
+        common.publish_links(report, f"{plan}-{kind}", default_registry())
         return str(flow_run.id)
 
     big = published_artifacts(publishing("failover", details))

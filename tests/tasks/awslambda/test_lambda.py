@@ -16,7 +16,8 @@ import pytest
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import CallStats, Side
-from core.handler import TAG_DRILL, TAG_PLAN, ApplyContext, OwnedIndex
+from core.ec2_index import OwnedIndex
+from core.handler import TAG_DRILL, TAG_PLAN, ApplyContext
 from core.models import Outcome, Resource, ResourceResult
 from core.netmap import NetworkMapper
 from drflow.sandbox.accounts import recovery_role, session_for

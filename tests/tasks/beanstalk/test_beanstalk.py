@@ -20,7 +20,8 @@ from botocore.stub import Stubber
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import AwsAccess
 from core.coverage import arn_kind
-from core.handler import ApplyContext, CleanupContext, OwnedIndex
+from core.ec2_index import OwnedIndex
+from core.handler import ApplyContext, CleanupContext
 from core.models import Endpoint, Outcome, RecoveryPoint, Resource, ResourceResult, resource_key
 from core.netmap import NetworkMapper
 from core.scope import link, refer

@@ -21,7 +21,8 @@ import pytest
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import paginate
-from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, ApplyContext, OwnedIndex
+from core.ec2_index import OwnedIndex
+from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, ApplyContext
 from core.images import repository_uri
 from core.models import Outcome, Resource, ResourceResult
 from core.netmap import NetworkMapper
@@ -339,9 +340,9 @@ def test_a_drill_service_keeps_deployment_settings_and_fargate_capacity_only():
                            region_name=RECOVERY).client("ecs")
     ctx = ApplyContext(plan=plan, recovery=StubSide(client), mode="drill", deps=deps,
                        net=NetworkMapper({}, {}, RECOVERY), index=OwnedIndex(), drill_id="drill-20261124T200000")
-    from tasks.ecs.task_definitions import drill_name
+    from core.ownership import recovered_name
 
-    name = drill_name("shop-orders", ctx)
+    name = recovered_name("shop-orders", ctx)
     stable = {"services": [{"serviceArn": f"arn:aws:ecs:{RECOVERY}:{ACCOUNT}:service/shop-abcde/{name}",
                             "serviceName": name, "status": "ACTIVE", "desiredCount": 3, "runningCount": 3,
                             "taskDefinition": td, "deployments": [{"id": "d", "status": "PRIMARY"}]}], "failures": []}

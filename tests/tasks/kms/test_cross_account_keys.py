@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import AwsAccess
-from core.keys import SHARED_SNAPSHOT_ACTIONS, cross_account_key_problems, policy_grants
+from core.keys import SHARED_SNAPSHOT_ACTIONS, policy_grants, replica_key_problems, snapshot_key_problems
 from core.models import Resource
 from drflow.sandbox.accounts import recovery_role, session_for
 from drflow.sandbox.seed_rds import seed_rds
@@ -85,6 +85,12 @@ def _resources(plan) -> list[Resource]:
     catalog = KeyCatalog(AwsAccess(plan).source)
     return [Resource(type="rds:db-instance", source_id="shop-db", config={"kms_key": catalog.describe("alias/shop-data")}),
             Resource(type="s3:bucket", source_id=BUCKET, config={"kms_key": catalog.describe("alias/shop-assets")})]
+
+
+def cross_account_key_problems(plan, resources: list[Resource], source, recovery) -> list[tuple[str, str]]:
+    """What the database and bucket handlers' pre-flights ask core.keys before a cross-account night."""
+    return (snapshot_key_problems(plan, [r for r in resources if r.type.startswith("rds:")], source)
+            + replica_key_problems(plan, [r for r in resources if r.type == "s3:bucket"], recovery))
 
 
 def test_granted_keys_pass_and_a_partial_grant_names_what_is_missing(shop, sandbox):

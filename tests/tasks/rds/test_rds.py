@@ -252,7 +252,9 @@ def test_cross_account_shares_the_source_snapshot_then_copies_it_in_the_recovery
     botocore's Stubber with the real RDS service model: every call, its side, order and parameters are checked."""
     from botocore.stub import Stubber
 
-    from core.handler import ApplyContext, OwnedIndex
+    from core.ec2_index import OwnedIndex
+
+    from core.handler import ApplyContext
     from core.models import Resource
     from core.netmap import NetworkMapper
     from tasks.rds.snapshots import INSTANCE_SNAPSHOTS, TAG_CAPTURED, choose_snapshot, stage_copy

@@ -14,7 +14,8 @@ from botocore.config import Config
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import Retryable
-from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, OwnedIndex
+from core.ec2_index import OwnedIndex
+from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext
 from core.models import Resource
 from core.netmap import NetworkMapper
 from drflow.sandbox.faults import Faults
