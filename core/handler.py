@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code
 from core.models import Mode, Phase, Resource, ResourceResult
 from core.netmap import NetworkMapper
-from core.ownership import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, claim, tags_of  # noqa: F401 - re-exported
+from core.ownership import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, claim, tag_dict, tags_of  # noqa: F401 - re-exported
 from core.plan import Plan
 from core.policy import Translation
 
@@ -212,9 +212,9 @@ class CleanupContext:
 
     def matches(self, tags: dict[str, str] | list[dict[str, str]] | None) -> bool:
         """True for a drill resource of this plan (and of this drill, when one is named)."""
-        tags = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else (tags or {})
-        drill = tags.get(TAG_DRILL)
-        return (tags.get(TAG_PLAN) == self.plan.name and bool(drill)
+        found = tag_dict(tags)
+        drill = found.get(TAG_DRILL)
+        return (found.get(TAG_PLAN) == self.plan.name and bool(drill)
                 and (self.drill_id is None or drill == self.drill_id))
 
 
