@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -36,6 +38,41 @@ REFUSED_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "E
                        "SignatureDoesNotMatch", "AuthFailure", "InvalidAccessKeyId"}
 RETRY_CONFIG = {"mode": "standard", "max_attempts": 10}
 SESSION_NAME = "drflow"
+
+
+class _SearchPaths(list):
+    """A loader's search paths that ignore a path already there: every boto3.Session appends boto3's own
+    data folder to its loader, and with one loader shared by every session the list would grow per session."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_LOADER_LOCK = threading.Lock()
+_LOADER: botocore.loaders.Loader | None = None
+
+
+def shared_loader() -> botocore.loaders.Loader:
+    """One botocore data loader for the process: it caches every service model and endpoints file it reads.
+
+    A new botocore session builds its own loader and re-reads (JSON-decodes) each service model it makes a
+    client for, which costs tens of milliseconds a model; a run builds sessions per plan and per assumed
+    role, so sharing the loader reads each model once per process. The files are botocore's own, read-only."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            loader = botocore.session.get_session().get_component("data_loader")
+            loader._search_paths = _SearchPaths(loader.search_paths)
+            _LOADER = loader
+        return _LOADER
+
+
+def new_session(**kwargs: Any) -> boto3.Session:
+    """A boto3 session (same arguments as boto3.Session) whose botocore session uses the shared loader."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", shared_loader())
+    return boto3.Session(botocore_session=core, **kwargs)
 
 
 class AssumeRoleError(RuntimeError):
@@ -148,14 +185,14 @@ class Side:
 
 def _base_session(creds: Credentials | None, region: str, label: str = "source") -> boto3.Session:
     if creds is None:
-        return boto3.Session(region_name=region)
+        return new_session(region_name=region)
     if creds.profile:
-        return boto3.Session(profile_name=creds.profile, region_name=region)
+        return new_session(profile_name=creds.profile, region_name=region)
     if creds.block:
         from prefect_aws import AwsCredentials  # the Prefect way to hold AWS secrets
 
         return AwsCredentials.load(creds.block).get_boto3_session()
-    return _assumed(boto3.Session(region_name=region), creds.role_arn, creds.external_id, region,
+    return _assumed(new_session(region_name=region), creds.role_arn, creds.external_id, region,
                     f"{label}.credentials.role_arn")
 
 
@@ -171,7 +208,7 @@ def _assumed(base: boto3.Session, role_arn: str, external_id: str | None, region
         if is_transient(exc):
             raise
         raise AssumeRoleError(field, role_arn, bool(external_id), exc) from None
-    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+    return new_session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                          aws_session_token=creds["SessionToken"], region_name=region)
 
 

@@ -15,10 +15,14 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+# no test reads run logs through the API (they read states, artifacts and the sandbox's request log): not sending
+# them spares the test server one write per log line
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 
+from core.aws import new_session  # noqa: E402
 from core.plan import Plan, parse_plan  # noqa: E402
 from drflow.sandbox.faults import Faults  # noqa: E402
 from drflow.sandbox.server import Sandbox  # noqa: E402
@@ -75,7 +79,7 @@ def sandbox(sandbox_server, monkeypatch):
 @pytest.fixture
 def shop(sandbox):
     """The sample workload seeded in the source region; returns its ids by role."""
-    ids = seed_network(boto3.Session(), SOURCE)
+    ids = seed_network(new_session(), SOURCE)
     sandbox.app.clear_log()
     return ids
 
@@ -83,7 +87,7 @@ def shop(sandbox):
 @pytest.fixture
 def servers(shop, sandbox):
     """The sample shop's six servers on top of its network; returns the ids by role and server name."""
-    ids = seed_servers(boto3.Session(), dict(shop), SOURCE)
+    ids = seed_servers(new_session(), dict(shop), SOURCE)
     sandbox.app.clear_log()
     return ids
 
