@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest --durations=25
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=25
 
 # SERVICE: a folder of tests/tasks/ (rds, s3, network, servers, ...); without it, the contract and core only
 test-quick: $(STAMP)

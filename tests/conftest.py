@@ -10,7 +10,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="drflow-prefect-"))
+# a Prefect home of its own per test process: pytest-xdist's workers inherit the controller's environment, and
+# each worker's `sandbox` fixture empties its own result storage
+if os.environ.get("PYTEST_XDIST_WORKER") or "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="drflow-prefect-")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

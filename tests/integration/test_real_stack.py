@@ -27,7 +27,8 @@ from conftest import ACCOUNT, RECOVERY, SOURCE
 from drflow.sandbox.stack import Postgres, PrefectServer, Process, postgres_bin, wait_for_input, wait_for_state
 from drflow.sandbox.workload import seed_workload
 
-pytestmark = pytest.mark.integration
+# one xdist worker runs them all (make test: --dist loadgroup), so each real stack is started once, not per worker
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("real-stack")]
 
 SERVERS = {"db-proxy", "app-a", "app-b", "web", "cache", "worker"}  # the shop's servers (drflow/sandbox/workload.py)
 FAILOVER, NIGHTLY = "drflow-failover/shop-failover", "drflow-replicate/shop-nightly"
