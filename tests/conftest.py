@@ -21,6 +21,13 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # no test reads run logs through the API (they read states, artifacts and the sandbox's request log): not sending
 # them spares the test server one write per log line
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+# nor does any test read task runs from the test server (they read futures' states, artifacts, flow runs, events and
+# the sandbox's request log): its task run recorder, which writes every task state change into its database one
+# row at a time, was the largest cost of the test server, about a sixth of a flow test's CPU. The real-stack tests
+# start their own server with every service on (drflow/sandbox/stack.py strips PREFECT_* settings).
+os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
+
+import gc  # noqa: E402
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
@@ -31,6 +38,11 @@ from drflow.sandbox.faults import Faults  # noqa: E402
 from drflow.sandbox.server import Sandbox  # noqa: E402
 from drflow.sandbox.workload import PLAN_SERVERS, seed_network, seed_servers  # noqa: E402
 from tasks.registry import default_registry  # noqa: E402
+
+# A flow test allocates millions of short-lived objects (moto's models, botocore's parsed responses, Prefect's
+# states) in one process; CPython's default collection thresholds (700, 10, 10) re-scan the survivors so often
+# that a flow test spent about a tenth of its CPU in the collector. Test processes only; production keeps defaults.
+gc.set_threshold(20_000, 20, 20)
 
 SOURCE, RECOVERY = "us-east-1", "us-west-2"
 ACCOUNT = "111111111111"

@@ -123,6 +123,24 @@ def _operation(environ: dict[str, Any]) -> tuple[str, bool, bool]:
     return f"{environ['REQUEST_METHOD']} /{path}", False, False
 
 
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's host dispatcher, remembering each host's backend.
+
+    moto's `get_backend_for_host` lists its own package folder (`backends.list_of_moto_modules`, an
+    os.listdir plus an isdir per entry) on every request, while holding the dispatcher's one lock:
+    profiled, that was the largest single cost of a flow test. The answer depends only on the host,
+    so it is computed once per host (always under moto's lock, so the dict needs no lock of its own)."""
+
+    def __init__(self, create_app: Callable) -> None:
+        super().__init__(create_app)
+        self._backend_by_host: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host not in self._backend_by_host:
+            self._backend_by_host[host] = super().get_backend_for_host(host)
+        return self._backend_by_host[host]
+
+
 class _QuietHandler(MotoRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per AWS call drowns the output
         pass
@@ -142,7 +160,7 @@ class Sandbox:
         install_service_quotas()  # moto's Service Quotas answers for EC2's quotas too (see that module)
         install_moto_ecr()  # moto's ECR keeps layer bytes, hands out layer download URLs, takes 10 replication rules
         install_lambda_code()  # moto's Lambda hands out code download URLs that answer (see that module)
-        self.app = SandboxApp(DomainDispatcherApplication(create_backend_app), faults)
+        self.app = SandboxApp(_Dispatcher(create_backend_app), faults)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
         self.account_id = account_id

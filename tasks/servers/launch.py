@@ -42,8 +42,12 @@ class PollSchedule:
     first: float = 1.0
     factor: float = 2.0
     cap: float = 15.0
-    batch_window: float = 0.25  # the longest the first ready server waits for others to share its job
-    quiet: float = 0.03  # ...and it stops waiting as soon as no other server has joined for this long
+    # The longest the first ready server waits for others to share its job, and it stops waiting as soon as no
+    # other server has joined for `quiet`. Servers whose dependencies finished together reach `launch` from
+    # separate Prefect task threads: on a loaded worker they were measured arriving more than 30 ms apart
+    # (and then split into two jobs). A launch takes minutes, so a second's wait costs nothing.
+    batch_window: float = 1.0
+    quiet: float = 0.2
 
     def delays(self):
         delay = self.first
