@@ -31,7 +31,7 @@ from tasks.registry import default_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "shop-plan.yaml"
-SLOW_LAUNCH_SECONDS = 12.0
+HELD_LAUNCH_SECONDS = 3600.0  # the web server's launch: held in flight until the resumed run follows it
 
 
 def _cli_env() -> dict[str, str]:
@@ -61,6 +61,20 @@ def _wait_for_job_of(backend, server_id: str, proc: subprocess.Popen, timeout: f
         assert proc.poll() is None, f"failover ended before the slow launch began:\n{proc.communicate()[1][-3000:]}"
         time.sleep(0.1)
     raise AssertionError("the slow server's DRS job never started")
+
+
+def _release_when_followed(sandbox, backend, job_id: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    """Let the held launch finish once the resumed run has listed DRS's running jobs: in a failover only a server
+    with no live instance lists them, to follow the launch a killed run left (tasks/servers/launch.py), so the
+    run is then on the follow path, whatever the machine's load (a fixed latency raced the resumed run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(c.service == "drs" and c.operation == "DescribeJobs" for c in sandbox.calls):
+            backend.due_now(job_id)
+            return
+        assert proc.poll() is None, f"the resumed failover ended without following the launch:\n{proc.communicate()}"
+        time.sleep(0.1)
+    raise AssertionError("the resumed failover never listed DRS's running jobs")
 
 
 def _recovered_counts() -> Counter:
@@ -95,7 +109,7 @@ def test_a_failover_killed_mid_way_resumes_without_redoing_or_duplicating(sandbo
     point = Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).load("latest")
     web = _source_server(ids["web"])
     backend = sandbox.drs(ACCOUNT, RECOVERY)
-    backend.set_latency(lambda server_id: SLOW_LAUNCH_SECONDS if server_id == web else 0.0)
+    backend.set_latency(lambda server_id: HELD_LAUNCH_SECONDS if server_id == web else 0.0)
 
     sandbox.faults = Faults(dark={SOURCE})  # a failover: the primary is down throughout
     first = _failover()
@@ -110,6 +124,7 @@ def test_a_failover_killed_mid_way_resumes_without_redoing_or_duplicating(sandbo
     sandbox.app.clear_log()
 
     second = _failover("--json", *(["--refresh"] if resume == "refresh" else []))
+    _release_when_followed(sandbox, backend, web_job, second)
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err[-3000:]
     report = json.loads(out[out.index("{"):])

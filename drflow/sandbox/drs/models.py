@@ -2,7 +2,7 @@
 
 State is synced lazily from moto's EC2 backends on every call (no threads): an agent-tagged instance
 in another region becomes a source server here, with its launch template, AMI and first snapshot.
-Jobs live in `jobs.JobsMixin`. Test controls: `now` (clock), `set_latency`, `fail_next_launches`,
+Jobs live in `jobs.JobsMixin`. Test controls: `now` (clock), `set_latency`, `due_now`, `fail_next_launches`,
 `add_snapshot`, `limits`, and `launch_log` (time, sourceServerID, event) in launch order.
 """
 
