@@ -33,8 +33,9 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 venv: $(STAMP)
 
 # Three test processes on this 2-core machine: a flow test's threads wait on each other and on the sandbox
-# often enough that two processes kept only ~1.7 cores busy (measured: 2 workers 25 min 55 s, 3 workers 14 min 24 s
-# with the test-server and GC settings of tests/conftest.py; 4 workers: 16 min 1 s). Override: `make test TEST_WORKERS=n`.
+# often enough that two processes kept only ~1.7 cores busy. Measured pytest wall: 2 workers 25 min 55 s;
+# 3 workers 14 min 18 s to 18 min 1 s over four runs (with the test-server and GC settings of tests/conftest.py);
+# 4 workers 16 min 1 s. Override: `make test TEST_WORKERS=n`.
 TEST_WORKERS ?= 3
 
 test: $(STAMP)

@@ -52,29 +52,31 @@ def _source_server(instance_id: str) -> str:
                 if s["sourceProperties"]["identificationHints"]["awsInstanceID"] == instance_id)
 
 
-def _wait_for_job_of(backend, server_id: str, proc: subprocess.Popen, timeout: float = 240) -> str:
+def _poll(found, proc: subprocess.Popen, waiting_for: str, timeout: float = 240):
+    """`found()`'s first truthy answer, asked every 0.1 s while the failover process `proc` runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for job in list(backend.jobs.values()):
-            if any(p.source_server_id == server_id for p in job.participants):
-                return job.id
-        assert proc.poll() is None, f"failover ended before the slow launch began:\n{proc.communicate()[1][-3000:]}"
+        answer = found()
+        if answer:
+            return answer
+        assert proc.poll() is None, f"failover ended before {waiting_for}:\n{proc.communicate()[1][-3000:]}"
         time.sleep(0.1)
-    raise AssertionError("the slow server's DRS job never started")
+    raise AssertionError(f"timed out waiting for {waiting_for}")
 
 
-def _release_when_followed(sandbox, backend, job_id: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+def _wait_for_job_of(backend, server_id: str, proc: subprocess.Popen) -> str:
+    return _poll(lambda: next((job.id for job in list(backend.jobs.values())
+                               if any(p.source_server_id == server_id for p in job.participants)), None),
+                 proc, "the slow server's DRS job started")
+
+
+def _release_when_followed(sandbox, backend, job_id: str, proc: subprocess.Popen) -> None:
     """Let the held launch finish once the resumed run has listed DRS's running jobs: in a failover only a server
     with no live instance lists them, to follow the launch a killed run left (tasks/servers/launch.py), so the
     run is then on the follow path, whatever the machine's load (a fixed latency raced the resumed run)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(c.service == "drs" and c.operation == "DescribeJobs" for c in sandbox.calls):
-            backend.due_now(job_id)
-            return
-        assert proc.poll() is None, f"the resumed failover ended without following the launch:\n{proc.communicate()}"
-        time.sleep(0.1)
-    raise AssertionError("the resumed failover never listed DRS's running jobs")
+    _poll(lambda: any(c.service == "drs" and c.operation == "DescribeJobs" for c in sandbox.calls),
+          proc, "the resumed run listed DRS's running jobs")
+    backend.due_now(job_id)
 
 
 def _recovered_counts() -> Counter:

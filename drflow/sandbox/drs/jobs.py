@@ -69,15 +69,6 @@ class JobsMixin:
             self.launch_log.append((job.created, p.source_server_id, f"{job_type}_REQUESTED"))
         return job
 
-    def due_now(self, job_id: str) -> None:
-        """Test control: every server of the job not yet decided launches at the next API call (a launch held
-        back with a long latency, released once the test has seen what it waited for)."""
-        with LOCK:
-            now = self.now()
-            for participant in self.jobs[job_id].participants:
-                if participant.status not in DONE:
-                    participant.due = min(participant.due, now)
-
     def due(self, start: datetime, server_id: str) -> datetime:
         return start + timedelta(seconds=float(self.latency(server_id)))
 

@@ -15,7 +15,7 @@ from moto.core.base_backend import BackendDict, BaseBackend
 
 from drflow.sandbox.drs import ec2view, launcher
 from drflow.sandbox.drs.errors import ResourceNotFoundException, ValidationException
-from drflow.sandbox.drs.jobs import JobsMixin
+from drflow.sandbox.drs.jobs import DONE, JobsMixin
 from drflow.sandbox.drs.records import DEFAULT_LAUNCH_CONFIGURATION, Snapshot, SourceServer
 from drflow.sandbox.drs.util import LOCK, Clock, parse_iso, paginate, random_id, required, stable_id, utcnow, with_token
 
@@ -51,6 +51,15 @@ class DrsBackend(JobsMixin, BaseBackend):
     def set_latency(self, latency: float | Callable[[str], float]) -> None:
         """Seconds from a job's start to each server's launch: a number, or source_server_id -> seconds."""
         self.latency = latency if callable(latency) else (lambda _id, s=float(latency): s)
+
+    def due_now(self, job_id: str) -> None:
+        """Every server of the job not yet decided launches at the next API call (a launch held back with a long
+        latency, released once the test has seen what it waited for)."""
+        with LOCK:
+            now = self.now()
+            for participant in self.jobs[job_id].participants:
+                if participant.status not in DONE:
+                    participant.due = min(participant.due, now)
 
     def fail_next_launches(self, source_server_id: str, count: int = 1) -> None:
         """The next `count` launches of this server fail (LAUNCH_FAILED, no instance); the job still ends."""
