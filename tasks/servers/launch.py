@@ -44,10 +44,11 @@ class PollSchedule:
     cap: float = 15.0
     # The longest the first ready server waits for others to share its job, and it stops waiting as soon as no
     # other server has joined for `quiet`. Servers whose dependencies finished together reach `launch` from
-    # separate Prefect task threads: on a loaded worker they were measured arriving more than 30 ms apart
-    # (and then split into two jobs). A launch takes minutes, so a second's wait costs nothing.
-    batch_window: float = 1.0
-    quiet: float = 0.2
+    # separate Prefect task threads, each after its own few calls (its launch template, its running jobs): on a
+    # loaded machine they were seen arriving more than 30 ms, then more than 200 ms apart, and were split into two
+    # jobs. A launch takes minutes, so half a second's wait per batch costs nothing.
+    batch_window: float = 2.0
+    quiet: float = 0.5
 
     def delays(self):
         delay = self.first

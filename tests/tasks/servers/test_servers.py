@@ -30,7 +30,7 @@ def _launch_times(ids: dict[str, str]) -> dict[str, tuple]:
 
 
 def test_servers_come_back_identically_in_dependency_order(servers, server_plan):
-    drs_backend(ACCOUNT, RECOVERY).set_latency(0.4)
+    drs_backend(ACCOUNT, RECOVERY).set_latency(0.9)  # decided by the watcher's first poll, 1 s after the start
     replicated = run(replicate, plan=server_plan)
     assert replicated["failed"] == []
     report = run(failover, plan=server_plan)
@@ -47,10 +47,11 @@ def test_servers_come_back_identically_in_dependency_order(servers, server_plan)
     for name, (*_, deps) in SERVERS.items():
         for dep in deps:  # a server starts only once every server it depends on is up
             assert min(times[name].values()) >= max(times[dep].values()), (name, dep, times)
-    # servers ready at the same moment share one DRS job
+    # the app servers become ready at one moment (db-proxy up) and share a DRS job; when db-proxy and cache
+    # become ready depends on their two subnets, so whether they share one is test_launch.py's to pin down
     jobs = {d["name"]: d["details"].get("job") for d in report["details"] if d["key"].startswith("ec2:instance/")}
-    assert jobs["db-proxy"] == jobs["cache"] and jobs["app-a"] == jobs["app-b"] != jobs["db-proxy"]
-    # independent servers overlap: the two app servers, and db-proxy with cache
+    assert jobs["app-a"] == jobs["app-b"] != jobs["db-proxy"]
+    # independent servers overlap (each launch takes 0.9 s): the two app servers, and db-proxy with cache
     for a, b in (("app-a", "app-b"), ("db-proxy", "cache")):
         assert min(times[a].values()) < max(times[b].values()) and min(times[b].values()) < max(times[a].values())
 
