@@ -1,15 +1,19 @@
 """The vault: recovery points as immutable, versioned JSON documents in an S3 bucket on the recovery side.
 
-Layout: `<plan>/recovery-points/<id>.json` (ids sort by time), and `<plan>/failover.json`, the marker a real
-failover leaves (which recovery point, when) and that failback requires: a plan that never failed over has
-nothing to fail back. A point is written once, with a
-conditional put (`If-None-Match: *`), into a versioned bucket, so it cannot be overwritten by
-accident; retention deletes whole points (every version) beyond the plan's `keep`.
+Layout: `<plan>/recovery-points/<id>.json` (ids sort by time); `<plan>/complete/<id>.json`, written once the
+point's staging finished with nothing failed (a point is written before its staging, so that a run killed
+mid-way leaves a point without this marker: incomplete, never `latest`); and `<plan>/failover.json`, the marker a
+real failover leaves (which recovery point, when) and that failback requires: a plan that never failed over has
+nothing to fail back. Points and completion markers are written once, with a conditional put
+(`If-None-Match: *`), into a versioned bucket, so they cannot be overwritten by accident; retention keeps the
+newest `keep` complete points (and incomplete ones newer than the oldest of them) and deletes the rest, every
+version. A point written before completion markers existed says `complete: true` in itself, and stays complete.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,6 +34,7 @@ class Vault:
         self._region = side.region
         self.bucket = bucket
         self.prefix = f"{plan_name}/recovery-points/"
+        self.complete_prefix = f"{plan_name}/complete/"
         self.failover_key = f"{plan_name}/failover.json"
 
     def ensure(self) -> list[str]:
@@ -70,61 +75,110 @@ class Vault:
     def _key(self, point_id: str) -> str:
         return f"{self.prefix}{point_id}.json"
 
+    def _complete_key(self, point_id: str) -> str:
+        return f"{self.complete_prefix}{point_id}.json"
+
     def write(self, point: RecoveryPoint) -> str:
-        try:
-            self._s3.put_object(Bucket=self.bucket, Key=self._key(point.id), Body=point.model_dump_json().encode(),
-                                ContentType="application/json", IfNoneMatch="*")
-        except ClientError as exc:
-            if error_code(exc) == "PreconditionFailed":
-                raise VaultError(f"recovery point {point.id} already exists; points are immutable") from exc
-            raise
+        """Store a point (normally `complete=False`: `mark_complete` says when its staging finished)."""
+        self._put_once(self._key(point.id), point.model_dump_json().encode(),
+                       f"recovery point {point.id} already exists; points are immutable")
         return f"s3://{self.bucket}/{self._key(point.id)}"
 
-    def ids(self) -> list[str]:
-        """Recovery point ids, oldest first."""
+    def mark_complete(self, point_id: str) -> str:
+        """Record that everything the point names was staged and copied; written once, as the point itself."""
+        body = json.dumps({"recovery_point": point_id, "completed_at": datetime.now(timezone.utc).isoformat()})
         try:
-            objects = paginate(self._s3, "list_objects_v2", "Contents", Bucket=self.bucket, Prefix=self.prefix)
+            self._put_once(self._complete_key(point_id), body.encode(), "")
+        except VaultError:
+            pass  # marked already (a retried run): complete it is
+        return f"s3://{self.bucket}/{self._complete_key(point_id)}"
+
+    def _put_once(self, key: str, body: bytes, exists: str) -> None:
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
+                                IfNoneMatch="*")
+        except ClientError as exc:
+            if error_code(exc) == "PreconditionFailed":
+                raise VaultError(exists) from exc
+            raise
+
+    def _listed(self, prefix: str) -> list[str]:
+        try:
+            objects = paginate(self._s3, "list_objects_v2", "Contents", Bucket=self.bucket, Prefix=prefix)
         except ClientError as exc:
             if error_code(exc) == "NoSuchBucket":
                 return []
             raise
-        return sorted(o["Key"][len(self.prefix):-len(".json")] for o in objects if o["Key"].endswith(".json"))
+        return sorted(o["Key"][len(prefix):-len(".json")] for o in objects if o["Key"].endswith(".json"))
+
+    def ids(self) -> list[str]:
+        """Recovery point ids, oldest first, complete or not."""
+        return self._listed(self.prefix)
+
+    def completed(self) -> set[str]:
+        """Ids of the points marked complete (points older than the markers say so in themselves: `load`)."""
+        return set(self._listed(self.complete_prefix))
 
     def load(self, point_id: str = "latest") -> RecoveryPoint:
-        """A recovery point by id, or the newest complete one for `latest`."""
+        """A recovery point by id (its `complete` as the vault knows it), or the newest complete one for `latest`."""
         if point_id == "latest":
+            completed = self.completed()
             for candidate in reversed(self.ids()):
-                point = self.load(candidate)
+                point = self._read(candidate, completed)
                 if point.complete:
                     return point
             raise VaultError(f"no complete recovery point in s3://{self.bucket}/{self.prefix} "
-                             "(has the replication flow run?)")
+                             "(has the replication flow run and finished?)")
+        return self._read(point_id)
+
+    def _read(self, point_id: str, completed: set[str] | None = None) -> RecoveryPoint:
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=self._key(point_id))["Body"].read()
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "NoSuchBucket", "404"):
                 raise VaultError(f"recovery point {point_id!r} not found in s3://{self.bucket}/{self.prefix}") from exc
             raise
-        return RecoveryPoint.model_validate_json(body)
+        point = RecoveryPoint.model_validate_json(body)
+        if not point.complete:
+            point.complete = point_id in (self.completed() if completed is None else completed)
+        return point
+
+    def _doomed(self, keep: int) -> list[str]:
+        """The points retention deletes: those older than the oldest of the newest `keep` complete points. With
+        no complete point at all, nothing (the incomplete ones are what there is to look at)."""
+        if keep <= 0:
+            return []
+        ids, completed = self.ids(), self.completed()
+        complete = [i for i in ids if i in completed or self._read(i, completed).complete]
+        if len(complete) <= keep:
+            return []
+        oldest_kept = complete[-keep]
+        return [i for i in ids if i < oldest_kept]
+
+    def retained(self, keep: int) -> list[str]:
+        """The ids retention keeps (what a handler's own vault objects must be kept for), oldest first."""
+        doomed = set(self._doomed(keep))
+        return [i for i in self.ids() if i not in doomed]
 
     def prune(self, keep: int) -> list[str]:
-        """Delete every version of the points beyond the newest `keep`; returns the pruned ids."""
-        doomed = self.ids()[:-keep] if keep > 0 else []
+        """Delete every version of the points retention does not keep (and of their markers); returns their ids."""
+        doomed = self._doomed(keep)
         for point_id in doomed:
-            key = self._key(point_id)
-            versions = paginate(self._s3, "list_object_versions", "Versions", Bucket=self.bucket, Prefix=key)
-            markers = paginate(self._s3, "list_object_versions", "DeleteMarkers", Bucket=self.bucket, Prefix=key)
-            objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions + markers if v["Key"] == key]
-            for start in range(0, len(objects), 1000):
-                self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": objects[start:start + 1000],
-                                                                    "Quiet": True})
+            for key in (self._key(point_id), self._complete_key(point_id)):
+                versions = paginate(self._s3, "list_object_versions", "Versions", Bucket=self.bucket, Prefix=key)
+                markers = paginate(self._s3, "list_object_versions", "DeleteMarkers", Bucket=self.bucket, Prefix=key)
+                objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions + markers
+                           if v["Key"] == key]
+                for start in range(0, len(objects), 1000):
+                    self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": objects[start:start + 1000],
+                                                                        "Quiet": True})
         return doomed
 
     def summaries(self) -> list[dict[str, Any]]:
         """One line per point for listings: id, time, resource count, completeness."""
-        rows = []
+        rows, completed = [], self.completed()
         for point_id in reversed(self.ids()):
-            point = self.load(point_id)
+            point = self._read(point_id, completed)
             rows.append({"id": point.id, "created_at": point.created_at.isoformat(), "complete": point.complete,
                          "resources": len(point.resources), "source": f"{point.source.account_id}/{point.source.region}"})
         return rows

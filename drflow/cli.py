@@ -16,6 +16,12 @@ import typer
 
 from core.plan import Plan, PlanError, load_plan
 
+# Without PREFECT_API_URL a command runs against a Prefect server of its own, started in the background, which
+# was seen to need more than Prefect's default 20 s on a loaded machine: it gets 120 s (the operator's own value of
+# this setting wins). Set before Prefect is imported: it reads its settings then.
+EPHEMERAL_STARTUP = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+os.environ.setdefault(EPHEMERAL_STARTUP, "120")
+
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="drflow: disaster recovery for whole AWS workloads, as Prefect flows.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="The embedded sandbox: moto on loopback with a sample workload.")
@@ -53,7 +59,16 @@ def _run_flow(flow_fn: Any, as_json: bool, **params: Any) -> dict[str, Any]:
     """Run a flow in-process; print its report; exit 2 when refused before any write, 1 when a resource failed."""
     from flows.common import PreflightError
 
-    state = flow_fn(return_state=True, **params)
+    try:
+        state = flow_fn(return_state=True, **params)
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        _err(f"Prefect's own API server for this command did not start within {os.environ[EPHEMERAL_STARTUP]} s "
+             "(a loaded machine?). Start one that stays up, `prefect server start`, and point drflow at it with "
+             "PREFECT_API_URL=http://127.0.0.1:4200/api; or give the start-up longer with "
+             f"{EPHEMERAL_STARTUP}=<seconds>. Nothing was run.")
+        raise typer.Exit(1) from None
     result = state.result(raise_on_failure=False)
     if isinstance(result, PreflightError):
         _err(str(result))
@@ -372,6 +387,37 @@ def sandbox_up(port: int = typer.Option(4566, help="loopback port (0: any free p
         threading.Event().wait()
     except KeyboardInterrupt:
         sandbox.stop()
+
+
+@sandbox_app.command("faults")
+def sandbox_faults(spec: Optional[str] = typer.Argument(
+        None, help="the faults from now on, e.g. dark=us-east-1 or throttle=0.2,latency=0.1; \"\" for none; "
+        "omitted: show the faults in force"),
+        endpoint: Optional[str] = typer.Option(None, help="the sandbox's URL (default: $AWS_ENDPOINT_URL, as "
+                                                         "`drflow sandbox up` prints it)")) -> None:
+    """Change the faults of a running sandbox from another shell: make the primary dark after seeding and
+    replicating, say, then fail over."""
+    import urllib.error
+    import urllib.request
+
+    from drflow.sandbox.server import FAULTS_PATH
+
+    base = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    if not base:
+        _err("no sandbox to talk to: pass --endpoint, or export AWS_ENDPOINT_URL as `drflow sandbox up` prints it")
+        raise typer.Exit(2)
+    data = None if spec is None else spec.encode()
+    request = urllib.request.Request(base.rstrip("/") + FAULTS_PATH, data=data, method="GET" if data is None else "PUT")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            now = answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        _err(f"refused by the sandbox: {exc.read().decode()}")
+        raise typer.Exit(2) from None
+    except urllib.error.URLError as exc:
+        _err(f"no sandbox at {base}: {exc.reason} (is `drflow sandbox up` running?)")
+        raise typer.Exit(2) from None
+    typer.echo(f"sandbox faults: {now or 'none'}")
 
 
 @app.command()

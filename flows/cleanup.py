@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -45,7 +46,7 @@ from core.handler import CleanupContext, Registry
 from core.models import RecoveryPoint
 from core.preflight import check_sides
 from core.vault import Vault
-from flows.common import PlanRef, PreflightError, checked_plan
+from flows.common import PlanRef, PreflightError, checked_plan, plan_lease
 from tasks.registry import default_registry
 
 ALL = "all"
@@ -120,17 +121,18 @@ def drill_cleanup(plan: PlanRef, drill_id: str = ALL) -> Any:
             order = teardown_order(registry, points)
         except GraphError as exc:
             failed.append(f"teardown order, from the types of the recovery points' resources: {exc}")
-    for resource_type in order:
-        state = cleanup_type.with_options(task_run_name=f"cleanup {resource_type}")(
-            resource_type, quote(registry), quote(ctx), return_state=True)
-        try:
-            items = state.result()
-        except Exception as exc:  # noqa: BLE001 - reported, and the teardown stops: what follows depends on it
-            code = error_code(exc)
-            failed.append(f"{resource_type}: {code + ': ' if code else ''}{exc}")
-            break
-        if items:
-            removed[resource_type] = items
+    with plan_lease(aws, plan, "drill-cleanup") if order else nullcontext():  # no order: nothing to remove
+        for resource_type in order:
+            state = cleanup_type.with_options(task_run_name=f"cleanup {resource_type}")(
+                resource_type, quote(registry), quote(ctx), return_state=True)
+            try:
+                items = state.result()
+            except Exception as exc:  # noqa: BLE001 - reported, and the teardown stops: what follows depends on it
+                code = error_code(exc)
+                failed.append(f"{resource_type}: {code + ': ' if code else ''}{exc}")
+                break
+            if items:
+                removed[resource_type] = items
     report = {"flow": "drill-cleanup", "plan": plan.name, "drill_id": drill_id,
               "recovery": {"account_id": plan.recovery.account_id, "region": plan.recovery.region},
               "removed": removed, "removed_count": sum(len(v) for v in removed.values()), "failed": failed,

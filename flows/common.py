@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Iterator, Union
 
 from prefect import get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -20,6 +22,7 @@ from core import report as reports
 from core.artifacts import artifact_key, console_links
 from core.aws import AwsAccess
 from core.handler import Registry, phases
+from core.lease import Holder, LeaseHeld, hold
 from core.models import RecoveryPoint, ResourceResult
 from core.plan import Plan, PlanError, parse_plan
 
@@ -38,6 +41,19 @@ class PreflightError(RuntimeError):
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
         super().__init__("refused before any write:\n" + "\n".join(f"  {f}: {m}" for f, m in problems))
+
+
+@contextmanager
+def plan_lease(aws: AwsAccess, plan: Plan, flow: str) -> Iterator[None]:
+    """Hold the plan's lease (core/lease.py) for the block: a second writing run of the plan is refused, before
+    any write of its own, with the holder named."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(hold(aws.vault, plan.vault_bucket, plan.name,
+                                     Holder(run_id=str(flow_run.id or uuid.uuid4()), flow=flow)))
+        except LeaseHeld as exc:
+            raise PreflightError([("plan", str(exc))]) from None
+        yield
 
 
 # A flow's `plan` parameter: the NAME of a PlanBlock (what a deployment, the UI and the API pass), or a whole Plan

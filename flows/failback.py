@@ -50,8 +50,8 @@ from core.models import Mode, Outcome, RecoveryPoint, Resource, ResourceResult
 from core.plan import Plan
 from core.preflight import check_sides
 from core.vault import Vault, VaultError
-from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish,
-                          runbook_fields)
+from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, plan_lease,
+                          publish, runbook_fields)
 from tasks.registry import default_registry
 
 
@@ -94,34 +94,35 @@ def failback(plan: PlanRef, dry_run: bool = False) -> Any:
         return _dry_run(plan, aws, point, marker, present, affected, spec, problems)
     if problems:
         raise PreflightError(problems)
-    preflight_ended = datetime.now(timezone.utc)
+    with plan_lease(aws, plan, "failback"):
+        preflight_ended = datetime.now(timezone.utc)
 
-    kept = {r.key: _kept(r, present[r.key]) for r in home if r.key in present and r not in affected}
-    results = dict(kept)
-    progress = Progress(artifact_key(plan.name, "failback", "progress"), total=len(point.resources), done=len(kept))
-    results.update((row.key, row) for row in run_graph(affected, spec,
-                                                        known=_as_found(point.resources, kept, registry),
-                                                        progress=progress))
-    blocked = sorted(key for key, row in results.items() if row.error)
-    context = FailbackContext(aws=aws, plan=plan, marker=marker,
-                              home={key: row.recovered_id for key, row in results.items() if row.recovered_id})
-    for phase in FailbackPhase:
-        # a role phase 1 re-applied has the recovery point's attachments again: no grant left to detach
-        wanted = [r for r in point.resources if _phase(registry, r) == phase
-                  and (r.key not in results or r.key in kept)]
-        if blocked:
-            results.update((r.key, _not_started(r, blocked)) for r in wanted)
-            continue
-        futures = [(r, failback_resource.with_options(task_run_name=f"failback {r.type} {r.source_id}").submit(
-                    resource=quote(r), context=quote(context), registry=quote(registry))) for r in wanted]
-        for r, f in futures:
-            results[r.key] = _collect(r, f)
-            progress.advance(failed=results[r.key].outcome == Outcome.FAILED)
-    results.update((r.key, ResourceResult(key=r.key, type=r.type, source_id=r.source_id, name=r.name,
-                                          outcome=Outcome.SKIPPED,
-                                          details={"reason": not_failed_back(_handler(registry, r))}))
-                   for r in point.resources if r.key not in results)
-    progress.finish()
+        kept = {r.key: _kept(r, present[r.key]) for r in home if r.key in present and r not in affected}
+        results = dict(kept)
+        progress = Progress(artifact_key(plan.name, "failback", "progress"), total=len(point.resources), done=len(kept))
+        results.update((row.key, row) for row in run_graph(affected, spec,
+                                                            known=_as_found(point.resources, kept, registry),
+                                                            progress=progress))
+        blocked = sorted(key for key, row in results.items() if row.error)
+        context = FailbackContext(aws=aws, plan=plan, marker=marker,
+                                  home={key: row.recovered_id for key, row in results.items() if row.recovered_id})
+        for phase in FailbackPhase:
+            # a role phase 1 re-applied has the recovery point's attachments again: no grant left to detach
+            wanted = [r for r in point.resources if _phase(registry, r) == phase
+                      and (r.key not in results or r.key in kept)]
+            if blocked:
+                results.update((r.key, _not_started(r, blocked)) for r in wanted)
+                continue
+            futures = [(r, failback_resource.with_options(task_run_name=f"failback {r.type} {r.source_id}").submit(
+                        resource=quote(r), context=quote(context), registry=quote(registry))) for r in wanted]
+            for r, f in futures:
+                results[r.key] = _collect(r, f)
+                progress.advance(failed=results[r.key].outcome == Outcome.FAILED)
+        results.update((r.key, ResourceResult(key=r.key, type=r.type, source_id=r.source_id, name=r.name,
+                                              outcome=Outcome.SKIPPED,
+                                              details={"reason": not_failed_back(_handler(registry, r))}))
+                       for r in point.resources if r.key not in results)
+        progress.finish()
     rows = list(results.values())
     report = build_report("failback", plan, aws, rows, started, recovery_point=point.id,
                           failover={k: marker.get(k) for k in ("completed_at", "run_id")})

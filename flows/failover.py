@@ -23,7 +23,7 @@ from core.report import drill_commands
 from core.vault import Vault, VaultError
 from flows.cleanup import DRILL_ID_RE
 from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, approval_gate, build_report, checked_plan,
-                          publish, runbook_fields)
+                          plan_lease, publish, runbook_fields)
 from tasks.registry import default_registry
 
 
@@ -88,18 +88,19 @@ def failover(plan: PlanRef, recovery_point: str = "latest", drill: bool = False,
         return _dry_run(plan, aws, point.id, mode, known, spec, problems)
     if problems:
         raise PreflightError(problems)
-    preflight_ended = datetime.now(timezone.utc)
-    approval = None if drill else approval_gate(plan, point, approve, approver, registry)
-    if isinstance(approval, State):
-        return approval  # rejected, or nobody answered: nothing written
-    results = run_graph(point.resources, spec)
-    report = build_report("failover", plan, aws, results, started, recovery_point=point.id, mode=mode,
-                          drill_id=drill_id, approval=approval)
-    report.update(runbook_fields(point, results, started_at, preflight_ended, approval, registry))
-    if drill_id:
-        report["drill_commands"] = drill_commands(drill_id)
-    if mode == Mode.RECOVER:  # even a partial failover runs part of the workload in the recovery region
-        _record_failover(vault, point.id, report)
+    with plan_lease(aws, plan, "drill" if drill else "failover"):
+        preflight_ended = datetime.now(timezone.utc)
+        approval = None if drill else approval_gate(plan, point, approve, approver, registry)
+        if isinstance(approval, State):
+            return approval  # rejected, or nobody answered: nothing written
+        results = run_graph(point.resources, spec)
+        report = build_report("failover", plan, aws, results, started, recovery_point=point.id, mode=mode,
+                              drill_id=drill_id, approval=approval)
+        report.update(runbook_fields(point, results, started_at, preflight_ended, approval, registry))
+        if drill_id:
+            report["drill_commands"] = drill_commands(drill_id)
+        if mode == Mode.RECOVER:  # even a partial failover runs part of the workload in the recovery region
+            _record_failover(vault, point.id, report)
     return publish(report, registry)
 
 

@@ -15,11 +15,11 @@ from core.coverage import not_protected
 from core.engine import RunSpec, discover_all, handler_preflight, run_graph
 from core.graph import GraphError, topological_order
 from core.handler import ScopeError
-from core.models import Endpoint, Mode, RecoveryPoint
+from core.models import Endpoint, Mode, Outcome, RecoveryPoint
 from core.preflight import check_recovery_region, check_sides
 from core.scope import enclosing, refer, select_linked
 from core.vault import Vault
-from flows.common import PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, publish
+from flows.common import PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, plan_lease, publish
 from tasks.registry import default_registry
 from tasks.tagging import tagged_in_scope
 
@@ -64,14 +64,25 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
 
     vault = Vault(aws.vault, plan.vault_bucket, plan.name)
     vault.ensure()
-    point = RecoveryPoint(id=RecoveryPoint.new_id(), plan_name=plan.name, created_at=datetime.now(timezone.utc),
-                          source=Endpoint(account_id=plan.source.account_id, region=plan.source.region),
-                          recovery=Endpoint(account_id=plan.recovery.account_id, region=plan.recovery.region),
-                          plan=plan.public_dict(), resources=resources, not_protected=unprotected)
-    uri = vault.write(point)
-    logger.info("recovery point %s written to %s", point.id, uri)
-    results = run_graph(resources, spec)
-    pruned = vault.prune(plan.vault.keep)
+    with plan_lease(aws, plan, "replicate"):
+        point = RecoveryPoint(id=RecoveryPoint.new_id(), plan_name=plan.name, created_at=datetime.now(timezone.utc),
+                              source=Endpoint(account_id=plan.source.account_id, region=plan.source.region),
+                              recovery=Endpoint(account_id=plan.recovery.account_id, region=plan.recovery.region),
+                              plan=plan.public_dict(), resources=resources, not_protected=unprotected,
+                              complete=False)
+        uri = vault.write(point)
+        logger.info("recovery point %s written to %s", point.id, uri)
+        results = run_graph(resources, spec)
+        # complete once everything it names is staged and copied: until then (a failed resource, a killed run)
+        # `latest` stays the previous complete point, which a failover can use
+        failed = sorted(r.key for r in results if r.outcome == Outcome.FAILED)
+        if failed:
+            logger.warning("recovery point %s stays incomplete: %d resource(s) failed to stage", point.id,
+                           len(failed))
+        else:
+            vault.mark_complete(point.id)
+        pruned = vault.prune(plan.vault.keep)
     report = build_report("replicate", plan, aws, results, started, recovery_point=point.id,
+                          recovery_point_complete=not failed,
                           vault={"uri": uri, "pruned": pruned}, not_protected=unprotected)
     return publish(report, registry)

@@ -88,12 +88,17 @@ def rpo_watch(plan: PlanRef, grace_minutes: int = 60, nightly_deployment: str | 
 
 
 def _newest_point(plan: Plan, aws: AwsAccess, now: datetime) -> dict[str, Any]:
+    """The newest complete point's age, and the newer points that are incomplete (runs that failed or died
+    after writing them): shown, never counted towards the RPO."""
+    vault = Vault(aws.vault, plan.vault_bucket, plan.name)
     try:
-        point = Vault(aws.vault, plan.vault_bucket, plan.name).load("latest")
+        point = vault.load("latest")
     except VaultError as exc:
-        return {"recovery_point": None, "created_at": None, "age_minutes": None, "vault_error": str(exc)}
+        return {"recovery_point": None, "created_at": None, "age_minutes": None, "vault_error": str(exc),
+                "incomplete_newer": vault.ids()}
     return {"recovery_point": point.id, "created_at": point.created_at.isoformat(),
-            "age_minutes": round((now - point.created_at).total_seconds() / 60, 1)}
+            "age_minutes": round((now - point.created_at).total_seconds() / 60, 1),
+            "incomplete_newer": [i for i in vault.ids() if i > point.id]}
 
 
 def _last_nightly_run(name: str) -> dict[str, Any]:

@@ -112,7 +112,7 @@ class ApplicationHandler(ClaimsArnKinds, Preflight):
         staging; older ones are pruned after it). Once per run, by whichever application is staged."""
         def prune() -> list[str]:
             vault = Vault(ctx.recovery, ctx.plan.vault_bucket, ctx.plan.name)
-            wanted = {key for point_id in vault.ids()[-ctx.plan.vault.keep:] for r in vault.load(point_id).resources
+            wanted = {key for point_id in vault.retained(ctx.plan.vault.keep) for r in vault.load(point_id).resources
                       if r.type == APPLICATION for key in r.data.get("bundles", {}).values()}
             if not wanted:
                 return []  # no point names a bundle: nothing is pruned on a vault that could not be read

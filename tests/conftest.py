@@ -117,5 +117,12 @@ def plan() -> Plan:
     return make_plan()
 
 
+def workload_writes(sandbox, plan) -> list:
+    """The writes the sandbox saw, but for those to the plan's vault: drflow's own records there (a new recovery
+    point every night by design, its completion marker, and the run lease every writing run takes and gives back,
+    core/lease.py), which are not the workload's."""
+    return [c for c in sandbox.calls if c.write and plan.vault_bucket not in c.operation]
+
+
 def ec2(region: str = RECOVERY):
     return boto3.client("ec2", region_name=region)

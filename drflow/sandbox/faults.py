@@ -1,6 +1,8 @@
 """Fault injection for the sandbox: answer a fraction of AWS calls with the errors AWS really sends.
 
-`throttle` and `error5xx` are fractions of calls; `dark` is a region whose every call is refused (the
+`throttle` and `error5xx` are fractions of calls; `latency` is seconds every call takes before it is answered (AWS
+answers in tens to hundreds of milliseconds, moto in one or two: a rehearsal of timing, or a test that needs a run
+to last); `dark` is a region whose every call is refused (the
 primary region during an outage); `revoked` holds account ids whose sandbox access key (`AKIA<account>SBOX`) is
 refused as an invalid token, as AWS refuses a deactivated or deleted access key (the primary's credentials
 taken away by an incident responder). Role sessions assumed earlier keep working, as they do in AWS. Errors are shaped per protocol (EC2 XML, S3 XML, query XML, JSON),
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 class Faults:
     throttle: float = 0.0
     error5xx: float = 0.0
+    latency: float = 0.0
     dark: set[str] = field(default_factory=set)
     revoked: set[str] = field(default_factory=set)
     seed: int | None = None
@@ -29,27 +32,36 @@ class Faults:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"fault {name}={value}: must be a fraction between 0 and 1")
+        if not 0.0 <= self.latency <= 60.0:
+            raise ValueError(f"fault latency={self.latency}: must be seconds between 0 and 60")
         if self.seed is not None:
             self._rng.seed(self.seed)
 
     @classmethod
     def parse(cls, text: str | None) -> "Faults":
-        """`throttle=0.2,error5xx=0.05,dark=us-east-1,revoked=111111111111,seed=7` (dark, revoked may repeat)."""
+        """`throttle=0.2,error5xx=0.05,latency=0.1,dark=us-east-1,revoked=111111111111,seed=7` (dark, revoked may
+        repeat)."""
         kwargs: dict = {"dark": set(), "revoked": set()}
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
             name, _, value = part.partition("=")
             try:
-                if name in ("throttle", "error5xx"):
+                if name in ("throttle", "error5xx", "latency"):
                     kwargs[name] = float(value)
                 elif name == "seed":
                     kwargs["seed"] = int(value)
                 elif name in ("dark", "revoked"):
                     kwargs[name].add(value)
                 else:
-                    raise ValueError(f"unknown fault {name!r} (throttle, error5xx, dark, revoked, seed)")
+                    raise ValueError(f"unknown fault {name!r} (throttle, error5xx, latency, dark, revoked, seed)")
             except ValueError as exc:
                 raise ValueError(f"--faults {part!r}: {exc}") from None
         return cls(**kwargs)
+
+    def describe(self) -> str:
+        """The spec `parse` reads back: what is in force (empty: none)."""
+        parts = [f"{name}={getattr(self, name)}" for name in ("throttle", "error5xx", "latency") if getattr(self, name)]
+        parts += [f"dark={r}" for r in sorted(self.dark)] + [f"revoked={a}" for a in sorted(self.revoked)]
+        return ",".join(parts + ([f"seed={self.seed}"] if self.seed is not None else []))
 
     def pick(self, region: str) -> str | None:
         """The fault for one call: 'dark', 'throttle', '5xx' or None."""

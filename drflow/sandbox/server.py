@@ -13,6 +13,7 @@ import io
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -61,6 +62,9 @@ class Call:
     fault: str | None
 
 
+FAULTS_PATH = "/drflow-sandbox/faults"
+
+
 class SandboxApp:
     """WSGI middleware in front of moto: account routing, request log, faults."""
 
@@ -71,6 +75,8 @@ class SandboxApp:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return self._faults_control(environ, start_response)
         if downloads.handles(environ):  # a presigned download URL (Lambda code, ECR layers): unsigned, like S3's
             return downloads.serve(environ, start_response)
         match = SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -89,11 +95,30 @@ class SandboxApp:
         account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key)  # a role session's account
         with self._lock:
             self.calls.append(Call(service, region, account, operation, write, fault))
+        if self.faults.latency:
+            time.sleep(self.faults.latency)
         if fault:
             status, headers, body = error_response(fault, service, json_protocol)
             start_response(f"{status} Fault", headers + [("Content-Length", str(len(body)))])
             return [body]
         return self.inner(environ, start_response)
+
+    def _faults_control(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        """`GET` the faults in force, `PUT` a new spec (Faults.parse: `dark=us-east-1`, empty for none): how a
+        second shell changes the faults of a running `drflow sandbox up` (`drflow sandbox faults`). Unsigned, as
+        moto's own /moto-api/ is: the sandbox listens on loopback only."""
+        if environ["REQUEST_METHOD"] == "PUT":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            spec = environ["wsgi.input"].read(length).decode() if length else ""
+            try:
+                self.faults = Faults.parse(spec)
+            except ValueError as exc:
+                body = str(exc).encode()
+                start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+                return [body]
+        body = self.faults.describe().encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def clear_log(self) -> None:
         with self._lock:

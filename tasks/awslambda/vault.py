@@ -117,10 +117,12 @@ def missing_code(resource: Any, ctx: ApplyContext) -> list[str]:
 
 def prune_code(ctx: ApplyContext, function_type: str) -> list[str]:
     """Delete the code copies (every version of them: the vault is versioned) that no recovery point the vault
-    keeps names. This night's point is written before staging, so what this run copies is named. Once per run."""
+    keeps names. This night's point is written before staging, so what this run copies is named; the points its
+    completion will let retention delete still count (it may not complete), so their code goes a night later.
+    Once per run."""
     def prune() -> list[str]:
         vault = Vault(ctx.recovery, ctx.plan.vault_bucket, ctx.plan.name)
-        wanted = {key for point_id in vault.ids()[-ctx.plan.vault.keep:] for r in vault.load(point_id).resources
+        wanted = {key for point_id in vault.retained(ctx.plan.vault.keep) for r in vault.load(point_id).resources
                   if r.type == function_type for key in code_keys(ctx.plan.name, r)}
         if not wanted:
             return []  # no point names any code: nothing is pruned on a vault that could not be read

@@ -1,7 +1,7 @@
 """Servers without the DRS agent: nightly AMIs copied to the recovery region, launched from at failover.
 
 Support for the servers handler (not a handler itself). Every nightly capture of such a server
-records its capture time; staging images the instance (no reboot), copies the image into the
+records its capture time (that of its image from less than half the RPO ago, if there is one); staging images the instance (no reboot), copies the image into the
 recovery region and tags the copy with that time, and prunes copies beyond the plan's `keep`. A
 failover launches from the copy taken with the recovery point it recovers, so an older recovery
 point brings back the matching disks.
@@ -10,15 +10,18 @@ point brings back the matching disks.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.amis import image_snapshots, share_image
 from core.aws import Retryable, Side
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
 from core.models import Resource
+from core.plan import Plan
 from core.ownership import same_run_kind
 
 TAG_CAPTURED = "drflow:captured-at"
+CAPTURE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # sorts as time does
 
 
 def _image_tags(resource: Resource, ctx: ApplyContext) -> list[dict[str, str]]:
@@ -31,6 +34,31 @@ def _images(side: Side, plan_name: str, source_id: str) -> list[dict[str, Any]]:
     return side.client("ec2").describe_images(Owners=["self"], Filters=[
         {"Name": f"tag:{TAG_PLAN}", "Values": [plan_name]},
         {"Name": f"tag:{TAG_SOURCE_ID}", "Values": [source_id]}])["Images"]
+
+
+def recent_captures(source: Side, plan: Plan, now: datetime) -> dict[str, str]:
+    """Instance id -> the capture time of its newest image taken by this plan less than half the RPO ago.
+
+    A night's capture reuses such an image instead of taking another, as the database snapshots do: a retried or
+    back-to-back replicate costs no image (and no write), and the recovery point is still within its RPO. The
+    source keeps only its newest image per server (`stage_image`), which is the one asked for here."""
+    fresh_after = (now - timedelta(minutes=plan.rpo_minutes / 2)).strftime(CAPTURE_FORMAT)
+    newest: dict[str, str] = {}
+    for image in source.client("ec2").describe_images(Owners=["self"], Filters=[
+            {"Name": f"tag:{TAG_PLAN}", "Values": [plan.name]}, {"Name": "state", "Values": ["available"]}])["Images"]:
+        tags = tags_of(image)
+        captured, instance = tags.get(TAG_CAPTURED, ""), tags.get(TAG_SOURCE_ID)
+        if instance and captured > fresh_after and captured > newest.get(instance, ""):
+            newest[instance] = captured
+    return newest
+
+
+def _source_image(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
+    """The source image of this capture, when an earlier run took it (and its copy is what is missing)."""
+    assert ctx.source is not None
+    captured = resource.data["image"]["captured_at"]
+    return next((i for i in _images(ctx.source, ctx.plan.name, resource.source_id)
+                 if tags_of(i).get(TAG_CAPTURED) == captured and i.get("State") != "failed"), None)
 
 
 def _copy_for(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
@@ -59,8 +87,9 @@ def stage_image(resource: Resource, ctx: ApplyContext) -> tuple[str, bool]:
     source_ec2 = ctx.source.client("ec2")
     tags = _image_tags(resource, ctx)
     token = hashlib.sha256(f"{ctx.plan.name}:{resource.source_id}:{tags[2]['Value']}".encode()).hexdigest()[:60]
-    image = source_ec2.create_image(InstanceId=resource.source_id, Name=f"drflow-{resource.source_id}-{token[:12]}",
-                                    NoReboot=True, TagSpecifications=[{"ResourceType": "image", "Tags": tags}])
+    image = _source_image(resource, ctx) or source_ec2.create_image(
+        InstanceId=resource.source_id, Name=f"drflow-{resource.source_id}-{token[:12]}", NoReboot=True,
+        TagSpecifications=[{"ResourceType": "image", "Tags": tags}])
     source_ec2.get_waiter("image_available").wait(ImageIds=[image["ImageId"]],
                                                   WaiterConfig={"Delay": 15, "MaxAttempts": 240})
     if ctx.plan.cross_account:

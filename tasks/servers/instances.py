@@ -34,7 +34,8 @@ from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from core.preflight import Quota, account_attribute, applied_quota, to_create
 
 from . import failback, failback_imaged
-from .images import find_launched, image_problem, launch_from_image, stage_image
+from .images import (CAPTURE_FORMAT, find_launched, image_problem, launch_from_image, recent_captures,
+                     stage_image)
 from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
 from .templates import DrillLaunch, borrow, give_back, remove_drill_versions, sync_production, template_of
 
@@ -179,7 +180,10 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         volumes = {v["VolumeId"]: v for v in paginate(ec2, "describe_volumes", "Volumes", VolumeIds=volume_ids)} \
             if volume_ids else {}
         depends, links = server_dependencies(instances, plan)
-        captured_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(timezone.utc)
+        captured_at = now.strftime(CAPTURE_FORMAT)
+        recent = recent_captures(source, plan, now) if any(
+            tags_of(i).get(AGENT_TAG) != "installed" for i in instances) else {}
         out = []
         for inst in instances:
             if not inst.get("SubnetId"):
@@ -201,7 +205,8 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
                         "health_check": spec.health_check.model_dump() if spec.health_check else None,
                         "depends_on": sorted(depends[inst["InstanceId"]])},
                 # an imaged server's data is a new image every night: its capture time is part of the record
-                data={"image": {"captured_at": captured_at}} if method == "image" else {},
+                data={"image": {"captured_at": recent.get(inst["InstanceId"], captured_at)}}
+                if method == "image" else {},
                 links=[*links.get(inst["InstanceId"], []), *_profile_link(inst)],
                 dependencies=sorted({subnet, *groups, *servers})))
         return out

@@ -85,8 +85,9 @@ def test_what_an_auto_scaling_group_launched_is_not_a_server_nor_a_target_of_its
     registered = {d["Target"]["Id"] for d in elb.describe_target_health(TargetGroupArn=servers["tg-web"])[
         "TargetHealthDescriptions"]}
     assert set(launched) <= registered  # the group registered its instances next to the web server
-    run(replicate, plan=server_plan)
-    point = Vault(AwsAccess(server_plan).vault, server_plan.vault_bucket, server_plan.name).load("latest")
+    replicated = run(replicate, plan=server_plan)  # (complete or not: what it captured is what is asked)
+    point = Vault(AwsAccess(server_plan).vault, server_plan.vault_bucket, server_plan.name).load(
+        replicated["recovery_point"])
     keys = {r.key for r in point.resources}
     assert not {f"ec2:instance/{i}" for i in launched} & keys
     [web_targets] = [r for r in point.resources if r.type == "elbv2:targets" and r.name == "shop-web"]

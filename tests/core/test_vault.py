@@ -71,3 +71,29 @@ def test_retention_deletes_every_version_of_old_points(vault, plan):
 def test_empty_vault_explains_itself(sandbox, plan):
     with pytest.raises(VaultError, match="has the replication flow run"):
         Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).load("latest")
+
+
+def test_a_point_is_complete_only_once_marked_and_latest_is_the_newest_complete_one(vault, plan):
+    done, killed = _point(plan, 1, complete=False), _point(plan, 2, complete=False)
+    for point in (done, killed):
+        vault.write(point)
+    with pytest.raises(VaultError, match="no complete recovery point"):
+        vault.load("latest")
+    vault.mark_complete(done.id)
+    vault.mark_complete(done.id)  # a retried run marks it again: no error, still one marker
+    assert vault.load("latest").id == done.id and vault.load("latest").complete
+    assert vault.load(killed.id).complete is False
+    assert [(row["id"], row["complete"]) for row in vault.summaries()] == [(killed.id, False), (done.id, True)]
+
+
+def test_retention_keeps_the_newest_complete_points_however_many_runs_failed_after_them(vault, plan):
+    points = [_point(plan, m, complete=False) for m in range(6)]
+    for point in points:
+        vault.write(point)
+    for point in points[:2]:
+        vault.mark_complete(point.id)  # then four nights that never completed
+    assert vault.prune(keep=1) == [points[0].id]
+    assert vault.ids() == [p.id for p in points[1:]] and vault.load("latest").id == points[1].id
+    keys = [o["Key"] for o in boto3.client("s3", region_name=RECOVERY).list_objects_v2(
+        Bucket=plan.vault_bucket, Prefix=f"{plan.name}/complete/")["Contents"]]
+    assert keys == [f"{plan.name}/complete/{points[1].id}.json"]  # the pruned point's marker went with it

@@ -13,8 +13,8 @@ from drflow.cli import app
 
 runner = CliRunner()
 COMMANDS = [["validate"], ["replicate"], ["failover"], ["failback"], ["recovery-points"], ["deployments"],
-            ["runbook"], ["sandbox", "up"], ["demo"], ["sandbox"], ["drill"], ["drill", "cleanup"], ["plan"],
-            ["plan", "save"]]
+            ["runbook"], ["sandbox", "up"], ["sandbox", "faults"], ["demo"], ["sandbox"], ["drill"],
+            ["drill", "cleanup"], ["plan"], ["plan", "save"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -74,3 +74,19 @@ def test_dry_run_prints_ordered_writes(shop, plan_file, sandbox):
     assert result.exit_code == 0, result.output
     assert "no write made" in result.stdout and "create" in result.stdout
     assert not [c for c in sandbox.calls if c.write]
+
+
+def test_a_prefect_server_that_does_not_start_in_time_is_explained(sandbox, plan_file, tmp_path):
+    """No PREFECT_API_URL: the command starts Prefect's ephemeral server, here given no time at all to come up."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
+    done = subprocess.run([sys.executable, "-m", "drflow.cli", "replicate", "--plan", plan_file], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "did not start within 0 s" in done.stderr and "PREFECT_API_URL=" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert [c for c in sandbox.calls if c.write] == []  # nothing was run

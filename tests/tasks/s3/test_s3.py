@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan, workload_writes
 from core.aws import Retryable
 from core.ec2_index import OwnedIndex
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext
@@ -49,11 +49,6 @@ def bucket_row(report: dict, name: str = BUCKET) -> dict:
 def stage(plan, **params) -> dict:
     """A nightly run (the sandbox fixture empties the engine's cache, so nothing comes from an earlier test)."""
     return run(replicate, plan=plan, **params)
-
-
-def workload_writes(sandbox, plan) -> list:
-    """Writes to AWS other than the vault's new recovery point (a new point every night is by design)."""
-    return [c for c in sandbox.calls if c.write and plan.vault_bucket not in c.operation]
 
 
 @pytest.fixture
