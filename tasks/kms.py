@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from core.aws import Side, error_code
+from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
 from core.keys import DRFLOW_ROLE_PATH, REPLICA_WRITE_ACTIONS, KeyCatalog
@@ -41,6 +41,25 @@ def _tags_of(kms: Any, key_id: str) -> dict[str, str]:
     pages = kms.get_paginator("list_resource_tags").paginate(KeyId=key_id) \
         if kms.can_paginate("list_resource_tags") else [kms.list_resource_tags(KeyId=key_id)]
     return {t["TagKey"]: t["TagValue"] for page in pages for t in page.get("Tags", [])}
+
+
+def _tagged_keys(ctx: ApplyContext) -> dict[str, str]:
+    """Source key id -> ARN of the live recovery keys this plan made, by drflow's tags; listed once per run, and
+    only when a key was not found by its aliases (a key's first night, or one left without them).
+
+    KMS has no tag filter on ListKeys: each key's tags are one ListResourceTags call. Listed once per run (not
+    per key) because the answer only matters for keys an earlier run made, which this run cannot change."""
+    def listing() -> dict[str, str]:
+        kms, found = ctx.recovery.client("kms"), {}
+        for key in paginate(kms, "list_keys", "Keys"):
+            tags = _tags_of(kms, key["KeyId"])
+            if tags.get(TAG_PLAN) != ctx.plan.name or TAG_SOURCE_ID not in tags:
+                continue
+            meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+            if meta.get("KeyState") not in ("PendingDeletion", "PendingReplicaDeletion"):
+                found[tags[TAG_SOURCE_ID]] = meta["Arn"]
+        return found
+    return ctx.shared.once("kms-tagged-keys", listing)
 
 
 def translate_policy(policy: str, plan: Plan) -> Translated:
@@ -120,8 +139,16 @@ class KeyHandler(ClaimsArnKinds, Preflight):
         return resource.config["multi_region"] and not ctx.plan.cross_account
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        """The recovery key made for this source key: by its aliases, or by drflow's tags when it has none yet (a
+        run that died between `create_key` and `create_alias` left it so; `apply` gives it its aliases)."""
         kms = ctx.recovery.client("kms")
         candidates = [resource.source_id] if self._replicated(resource, ctx) else resource.config["aliases"]
+        found = self._by_alias(kms, resource, ctx, candidates)
+        if found or self._replicated(resource, ctx):
+            return found
+        return _tagged_keys(ctx).get(resource.source_id)
+
+    def _by_alias(self, kms: Any, resource: Resource, ctx: ApplyContext, candidates: list[str]) -> str | None:
         for ref in candidates:
             try:
                 meta = kms.describe_key(KeyId=ref)["KeyMetadata"]

@@ -55,6 +55,20 @@ def test_a_key_mapped_to_create_is_made_nightly_with_its_alias_and_found_at_fail
     assert [c for c in sandbox.calls if c.region == SOURCE] == []
 
 
+def test_a_key_a_killed_run_left_without_its_alias_is_found_and_given_it(shop):
+    source_id = _source_key()
+    plan = make_plan(kms_key_map={"alias/shop-data": "create"})
+    # what a run killed between create_key and create_alias leaves: drflow's key, tagged, with no alias
+    left = kms(RECOVERY).create_key(Description="shop data", Tags=[
+        {"TagKey": "drflow:plan", "TagValue": "shop"}, {"TagKey": "drflow:source-id", "TagValue": source_id}])[
+        "KeyMetadata"]
+    report = run(replicate, plan=plan)
+    assert report["failed"] == []
+    assert [k["KeyId"] for k in kms(RECOVERY).list_keys()["Keys"]] == [left["KeyId"]]  # adopted, none made
+    assert kms(RECOVERY).describe_key(KeyId="alias/shop-data")["KeyMetadata"]["KeyId"] == left["KeyId"]
+    assert report["identity_map"][source_id] == left["Arn"]
+
+
 def test_a_multi_region_key_is_replicated_under_its_own_id(shop):
     source_id = _source_key(multi_region=True)
     plan = make_plan(kms_key_map={source_id: "create"})
