@@ -115,6 +115,11 @@ def _condition(condition: dict[str, Any]) -> dict[str, Any]:
     return dict(condition)
 
 
+def _listener_on(elb: Any, lb_arn: str, port: int) -> dict[str, Any] | None:
+    return next((lst for lst in paginate(elb, "describe_listeners", "Listeners", LoadBalancerArn=lb_arn)
+                 if lst["Port"] == port), None)
+
+
 class _Elb:
     internet_facing: ClassVar[bool] = False
     version: ClassVar[int] = 1
@@ -311,6 +316,14 @@ class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
                                  "issued certificate there"))
         return problems
 
+    def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
+        """The listener on the recovered load balancer's port (one listener per port and load balancer); None
+        while the load balancer is not known to this context (a dry run's, which has no dependencies' results)."""
+        dep = ctx.deps.get(resource.config["load_balancer"])
+        lb_arn = dep.recovered_id if dep else None
+        found = _listener_on(ctx.recovery.client("elbv2"), lb_arn, resource.config["port"]) if lb_arn else None
+        return found["ListenerArn"] if found else None
+
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         elb = ctx.recovery.client("elbv2")
         cfg = resource.config
@@ -324,12 +337,11 @@ class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
             kwargs["Certificates"] = [{"CertificateArn": ctx.plan.certificates[a]} for a in cfg["certificates"]]
         if cfg["ssl_policy"]:
             kwargs["SslPolicy"] = cfg["ssl_policy"]
-        existing = [lst for lst in paginate(elb, "describe_listeners", "Listeners", LoadBalancerArn=lb_arn)
-                    if lst["Port"] == cfg["port"]]
+        existing = _listener_on(elb, lb_arn, cfg["port"])
         if existing:
-            arn = existing[0]["ListenerArn"]
+            arn = existing["ListenerArn"]
             created = False
-            changed = existing[0].get("DefaultActions") != kwargs["DefaultActions"]
+            changed = existing.get("DefaultActions") != kwargs["DefaultActions"]
             if changed:
                 elb.modify_listener(ListenerArn=arn, **kwargs)
         else:

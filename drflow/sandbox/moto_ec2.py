@@ -14,6 +14,9 @@ Installed by drflow.sandbox.server, so it applies to the sandbox only.
 - DeleteNatGateway keeps the gateway's Elastic IP associated and its network interface in moto. AWS releases the
   association (the address stays allocated, free for a new gateway: failback recreates a lost one with it) and
   deletes the interface.
+- CreateDhcpOptions ignores its TagSpecifications in moto; AWS tags the new set in the same call (botocore's ec2
+  model: CreateDhcpOptionsRequest.TagSpecifications, "The tags to assign to the DHCP option"). With moto's
+  behaviour a run killed between the create and a separate CreateTags leaves an untagged set no re-run can find.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.instances import Instance
 from moto.ec2.models.nat_gateways import NatGatewayBackend
 from moto.ec2.models.vpcs import VPCBackend
+from moto.ec2.responses.dhcp_options import DHCPOptions
 from moto.ec2.utils import random_ami_id
 
 _own_copy_image = AmiBackend.copy_image
 _own_prep_nics = Instance.prep_nics
 _own_delete_vpc = VPCBackend.delete_vpc
 _own_delete_nat_gateway = NatGatewayBackend.delete_nat_gateway
+_own_create_dhcp_options = DHCPOptions.create_dhcp_options
 
 
 def _shared_image(account_id: str, region: str, image_id: str) -> Ami | None:
@@ -92,7 +97,17 @@ def _delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
     return gateway
 
 
+def _create_dhcp_options(self: DHCPOptions) -> Any:
+    tags = self._parse_tag_specification().get("dhcp-options", {})
+    result = _own_create_dhcp_options(self)
+    if tags:
+        options = result.result["DhcpOptions"]
+        self.ec2_backend.create_tags([options.id], tags)
+    return result
+
+
 def install() -> None:
+    DHCPOptions.create_dhcp_options = _create_dhcp_options
     AmiBackend.copy_image = _copy_image
     Instance.prep_nics = _prep_nics
     VPCBackend.delete_vpc = _delete_vpc

@@ -52,7 +52,7 @@ def access_key_for(account_id: str) -> str:
     return f"AKIA{account_id}SBOX"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Call:
     service: str
     region: str
@@ -60,6 +60,11 @@ class Call:
     operation: str
     write: bool
     fault: str | None
+    status: int | None = None  # the HTTP status answered; None while the call is in flight
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and self.status < 300
 
 
 FAULTS_PATH = "/drflow-sandbox/faults"
@@ -92,16 +97,27 @@ class SandboxApp:
             write = False
         revoked = sandbox_key is not None and sandbox_key["account"] in self.faults.revoked
         fault = "revoked" if revoked else self.faults.pick(region)
+        if fault is None and self.faults.interrupts(write):
+            fault = "interrupted"
         account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key)  # a role session's account
+        call = Call(service, region, account, operation, write, fault)
         with self._lock:
-            self.calls.append(Call(service, region, account, operation, write, fault))
+            self.calls.append(call)
         if self.faults.latency:
             time.sleep(self.faults.latency)
+        if fault == "outage":
+            time.sleep(self.faults.outage_delay)
         if fault:
             status, headers, body = error_response(fault, service, json_protocol)
+            call.status = status
             start_response(f"{status} Fault", headers + [("Content-Length", str(len(body)))])
             return [body]
-        return self.inner(environ, start_response)
+
+        def answered(status: str, headers: Any, exc_info: Any = None) -> Any:
+            call.status = int(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        return self.inner(environ, answered)
 
     def _faults_control(self, environ: dict[str, Any], start_response: Callable) -> Any:
         """`GET` the faults in force, `PUT` a new spec (Faults.parse: `dark=us-east-1`, empty for none): how a

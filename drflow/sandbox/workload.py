@@ -174,12 +174,13 @@ def seed_servers(session: boto3.Session, ids: dict[str, str], region: str = "us-
     return ids
 
 
-def seed_workload(session: boto3.Session, region: str = "us-east-1") -> dict[str, Any]:
+def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: bool = False) -> dict[str, Any]:
     """The whole sample shop: network, servers and ALB, an encrypted Postgres database, an assets bucket
     with objects, a shared file system (encrypted with the same customer key, alias/shop-data), the IAM
     roles the servers run as; and beside the servers: an ECS service on Fargate behind the ALB (/orders/*) from
     an image in the shop's ECR repository, an Auto Scaling group (the batch tier), and a Lambda function that
-    writes to the assets bucket, triggered by an SQS queue (which drflow does not protect: the report lists it)."""
+    writes to the assets bucket, triggered by an SQS queue (which drflow does not protect: the report lists it).
+    `aurora`: an Aurora PostgreSQL cluster beside the database (seed_rds)."""
     from drflow.sandbox.seed_asg import seed_asg
     from drflow.sandbox.seed_ecr import seed_ecr
     from drflow.sandbox.seed_ecs import seed_ecs
@@ -191,7 +192,7 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1") -> dict[str
 
     ids: dict[str, Any] = seed_network(session, region)
     ids.update(seed_servers(session, dict(ids), region))
-    databases = seed_rds(session, region, ids)
+    databases = seed_rds(session, region, ids, aurora=aurora)
     ids.update({f"rds-{k}": v for k, v in databases.items()})
     ids["bucket"] = seed_s3(session, region)["bucket"]
     seed_efs(session, region, ids, kms_key_id=databases["kms-key"])

@@ -204,14 +204,15 @@ class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
         retention = {recovered_name(g, ctx): days for g, days in resource.config["log_groups"].items()}
         for group in sorted({g for c in definition["containerDefinitions"] if (g := _awslogs_group(c))}):
             listed = paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group)
-            if any(g["logGroupName"] == group for g in listed):
-                continue
-            try:
-                logs.create_log_group(logGroupName=group, tags=ctx.tags(resource))
-            except ClientError as exc:
-                if error_code(exc) != "ResourceAlreadyExistsException":
-                    raise
-            if retention.get(group):
+            found = next((g for g in listed if g["logGroupName"] == group), None)
+            if found is None:
+                try:
+                    logs.create_log_group(logGroupName=group, tags=ctx.tags(resource))
+                except ClientError as exc:
+                    if error_code(exc) != "ResourceAlreadyExistsException":
+                        raise
+            # also on a group found: a run killed between the create and this call left it without its retention
+            if retention.get(group) and (found or {}).get("retentionInDays") != retention[group]:
                 logs.put_retention_policy(logGroupName=group, retentionInDays=retention[group])
 
     def cleanup(self, ctx: CleanupContext) -> list[str]:

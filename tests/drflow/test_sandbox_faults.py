@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from conftest import RECOVERY, SOURCE
 from drflow.cli import app
+from drflow.sandbox.faults import Faults
 
 runner = CliRunner()
 
@@ -40,3 +41,31 @@ def test_without_a_sandbox_it_says_how_to_point_at_one(monkeypatch):
     assert result.exit_code == 2 and "AWS_ENDPOINT_URL" in result.output
     result = runner.invoke(app, ["sandbox", "faults", "--endpoint", "http://127.0.0.1:9", "dark=us-east-1"])
     assert result.exit_code == 2 and "no sandbox at" in result.output
+
+
+def test_fail_write_refuses_the_nth_write_and_every_later_one_never_a_read(sandbox):
+    ec2 = boto3.client("ec2", region_name=RECOVERY)
+    shown = runner.invoke(app, ["sandbox", "faults", "fail_write=2"])
+    assert shown.exit_code == 0 and "fail_write=2" in shown.output, shown.output
+    first = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]  # write 1 lands
+    for cidr in ("10.2.0.0/16", "10.3.0.0/16"):  # write 2 and every later write: the killed run made none of them
+        with pytest.raises(ClientError, match="SandboxRunInterrupted"):
+            ec2.create_vpc(CidrBlock=cidr)
+    made = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]}  # reads still answer
+    assert made == {first}
+    runner.invoke(app, ["sandbox", "faults", ""])
+    ec2.create_vpc(CidrBlock="10.4.0.0/16")  # the re-run's writes land
+
+
+def test_a_region_in_an_outage_hangs_then_answers_503_which_botocore_retries(sandbox):
+    from botocore.config import Config
+
+    sandbox.faults = Faults.parse(f"outage={SOURCE},outage_delay=0.05")
+    ec2 = boto3.client("ec2", region_name=SOURCE, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    with pytest.raises(ClientError) as refused:
+        ec2.describe_vpcs()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    retried = refused.value.response["ResponseMetadata"]["RetryAttempts"]
+    assert retried >= 2  # retried, unlike a dark region's 403
+    assert len([c for c in sandbox.calls if c.region == SOURCE]) == retried + 1
+    boto3.client("ec2", region_name=RECOVERY).describe_vpcs()  # the other regions answer at once

@@ -59,16 +59,20 @@ def _recovery_duplicates() -> dict[str, int]:
 
 
 def test_two_replicates_started_together_one_runs_and_the_other_is_refused_naming_it(shop, plan, plan_file, sandbox):
-    # calls as slow as AWS's: the winner's staging outlasts the gap between the two processes' start-ups
-    sandbox.faults = Faults(latency=0.1)
+    # slow calls until one of the two has ended: the winner still holds the plan when the loser, however much later
+    # its process started (a loaded machine: tens of seconds), reaches the lease; then full speed for the winner
+    sandbox.faults = Faults(latency=1.0)
     first, second = _cli("replicate", "--plan", str(plan_file)), _cli("replicate", "--plan", str(plan_file))
+    deadline = time.monotonic() + 600
+    while first.poll() is None and second.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    sandbox.faults = Faults()
     outputs = [(p.wait(timeout=600), *p.communicate()) for p in (first, second)]
     codes = sorted(code for code, _, _ in outputs)
     refused = [out + err for code, out, err in outputs if code != 0]
     assert codes[0] == 0 and len(refused) == 1, outputs
     assert "is in use by replicate run" in refused[0], refused[0]
     assert len(_vault(plan).ids()) == 1  # the refused run wrote no recovery point
-    sandbox.faults = Faults()
     once = _recovery_duplicates()
     assert run(replicate, plan=plan)["failed"] == []  # and a later night finds all of it: nothing made twice
     assert _recovery_duplicates() == once and once["igw"] == 1
