@@ -359,6 +359,12 @@ class Plan(_Model):
                 problems.append((where, f"target {dst} is not in recovery account {self.recovery.account_id}"))
         return problems
 
+    def declared_links(self) -> dict[tuple[str, str], str]:
+        """(server, data resource) -> the field that declares the dependency (web, rds:orders ->
+        servers.web.depends_on), for core.scope to name that field when the source has no such resource."""
+        return {(name, dep): f"servers.{name}.depends_on" for name, server in self.servers.items()
+                for dep in server.depends_on if dep not in self.servers and OTHER_DEPENDENCY_RE.match(dep)}
+
     def replica_bucket(self, bucket: str) -> str:
         """The recovery-region replica of a source bucket: `buckets.names`, else the naming rule."""
         return self.buckets.names.get(bucket) or self.buckets.replica_name.format(
