@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from core.graph import find_cycle
 
@@ -32,6 +33,14 @@ KMS_ID_RE = re.compile(r"^(mrk-[0-9a-f-]{32,36}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]
 KMS_ALIAS_RE = re.compile(r"^alias/[\w/+=,.@-]{1,250}$")
 OTHER_DEPENDENCY_RE = re.compile(r"^(?P<service>[a-z0-9]+):(?P<name>.+)$")  # `rds:orders` in servers.*.depends_on
 KMS_CREATE = "create"
+# The longest RPO a plan may state: a week. A longer one is a typo (14400 for 1440, seconds for minutes) more often
+# than a wish, and it would quietly switch the safeguards that follow the RPO off: the RPO watch would not alarm for
+# weeks, and a database snapshot or server image up to half of it old would be reused as "fresh". A week is already
+# the least often a nightly replication that protects anything is scheduled.
+MAX_RPO_MINUTES = 7 * 24 * 60
+# How deep a plan file may nest: a plan is 5 levels deep; YAML's composer recurses per level, so 10,000 `[`
+# would end in a RecursionError, not in a message
+MAX_DEPTH = 32
 SAME_ACCOUNT, CROSS_ACCOUNT = "same-account", "cross-account"
 
 
@@ -190,9 +199,9 @@ class Network(_Model):
 class HealthCheck(_Model):
     """When a recovered server counts as up, beyond `running`: a TCP port answers, and/or EC2 status checks pass."""
 
-    port: int | None = Field(None, ge=1, le=65535)
-    status_checks: bool = False
-    timeout_seconds: int = Field(900, ge=1, le=7200)
+    port: StrictInt | None = Field(None, ge=1, le=65535)
+    status_checks: StrictBool = False
+    timeout_seconds: StrictInt = Field(900, ge=1, le=7200)
 
 
 class Server(_Model):
@@ -204,7 +213,7 @@ class Server(_Model):
 
 class Vault(_Model):
     bucket: str | None = None
-    keep: int = Field(14, ge=1, le=1000)
+    keep: StrictInt = Field(14, ge=1, le=1000)
 
     @field_validator("bucket")
     @classmethod
@@ -217,7 +226,7 @@ class Vault(_Model):
 class Databases(_Model):
     """RDS and Aurora: how many snapshot copies to keep per database in the recovery region."""
 
-    keep_snapshots: int = Field(7, ge=1, le=100)
+    keep_snapshots: StrictInt = Field(7, ge=1, le=100)
 
 
 class Buckets(_Model):
@@ -262,7 +271,7 @@ class Plan(_Model):
     servers: dict[str, Server] = Field(default_factory=dict)
     certificates: dict[str, str] = Field(default_factory=dict)
     vault: Vault = Field(default_factory=Vault)
-    rpo_minutes: int = Field(1440, ge=1)
+    rpo_minutes: StrictInt = Field(1440, ge=1, le=MAX_RPO_MINUTES)  # strict: YAML reads `yes`/`true` as a bool
     databases: Databases = Field(default_factory=Databases)
     buckets: Buckets = Field(default_factory=Buckets)
 
@@ -350,6 +359,12 @@ class Plan(_Model):
                 problems.append((where, f"target {dst} is not in recovery account {self.recovery.account_id}"))
         return problems
 
+    def declared_links(self) -> dict[tuple[str, str], str]:
+        """(server, data resource) -> the field that declares the dependency (web, rds:orders ->
+        servers.web.depends_on), for core.scope to name that field when the source has no such resource."""
+        return {(name, dep): f"servers.{name}.depends_on" for name, server in self.servers.items()
+                for dep in server.depends_on if dep not in self.servers and OTHER_DEPENDENCY_RE.match(dep)}
+
     def replica_bucket(self, bucket: str) -> str:
         """The recovery-region replica of a source bucket: `buckets.names`, else the naming rule."""
         return self.buckets.names.get(bucket) or self.buckets.replica_name.format(
@@ -391,6 +406,12 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
             msg = "unknown field (check its spelling against the plan reference)"
         elif err["type"] == "missing":
             msg = "is required"
+        elif err["type"] == "int_type" and isinstance(err.get("input"), bool):
+            msg = "must be a whole number, not true or false (YAML reads true, yes and on as true)"
+        elif err["type"] == "int_type":
+            msg = f"must be a whole number, not {err.get('input')!r}"
+        elif err["type"] == "bool_type":
+            msg = f"must be true or false, not {err.get('input')!r}"
         problems.append((field, msg))
     return problems
 
@@ -405,16 +426,100 @@ def parse_plan(data: Any, resource_types: set[str] | None = None) -> Plan:
         raise PlanError(_problems_from(exc)) from None
 
 
+# byte order marks that say the file is not UTF-8 (UTF-32's first, as UTF-16's LE mark begins it)
+FOREIGN_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+                (b"\xfe\xff", "UTF-16"))
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """yaml's safe loader, refusing what it would otherwise get wrong or crash on: nesting deeper than MAX_DEPTH
+    (its composer recurses once per level), checked while composing, before the recursion can run out."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels (a plan needs "
+                                                  "about 5)", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _key_path(path: tuple[str, ...]) -> str:
+    return ".".join(path) or "plan"
+
+
+def _duplicate_keys(root: yaml.Node | None, loader: _PlanLoader) -> list[tuple[str, str]]:
+    """Every key given twice in one mapping, by its field and both lines: yaml keeps the last silently, so a second
+    `recovery:` further down would move the plan to another region. A merge (`<<: *base`) may override keys."""
+    problems: list[tuple[int, str, str]] = []
+    seen: set[int] = set()  # an alias shares its anchor's node: each is walked once
+    todo: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())] if root is not None else []
+    while todo:
+        node, path = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key, value in node.value:
+                if key.tag == MERGE_TAG or not isinstance(key, yaml.ScalarNode):
+                    todo.append((value, path))
+                    continue
+                field, line = (*path, str(key.value)), key.start_mark.line + 1
+                ident = loader.construct_object(key)  # as the mapping will hold it: `yes:` and `true:` coincide
+                if ident in first:
+                    problems.append((line, _key_path(field), f"given twice, at line {first[ident]} and again at line "
+                                     f"{line} (YAML would keep the last one silently): keep one"))
+                else:
+                    first[ident] = line
+                todo.append((value, field))
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend((item, (*path, str(i))) for i, item in enumerate(node.value))
+    return [(field, msg) for _, field, msg in sorted(problems)]
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """The file's text: UTF-8 (a UTF-8 byte order mark, as some Windows editors write, is dropped). Anything else is
+    refused naming the file, instead of being read in the locale's encoding or failing with a traceback."""
+    for bom, encoding in FOREIGN_BOMS:
+        if raw.startswith(bom):
+            raise PlanError([("plan", f"{path} is {encoding} text: save it as UTF-8")])
+    if b"\x00" in raw:
+        raise PlanError([("plan", f"{path} holds NUL bytes (UTF-16 or UTF-32 without a byte order mark, or not "
+                                  "text at all): save it as UTF-8")])
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise PlanError([("plan", f"{path} is not UTF-8 text (byte {raw[exc.start]:#04x} at line {line}): "
+                                  "save it as UTF-8")]) from None
+
+
 def load_plan(path: str | Path, resource_types: set[str] | None = None) -> Plan:
+    """Read, decode and parse a plan file; every way it can be wrong is a PlanError naming the file or the field."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise PlanError([("plan", f"cannot read {path}: {exc.strerror}")]) from None
+    loader = _PlanLoader(_decode(raw, path))
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        duplicates = _duplicate_keys(node, loader)
+        if duplicates:
+            raise PlanError(duplicates)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise PlanError([("plan", f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}")]) from None
+    except RecursionError:  # not expected past MAX_DEPTH; should another path recurse, still no traceback
+        raise PlanError([("plan", f"{path} nests too deep to read")]) from None
+    finally:
+        loader.dispose()
     return parse_plan(data, resource_types)

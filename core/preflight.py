@@ -6,15 +6,20 @@ Every problem found is reported at once, each naming the field or resource it co
 from __future__ import annotations
 
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from core.aws import REFUSED_CREDENTIALS, AssumeRoleError, AwsAccess, Side, error_code, is_transient, paginate
-from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, tags_of
+from core.graph import GraphError, topological_order
+from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Registry, ScopeError, tags_of
 from core.keys import check_mapped_keys
 from core.models import Resource
 from core.plan import Plan
+from core.scope import protected
+
+DISCOVERY_THREADS = 8  # `drflow validate` discovers the types side by side, as a replication's tasks do
 
 
 def check_sides(aws: AwsAccess, labels: tuple[str, ...] = ("source", "recovery")) -> list[tuple[str, str]]:
@@ -45,6 +50,33 @@ def check_identity(side: Side, expected_account: str, label: str) -> list[tuple[
         return [(f"{label}.account_id", f"is {expected_account}, but the credentials for this side belong to "
                  f"account {account}")]
     return []
+
+
+def check_source_estate(plan: Plan, source: Side, registry: Registry) -> tuple[list[tuple[str, str]], int]:
+    """The names the plan gives, checked against the source estate as a replication would find it, with reads
+    only: each handler discovers its own type (a `servers.<name>` that names no server is its handler's to refuse),
+    then the links are resolved (`depends_on: [rds:orders]` that names no discovered resource, named by its
+    field), as flows.replicate refuses them before any write. Returns the problems, and how many resources the
+    plan protects."""
+    problems: list[tuple[str, str]] = []
+    resources: list[Resource] = []
+    with ThreadPoolExecutor(max_workers=DISCOVERY_THREADS) as pool:
+        futures = [pool.submit(handler.discover, source, plan) for handler in registry.values()]
+        for future in futures:  # every type's problems at once, as core.engine.discover_all reports them
+            try:
+                resources += future.result()
+            except ScopeError as exc:
+                problems += exc.problems
+    if problems:
+        return problems, 0
+    try:
+        selected = protected(resources, plan, registry)
+        topological_order({r.key: r.dependencies for r in selected})
+    except ScopeError as exc:
+        return exc.problems, 0
+    except GraphError as exc:
+        return [("recovery point", str(exc))], 0
+    return [], len(selected)
 
 
 def check_recovery_region(plan: Plan, recovery: Side, drill: bool = False) -> list[tuple[str, str]]:

@@ -16,7 +16,11 @@ from core.graph import dependency_closure
 from core.handler import Registry, ScopeError
 from core.models import Resource
 from core.ownership import in_scope
-from core.plan import Scope
+from core.plan import Plan, Scope
+
+# (the name or id of the resource holding a link, the link) -> the plan field that declared it: a link the plan
+# wrote (`servers.web.depends_on: [rds:orders]`) is refused naming that field, one from a tag naming the resource
+Declared = Mapping[tuple[str, str], str]
 
 
 class _Catalog:
@@ -48,7 +52,8 @@ def link(resources: list[Resource]) -> list[Resource]:
     return linked
 
 
-def resolve_links(resources: list[Resource]) -> tuple[list[Resource], dict[str, list[tuple[str, str]]]]:
+def resolve_links(resources: list[Resource], declared: Declared | None = None,
+                  ) -> tuple[list[Resource], dict[str, list[tuple[str, str]]]]:
     """`link` that does not refuse: the resources with the links it resolved, and by resource key the links it
     could not. The caller refuses only those of the resources it protects (`select_linked`): a stale reference
     held by something out of scope (another team's function naming a deleted repository) is not the plan's."""
@@ -65,7 +70,8 @@ def resolve_links(resources: list[Resource]) -> tuple[list[Resource], dict[str, 
             if len(matches) != 1:
                 why = "matches no discovered resource" if not matches else \
                     "matches several: " + ", ".join(sorted(m.key for m in matches))
-                problems.setdefault(r.key, []).append((r.name or r.label, f"depends on {ref!r}, which {why}"))
+                field = (declared or {}).get((r.name, ref)) or (declared or {}).get((r.source_id, ref))
+                problems.setdefault(r.key, []).append((field or r.name or r.label, f"depends on {ref!r}, which {why}"))
             else:
                 deps.add(matches[0].key)
         out.append(r.model_copy(update={"dependencies": sorted(deps)}))
@@ -77,15 +83,22 @@ def enclosing(registry: Registry) -> dict[str, str]:
     return {t: h.encloses for t, h in registry.items() if isinstance(h, Encloses)}
 
 
-def select_linked(resources: list[Resource], scope: Scope, holds: Mapping[str, str]) -> list[Resource]:
+def select_linked(resources: list[Resource], scope: Scope, holds: Mapping[str, str],
+                  declared: Declared | None = None) -> list[Resource]:
     """Links resolved, then the scope selected; a link that could not be resolved is refused (ScopeError, every
     one at once) when the resource holding it is protected, and ignored when it is not."""
-    linked, problems = resolve_links(resources)
+    linked, problems = resolve_links(resources, declared)
     selected = select(linked, scope, holds)
     refused = [p for r in selected for p in problems.get(r.key, [])]
     if refused:
         raise ScopeError(refused)
     return selected
+
+
+def protected(resources: list[Resource], plan: Plan, registry: Registry) -> list[Resource]:
+    """What a plan protects among the discovered resources, links and refs resolved: what replication records, and
+    what `drflow validate` checks the plan's names against. ScopeError names every link that resolves to nothing."""
+    return refer(select_linked(resources, plan.scope, enclosing(registry), plan.declared_links()))
 
 
 def refer(resources: list[Resource]) -> list[Resource]:

@@ -108,26 +108,36 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
 @app.command()
 def validate(plan: Path = PLAN_OPT,
              offline: bool = typer.Option(False, "--offline", help="only the checks that need no AWS call")) -> None:
-    """Check a plan: every field, then (unless --offline) the accounts and the recovery region, read-only."""
+    """Check a plan: every field, then (unless --offline) the accounts, the recovery region and the names the plan
+    gives (servers, depends_on) against the source estate, read-only."""
     loaded = _load(plan)
-    if not offline:
-        from core.aws import AwsAccess
-        from core.preflight import check_recovery_region, check_sides
+    if offline:
+        typer.echo(f"plan {loaded.name} is valid ({loaded.source.region} -> {loaded.recovery.region}, offline checks "
+                   "only): its names (servers.<name>, depends_on) could not be checked against the source estate; "
+                   "run without --offline to check them")
+        return
+    from core.aws import AwsAccess
+    from core.preflight import check_recovery_region, check_sides, check_source_estate
+    from tasks.registry import default_registry
 
-        aws = AwsAccess(loaded)
-        try:
-            problems = check_sides(aws, ("source", "recovery"))
-            if not any(f.startswith("recovery.") for f, _ in problems):  # the region is read through that side
-                problems += check_recovery_region(loaded, aws.recovery)
-        except Exception as exc:  # noqa: BLE001 - any failure to reach AWS is a refusal with its reason
-            problems = [("aws", f"cannot check against AWS ({type(exc).__name__}: {exc}); use --offline to skip")]
-        if problems:
-            _err(f"plan {plan} refused:")
-            for field, msg in problems:
-                _err(f"  {field}: {msg}")
-            raise typer.Exit(2)
-    typer.echo(f"plan {loaded.name} is valid ({loaded.source.region} -> {loaded.recovery.region}"
-               f"{', offline checks only' if offline else ''})")
+    aws = AwsAccess(loaded)
+    protected = 0
+    try:
+        problems = check_sides(aws, ("source", "recovery"))
+        if not any(f.startswith("recovery.") for f, _ in problems):  # the region is read through that side
+            problems += check_recovery_region(loaded, aws.recovery)
+        if not any(f.startswith("source.") for f, _ in problems):  # the estate is read through that side
+            found, protected = check_source_estate(loaded, aws.source, default_registry())
+            problems += found
+    except Exception as exc:  # noqa: BLE001 - any failure to reach AWS is a refusal with its reason
+        problems = [("aws", f"cannot check against AWS ({type(exc).__name__}: {exc}); use --offline to skip")]
+    if problems:
+        _err(f"plan {plan} refused:")
+        for field, msg in problems:
+            _err(f"  {field}: {msg}")
+        raise typer.Exit(2)
+    typer.echo(f"plan {loaded.name} is valid ({loaded.source.region} -> {loaded.recovery.region}; {protected} "
+               f"resource(s) in scope in {loaded.source.region}, every name it gives found there)")
 
 
 @app.command()

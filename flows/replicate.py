@@ -17,7 +17,7 @@ from core.graph import GraphError, topological_order
 from core.handler import ScopeError
 from core.models import Endpoint, Mode, Outcome, RecoveryPoint
 from core.preflight import check_recovery_region, check_sides
-from core.scope import enclosing, refer, select_linked
+from core.scope import protected
 from core.vault import Vault
 from flows.common import PARALLEL_TASKS, PlanRef, PreflightError, build_report, checked_plan, plan_lease, publish
 from tasks.registry import default_registry
@@ -44,7 +44,7 @@ def replicate(plan: PlanRef, refresh: bool = False) -> Any:
         raise PreflightError(problems)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=Mode.STAGE, scope="stage", refresh=refresh)
     try:
-        resources = refer(select_linked(discover_all(spec), plan.scope, enclosing(registry)))
+        resources = protected(discover_all(spec), plan, registry)
     except ScopeError as exc:
         raise PreflightError(exc.problems) from None
     logger.info("discovered %d resources in scope in %s", len(resources), plan.source.region)

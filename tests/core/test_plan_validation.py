@@ -55,6 +55,17 @@ MALFORMED = [  # (plan data, the field the message must name, a word of the mess
     (_with("recovery.external_id", "xyz"), "recovery", "external_id needs role_arn"),
     (_with("recovery.role_arn", "arn:aws:iam::222222222222:role/dr"), "recovery", "not the recovery account"),
     (_with("rpo_minutes", -5), "rpo_minutes", "greater than or equal to 1"),
+    (_with("rpo_minutes", True), "rpo_minutes", "not true or false"),  # was read as 1
+    (_with("rpo_minutes", 10081), "rpo_minutes", "less than or equal to 10080"),  # a week at most
+    (_with("rpo_minutes", "60"), "rpo_minutes", "whole number"),
+    (_with("rpo_minutes", 60.0), "rpo_minutes", "whole number"),
+    (_with("vault.keep", True), "vault.keep", "not true or false"),
+    (_with("databases.keep_snapshots", False), "databases.keep_snapshots", "not true or false"),
+    (_with("servers", {"web": {"health_check": {"port": True}}}), "servers.web.health_check.port", "not true"),
+    (_with("servers", {"web": {"health_check": {"timeout_seconds": "600"}}}),
+     "servers.web.health_check.timeout_seconds", "whole number"),
+    (_with("servers", {"web": {"health_check": {"status_checks": 1}}}), "servers.web.health_check.status_checks",
+     "true or false"),
     (_with("certificates", {"not-an-arn": "arn:aws:acm:us-west-2:111111111111:certificate/abc"}),
      "certificates", "not an ACM certificate ARN"),
     (_with("databases.keep_snapshots", 0), "databases.keep_snapshots", "greater than or equal to 1"),
@@ -96,6 +107,93 @@ def test_unquoted_account_id_losing_its_leading_zero_is_named(tmp_path):
         load_plan(path)
     assert exc.value.problems[0][0] == "recovery.account_id"  # safe_dump sorts keys: recovery comes first
     assert "quoted" in exc.value.problems[0][1]
+
+
+SHOP = ('name: shop\n'
+        'source: {account_id: "111111111111", region: us-east-1}\n'
+        'recovery: {account_id: "111111111111", region: us-west-2}\n')
+
+
+def _refused(path, *words):
+    """`drflow validate --offline` refuses the file (exit 2, the CLI's code for a bad plan), every word on stderr."""
+    result = runner.invoke(app, ["validate", "--plan", str(path), "--offline"])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception  # no traceback
+    for word in words:
+        assert word in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize("raw,words", [
+    (SHOP.encode("utf-16"), "is UTF-16 text"),  # with its byte order mark, as Windows' editors save "Unicode"
+    (SHOP.encode("utf-32"), "is UTF-32 text"),
+    (SHOP.encode("utf-16-le"), "NUL bytes"),  # no byte order mark
+    ((SHOP + "scope: {tags: {owner: caf\xe9}}\n").encode("latin-1"), "not UTF-8 text (byte 0xe9 at line 4)"),
+], ids=["utf-16", "utf-32", "utf-16-no-bom", "latin-1"])
+def test_a_plan_file_that_is_not_utf8_is_refused_naming_the_file(raw, words, tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(raw)
+    stderr = _refused(path, words, "save it as UTF-8")
+    assert f"plan: {path}" in stderr
+    with pytest.raises(PlanError):
+        load_plan(path)
+
+
+def test_a_utf8_byte_order_mark_is_read_as_utf8(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + SHOP.encode())
+    assert load_plan(path).name == "shop"
+
+
+@pytest.mark.parametrize("nested", [
+    "scope: {tags: " + "[" * 10_000 + "]" * 10_000 + "}\n",
+    "scope: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n",
+    "scope:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(2_000)),
+], ids=["sequences", "flow-mappings", "block-mappings"])
+def test_deep_nesting_is_refused_not_a_recursion_error(nested, tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text(SHOP + nested)
+    _refused(path, "nested deeper than", "at line")
+
+
+@pytest.mark.parametrize("text,field,lines", [
+    (SHOP + "recovery: {account_id: '111111111111', region: eu-west-1}\n", "recovery", "at line 3 and again at line 4"),
+    (SHOP.replace("region: us-east-1", "region: us-east-1, region: us-east-2"), "source.region",
+     "at line 2 and again at line 2"),
+    (SHOP + "servers:\n  web: {depends_on: [app]}\n  app: {}\n  web: {}\n", "servers.web",
+     "at line 5 and again at line 7"),
+    (SHOP + "rpo_minutes: 60\nrpo_minutes: 1440\n", "rpo_minutes", "at line 4 and again at line 5"),
+], ids=["recovery", "source.region", "servers.web", "rpo_minutes"])
+def test_a_duplicate_key_is_refused_naming_the_field_and_its_lines(text, field, lines, tmp_path):
+    """yaml keeps the last of two equal keys silently: a second `recovery:` moved the plan to another region."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    stderr = _refused(path, lines)
+    assert any(line.strip().startswith(f"{field}: given twice") for line in stderr.splitlines()), stderr
+
+
+def test_a_merge_key_may_override_what_it_merges(tmp_path):
+    """`<<: *anchor` then a key of its own is YAML's way to override, not a duplicate."""
+    path = tmp_path / "plan.yaml"
+    path.write_text("name: shop\nsource: &side {account_id: '111111111111', region: us-east-1}\n"
+                    "recovery: {<<: *side, region: us-west-2}\n")
+    plan = load_plan(path)
+    assert plan.recovery.region == "us-west-2" and plan.recovery.account_id == "111111111111"
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "on", "Yes"])
+def test_rpo_minutes_given_as_a_yaml_boolean_is_refused(value, tmp_path):
+    """`rpo_minutes: yes` was read as 1 (a bool is an int to a lax model): a 1-minute RPO nobody asked for."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(SHOP + f"rpo_minutes: {value}\n")
+    with pytest.raises(PlanError) as exc:
+        load_plan(path)
+    assert exc.value.problems == [("rpo_minutes", "must be a whole number, not true or false (YAML reads true, "
+                                                  "yes and on as true)")]
+
+
+def test_rpo_minutes_of_a_week_is_the_longest_accepted():
+    assert parse_plan(_with("rpo_minutes", 10080)).rpo_minutes == 10080
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):

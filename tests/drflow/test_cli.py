@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from conftest import plan_data
 from drflow.cli import app
+from drflow.sandbox.workload import PLAN_SERVERS
 
 runner = CliRunner()
 COMMANDS = [["validate"], ["replicate"], ["failover"], ["failback"], ["recovery-points"], ["deployments"],
@@ -90,3 +92,46 @@ def test_a_prefect_server_that_does_not_start_in_time_is_explained(sandbox, plan
     assert "did not start within 0 s" in done.stderr and "PREFECT_API_URL=" in done.stderr
     assert "Traceback" not in done.stderr
     assert [c for c in sandbox.calls if c.write] == []  # nothing was run
+
+
+def _validate(tmp_path, *flags, **overrides):
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan_data(**overrides)))
+    return runner.invoke(app, ["validate", "--plan", str(path), *flags])
+
+
+def _refused_naming(result, field: str, words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert any(line.strip().startswith(f"{field}:") and words in line for line in result.stderr.splitlines()), \
+        result.stderr
+
+
+def test_validate_refuses_a_server_entry_that_names_no_server_in_the_source(servers, sandbox, tmp_path):
+    result = _validate(tmp_path, servers={**PLAN_SERVERS, "web-old": {"depends_on": ["app-a"]}})
+    _refused_naming(result, "servers.web-old", "no single instance in us-east-1")
+    assert sandbox.calls and not [c for c in sandbox.calls if c.write]  # read the source estate, wrote nothing
+
+
+def test_validate_refuses_a_dependency_on_a_database_the_source_does_not_have(servers, sandbox, tmp_path):
+    with_db = {**PLAN_SERVERS, "app-a": {"depends_on": ["db-proxy", "rds:no-such-db"]}}
+    result = _validate(tmp_path, servers=with_db)
+    _refused_naming(result, "servers.app-a.depends_on", "'rds:no-such-db', which matches no discovered resource")
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_validate_finds_the_names_a_plan_gives_in_the_source(servers, sandbox, tmp_path):
+    boto3.client("rds", region_name="us-east-1").create_db_instance(
+        DBInstanceIdentifier="orders", DBInstanceClass="db.t3.micro", Engine="postgres", AllocatedStorage=20,
+        MasterUsername="shop", MasterUserPassword="not-a-secret-1", Tags=[{"Key": "app", "Value": "shop"}])
+    sandbox.app.clear_log()
+    result = _validate(tmp_path, servers={**PLAN_SERVERS, "app-a": {"depends_on": ["db-proxy", "rds:orders"]}})
+    assert result.exit_code == 0, result.output
+    assert "every name it gives found there" in result.stdout
+    assert not [c for c in sandbox.calls if c.write]
+
+
+def test_validate_offline_says_it_could_not_check_names_against_the_source(sandbox, tmp_path):
+    result = _validate(tmp_path, "--offline", servers={"ghost": {"depends_on": ["rds:no-such-db"]}})
+    assert result.exit_code == 0, result.output
+    assert "could not be checked against the source estate" in result.stdout
+    assert sandbox.calls == []

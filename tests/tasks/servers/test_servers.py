@@ -151,7 +151,7 @@ def test_a_dependency_on_an_unknown_database_is_refused_before_any_write(servers
     sandbox.app.clear_log()
     result = CliRunner().invoke(app, ["replicate", "--plan", plan_file(tmp_path, servers=with_db)])
     assert result.exit_code == 2, result.output
-    assert "depends on 'rds:ghost-db', which matches no discovered resource" in result.stderr
+    assert "servers.app-a.depends_on: depends on 'rds:ghost-db', which matches no discovered resource" in result.stderr
     assert not [c for c in sandbox.calls if c.write]
 
 
