@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -178,6 +179,33 @@ def test_an_encrypted_database_without_key_mapping_is_refused_before_any_write(d
     assert f"DB instance {DB} " in text and f"DB cluster {CLUSTER} " in text and "alias/shop-data" in text
     assert "no mapping" in text
     assert not [c for c in sandbox.calls if c.write]
+
+
+def test_a_database_whose_key_cannot_be_described_fails_alone_and_the_rest_replicates(dbs, sandbox):
+    """A key policy that denies kms:DescribeKey to drflow's credentials (moto refuses DescribeKey under a Deny
+    statement for it, as AWS does for an explicit deny): only that database fails, named with its key and the
+    permission; the other databases are copied and the run finishes."""
+    source_kms = boto3.client("kms", region_name=SOURCE)
+    locked = source_kms.create_key(Description="ledger data")["KeyMetadata"]
+    rds(SOURCE).create_db_instance(
+        DBInstanceIdentifier="ledger-db", Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+        MasterUsername="ledger", MasterUserPassword="sandbox-only-password", DBSubnetGroupName=SUBNET_GROUP,
+        VpcSecurityGroupIds=[dbs["sg-db"]], StorageEncrypted=True, KmsKeyId=locked["Arn"],
+        Tags=[{"Key": "app", "Value": "shop"}])
+    policy = json.loads(source_kms.get_key_policy(KeyId=locked["KeyId"], PolicyName="default")["Policy"])
+    policy["Statement"].append({"Sid": "NoDescribe", "Effect": "Deny", "Principal": {"AWS": "*"},
+                                "Action": "kms:DescribeKey", "Resource": "*"})
+    source_kms.put_key_policy(KeyId=locked["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+    plan = rds_plan(dbs)
+    report = run(replicate, plan=plan)
+    [failure] = report["failed"]
+    assert failure.startswith("rds:db-instance/ledger-db: ")
+    assert locked["Arn"] in failure and "kms:DescribeKey" in failure
+    rows = {r["key"]: r for r in report["details"]}
+    assert rows["rds:db-instance/ledger-db"]["outcome"] == "failed"
+    assert len(copies(plan, DB)) == 1 and len(copies(plan, CLUSTER, cluster=True)) == 1
+    assert copies(plan, "ledger-db") == []
+    assert report["recovery_point_complete"] is False
 
 
 def test_keeping_no_snapshot_is_refused(dbs, sandbox):
