@@ -208,6 +208,39 @@ def test_a_database_whose_key_cannot_be_described_fails_alone_and_the_rest_repli
     assert report["recovery_point_complete"] is False
 
 
+def test_a_database_encrypted_with_the_default_key_fails_over_without_a_key_mapping(shop, sandbox):
+    """StorageEncrypted with no KmsKeyId: RDS uses the account's AWS managed key alias/aws/rds (made on first use,
+    KeyManager AWS; the sandbox answers so, drflow/sandbox/moto_kms.py). In one account its counterpart is the
+    recovery region's own alias/aws/rds: the copies and the restored databases use it, and no plan mapping is
+    needed."""
+    source = rds(SOURCE)
+    source.create_db_subnet_group(DBSubnetGroupName="orders-subnets", DBSubnetGroupDescription="orders",
+                                  SubnetIds=[shop["db-a"], shop["db-b"]], Tags=[{"Key": "app", "Value": "shop"}])
+    common = {"MasterUsername": "orders", "MasterUserPassword": "sandbox-only-password", "StorageEncrypted": True,
+              "DBSubnetGroupName": "orders-subnets", "VpcSecurityGroupIds": [shop["sg-db"]],
+              "Tags": [{"Key": "app", "Value": "shop"}]}
+    source.create_db_instance(DBInstanceIdentifier="orders-db", Engine="postgres", DBInstanceClass="db.t3.micro",
+                              AllocatedStorage=20, **common)
+    source.create_db_cluster(DBClusterIdentifier="orders-aurora", Engine="aurora-postgresql", **common)
+    source_key = source.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"][0]["KmsKeyId"]
+    assert boto3.client("kms", region_name=SOURCE).describe_key(KeyId=source_key)["KeyMetadata"]["KeyManager"] == "AWS"
+    plan = make_plan()  # no kms_key_map
+    replicated = run(replicate, plan=plan)
+    assert replicated["failed"] == [], replicated["failed"]
+    recovery_key = boto3.client("kms", region_name=RECOVERY).describe_key(KeyId="alias/aws/rds")["KeyMetadata"]
+    assert recovery_key["KeyManager"] == "AWS" and recovery_key["Arn"] != source_key
+    assert [c["KmsKeyId"] for c in copies(plan, "orders-db")] == [recovery_key["Arn"]]
+    assert [c["KmsKeyId"] for c in copies(plan, "orders-aurora", cluster=True)] == [recovery_key["Arn"]]
+
+    sandbox.faults = Faults(dark={SOURCE})
+    report = run(failover, plan=plan)
+    assert report["failed"] == [], report["failed"]
+    db = rds().describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"][0]
+    cluster = rds().describe_db_clusters(DBClusterIdentifier="orders-aurora")["DBClusters"][0]
+    assert db["StorageEncrypted"] and db["KmsKeyId"] == recovery_key["Arn"]
+    assert cluster["StorageEncrypted"] and cluster["KmsKeyId"] == recovery_key["Arn"]
+
+
 def test_keeping_no_snapshot_is_refused(dbs, sandbox):
     with pytest.raises(PlanError) as refused:
         rds_plan(dbs, databases={"keep_snapshots": 0})
