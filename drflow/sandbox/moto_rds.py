@@ -22,6 +22,16 @@ the sandbox only.
   lets only its own account use it (kms:CallerAccount, drflow/sandbox/moto_kms.py), and the RDS User Guide,
   "Sharing a DB snapshot": "You can't share a snapshot that has been encrypted using the default AWS KMS key of the
   AWS account that shared the snapshot". moto resolves a key ARN of any account.
+- CopyDBClusterSnapshot of an encrypted snapshot shared from another account, or from another Region, without
+  KmsKeyId is refused; moto copies it under the source's key, which the copying account or Region cannot use.
+  botocore's rds model (CopyDBClusterSnapshotMessage, KmsKeyId): "If you copy an encrypted DB cluster snapshot that
+  is shared from another Amazon Web Services account, then you must specify a value for KmsKeyId", and "To copy an
+  encrypted DB cluster snapshot to another Amazon Web Services Region, you must set KmsKeyId". (The code of that
+  error is not documented; InvalidParameterCombination is RDS's for a call whose parameters do not fit together.)
+  A copy across accounts AND Regions in one call is accepted, as AWS now accepts it: the same model's
+  SourceDBClusterSnapshotIdentifier, "You can also specify an ARN of a snapshot that is in a different account and
+  a different Amazon Web Services Region", and the Aurora User Guide, "DB cluster snapshot copying": "You can copy
+  snapshots to another AWS Region or account in a single step".
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.kms.models import kms_backends
 from moto.rds.exceptions import (DBClusterParameterGroupNotFoundError, DBParameterGroupNotFoundError,
-                                 KMSKeyNotAccessibleFault, OptionGroupNotFoundFaultError)
+                                 InvalidParameterCombination, KMSKeyNotAccessibleFault, OptionGroupNotFoundFaultError)
 from moto.rds.models import RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
@@ -121,7 +131,26 @@ def _create_db_cluster(self: RDSBackend, kwargs: dict[str, Any]) -> Any:
     return _own_create_db_cluster(self, kwargs)
 
 
+_own_copy_db_cluster_snapshot = RDSBackend.copy_db_cluster_snapshot
+
+
+def _copy_db_cluster_snapshot(self: RDSBackend, source_db_cluster_snapshot_identifier: str,
+                              target_db_cluster_snapshot_identifier: str, kms_key_id: str | None = None,
+                              **kwargs: Any) -> Any:
+    source = source_db_cluster_snapshot_identifier
+    parts = source.split(":") if source.startswith("arn:") else []
+    if not kms_key_id and len(parts) >= 7 and (parts[4] != self.account_id or parts[3] != self.region_name):
+        snapshot = self.get_db_cluster_snapshot(source)  # NotFound first, as AWS: unshared is invisible
+        if snapshot.storage_encrypted:
+            raise InvalidParameterCombination(
+                f"KmsKeyId is required to copy the encrypted DB cluster snapshot {source} from another account or "
+                "Region")
+    return _own_copy_db_cluster_snapshot(self, source, target_db_cluster_snapshot_identifier, kms_key_id=kms_key_id,
+                                         **kwargs)
+
+
 def install() -> None:
+    RDSBackend.copy_db_cluster_snapshot = _copy_db_cluster_snapshot
     RDSBackend._validate_kms_key = _validate_kms_key
     RDSBackend.create_db_instance = _create_db_instance
     RDSBackend.create_db_cluster = _create_db_cluster
