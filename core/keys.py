@@ -39,16 +39,44 @@ class KeyCatalog:
         return self._metadata[self.describe(key_id)["id"]]
 
     def describe(self, key_id: str) -> dict[str, Any]:
-        """A source key as a resource's config records it: {arn, id, aliases, multi_region, aws_managed}."""
+        """A source key as a resource's config records it: {arn, id, aliases, multi_region, aws_managed}.
+
+        A key the source credentials may not read (AccessDeniedException: a key policy or IAM policy that does not
+        grant kms:DescribeKey, or kms:ListAliases) is recorded as it was named, with `denied` naming the permission
+        missing: discovery goes on, and only the resources it encrypts fail, at apply (`recovery_key`), rather than
+        the whole run (issue 15, item 14)."""
         if key_id not in self._keys:
-            meta = self._kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            action = "kms:DescribeKey"
+            try:
+                meta = self._kms.describe_key(KeyId=key_id)["KeyMetadata"]
+                action = "kms:ListAliases"
+                aliases = [a["AliasName"] for page in self._kms.get_paginator("list_aliases").paginate(
+                    KeyId=meta["KeyId"]) for a in page["Aliases"]]
+            except ClientError as exc:
+                if error_code(exc) != "AccessDeniedException":
+                    raise
+                self._keys[key_id] = _denied(key_id, action)
+                return self._keys[key_id]
             self._metadata[meta["KeyId"]] = meta
-            aliases = [a["AliasName"] for page in self._kms.get_paginator("list_aliases").paginate(KeyId=meta["KeyId"])
-                       for a in page["Aliases"]]
             key = {"arn": meta["Arn"], "id": meta["KeyId"], "aliases": sorted(aliases),
                    "multi_region": bool(meta.get("MultiRegion")), "aws_managed": meta.get("KeyManager") == "AWS"}
             self._keys[key_id] = self._keys[meta["KeyId"]] = self._keys[meta["Arn"]] = key
         return self._keys[key_id]
+
+
+def _denied(key_id: str, action: str) -> dict[str, Any]:
+    """The record of a key drflow was refused `action` on: as named (an RDS database names its key by ARN)."""
+    return {"arn": key_id, "id": key_id.rsplit(":key/", 1)[-1], "aliases": [], "multi_region": False,
+            "aws_managed": False, "denied": action}
+
+
+def denied_problem(key: dict[str, Any] | None) -> str | None:
+    """Why a key recorded by `KeyCatalog.describe` cannot be used to copy what it encrypts (None: it can)."""
+    if not key or not key.get("denied"):
+        return None
+    return (f"the key that encrypts it, {key['arn']}, cannot be read with the source credentials (AccessDeniedException on "
+            f"{key['denied']}): grant them {key['denied']} on that key (its key policy, or their IAM policy) and "
+            "run again; nothing was copied")
 
 
 def _names(key: dict[str, Any]) -> list[str]:
@@ -87,8 +115,8 @@ def created_key(ctx: ApplyContext, key: dict[str, Any] | None) -> str | None:
 
 def key_problems(plan: Plan, key: dict[str, Any] | None, what: str) -> list[tuple[str, str]]:
     """Why `what` (encrypted with `key`) cannot be copied to the recovery side, if it cannot."""
-    if key is None:
-        return []
+    if key is None or key.get("denied"):
+        return []  # a key drflow may not read fails the resources it encrypts alone, at apply (recovery_key)
     target = mapping(plan, key)
     label = key["aliases"][0] if key["aliases"] else key["arn"]
     if key["aws_managed"]:
@@ -109,6 +137,9 @@ def recovery_key(plan: Plan, key: dict[str, Any] | None, created: str | None = N
     """
     if key is None:
         return None
+    problem = denied_problem(key)
+    if problem:
+        raise Unrecoverable(problem)
     target = mapping(plan, key)
     if target == KMS_CREATE:
         if not created:
@@ -213,8 +244,8 @@ def snapshot_key_problems(plan: Plan, databases: list[Resource], source: Side) -
     source_kms, policies = source.client("kms"), {}
     for resource in databases:
         key = resource.config.get("kms_key")
-        if not isinstance(key, dict) or key["aws_managed"]:
-            continue  # an AWS managed key is refused by key_problems already
+        if not isinstance(key, dict) or key["aws_managed"] or key.get("denied"):
+            continue  # an AWS managed key is refused by key_problems already; a denied one fails at apply
         if key["arn"] not in policies:
             policies[key["arn"]] = _key_policy(source_kms, key["arn"])
         missing = set(SHARED_SNAPSHOT_ACTIONS) - policy_grants(policies[key["arn"]], {rec, f"arn:aws:iam::{rec}:root"},

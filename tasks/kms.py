@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, ScopeError, Unrecoverable
-from core.keys import DRFLOW_ROLE_PATH, REPLICA_WRITE_ACTIONS, KeyCatalog
+from core.keys import DRFLOW_ROLE_PATH, REPLICA_WRITE_ACTIONS, KeyCatalog, denied_problem
 from core.models import Phase, Resource
 from core.plan import KMS_CREATE, Plan
 from core.policy import Translated, Translation, translate
@@ -115,6 +115,9 @@ class KeyHandler(ClaimsArnKinds, Preflight):
                     raise
                 problems.append((f"kms_key_map.{ref}", f"no key {ref} in {plan.source.region} to create a "
                                                        f"counterpart of"))
+                continue
+            if key.get("denied"):  # the key's policy and aliases are what its counterpart is made of
+                problems.append((f"kms_key_map.{ref}", f"{ref} is mapped to create, but {denied_problem(key)}"))
                 continue
             if key["aws_managed"]:
                 problems.append((f"kms_key_map.{ref}", f"{ref} is an AWS managed key: its counterpart is the "

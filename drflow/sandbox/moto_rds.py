@@ -11,6 +11,27 @@ the sandbox only.
   and found when the snapshot is shared with the caller (or public), as AWS does.
 - ResetDBParameterGroup and ResetDBClusterParameterGroup are not implemented (NotImplementedError, a 500);
   here they return the named parameters (or all of them) to the engine default, i.e. no longer user-set.
+- An encrypted DB instance or cluster created (or restored) without KmsKeyId gets the account's default key,
+  the AWS managed key alias/aws/rds of its region, made on first use (RDS API Reference, CreateDBInstance and
+  CreateDBCluster, KmsKeyId: "If StorageEncrypted is enabled, and you do not specify a value for the KmsKeyId
+  parameter, then Amazon RDS uses your default KMS key"; RDS User Guide, "AWS KMS key management": "By default,
+  the RDS AWS managed key (aws/rds) is used for encryption"). moto records the string "default_kms_key_id",
+  which names no key. A key given by alias or id is reported by its key ARN, as RDS reports it (DescribeDBInstances
+  answers the key ARN, whatever form CreateDBInstance was given); moto echoes the alias.
+- An AWS managed key of another account is refused (KMSKeyNotAccessibleFault), as AWS refuses it: its key policy
+  lets only its own account use it (kms:CallerAccount, drflow/sandbox/moto_kms.py), and the RDS User Guide,
+  "Sharing a DB snapshot": "You can't share a snapshot that has been encrypted using the default AWS KMS key of the
+  AWS account that shared the snapshot". moto resolves a key ARN of any account.
+- CopyDBClusterSnapshot of an encrypted snapshot shared from another account, or from another Region, without
+  KmsKeyId is refused; moto copies it under the source's key, which the copying account or Region cannot use.
+  botocore's rds model (CopyDBClusterSnapshotMessage, KmsKeyId): "If you copy an encrypted DB cluster snapshot that
+  is shared from another Amazon Web Services account, then you must specify a value for KmsKeyId", and "To copy an
+  encrypted DB cluster snapshot to another Amazon Web Services Region, you must set KmsKeyId". (The code of that
+  error is not documented; InvalidParameterCombination is RDS's for a call whose parameters do not fit together.)
+  A copy across accounts AND Regions in one call is accepted, as AWS now accepts it: the same model's
+  SourceDBClusterSnapshotIdentifier, "You can also specify an ARN of a snapshot that is in a different account and
+  a different Amazon Web Services Region", and the Aurora User Guide, "DB cluster snapshot copying": "You can copy
+  snapshots to another AWS Region or account in a single step".
 """
 
 from __future__ import annotations
@@ -18,10 +39,15 @@ from __future__ import annotations
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.kms.models import kms_backends
 from moto.rds.exceptions import (DBClusterParameterGroupNotFoundError, DBParameterGroupNotFoundError,
-                                 OptionGroupNotFoundFaultError)
+                                 InvalidParameterCombination, KMSKeyNotAccessibleFault, OptionGroupNotFoundFaultError)
 from moto.rds.models import RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
+
+from drflow.sandbox.moto_kms import aws_managed_key, is_aws_managed
+
+DEFAULT_KEY_ALIAS = "alias/aws/rds"
 
 
 def _describe_option_groups(self: RDSBackend, option_group_kwargs: dict[str, Any]) -> list[Any]:
@@ -66,7 +92,68 @@ def _get_snapshot(self: RDSBackend, identifier: str, resource_type: Any, not_fou
     return snapshot
 
 
+_own_validate_kms_key = RDSBackend._validate_kms_key
+
+
+def _validate_kms_key(self: RDSBackend, kms_key_id: str) -> str:
+    try:
+        arn = _own_validate_kms_key(self, kms_key_id)
+    except (KeyError, AttributeError):  # moto's lookup of an alias that names no key
+        raise KMSKeyNotAccessibleFault(kms_key_id) from None
+    parts = arn.split(":")
+    key = kms_backends[parts[4]][parts[3]].keys.get(arn.rsplit("/", 1)[-1])
+    if key is not None and is_aws_managed(key) and parts[4] != self.account_id:
+        raise KMSKeyNotAccessibleFault(kms_key_id)
+    return arn
+
+
+def _with_key_arn(self: RDSBackend, kwargs: dict[str, Any]) -> None:
+    """KmsKeyId as RDS records it: the default key's ARN for an encrypted database given none, else the ARN."""
+    given = kwargs.get("kms_key_id")
+    if given in (None, "", "default_kms_key_id") and kwargs.get("storage_encrypted"):
+        kwargs["kms_key_id"] = aws_managed_key(kms_backends[self.account_id][self.region_name], DEFAULT_KEY_ALIAS).arn
+    elif given and given != "default_kms_key_id" and ":key/" not in given:
+        kwargs["kms_key_id"] = self._validate_kms_key(given)
+
+
+_own_create_db_instance = RDSBackend.create_db_instance
+_own_create_db_cluster = RDSBackend.create_db_cluster
+
+
+def _create_db_instance(self: RDSBackend, db_kwargs: dict[str, Any]) -> Any:
+    if db_kwargs.get("db_cluster_identifier") is None:  # an Aurora member is encrypted by its cluster's key
+        _with_key_arn(self, db_kwargs)
+    return _own_create_db_instance(self, db_kwargs)
+
+
+def _create_db_cluster(self: RDSBackend, kwargs: dict[str, Any]) -> Any:
+    _with_key_arn(self, kwargs)
+    return _own_create_db_cluster(self, kwargs)
+
+
+_own_copy_db_cluster_snapshot = RDSBackend.copy_db_cluster_snapshot
+
+
+def _copy_db_cluster_snapshot(self: RDSBackend, source_db_cluster_snapshot_identifier: str,
+                              target_db_cluster_snapshot_identifier: str, kms_key_id: str | None = None,
+                              **kwargs: Any) -> Any:
+    source = source_db_cluster_snapshot_identifier
+    parts = source.split(":") if source.startswith("arn:") else []
+    if not kms_key_id and len(parts) >= 7 and (parts[4] != self.account_id or parts[3] != self.region_name):
+        snapshot = self.get_db_cluster_snapshot(source)  # NotFound first, as AWS: unshared is invisible
+        if snapshot.storage_encrypted:
+            raise InvalidParameterCombination(
+                f"KmsKeyId is required to copy the encrypted DB cluster snapshot {source} from another account or "
+                "Region")
+    return _own_copy_db_cluster_snapshot(self, source, target_db_cluster_snapshot_identifier, kms_key_id=kms_key_id,
+                                         **kwargs)
+
+
 def install() -> None:
+    RDSBackend.copy_db_cluster_snapshot = _copy_db_cluster_snapshot
+    RDSBackend._validate_kms_key = _validate_kms_key
+    RDSBackend.create_db_instance = _create_db_instance
+    RDSBackend.create_db_cluster = _create_db_cluster
     RDSBackend.get_snapshot = _get_snapshot
     RDSBackend.describe_option_groups = _describe_option_groups
     RDSResponse.reset_db_parameter_group = _reset("db_parameter_groups", DBParameterGroupNotFoundError,

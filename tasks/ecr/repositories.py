@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Preflight
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, Unrecoverable
-from core.keys import KeyCatalog, created_key, key_links, mapping
+from core.keys import KeyCatalog, created_key, denied_problem, key_links, mapping
 from core.models import Phase, Resource
 from core.ownership import copy_of
 from core.plan import KMS_CREATE, Plan
@@ -196,6 +196,8 @@ class RepositoryHandler(ClaimsArnKinds, Preflight):
         cfg = resource.config
         encryption: dict[str, str] = {"encryptionType": cfg["encryption"]}
         if cfg["kms_key"]:
+            if denied_problem(cfg["kms_key"]):
+                raise Unrecoverable(denied_problem(cfg["kms_key"]))
             target = mapping(ctx.plan, cfg["kms_key"])
             if target == KMS_CREATE:
                 target = created_key(ctx, cfg["kms_key"])

@@ -165,12 +165,12 @@ def stage_copy(resource: Resource, ctx: ApplyContext, api: SnapshotApi) -> tuple
     copy = api.describe(rds, snap["copy"])
     written = details["copied"] = False
     if copy is None:
+        source_key = resource.config.get("kms_key")
+        key = recovery_key(ctx.plan, source_key, created_key(ctx, source_key))  # before any write: it may refuse
         written = _ensure_source_snapshot(resource, ctx, api)
         details["taken"] = written and not snap["automated"]
         kwargs: dict[str, Any] = {f"Source{api.id_field}": snap["arn"], f"Target{api.id_field}": snap["copy"],
                                   "SourceRegion": ctx.plan.source.region, "Tags": _tags(ctx, resource)}
-        source_key = resource.config.get("kms_key")
-        key = recovery_key(ctx.plan, source_key, created_key(ctx, source_key))
         if key:
             kwargs["KmsKeyId"] = key
         copy = api.call(rds, "copy", **kwargs)[api.prefix]
