@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 
 from core.plan import Credentials, Plan
 
-READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Select")
+# BatchGet*/BatchCheck*: reads of several items at once (ECR's BatchGetImage, BatchCheckLayerAvailability)
+READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Select", "BatchGet", "BatchCheck")
 TRANSIENT_CODES = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "RequestLimitExceeded", "SlowDown", "RequestThrottled",

@@ -219,6 +219,9 @@ class KeyHandler(ClaimsArnKinds, Preflight):
                     raise Unrecoverable(f"the translated key policy of {resource.arn} was refused in "
                                         f"{ctx.plan.recovery.region}: {exc}") from exc
                 raise
+            # into the run's listing (which `find` made before this key existed): a retry of this task in the same
+            # run, after a failed alias, finds this key instead of making a second one
+            _tagged_keys(ctx)[resource.source_id] = meta["Arn"]
         if _tags_of(kms, meta["KeyId"]).get(TAG_SOURCE_ID) != resource.source_id:
             kms.tag_resource(KeyId=meta["KeyId"], Tags=_kms_tags(tags))  # not every API applies create-time tags
         self._aliases(resource, ctx, meta["KeyId"])
