@@ -157,6 +157,8 @@ def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, Resourc
     by_key = {r.key: r for r in resources}
     order = topological_order({r.key: [d for d in r.dependencies if d not in known] for r in resources})
     pending: dict[str, PrefectFuture | ResourceResult] = dict(known)
+    phases = [phase_of(by_key[key], spec.registry) for key in order]
+    _announce(phases)  # before the first submit: a phase's time on the terminal starts with the graph's
     for key in order:
         resource = by_key[key]
         handler = spec.registry[resource.type]
@@ -170,24 +172,19 @@ def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, Resourc
             task_run_name=f"{resource.type} {resource.source_id}", cache_expiration=ttl,
             refresh_cache=spec.refresh,
         ).submit(resource=quote(resource), deps=deps, spec=quote(spec))  # quoted: see run_graph
-    _follow(spec, [pending[key] for key in order], progress, [phase_of(by_key[key], spec.registry) for key in order])
+    _follow(spec, [pending[key] for key in order], progress, phases)
     return [_collect(by_key[key], pending[key]) for key in order]
 
 
 def _follow(spec: RunSpec, items: list[PrefectFuture | ResourceResult], progress: Progress | None,
             phases: list[str]) -> None:
     """Wait for every task, keeping the run's progress artifact and observers current as they finish (in any
-    order); `phases`: each item's phase, for the observers."""
+    order); `phases`: each item's phase, as announced to the observers."""
     futures = [f for f in items if isinstance(f, PrefectFuture)]
     own = progress is None
     if progress is None:
         progress = Progress(artifact_key(spec.plan.name, _flow_label(), "progress"), total=len(items), done=0)
     progress.done += len(items) - len(futures)
-    totals: dict[str, int] = {}
-    for phase in phases:
-        totals[phase] = totals.get(phase, 0) + 1
-    for phase in sorted(totals, key=_phase_rank):
-        observers.planned(phase, totals[phase])
     phase_of_run = {}
     for item, phase in zip(items, phases):
         if isinstance(item, PrefectFuture):
@@ -201,6 +198,15 @@ def _follow(spec: RunSpec, items: list[PrefectFuture | ResourceResult], progress
         observers.finished(phase_of_run[future.task_run_id], failed=failed)
     if own:
         progress.finish()
+
+
+def _announce(phases: list[str]) -> None:
+    """Tell the run observers how many resources each phase has, phases in their reading order."""
+    totals: dict[str, int] = {}
+    for phase in phases:
+        totals[phase] = totals.get(phase, 0) + 1
+    for phase in sorted(totals, key=_phase_rank):
+        observers.planned(phase, totals[phase])
 
 
 def phase_of(resource: Resource, registry: Registry) -> str:
