@@ -49,8 +49,9 @@ class PhaseDisplay(Progress):
         # add_task takes after it; the header reads without any lock (a snapshot of two dicts)
         self._events = threading.RLock()
         super().__init__(SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description:<18}"),
-                         BarColumn(bar_width=32, complete_style="cyan"), MofNCompleteColumn(), TextColumn("{task.fields[failed]:<10}"),
-                         TimeElapsedColumn(), console=console, refresh_per_second=8, redirect_stdout=False)
+                         BarColumn(bar_width=32, complete_style="cyan"), MofNCompleteColumn(),
+                         TextColumn("{task.fields[failed]:<10}"), TimeElapsedColumn(), console=console,
+                         refresh_per_second=8, redirect_stdout=False)  # stdout is the report's alone
 
     # -- core.observers.RunObserver --------------------------------------------------------------------------
     def planned(self, phase: str, total: int) -> None:
