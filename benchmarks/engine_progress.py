@@ -1,6 +1,7 @@
 """make bench: what the progress artifact costs the engine. Runs a graph of no-op resources (chains of five, 16
-threads) with the engine's progress following (core/engine.py `_follow`) and with a plain wait instead,
-interleaved, and prints tasks/s of each. BENCH_ENGINE_TASKS (default 1000) sets the graph size.
+threads) with the engine's progress following (core/engine.py `_follow`: the artifact, and the run observers with
+none listening) and with a plain wait instead, interleaved, and prints tasks/s of each. BENCH_ENGINE_TASKS (default
+1000) sets the graph size.
 
 Target: the difference stays within the run-to-run noise (the progress artifact is written at most once a
 second); reported, and refused only when progress costs more than a quarter of the throughput.
@@ -35,7 +36,7 @@ class Noop:
         return Applied(f"new-{resource.source_id}", created=True)
 
 
-def _plain(spec, items) -> None:
+def _plain(spec, items, progress=None, phases=None) -> None:
     for item in items:
         if not isinstance(item, engine.ResourceResult):
             item.wait()

@@ -26,19 +26,21 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run as prefect_flow_run
 from prefect.utilities.annotations import allow_failure, quote
 
+from core import observers
 from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code, is_transient
 from core.capabilities import Preflight
 from core.graph import topological_order
 from core.ec2_index import OwnedIndex
 from core.handler import ApplyContext, Applied, BlockedByDependency, Registry, RunState, ScopeError, Unrecoverable
-from core.models import Mode, Outcome, Resource, ResourceResult, canonical_json
+from core.models import Mode, Outcome, Phase, Resource, ResourceResult, canonical_json
 from core.netmap import NetworkMapper
 from core.plan import Plan
 
 STAGE_CACHE_TTL = timedelta(days=7)
 RECOVER_CACHE_TTL = timedelta(days=1)
 TASK_RETRIES = 4
+DISCOVER = "discover"  # the observers' name of discovery, before any recovery phase (one per resource type)
 
 
 @dataclass
@@ -142,6 +144,7 @@ def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, Resourc
     `known`: results of dependencies settled before this run (failback: what the primary still has), which
     are not applied; every dependency of `resources` must be in `resources` or in `known`. `progress`: the
     caller's progress artifact, when this graph is one part of its run (failback); else the run gets its own.
+    Either way the process's run observers (core/observers.py) hear of each resource under its handler's phase.
 
     Must be called inside a flow. Returns one result per resource, in topological order; never raises
     for a failed resource (the result says `failed`), so that the caller can report everything.
@@ -154,6 +157,8 @@ def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, Resourc
     by_key = {r.key: r for r in resources}
     order = topological_order({r.key: [d for d in r.dependencies if d not in known] for r in resources})
     pending: dict[str, PrefectFuture | ResourceResult] = dict(known)
+    phases = [phase_of(by_key[key], spec.registry) for key in order]
+    _announce(phases)  # before the first submit: a phase's time on the terminal starts with the graph's
     for key in order:
         resource = by_key[key]
         handler = spec.registry[resource.type]
@@ -167,22 +172,53 @@ def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, Resourc
             task_run_name=f"{resource.type} {resource.source_id}", cache_expiration=ttl,
             refresh_cache=spec.refresh,
         ).submit(resource=quote(resource), deps=deps, spec=quote(spec))  # quoted: see run_graph
-    _follow(spec, [pending[key] for key in order], progress)
+    _follow(spec, [pending[key] for key in order], progress, phases)
     return [_collect(by_key[key], pending[key]) for key in order]
 
 
-def _follow(spec: RunSpec, items: list[PrefectFuture | ResourceResult], progress: Progress | None) -> None:
-    """Wait for every task, keeping the run's progress artifact current as they finish (in any order)."""
+def _follow(spec: RunSpec, items: list[PrefectFuture | ResourceResult], progress: Progress | None,
+            phases: list[str]) -> None:
+    """Wait for every task, keeping the run's progress artifact and observers current as they finish (in any
+    order); `phases`: each item's phase, as announced to the observers."""
     futures = [f for f in items if isinstance(f, PrefectFuture)]
     own = progress is None
     if progress is None:
         progress = Progress(artifact_key(spec.plan.name, _flow_label(), "progress"), total=len(items), done=0)
     progress.done += len(items) - len(futures)
+    phase_of_run = {}
+    for item, phase in zip(items, phases):
+        if isinstance(item, PrefectFuture):
+            phase_of_run[item.task_run_id] = phase
+        else:  # settled before any task ran (not staged): done at once
+            observers.finished(phase, failed=item.outcome == Outcome.FAILED)
     for future in as_completed(futures):
         future.wait()  # done: sets its final state, so that reading it costs no API call
-        progress.advance(failed=future.state.is_failed())
+        failed = future.state.is_failed()
+        progress.advance(failed=failed)
+        observers.finished(phase_of_run[future.task_run_id], failed=failed)
     if own:
         progress.finish()
+
+
+def _announce(phases: list[str]) -> None:
+    """Tell the run observers how many resources each phase has, phases in their reading order."""
+    totals: dict[str, int] = {}
+    for phase in phases:
+        totals[phase] = totals.get(phase, 0) + 1
+    for phase in sorted(totals, key=_phase_rank):
+        observers.planned(phase, totals[phase])
+
+
+def phase_of(resource: Resource, registry: Registry) -> str:
+    """The resource's recovery phase as observers see it: its handler's (OTHER for a handler without one, a
+    test's double)."""
+    return str(getattr(registry.get(resource.type), "phase", Phase.OTHER))
+
+
+def _phase_rank(phase: str) -> int:
+    """Phases in the order an SRE reads them (core.models.Phase), any other name after."""
+    order = [str(p) for p in Phase]
+    return order.index(phase) if phase in order else len(order)
 
 
 def _flow_label() -> str:
@@ -263,6 +299,7 @@ def discover_type(resource_type: str, spec: RunSpec) -> list[Resource]:
 def discover_all(spec: RunSpec) -> list[Resource]:
     """Every resource of every registered type in the source region, one task per type, in parallel."""
     futures = [discover_type.with_options(task_run_name=f"discover {t}").submit(t, quote(spec)) for t in spec.registry]
+    observers.planned(DISCOVER, len(futures))
     resources: list[Resource] = []
     problems: list[tuple[str, str]] = []
     for future in futures:  # every type's scope problems at once, not only the first type's
@@ -270,6 +307,8 @@ def discover_all(spec: RunSpec) -> list[Resource]:
             resources += future.result()
         except ScopeError as exc:
             problems += exc.problems
+        finally:
+            observers.finished(DISCOVER, failed=future.state.is_failed())
     if problems:
         raise ScopeError(problems)
     return resources

@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import typer
 
 from core.plan import Plan, PlanError, load_plan
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from drflow.progress import TerminalRun
 
 # Without PREFECT_API_URL a command runs against a Prefect server of its own, started in the background, which
 # was seen to need more than Prefect's default 20 s on a loaded machine: it gets 120 s (the operator's own value of
@@ -33,6 +39,9 @@ app.add_typer(plan_app, name="plan")
 
 PLAN_OPT = typer.Option(..., "--plan", "-p", help="plan file (YAML)", exists=False)
 JSON_OPT = typer.Option(False, "--json", help="print one JSON object instead of text")
+VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="in a terminal, show Prefect's log lines (one or more per "
+                           "task) as they come, instead of a live display per phase with the lines in a log file "
+                           "named at the end")
 
 
 def _err(message: str) -> None:
@@ -55,12 +64,50 @@ def _load(path: Path) -> Plan:
         raise typer.Exit(2) from None
 
 
+_terminal: TerminalRun | None = None  # the command's, while it runs at a terminal (see _watched)
+_own_process = False  # True when this process is the `drflow` command (main), not a caller's (tests, scripts)
+
+
+def _console() -> Console:
+    """Where the live display draws: stderr, where Prefect's lines went (stdout keeps the report alone)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def _watched(command: str, as_json: bool, verbose: bool) -> Iterator[None]:
+    """Around the part of a command that runs flows: at a terminal, a live display per flow and Prefect's lines
+    in a log file named at the end (drflow/progress.py). `--json`, `--verbose` and output that is no terminal
+    (a pipe, a file, CI, a scheduler) get what they always got, byte for byte."""
+    global _terminal
+    console = None if as_json or verbose else _console()
+    if console is None or not console.is_terminal:
+        yield
+        return
+    from drflow.progress import TerminalRun
+
+    with TerminalRun(console, command, restore=not _own_process) as run:
+        _terminal = run
+        try:
+            yield
+        finally:
+            _terminal = None
+
+
+def _flow_title(flow_fn: Any, params: dict[str, Any]) -> str:
+    plan = params.get("plan")
+    mode = " (dry run)" if params.get("dry_run") else " (drill)" if params.get("drill") else ""
+    return f"{flow_fn.name.removeprefix('drflow-')}{mode} of plan {getattr(plan, 'name', plan)}"
+
+
 def _run_flow(flow_fn: Any, as_json: bool, **params: Any) -> dict[str, Any]:
     """Run a flow in-process; print its report; exit 2 when refused before any write, 1 when a resource failed."""
     from flows.common import PreflightError
 
     try:
-        state = flow_fn(return_state=True, **params)
+        with _terminal.flow(_flow_title(flow_fn, params)) if _terminal else nullcontext():
+            state = flow_fn(return_state=True, **params)
     except RuntimeError as exc:
         if "ephemeral Prefect API server" not in str(exc):
             raise
@@ -142,12 +189,15 @@ def validate(plan: Path = PLAN_OPT,
 
 @app.command()
 def replicate(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
-              refresh: bool = typer.Option(False, "--refresh", help="re-check every staged resource now")) -> None:
+              refresh: bool = typer.Option(False, "--refresh", help="re-check every staged resource now"),
+              verbose: bool = VERBOSE_OPT) -> None:
     """Run the replication flow once: capture a recovery point into the vault and stage the pilot light."""
     from flows.replicate import replicate as flow
 
-    report = _run_flow(flow, as_json, plan=_load(plan), refresh=refresh)
-    _emit(report, as_json)
+    loaded = _load(plan)
+    with _watched("replicate", as_json, verbose):
+        report = _run_flow(flow, as_json, plan=loaded, refresh=refresh)
+        _emit(report, as_json)
     raise typer.Exit(1 if report.get("failed") else 0)
 
 
@@ -165,7 +215,8 @@ def failover(plan: Path = PLAN_OPT,
              yes: bool = typer.Option(False, "--yes", "-y", help="approve a real failover without asking (automation); without it "
                                       "a terminal asks, and a non-interactive run is refused"),
              as_json: bool = JSON_OPT,
-             refresh: bool = typer.Option(False, "--refresh", help="ignore results cached by an earlier attempt")) -> None:
+             refresh: bool = typer.Option(False, "--refresh", help="ignore results cached by an earlier attempt"),
+             verbose: bool = VERBOSE_OPT) -> None:
     """Run the failover flow: rebuild the workload in the recovery region from the vault alone."""
     from flows.failover import failover as flow
 
@@ -178,12 +229,13 @@ def failover(plan: Path = PLAN_OPT,
         approver = _confirm_failover(loaded, recovery_point)
     if drill and not dry_run:
         drill_id = _announce_drill(drill_id, plan)
-    report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
-                       refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver,
-                       drill_id=drill_id)
-    if report.get("drill_commands"):
-        report["drill_commands"] = _drill_commands(report["drill_id"], plan)
-    _emit(report, as_json)
+    with _watched("drill" if drill else "failover", as_json, verbose):
+        report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill=drill, dry_run=dry_run,
+                           refresh=refresh, point_in_time=point_in_time, approve=True, approver=approver,
+                           drill_id=drill_id)
+        if report.get("drill_commands"):
+            report["drill_commands"] = _drill_commands(report["drill_id"], plan)
+        _emit(report, as_json)
     raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
 
 
@@ -191,7 +243,8 @@ def failover(plan: Path = PLAN_OPT,
 def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
              yes: bool = typer.Option(False, "--yes", "-y", help="skip the confirmation"),
              dry_run: bool = typer.Option(False, "--dry-run", help="print what would be kept, recreated and "
-                                                                  "done, make no write")) -> None:
+                                                                  "done, make no write"),
+             verbose: bool = VERBOSE_OPT) -> None:
     """Run the failback flow: after a failover, bring the workload back to the primary region.
 
     The primary's network and IAM are re-applied from the failover's recovery point (what it lost is
@@ -207,8 +260,9 @@ def failback(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT,
         if answer.strip() != loaded.name:
             _err("not confirmed; nothing done")
             raise typer.Exit(2)
-    report = _run_flow(flow, as_json, plan=loaded, dry_run=dry_run)
-    _emit(report, as_json)
+    with _watched("failback", as_json, verbose):
+        report = _run_flow(flow, as_json, plan=loaded, dry_run=dry_run)
+        _emit(report, as_json)
     raise typer.Exit(2 if report.get("problems") else 1 if report.get("failed") else 0)
 
 
@@ -270,7 +324,7 @@ def recovery_points(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT) -> None:
 def drill_cleanup(plan: Path = PLAN_OPT,
                   drill_id: str = typer.Option("all", "--drill-id", help="the drill's id (drill-<UTC time>, in the "
                                                "drill's report), or all: every drill of the plan"),
-                  as_json: bool = JSON_OPT) -> None:
+                  as_json: bool = JSON_OPT, verbose: bool = VERBOSE_OPT) -> None:
     """Remove what a drill created in the recovery region, found by its tags, dependants first.
 
     Only what carries the plan's drflow:plan tag and a drflow:drill tag: never production.
@@ -278,17 +332,19 @@ def drill_cleanup(plan: Path = PLAN_OPT,
     Run again, it removes nothing."""
     from flows.cleanup import drill_cleanup as flow
 
-    report = _run_flow(flow, as_json, plan=_load(plan), drill_id=drill_id)
-    if as_json:
-        typer.echo(json.dumps(report, indent=2, default=str))
-    else:
-        which = "every drill" if report["drill_id"] == "all" else f"drill {report['drill_id']}"
-        typer.echo(f"cleanup of {which} of plan {report['plan']} in {report['recovery']['region']}: "
-                   f"{report['removed_count']} resource(s) removed")
-        for resource_type, items in report["removed"].items():
-            typer.echo(f"  {resource_type:<32} {', '.join(items)}")
-        for failure in report["failed"]:
-            _err(f"  FAILED {failure}")
+    loaded = _load(plan)
+    with _watched("drill-cleanup", as_json, verbose):
+        report = _run_flow(flow, as_json, plan=loaded, drill_id=drill_id)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2, default=str))
+        else:
+            which = "every drill" if report["drill_id"] == "all" else f"drill {report['drill_id']}"
+            typer.echo(f"cleanup of {which} of plan {report['plan']} in {report['recovery']['region']}: "
+                       f"{report['removed_count']} resource(s) removed")
+            for resource_type, items in report["removed"].items():
+                typer.echo(f"  {resource_type:<32} {', '.join(items)}")
+            for failure in report["failed"]:
+                _err(f"  FAILED {failure}")
     raise typer.Exit(1 if report.get("failed") else 0)
 
 
@@ -432,14 +488,18 @@ def sandbox_faults(spec: Optional[str] = typer.Argument(
 
 @app.command()
 def demo(faults: Optional[str] = typer.Option(None, help="inject faults, e.g. throttle=0.2"),
-         as_json: bool = JSON_OPT) -> None:
+         as_json: bool = JSON_OPT, verbose: bool = VERBOSE_OPT) -> None:
     """Sandbox + sample workload, then replicate, then fail over with the primary region dark; print the reports."""
     from drflow.demo import run_demo
 
-    raise typer.Exit(run_demo(faults=faults, as_json=as_json, emit=_emit, run_flow=_run_flow))
+    with _watched("demo", as_json, verbose):
+        code = run_demo(faults=faults, as_json=as_json, emit=_emit, run_flow=_run_flow)
+    raise typer.Exit(code)
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    global _own_process
+    _own_process = True  # Prefect's lines at exit go to the command's log file too (drflow/progress.py)
     app()
 
 

@@ -38,6 +38,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
+from core import observers
 from core.aws import AwsAccess, error_code
 from core.capabilities import Cleaner, RemovedAfter
 from core.engine import TASK_RETRIES, retry_transient_only
@@ -50,6 +51,7 @@ from flows.common import PlanRef, PreflightError, checked_plan, plan_lease
 from tasks.registry import default_registry
 
 ALL = "all"
+CLEANUP_PHASE = "cleanup (types)"  # what run observers (core/observers.py) count: the teardown's types
 DRILL_ID_RE = re.compile(r"^drill-[0-9A-Za-z-]{1,64}$")  # what flows/failover.py names drills: drill-<UTC time>
 
 
@@ -122,6 +124,7 @@ def drill_cleanup(plan: PlanRef, drill_id: str = ALL) -> Any:
         except GraphError as exc:
             failed.append(f"teardown order, from the types of the recovery points' resources: {exc}")
     with plan_lease(aws, plan, "drill-cleanup") if order else nullcontext():  # no order: nothing to remove
+        observers.planned(CLEANUP_PHASE, len(order))  # one per type: a type's resources go at once
         for resource_type in order:
             state = cleanup_type.with_options(task_run_name=f"cleanup {resource_type}")(
                 resource_type, quote(registry), quote(ctx), return_state=True)
@@ -130,7 +133,9 @@ def drill_cleanup(plan: PlanRef, drill_id: str = ALL) -> Any:
             except Exception as exc:  # noqa: BLE001 - reported, and the teardown stops: what follows depends on it
                 code = error_code(exc)
                 failed.append(f"{resource_type}: {code + ': ' if code else ''}{exc}")
+                observers.finished(CLEANUP_PHASE, failed=True)
                 break
+            observers.finished(CLEANUP_PHASE)
             if items:
                 removed[resource_type] = items
     report = {"flow": "drill-cleanup", "plan": plan.name, "drill_id": drill_id,

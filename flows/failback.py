@@ -40,6 +40,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from core import observers
 from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code
 from core.capabilities import FailsBack, PartOf, RestoredHome
@@ -115,9 +116,11 @@ def failback(plan: PlanRef, dry_run: bool = False) -> Any:
                 continue
             futures = [(r, failback_resource.with_options(task_run_name=f"failback {r.type} {r.source_id}").submit(
                         resource=quote(r), context=quote(context), registry=quote(registry))) for r in wanted]
+            observers.planned(f"failback {phase}", len(futures))
             for r, f in futures:
                 results[r.key] = _collect(r, f)
                 progress.advance(failed=results[r.key].outcome == Outcome.FAILED)
+                observers.finished(f"failback {phase}", failed=results[r.key].outcome == Outcome.FAILED)
         results.update((r.key, ResourceResult(key=r.key, type=r.type, source_id=r.source_id, name=r.name,
                                               outcome=Outcome.SKIPPED,
                                               details={"reason": not_failed_back(_handler(registry, r))}))
