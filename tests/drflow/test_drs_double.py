@@ -8,7 +8,7 @@ an enum value out of range fails the call that returned it.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -499,3 +499,27 @@ def test_moto_reset_through_the_sandbox_resets_the_double(sandbox):
     assert drs.describe_jobs()["items"] == []
     fresh = sandbox.drs(ACCOUNT, RECOVERY)
     assert fresh is not old and fresh.launch_log == [] and fresh.latency(server) == 0
+
+
+def test_a_terminated_recovery_instance_is_forgotten_by_ec2_after_an_hour_and_drs_says_not_found(sandbox):
+    """EC2 shows a terminated instance for up to an hour, then answers InvalidInstanceID.NotFound for its id
+    (drflow/sandbox/moto_ec2.py); DRS keeps the recovery instance, its EC2 state TERMINATED, then NOT_FOUND."""
+    drs, ec2 = validating_client(), boto3.client("ec2", region_name=RECOVERY)
+    clock = FakeClock(datetime.now(timezone.utc))
+    sandbox.set_ec2_clock(clock)
+    server = server_of(drs, run_instances()[0])["sourceServerID"]
+    recover(drs, server)
+    (recovered,) = drs.describe_recovery_instances()["items"]
+    ec2.terminate_instances(InstanceIds=[recovered["ec2InstanceID"]])
+    clock.advance(59 * 60)
+    assert instance(RECOVERY, recovered["ec2InstanceID"])["State"]["Name"] == "terminated"
+    (listed,) = drs.describe_recovery_instances()["items"]
+    assert listed["ec2InstanceState"] == "TERMINATED"
+    clock.advance(2 * 60)
+    with pytest.raises(ec2.exceptions.ClientError) as gone:
+        ec2.describe_instances(InstanceIds=[recovered["ec2InstanceID"]])
+    assert gone.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
+    assert recovered["ec2InstanceID"] not in [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+                                              for i in r["Instances"]]
+    (listed,) = drs.describe_recovery_instances()["items"]
+    assert listed["ec2InstanceState"] == "NOT_FOUND"
