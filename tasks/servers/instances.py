@@ -47,6 +47,7 @@ STANDARD_FAMILIES = tuple("acdhimrtz")
 DEPENDS_TAG = "drflow:depends-on"
 AGENT_TAG = "drs-agent"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+ALIVE_DRS_STATES = ("PENDING", "RUNNING")  # a recovery instance's ec2InstanceState that an earlier launch may be in
 GROUP_TAG = "aws:autoscaling:groupName"  # AWS's tag on every instance an Auto Scaling group launched
 DRS_TERMINATE_BATCH = 200  # terminate_recovery_instances takes at most 200 ids
 TERMINATE_POLL = {"first": 2.0, "cap": 15.0, "attempts": 120}
@@ -256,11 +257,15 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         template's tags, drflow's among them, so those decide whose it is."""
         drs, ec2 = ctx.recovery.client("drs"), ctx.recovery.client("ec2")
         items = paginate(drs, "describe_recovery_instances", "items", filters={"sourceServerIDs": [server_id]})
+        # DRS keeps listing a recovery instance whose EC2 instance was terminated (TERMINATED, then NOT_FOUND once
+        # EC2 forgets it, within about an hour): only those DRS still sees alive are described, by filter, so that
+        # one EC2 forgot between the two calls is simply not returned (by id: InvalidInstanceID.NotFound)
         ids = [i["ec2InstanceID"] for i in items if i.get("ec2InstanceID") and bool(i.get("isDrill")) == (
-            ctx.mode == Mode.DRILL)]
+            ctx.mode == Mode.DRILL) and i.get("ec2InstanceState") in ALIVE_DRS_STATES]
         if not ids:
             return None
-        for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+        for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=[
+                {"Name": "instance-id", "Values": ids}, {"Name": "instance-state-name", "Values": ["pending", "running"]}]):
             for instance in reservation["Instances"]:
                 tags = instance.get("Tags", [])
                 if (of_plan(tags, ctx) and same_run_kind(tags, ctx)
