@@ -523,3 +523,40 @@ def test_a_terminated_recovery_instance_is_forgotten_by_ec2_after_an_hour_and_dr
                                               for i in r["Instances"]]
     (listed,) = drs.describe_recovery_instances()["items"]
     assert listed["ec2InstanceState"] == "NOT_FOUND"
+
+
+def test_a_snapshot_not_taken_yet_is_listed_without_timestamp(sandbox):
+    """botocore's RecoverySnapshot requires only snapshotID, sourceServerID and expectedTimestamp."""
+    drs, clock = validating_client(), FakeClock()
+    backend = sandbox.drs(ACCOUNT, RECOVERY)
+    backend.set_clock(clock)
+    server = server_of(drs, run_instances()[0])["sourceServerID"]
+    pending = backend.add_snapshot(server, clock.time + timedelta(minutes=10), taken=False)
+    newest, taken = drs.describe_recovery_snapshots(sourceServerID=server, order="DESC")["items"]
+    assert newest["snapshotID"] == pending and "timestamp" not in newest
+    assert newest["expectedTimestamp"] == iso(clock.time + timedelta(minutes=10))
+    assert taken["timestamp"] == taken["expectedTimestamp"] == iso(clock.time)
+
+
+def test_an_agent_reinstalled_leaves_a_disconnected_source_server_beside_the_new_one(sandbox):
+    drs, clock = validating_client(), FakeClock()
+    backend = sandbox.drs(ACCOUNT, RECOVERY)
+    backend.set_clock(clock)
+    web = run_instances()[0]
+    old = server_of(drs, web)["sourceServerID"]
+    clock.advance(3600)
+    new = backend.reinstall_agent(web)
+    clock.advance(60)
+    listed = {s["sourceServerID"]: s for s in drs.describe_source_servers()["items"]}
+    assert sorted(listed) == sorted([old, new]) and backend.source_server_id_for(web) == new
+    assert {s["sourceProperties"]["identificationHints"]["awsInstanceID"] for s in listed.values()} == {web}
+    stale, live = listed[old], listed[new]
+    assert stale["dataReplicationInfo"]["dataReplicationState"] == "DISCONNECTED"
+    assert "lagDuration" not in stale["dataReplicationInfo"]
+    assert [d["totalStorageBytes"] for d in stale["dataReplicationInfo"]["replicatedDisks"]] == [0]
+    assert live["dataReplicationInfo"]["dataReplicationState"] == "CONTINUOUS"
+    assert stale["lifeCycle"]["lastSeenByServiceDateTime"] < live["lifeCycle"]["lastSeenByServiceDateTime"]
+    both = backend.reinstall_agent(web, disconnect_old=False)
+    states = {s["sourceServerID"]: s["dataReplicationInfo"]["dataReplicationState"]
+              for s in drs.describe_source_servers()["items"]}
+    assert states == {old: "DISCONNECTED", new: "CONTINUOUS", both: "CONTINUOUS"}
