@@ -33,7 +33,7 @@ from core.ownership import of_plan, same_run_kind
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from core.preflight import Quota, account_attribute, applied_quota, to_create
 
-from . import failback, failback_imaged
+from . import failback, failback_imaged, sources
 from .images import (CAPTURE_FORMAT, find_launched, image_problem, launch_from_image, recent_captures,
                      stage_image)
 from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
@@ -215,13 +215,14 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
     # -- DRS lookups ---------------------------------------------------------------------------------
 
     def _source_server(self, ctx: ApplyContext, instance_id: str) -> dict[str, Any]:
-        """The DRS source server replicating this instance (listed once per run)."""
-        def listing() -> dict[str, dict[str, Any]]:
-            items = paginate(ctx.recovery.client("drs"), "describe_source_servers", "items", filters={})
-            return {s.get("sourceProperties", {}).get("identificationHints", {}).get("awsInstanceID"): s
-                    for s in items if s.get("replicationDirection", "FAILOVER") == "FAILOVER"}
+        """The DRS source server replicating this instance (listed once per run): the live one where an agent
+        reinstalled left a stale one beside it, refused where two replicate it (tasks/servers/sources.py)."""
+        def listing() -> dict[str, list[dict[str, Any]]]:
+            return sources.by_instance(paginate(ctx.recovery.client("drs"), "describe_source_servers", "items",
+                                                filters={}))
 
-        server = ctx.shared.once("drs-source-servers", listing).get(instance_id)
+        server = sources.choose(ctx.shared.once("drs-source-servers", listing).get(instance_id, []), instance_id,
+                                ctx.recovery.region)
         if server is None:
             raise Unrecoverable(f"no DRS source server replicates {instance_id} into {ctx.recovery.region}: "
                                 "install the replication agent, or wait for the initial sync")
@@ -453,7 +454,8 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
                          filters={"toDateTime": moment}, order="DESC")
         if not items:
             raise Unrecoverable(f"DRS has no snapshot of {server_id} at or before {moment}")
-        return max(items, key=lambda i: i["timestamp"])["snapshotID"]
+        # the DRS model requires only expectedTimestamp: `timestamp` (when it was actually taken) may be missing
+        return max(items, key=lambda i: i.get("timestamp") or i["expectedTimestamp"])["snapshotID"]
 
     def _apply_image(self, resource: Resource, ctx: ApplyContext) -> Applied:
         if ctx.staging:

@@ -78,15 +78,15 @@ class DrsBackend(JobsMixin, BaseBackend):
             server.snapshots.sort(key=lambda s: s.time)
             return snapshot.id
 
-    def reinstall_agent(self, instance_id: str, disconnect_old: bool = True) -> str:
+    def reinstall_agent(self, instance_id: str, disconnect_old: bool = True, new_id: str | None = None) -> str:
         """The agent installed again on the instance registers a new source server (a new id) for the same
         awsInstanceID; returns its id. The old one stays listed: disconnected (what DisconnectSourceServer leaves,
         its last-seen time frozen), or, with `disconnect_old=False`, still replicating too (two live servers for
-        one machine: ambiguous to anyone who picks by instance)."""
+        one machine: ambiguous to anyone who picks by instance). `new_id`: the new server's id (where it lists)."""
         with LOCK:
             self.sync()
             old = self.source_server_id_for(instance_id)
-            new = random_id("s-")
+            new = new_id or random_id("s-")
             if disconnect_old:
                 self.servers[old].disconnected = True
                 self.servers[old].replication_state = "DISCONNECTED"
@@ -157,7 +157,9 @@ class DrsBackend(JobsMixin, BaseBackend):
         with LOCK:
             self.begin()
             wanted = (request.get("filters") or {}).get("sourceServerIDs")
-            servers = [s for s in self.servers.values() if not wanted or s.id in wanted]
+            # DRS documents no order for this listing: by id here, not by registration, so a caller cannot lean on
+            # the newest of two source servers of one machine coming last
+            servers = sorted((s for s in self.servers.values() if not wanted or s.id in wanted), key=lambda s: s.id)
             page, token = paginate(servers, request)
             now = self.now()
             return with_token({"items": [s.to_api(now) for s in page]}, token)

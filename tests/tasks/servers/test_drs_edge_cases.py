@@ -4,7 +4,7 @@ for capacity that other jobs hold. The handler is driven directly (no flow), the
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -47,3 +47,48 @@ def test_a_recovery_instance_whose_ec2_instance_is_long_gone_is_not_an_existing_
     clock.advance(2 * 3600)
     assert drs().describe_recovery_instances()["items"][0]["ec2InstanceState"] == "NOT_FOUND"
     assert ServerHandler().find(web, context(server_plan)) is None
+
+
+def test_a_point_in_time_snapshot_without_timestamp_is_placed_by_its_expected_timestamp(servers, server_plan):
+    """DRS lists a snapshot it has not taken yet without `timestamp` (the model requires only expectedTimestamp)."""
+    backend, clock = drs_backend(ACCOUNT, RECOVERY), FakeClock(datetime.now(timezone.utc))
+    backend.set_clock(clock)
+    server_id = backend.source_server_id_for(servers["web"])
+    drs().describe_source_servers(filters={})
+    older = backend.add_snapshot(server_id, clock.time - timedelta(hours=2))
+    newest = backend.add_snapshot(server_id, clock.time - timedelta(hours=1), taken=False)
+    ctx = context(server_plan, point_in_time=clock.time - timedelta(minutes=30))
+    assert ServerHandler()._snapshot(ctx, server_id) == newest
+    ctx = context(server_plan, point_in_time=clock.time - timedelta(minutes=90))
+    assert ServerHandler()._snapshot(ctx, server_id) == older
+
+
+def test_the_live_source_server_of_an_instance_wins_over_a_stale_duplicate(servers, server_plan):
+    """An agent reinstalled registers a second source server for the instance; the disconnected one, listed after
+    or before it, never replicates the server now."""
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    clock = FakeClock(datetime.now(timezone.utc))
+    backend.set_clock(clock)
+    resources = discovered(server_plan)
+    drs().describe_source_servers(filters={})
+    first = {name: backend.source_server_id_for(servers[name]) for name in ("web", "cache")}
+    clock.advance(600)
+    # DescribeSourceServers has no documented order (the double lists by id): web's new server lists before its
+    # stale one, cache's after
+    new_ids = {"web": "s-00000000000000001", "cache": "s-fffffffffffffffff"}
+    reinstalled = {name: backend.reinstall_agent(servers[name], new_id=new_ids[name]) for name in first}
+    ctx = context(server_plan)
+    for name in first:
+        assert ServerHandler()._source_server(ctx, servers[name])["sourceServerID"] == reinstalled[name]
+        assert ServerHandler()._drs_problem(resources[name], ctx) is None
+
+
+def test_two_live_source_servers_for_one_instance_are_refused_naming_both(servers, server_plan):
+    backend = drs_backend(ACCOUNT, RECOVERY)
+    resources = discovered(server_plan)
+    drs().describe_source_servers(filters={})
+    old = backend.source_server_id_for(servers["web"])
+    new = backend.reinstall_agent(servers["web"], disconnect_old=False)
+    problems = ServerHandler().preflight([resources["web"]], context(server_plan))
+    (field, problem), = [p for p in problems if p[0] == "servers.web"]
+    assert old in problem and new in problem and "replicate" in problem
