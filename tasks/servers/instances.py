@@ -408,6 +408,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
                 give_back(ctx, template_id, borrowed)
             raise
         given_back = give_back(ctx, template_id, borrowed) if borrowed else None  # launched or failed: DRS read it
+        waits = batcher.capacity_waits(server_id)  # DRS's capacity held by other jobs: why the launch came late
         if status["launchStatus"] != "LAUNCHED":
             raise Retryable(f"DRS launch of {resource.source_id} ({resource.name}) in job {job_id}: "
                             f"{status['launchStatus']}")
@@ -417,6 +418,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         return Applied(instance_id, created=not following, details={
             "source_server": server_id, "job": job_id, "resumed_job": bool(following), "launch_template": template_id,
             "snapshot": snapshot, **({"launch_template_default_restored": given_back} if borrowed else {}),
+            **({"capacity_waits": waits} if waits else {}),
             "private_ip": ctx.net.ip(resource.config["private_ip"]),
             "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
 

@@ -4,6 +4,8 @@ for capacity that other jobs hold. The handler is driven directly (no flow), the
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,6 +20,7 @@ from core.netmap import NetworkMapper
 from core.plan import Plan
 from drflow.sandbox.drs import FakeClock, drs_backend
 from tasks.servers import ServerHandler
+from tasks.servers.launch import POLL, LaunchBatcher
 
 
 def context(plan: Plan, mode: Mode = Mode.RECOVER, **kwargs: Any) -> ApplyContext:
@@ -92,3 +95,41 @@ def test_two_live_source_servers_for_one_instance_are_refused_naming_both(server
     problems = ServerHandler().preflight([resources["web"]], context(server_plan))
     (field, problem), = [p for p in problems if p[0] == "servers.web"]
     assert old in problem and new in problem and "replicate" in problem
+
+
+def test_a_launch_refused_for_capacity_that_other_jobs_hold_waits_for_it(servers, server_plan, sandbox, monkeypatch):
+    """DRS answers 402 ServiceQuotaExceededException while jobs started elsewhere hold its capacity (drflow's own
+    Prefect limits do not count them): the launch waits until DRS takes it, saying why, instead of failing."""
+    for name, value in (("first", 0.05), ("cap", 0.1), ("batch_window", 0.2), ("quiet", 0.05)):
+        monkeypatch.setattr(POLL, name, value)
+    backend, clock = drs_backend(ACCOUNT, RECOVERY), FakeClock(datetime.now(timezone.utc))
+    backend.set_clock(clock)
+    backend.limits["concurrent_jobs"] = 1
+    web, cache = (backend.source_server_id_for(servers[n]) for n in ("web", "cache"))
+    drs().describe_source_servers(filters={})
+    backend.set_latency(lambda server_id: 600 if server_id == cache else 0)
+    outside = drs().start_recovery(sourceServers=[{"sourceServerID": cache}])["job"]  # another tool's job
+    batcher = LaunchBatcher(context(server_plan))
+    result: dict[str, Any] = {}
+
+    def launch() -> None:
+        try:
+            result["job"], result["status"] = batcher.launch(web, timeout=60)
+        except Exception as exc:  # noqa: BLE001 - the test asserts on it
+            result["error"] = exc
+
+    thread = threading.Thread(target=launch)
+    thread.start()
+    refused = lambda: len([c for c in sandbox.calls if c.operation == "StartRecovery"])  # noqa: E731
+    deadline = time.monotonic() + 20
+    while thread.is_alive() and refused() < 3 and time.monotonic() < deadline:  # the outside job, 2 refused
+        time.sleep(0.05)
+    assert "error" not in result, result
+    assert thread.is_alive() and [j["jobID"] for j in drs().describe_jobs(filters={})["items"]] == [outside["jobID"]]
+    clock.advance(600)  # the outside job ends: capacity is free
+    thread.join(30)
+    assert result.get("status", {}).get("launchStatus") == "LAUNCHED", result
+    jobs = {j["jobID"]: j for j in drs().describe_jobs(filters={})["items"]}
+    assert jobs[result["job"]]["creationDateTime"] >= jobs[outside["jobID"]]["endDateTime"]
+    (why,) = batcher.capacity_waits(web)
+    assert "concurrent-jobs-in-progress" in why and "1 jobs are already in progress" in why
