@@ -119,7 +119,8 @@ def assert_discovers_agent_instances_only(drs: Any, account: str) -> str:
     assert props["identificationHints"]["hostname"] == "web"
     assert props["recommendedInstanceType"] == "t3.large"
     assert props["networkInterfaces"][0]["ips"] == [source["PrivateIpAddress"]]
-    assert props["disks"] == [{"deviceName": "/dev/xvda", "bytes": 30 * 1024 ** 3}]
+    # the name the OS of a Nitro instance sees (DRS reports that, not the block device mapping's /dev/xvda)
+    assert props["disks"] == [{"deviceName": "/dev/nvme0n1", "bytes": 30 * 1024 ** 3}]
     assert props["cpus"][0]["cores"] == 2 and props["ramBytes"] == 8 * 1024 ** 3
     assert server["sourceCloudProperties"] == {"originAccountID": account, "originRegion": SOURCE,
                                                "originAvailabilityZone": source["Placement"]["AvailabilityZone"]}
@@ -217,7 +218,8 @@ def test_start_recovery_launches_from_the_templates_default_version(sandbox):
         "InstanceType": "m5.large", "IamInstanceProfile": {"Arn": profile},
         "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": net["subnet"], "PrivateIpAddress": "10.0.10.20",
                                "Groups": [net["group"]]}],
-        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 50, "VolumeType": "gp3"}},
+        "BlockDeviceMappings": [{"DeviceName": "/dev/nvme0n1", "Ebs": {"VolumeSize": 50, "VolumeType": "io1",
+                                                                      "Iops": 3000}},
                                 {"DeviceName": "/dev/xvdb", "Ebs": {"VolumeSize": 100, "VolumeType": "io1",
                                                                     "Iops": 3000}}],
         "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-dr"}]}]})
@@ -241,9 +243,11 @@ def test_start_recovery_launches_from_the_templates_default_version(sandbox):
     volumes = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in launched["BlockDeviceMappings"]}
     described = {v["VolumeId"]: v for v in boto3.client("ec2", region_name=RECOVERY).describe_volumes(
         VolumeIds=list(volumes.values()))["Volumes"]}
+    # the template's volumes are mapped by the disk names DRS reports: /dev/nvme0n1 shapes the source's /dev/xvda;
+    # /dev/xvdb is no disk of the source server, so DRS disregards it (DRS guide, key considerations)
     assert [(d, described[v]["Size"], described[v]["VolumeType"]) for d, v in sorted(volumes.items())] == [
-        ("/dev/xvda", 50, "gp3"), ("/dev/xvdb", 100, "io1")]
-    assert described[volumes["/dev/xvdb"]]["Iops"] == 3000
+        ("/dev/xvda", 50, "io1")]
+    assert described[volumes["/dev/xvda"]]["Iops"] == 3000
 
     assert events(drs, job["jobID"]) == [("JOB_START", None), ("SNAPSHOT_START", server), ("SNAPSHOT_END", server),
                                          ("CONVERSION_START", server), ("CONVERSION_END", server),
@@ -560,3 +564,20 @@ def test_an_agent_reinstalled_leaves_a_disconnected_source_server_beside_the_new
     states = {s["sourceServerID"]: s["dataReplicationInfo"]["dataReplicationState"]
               for s in drs.describe_source_servers()["items"]}
     assert states == {old: "DISCONNECTED", new: "CONTINUOUS", both: "CONTINUOUS"}
+
+
+def test_disks_are_named_as_the_source_os_sees_them_and_unmatched_template_volumes_are_disregarded(sandbox):
+    """DRS guide, key considerations for EC2 launch templates: the template's volumes are matched by the source
+    server's disk names; a disk without one gets defaults, a volume matching no disk is ignored."""
+    drs = validating_client()
+    xen = run_instances(name="old", instance_type="m4.large")[0]
+    assert server_of(drs, xen)["sourceProperties"]["disks"] == [{"deviceName": "/dev/xvda", "bytes": 30 * 1024 ** 3}]
+    server = server_of(drs, run_instances(name="new", instance_type="m5.large")[0])["sourceServerID"]
+    config = drs.get_launch_configuration(sourceServerID=server)
+    set_template(config["ec2LaunchTemplateID"], {"BlockDeviceMappings": [
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 80, "VolumeType": "io2", "Iops": 4000}}]})
+    (participant,) = job_of(drs, recover(drs, server)["jobID"])["participatingServers"]
+    (mapping,) = instance(RECOVERY, participant["recoveryInstanceID"])["BlockDeviceMappings"]
+    volume = boto3.client("ec2", region_name=RECOVERY).describe_volumes(VolumeIds=[mapping["Ebs"]["VolumeId"]])[
+        "Volumes"][0]
+    assert (mapping["DeviceName"], volume["Size"], volume["VolumeType"]) == ("/dev/xvda", 30, "gp3")
