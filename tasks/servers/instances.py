@@ -135,8 +135,9 @@ def _profile_link(instance: dict[str, Any]) -> list[str]:
     return [f"iam:instance-profile:{name}"] if name else []
 
 
-def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
-    """The launch template a recovered server starts from, with the recovered ids of its dependencies."""
+def template_data(resource: Resource, ctx: ApplyContext, devices: dict[str, str] | None = None) -> dict[str, Any]:
+    """The launch template a recovered server starts from, with the recovered ids of its dependencies. `devices`:
+    a volume's device name in the template by its EC2 one (DRS's disk names, tasks/servers/sources.py)."""
     cfg = resource.config
     interface = {"DeviceIndex": 0, "SubnetId": ctx.ref(cfg["subnet"]), "PrivateIpAddress": ctx.net.ip(cfg["private_ip"]),
                  "Groups": sorted(ctx.ref(g) for g in cfg["security_groups"]), "DeleteOnTermination": True}
@@ -145,7 +146,7 @@ def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
         ebs = {"VolumeSize": v["size"], "VolumeType": v["type"], "Encrypted": v["encrypted"],
                "DeleteOnTermination": v["delete_on_termination"]}
         ebs.update({k: v[key] for k, key in (("Iops", "iops"), ("Throughput", "throughput")) if key in v})
-        volumes.append({"DeviceName": v["device"], "Ebs": ebs})
+        volumes.append({"DeviceName": (devices or {}).get(v["device"], v["device"]), "Ebs": ebs})
     tags = ctx.tag_list(resource)
     data: dict[str, Any] = {"InstanceType": cfg["instance_type"], "NetworkInterfaces": [interface],
                             "BlockDeviceMappings": volumes,
@@ -243,7 +244,8 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
             drs.update_launch_configuration(sourceServerID=server_id, **wanted)
             changed = True
         template_id = config["ec2LaunchTemplateID"]
-        data = template_data(resource, ctx)
+        devices = sources.disk_names(resource.config["volumes"], self._source_server(ctx, resource.source_id))
+        data = template_data(resource, ctx, devices)
         if ctx.mode == Mode.DRILL:
             borrowed, written = borrow(ctx, template_id, data)
             return template_id, changed or written, borrowed
@@ -331,9 +333,11 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
 
     def _drs_problem(self, resource: Resource, ctx: ApplyContext) -> str | None:
         try:
-            server_id = self._source_server(ctx, resource.source_id)["sourceServerID"]
+            server = self._source_server(ctx, resource.source_id)
+            sources.disk_names(resource.config["volumes"], server)
         except Unrecoverable as exc:
             return str(exc)
+        server_id = server["sourceServerID"]
         filters = {"toDateTime": ctx.point_in_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")} \
             if ctx.point_in_time else {}
         snapshots = ctx.recovery.client("drs").describe_recovery_snapshots(

@@ -59,3 +59,32 @@ def choose(candidates: list[dict[str, Any]], instance_id: str, region: str) -> d
         raise Unrecoverable(f"DRS source servers {ids} of {instance_id} in {region} are all disconnected and none "
                             "was seen last: choose one, and disconnect or delete the others")
     return newest
+
+
+GIB = 1024 ** 3
+
+
+def disk_names(volumes: list[dict[str, Any]], server: dict[str, Any]) -> dict[str, str]:
+    """EC2 device name of each captured volume -> the name of that disk as the DRS source server reports it.
+
+    DRS maps a launch template's volumes by the device name as the source server reports it (the name its OS sees:
+    /dev/nvme1n1 on a Nitro instance, where EC2 says /dev/xvdb) and disregards a volume that matches no disk (DRS
+    user guide, key considerations for EC2 launch templates): written under EC2's names, the volume type, IOPS,
+    throughput and encryption drflow keeps would be dropped without a word. A volume named alike is that disk; the
+    others are paired, in order, with a disk of their size. Unrecoverable names a volume that matches no disk."""
+    disks = [d for d in server.get("sourceProperties", {}).get("disks", []) if d.get("deviceName")]
+    free = [d for d in disks if d["deviceName"] not in {v["device"] for v in volumes}]
+    out: dict[str, str] = {}
+    for volume in volumes:
+        if any(d["deviceName"] == volume["device"] for d in disks):
+            out[volume["device"]] = volume["device"]
+            continue
+        match = next((d for d in free if d.get("bytes") == volume["size"] * GIB), None)
+        if match is None:
+            reported = ", ".join(f"{d['deviceName']} ({d.get('bytes', 0) // GIB} GiB)" for d in disks) or "none"
+            raise Unrecoverable(f"volume {volume['device']} ({volume['size']} GiB) matches no disk DRS source server "
+                                f"{server.get('sourceServerID')} reports (disks: {reported}): DRS would launch without "
+                                "its settings; wait until DRS replicates it, or detach it from the source")
+        free.remove(match)
+        out[volume["device"]] = match["deviceName"]
+    return out

@@ -15,7 +15,7 @@ from conftest import ACCOUNT, RECOVERY, SOURCE
 from core.aws import CallStats, Side, new_session
 from core.ec2_index import OwnedIndex
 from core.handler import ApplyContext
-from core.models import Mode, Resource
+from core.models import Mode, Outcome, Resource, ResourceResult
 from core.netmap import NetworkMapper
 from core.plan import Plan
 from drflow.sandbox.drs import FakeClock, drs_backend
@@ -23,8 +23,9 @@ from tasks.servers import ServerHandler
 from tasks.servers.launch import POLL, LaunchBatcher
 
 
-def context(plan: Plan, mode: Mode = Mode.RECOVER, **kwargs: Any) -> ApplyContext:
-    return ApplyContext(plan=plan, recovery=Side(new_session(), RECOVERY, CallStats()), mode=mode, deps={},
+def context(plan: Plan, mode: Mode = Mode.RECOVER, deps: dict[str, ResourceResult] | None = None,
+            **kwargs: Any) -> ApplyContext:
+    return ApplyContext(plan=plan, recovery=Side(new_session(), RECOVERY, CallStats()), mode=mode, deps=deps or {},
                         net=NetworkMapper({}, {}, RECOVERY), index=OwnedIndex(), **kwargs)
 
 
@@ -133,3 +134,50 @@ def test_a_launch_refused_for_capacity_that_other_jobs_hold_waits_for_it(servers
     assert jobs[result["job"]]["creationDateTime"] >= jobs[outside["jobID"]]["endDateTime"]
     (why,) = batcher.capacity_waits(web)
     assert "concurrent-jobs-in-progress" in why and "1 jobs are already in progress" in why
+
+
+def staged_deps(resource: Resource) -> dict[str, ResourceResult]:
+    """The server's dependencies as staging left them: a recovered subnet (of its address) and security group (the
+    servers it depends on: any id, the template does not name them)."""
+    ec2 = boto3.client("ec2", region_name=RECOVERY)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    cidr = ".".join(resource.config["private_ip"].split(".")[:3]) + ".0/24"
+    made = {"ec2:subnet": ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"],
+            "ec2:security-group": ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]}
+    out = {}
+    for key in resource.dependencies:
+        type_, source_id = key.split("/", 1)
+        out[key] = ResourceResult(key=key, type=type_, source_id=source_id, outcome=Outcome.UNCHANGED,
+                                  recovered_id=made.get(type_, source_id))
+    return out
+
+
+def test_launch_template_volumes_are_named_as_drs_names_the_disks_so_their_settings_apply(servers, server_plan):
+    """DRS maps the template's volumes by the disk names the source server reports (/dev/nvme0n1 ... on Nitro) and
+    disregards the others: written under EC2's names, the data volume's io1 and IOPS would be dropped silently."""
+    web = discovered(server_plan)["web"]
+    data = next(v for v in web.config["volumes"] if v["device"] == "/dev/xvdb")
+    data.update(type="io1", iops=3000)
+    ctx = context(server_plan, mode=Mode.STAGE, deps=staged_deps(web))
+    applied = ServerHandler().apply(web, ctx)
+    server_id, template_id = applied.details["source_server"], applied.details["launch_template"]
+    ec2 = boto3.client("ec2", region_name=RECOVERY)
+    (default,) = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])[
+        "LaunchTemplateVersions"]
+    assert [m["DeviceName"] for m in default["LaunchTemplateData"]["BlockDeviceMappings"]] == [
+        "/dev/nvme0n1", "/dev/nvme1n1"]
+    drs().start_recovery(sourceServers=[{"sourceServerID": server_id}])
+    (recovered,) = drs().describe_recovery_instances(filters={"sourceServerIDs": [server_id]})["items"]
+    [instance] = ec2.describe_instances(InstanceIds=[recovered["ec2InstanceID"]])["Reservations"][0]["Instances"]
+    volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvdb")
+    volume = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    assert (volume["Size"], volume["VolumeType"], volume["Iops"]) == (100, "io1", 3000)
+
+
+def test_a_volume_that_matches_no_disk_drs_reports_is_refused_before_any_write(servers, server_plan):
+    web = discovered(server_plan)["web"]
+    web.config["volumes"].append({"device": "/dev/xvdz", "type": "gp3", "size": 500, "encrypted": True,
+                                  "delete_on_termination": True})
+    drs().describe_source_servers(filters={})
+    problems = dict(ServerHandler().preflight([web], context(server_plan)))
+    assert "/dev/xvdz" in problems.get("servers.web", "") and "no disk" in problems["servers.web"]
