@@ -267,8 +267,8 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
             ctx.mode == Mode.DRILL) and i.get("ec2InstanceState") in ALIVE_DRS_STATES]
         if not ids:
             return None
-        for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=[
-                {"Name": "instance-id", "Values": ids}, {"Name": "instance-state-name", "Values": ["pending", "running"]}]):
+        alive = [{"Name": "instance-id", "Values": ids}, {"Name": "instance-state-name", "Values": ["pending", "running"]}]
+        for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=alive):
             for instance in reservation["Instances"]:
                 tags = instance.get("Tags", [])
                 if (of_plan(tags, ctx) and same_run_kind(tags, ctx)
