@@ -17,15 +17,20 @@ Installed by drflow.sandbox.server, so it applies to the sandbox only.
 - CreateDhcpOptions ignores its TagSpecifications in moto; AWS tags the new set in the same call (botocore's ec2
   model: CreateDhcpOptionsRequest.TagSpecifications, "The tags to assign to the DHCP option"). With moto's
   behaviour a run killed between the create and a separate CreateTags leaves an untagged set no re-run can find.
+- A terminated instance stays in moto forever. In AWS it is visible for a while, then gone: "Recently terminated
+  instances might appear in the returned results. This interval is usually less than one hour." (EC2 API
+  Reference, DescribeInstances), after which DescribeInstances naming it answers InvalidInstanceID.NotFound. Here
+  it is forgotten TERMINATED_VISIBLE_SECONDS after its termination, by `set_clock`'s clock (tests move it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
-from moto.ec2.models.instances import Instance
+from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.nat_gateways import NatGatewayBackend
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.dhcp_options import DHCPOptions
@@ -36,6 +41,23 @@ _own_prep_nics = Instance.prep_nics
 _own_delete_vpc = VPCBackend.delete_vpc
 _own_delete_nat_gateway = NatGatewayBackend.delete_nat_gateway
 _own_create_dhcp_options = DHCPOptions.create_dhcp_options
+_own_terminate = Instance.terminate
+_own_all_reservations = InstanceBackend.all_reservations
+
+TERMINATED_VISIBLE_SECONDS = 3600.0  # "usually less than one hour": the longest AWS may keep showing one
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+_clock: Callable[[], datetime] = _utcnow
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """The clock terminated instances age by (a test's FakeClock); None: the real one (Sandbox.reset)."""
+    global _clock
+    _clock = clock or _utcnow
 
 
 def _shared_image(account_id: str, region: str, image_id: str) -> Ami | None:
@@ -104,6 +126,23 @@ def _create_dhcp_options(self: DHCPOptions) -> Any:
         options = result.result["DhcpOptions"]
         self.ec2_backend.create_tags([options.id], tags)
     return result
+def _terminate(self: Instance) -> Any:
+    previous = _own_terminate(self)
+    self._drflow_terminated_at = _clock()
+    return previous
+
+
+def _all_reservations(self: Any, filters: Any = None) -> Any:
+    """Every describe, by id or by filter, reads the reservations here: those terminated long enough ago go first."""
+    cutoff = _clock() - timedelta(seconds=TERMINATED_VISIBLE_SECONDS)
+    for reservation_id, reservation in list(self.reservations.items()):
+        kept = [i for i in reservation.instances
+                if getattr(i, "_drflow_terminated_at", None) is None or i._drflow_terminated_at > cutoff]
+        if len(kept) != len(reservation.instances):
+            reservation.instances = kept
+            if not kept:
+                self.reservations.pop(reservation_id, None)
+    return _own_all_reservations(self, filters)
 
 
 def install() -> None:
@@ -112,3 +151,5 @@ def install() -> None:
     Instance.prep_nics = _prep_nics
     VPCBackend.delete_vpc = _delete_vpc
     NatGatewayBackend.delete_nat_gateway = _delete_nat_gateway
+    Instance.terminate = _terminate
+    InstanceBackend.all_reservations = _all_reservations

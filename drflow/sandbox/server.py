@@ -31,7 +31,7 @@ from drflow.sandbox import downloads  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
 from drflow.sandbox.moto_ecr import install as install_moto_ecr  # noqa: E402
 from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
-from drflow.sandbox.moto_ec2 import install as install_moto_ec2  # noqa: E402
+from drflow.sandbox.moto_ec2 import install as install_moto_ec2, set_clock as set_ec2_clock  # noqa: E402
 from drflow.sandbox.moto_ecs import install as install_moto_ecs  # noqa: E402
 from drflow.sandbox.launch_templates import install as install_launch_templates  # noqa: E402
 from drflow.sandbox.moto_kms import install as install_moto_kms  # noqa: E402
@@ -250,6 +250,11 @@ class Sandbox:
         """Lower (or raise) a Service Quotas value of an account and region, as GetServiceQuota reports it."""
         set_quota(account_id or self.account_id, region, service_code, quota_code, value)
 
+    def set_ec2_clock(self, clock: Any) -> None:
+        """The clock EC2's terminated instances age by before they are forgotten (drflow/sandbox/moto_ec2.py): a
+        test's FakeClock, moved by hand instead of waiting an hour; `reset()` puts the real one back."""
+        set_ec2_clock(clock)
+
     def revoke(self, account_id: str) -> None:
         """Refuse every call signed with that account's sandbox access key, as AWS refuses a revoked key."""
         self.app.faults.revoked.add(account_id)
@@ -263,6 +268,7 @@ class Sandbox:
         requests.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
         self.app.faults = Faults()
         self.app.clear_log()
+        set_ec2_clock(None)
 
     def env(self, account_id: str | None = None, region: str = "us-east-1") -> dict[str, str]:
         """The environment that points boto3 (and so drflow) at this sandbox, as `account_id`."""

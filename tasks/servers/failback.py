@@ -18,17 +18,20 @@ from core.aws import Side, paginate
 from core.handler import TAG_PLAN, TAG_SOURCE_ID, Unrecoverable
 from core.models import Resource
 
+from . import sources
+
 TAG_FAILBACK = "drflow:failback"
 DONE = ("LAUNCHED", "FAILED", "TERMINATED")
 POLL_FIRST, POLL_CAP = 1.0, 15.0  # DRS has no waiter for jobs; a launch takes minutes
 
 
-def _failover_server(drs: Any, instance_id: str) -> dict[str, Any]:
-    for server in paginate(drs, "describe_source_servers", "items", filters={}):
-        hints = server.get("sourceProperties", {}).get("identificationHints", {})
-        if hints.get("awsInstanceID") == instance_id and server.get("replicationDirection", "FAILOVER") == "FAILOVER":
-            return server
-    raise Unrecoverable(f"no DRS source server replicates {instance_id}: nothing to fail back")
+def _failover_server(drs: Any, instance_id: str, region: str) -> dict[str, Any]:
+    """The source server the failover launched the instance from (tasks/servers/sources.py chooses among several)."""
+    candidates = sources.by_instance(paginate(drs, "describe_source_servers", "items", filters={})).get(instance_id, [])
+    server = sources.choose(candidates, instance_id, region)
+    if server is None:
+        raise Unrecoverable(f"no DRS source server replicates {instance_id}: nothing to fail back")
+    return server
 
 
 def _live_recovery_instance(drs: Any, server_id: str) -> dict[str, Any] | None:
@@ -44,7 +47,7 @@ def fail_back(resource: Resource, recovery: Side, source: Side, plan_name: str, 
     (its own, or what failback recreated there). Returns the details for the report, with `instance`: the
     failback instance's EC2 id."""
     rdrs, sdrs = recovery.client("drs"), source.client("drs")
-    server = _failover_server(rdrs, resource.source_id)
+    server = _failover_server(rdrs, resource.source_id, recovery.region)
     details: dict[str, Any] = {"source_server": server["sourceServerID"], "warnings": []}
     reversed_arn = server.get("reversedDirectionSourceServerArn")
     if not reversed_arn:

@@ -33,7 +33,7 @@ from core.ownership import of_plan, same_run_kind
 from core.plan import OTHER_DEPENDENCY_RE, Plan, Server
 from core.preflight import Quota, account_attribute, applied_quota, to_create
 
-from . import failback, failback_imaged
+from . import failback, failback_imaged, sources
 from .images import (CAPTURE_FORMAT, find_launched, image_problem, launch_from_image, recent_captures,
                      stage_image)
 from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
@@ -47,6 +47,7 @@ STANDARD_FAMILIES = tuple("acdhimrtz")
 DEPENDS_TAG = "drflow:depends-on"
 AGENT_TAG = "drs-agent"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+ALIVE_DRS_STATES = ("PENDING", "RUNNING")  # a recovery instance's ec2InstanceState that an earlier launch may be in
 GROUP_TAG = "aws:autoscaling:groupName"  # AWS's tag on every instance an Auto Scaling group launched
 DRS_TERMINATE_BATCH = 200  # terminate_recovery_instances takes at most 200 ids
 TERMINATE_POLL = {"first": 2.0, "cap": 15.0, "attempts": 120}
@@ -134,8 +135,9 @@ def _profile_link(instance: dict[str, Any]) -> list[str]:
     return [f"iam:instance-profile:{name}"] if name else []
 
 
-def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
-    """The launch template a recovered server starts from, with the recovered ids of its dependencies."""
+def template_data(resource: Resource, ctx: ApplyContext, devices: dict[str, str] | None = None) -> dict[str, Any]:
+    """The launch template a recovered server starts from, with the recovered ids of its dependencies. `devices`:
+    a volume's device name in the template by its EC2 one (DRS's disk names, tasks/servers/sources.py)."""
     cfg = resource.config
     interface = {"DeviceIndex": 0, "SubnetId": ctx.ref(cfg["subnet"]), "PrivateIpAddress": ctx.net.ip(cfg["private_ip"]),
                  "Groups": sorted(ctx.ref(g) for g in cfg["security_groups"]), "DeleteOnTermination": True}
@@ -144,7 +146,7 @@ def template_data(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
         ebs = {"VolumeSize": v["size"], "VolumeType": v["type"], "Encrypted": v["encrypted"],
                "DeleteOnTermination": v["delete_on_termination"]}
         ebs.update({k: v[key] for k, key in (("Iops", "iops"), ("Throughput", "throughput")) if key in v})
-        volumes.append({"DeviceName": v["device"], "Ebs": ebs})
+        volumes.append({"DeviceName": (devices or {}).get(v["device"], v["device"]), "Ebs": ebs})
     tags = ctx.tag_list(resource)
     data: dict[str, Any] = {"InstanceType": cfg["instance_type"], "NetworkInterfaces": [interface],
                             "BlockDeviceMappings": volumes,
@@ -214,13 +216,14 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
     # -- DRS lookups ---------------------------------------------------------------------------------
 
     def _source_server(self, ctx: ApplyContext, instance_id: str) -> dict[str, Any]:
-        """The DRS source server replicating this instance (listed once per run)."""
-        def listing() -> dict[str, dict[str, Any]]:
-            items = paginate(ctx.recovery.client("drs"), "describe_source_servers", "items", filters={})
-            return {s.get("sourceProperties", {}).get("identificationHints", {}).get("awsInstanceID"): s
-                    for s in items if s.get("replicationDirection", "FAILOVER") == "FAILOVER"}
+        """The DRS source server replicating this instance (listed once per run): the live one where an agent
+        reinstalled left a stale one beside it, refused where two replicate it (tasks/servers/sources.py)."""
+        def listing() -> dict[str, list[dict[str, Any]]]:
+            return sources.by_instance(paginate(ctx.recovery.client("drs"), "describe_source_servers", "items",
+                                                filters={}))
 
-        server = ctx.shared.once("drs-source-servers", listing).get(instance_id)
+        server = sources.choose(ctx.shared.once("drs-source-servers", listing).get(instance_id, []), instance_id,
+                                ctx.recovery.region)
         if server is None:
             raise Unrecoverable(f"no DRS source server replicates {instance_id} into {ctx.recovery.region}: "
                                 "install the replication agent, or wait for the initial sync")
@@ -241,7 +244,8 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
             drs.update_launch_configuration(sourceServerID=server_id, **wanted)
             changed = True
         template_id = config["ec2LaunchTemplateID"]
-        data = template_data(resource, ctx)
+        devices = sources.disk_names(resource.config["volumes"], self._source_server(ctx, resource.source_id))
+        data = template_data(resource, ctx, devices)
         if ctx.mode == Mode.DRILL:
             borrowed, written = borrow(ctx, template_id, data)
             return template_id, changed or written, borrowed
@@ -256,11 +260,15 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         template's tags, drflow's among them, so those decide whose it is."""
         drs, ec2 = ctx.recovery.client("drs"), ctx.recovery.client("ec2")
         items = paginate(drs, "describe_recovery_instances", "items", filters={"sourceServerIDs": [server_id]})
+        # DRS keeps listing a recovery instance whose EC2 instance was terminated (TERMINATED, then NOT_FOUND once
+        # EC2 forgets it, within about an hour): only those DRS still sees alive are described, by filter, so that
+        # one EC2 forgot between the two calls is simply not returned (by id: InvalidInstanceID.NotFound)
         ids = [i["ec2InstanceID"] for i in items if i.get("ec2InstanceID") and bool(i.get("isDrill")) == (
-            ctx.mode == Mode.DRILL)]
+            ctx.mode == Mode.DRILL) and i.get("ec2InstanceState") in ALIVE_DRS_STATES]
         if not ids:
             return None
-        for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+        alive = [{"Name": "instance-id", "Values": ids}, {"Name": "instance-state-name", "Values": ["pending", "running"]}]
+        for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=alive):
             for instance in reservation["Instances"]:
                 tags = instance.get("Tags", [])
                 if (of_plan(tags, ctx) and same_run_kind(tags, ctx)
@@ -325,9 +333,11 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
 
     def _drs_problem(self, resource: Resource, ctx: ApplyContext) -> str | None:
         try:
-            server_id = self._source_server(ctx, resource.source_id)["sourceServerID"]
+            server = self._source_server(ctx, resource.source_id)
+            sources.disk_names(resource.config["volumes"], server)
         except Unrecoverable as exc:
             return str(exc)
+        server_id = server["sourceServerID"]
         filters = {"toDateTime": ctx.point_in_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")} \
             if ctx.point_in_time else {}
         snapshots = ctx.recovery.client("drs").describe_recovery_snapshots(
@@ -402,6 +412,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
                 give_back(ctx, template_id, borrowed)
             raise
         given_back = give_back(ctx, template_id, borrowed) if borrowed else None  # launched or failed: DRS read it
+        waits = batcher.capacity_waits(server_id)  # DRS's capacity held by other jobs: why the launch came late
         if status["launchStatus"] != "LAUNCHED":
             raise Retryable(f"DRS launch of {resource.source_id} ({resource.name}) in job {job_id}: "
                             f"{status['launchStatus']}")
@@ -411,6 +422,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         return Applied(instance_id, created=not following, details={
             "source_server": server_id, "job": job_id, "resumed_job": bool(following), "launch_template": template_id,
             "snapshot": snapshot, **({"launch_template_default_restored": given_back} if borrowed else {}),
+            **({"capacity_waits": waits} if waits else {}),
             "private_ip": ctx.net.ip(resource.config["private_ip"]),
             "launch_seconds": round(launched - started, 3), "up_seconds": round(time.monotonic() - started, 3)})
 
@@ -448,7 +460,8 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
                          filters={"toDateTime": moment}, order="DESC")
         if not items:
             raise Unrecoverable(f"DRS has no snapshot of {server_id} at or before {moment}")
-        return max(items, key=lambda i: i["timestamp"])["snapshotID"]
+        # the DRS model requires only expectedTimestamp: `timestamp` (when it was actually taken) may be missing
+        return max(items, key=lambda i: i.get("timestamp") or i["expectedTimestamp"])["snapshotID"]
 
     def _apply_image(self, resource: Resource, ctx: ApplyContext) -> Applied:
         if ctx.staging:

@@ -10,21 +10,28 @@ DRS for more than it allows, however many plans run at once.
 One watcher thread per job polls `describe_jobs` with backoff (DRS has no waiter) and wakes each
 server's task when its launch is decided: one poll per job, not one per server. The slots belong to
 the job, not to any one server's task, which is why the watcher (a thread) holds them.
+
+drflow's limits count only drflow's jobs: DRS refuses a job (HTTP 402 ServiceQuotaExceededException) while jobs
+started elsewhere (the console, another tool, a failback) hold its capacity. The job then waits until DRS takes
+it, up to `POLL.capacity_timeout`, the reason in each waiting server's log and in its result's details.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import MissingContextError, ObjectNotFound
 from prefect.concurrency.sync import concurrency
 
-from core.aws import paginate
+from core.aws import error_code, paginate
 from core.handler import ApplyContext
 from core.models import Mode
 from core.ownership import TAG_DRILL, of_plan
@@ -33,6 +40,7 @@ MAX_SERVERS_PER_JOB = 100
 MAX_JOBS = 20
 MAX_SERVERS_IN_JOBS = 500
 DONE = ("LAUNCHED", "FAILED", "TERMINATED")
+QUOTA_EXCEEDED = "ServiceQuotaExceededException"  # StartRecovery's 402: DRS's jobs or servers-in-jobs quota is full
 
 
 @dataclass
@@ -49,6 +57,8 @@ class PollSchedule:
     # jobs. A launch takes minutes, so half a second's wait per batch costs nothing.
     batch_window: float = 2.0
     quiet: float = 0.5
+    # The longest a job waits for DRS capacity that other jobs hold (402); then its servers fail, saying why.
+    capacity_timeout: float = 3600.0
 
     def delays(self):
         delay = self.first
@@ -68,6 +78,7 @@ class _Request:
     job_id: str | None = None
     status: dict[str, Any] | None = None
     error: BaseException | None = None
+    logger: Any = None  # the server's task run logger, where it asked from one
 
 
 class LaunchBatcher:
@@ -90,6 +101,7 @@ class LaunchBatcher:
         self._pending: list[_Request] = []
         self._collecting = False
         self.jobs: list[dict[str, Any]] = []  # what was started: job id, servers, start time
+        self._waits: dict[str, list[str]] = {}  # source server id -> why its job waited for DRS capacity
 
     @classmethod
     def for_run(cls, ctx: ApplyContext) -> "LaunchBatcher":
@@ -99,7 +111,7 @@ class LaunchBatcher:
                timeout: float = 3600) -> tuple[str, dict[str, Any]]:
         """Launch one source server (from a point-in-time snapshot, or the latest); returns (job id, its
         participating-server status once decided)."""
-        request = _Request(server_id, snapshot_id)
+        request = _Request(server_id, snapshot_id, logger=_task_logger())
         with self._lock:
             self._pending.append(request)
             lead, self._collecting = not self._collecting, True
@@ -115,6 +127,11 @@ class LaunchBatcher:
         if request.error:
             raise request.error
         return request.job_id, request.status
+
+    def capacity_waits(self, server_id: str) -> list[str]:
+        """Why the server's job waited for DRS capacity before DRS took it (each distinct refusal once)."""
+        with self._lock:
+            return list(self._waits.get(server_id, []))
 
     def follow(self, job_id: str, server_id: str) -> tuple[str, dict[str, Any]]:
         """Wait for a launch an earlier attempt of this run started (see `in_flight_job`); returns what
@@ -140,8 +157,7 @@ class LaunchBatcher:
             with concurrency(self._job_limit, occupy=1), concurrency(self._server_limit, occupy=len(chunk)):
                 servers = [{"sourceServerID": r.server_id, **({"recoverySnapshotID": r.snapshot_id}
                                                               if r.snapshot_id else {})} for r in chunk]
-                job = self._drs.start_recovery(sourceServers=servers,
-                                               isDrill=self._is_drill, tags=self._tags)["job"]
+                job = self._start(chunk, servers)
                 self.jobs.append({"job": job["jobID"], "servers": [r.server_id for r in chunk],
                                   "started": time.time()})
                 for request in chunk:
@@ -152,6 +168,34 @@ class LaunchBatcher:
                 if not request.ready.is_set():
                     request.error = exc
                     request.ready.set()
+
+    def _start(self, chunk: list[_Request], servers: list[dict[str, Any]]) -> dict[str, Any]:
+        """start_recovery, waiting while DRS refuses it for capacity other jobs hold.
+
+        A loop of its own, for two reasons. botocore retries throttling and transient errors only, and a 402 is
+        neither: adding it to botocore's retries would retry every DRS call, for seconds. A Prefect task retry
+        would re-run each server's whole apply (its template, a new batch) after a few seconds, while capacity comes
+        back when another job ends, minutes later. Here the job keeps its place and its concurrency slots, so
+        drflow's own next jobs queue behind it rather than race it for the capacity."""
+        delays, deadline, last = POLL.delays(), time.monotonic() + POLL.capacity_timeout, None
+        while True:
+            try:
+                return self._drs.start_recovery(sourceServers=servers, isDrill=self._is_drill, tags=self._tags)["job"]
+            except ClientError as exc:
+                if error_code(exc) != QUOTA_EXCEEDED:
+                    raise
+                reason = (f"waiting for DRS capacity: {exc.response.get('Error', {}).get('Message', '')} "
+                          f"(quota {exc.response.get('quotaCode', '?')})")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"DRS refused the job for {POLL.capacity_timeout:.0f} s: {reason}") from exc
+                if reason != last:
+                    last = reason
+                    with self._lock:
+                        for request in chunk:
+                            self._waits.setdefault(request.server_id, []).append(reason)
+                    for request in chunk:
+                        (request.logger or logging.getLogger(__name__)).warning("%s: %s", request.server_id, reason)
+            time.sleep(next(delays))
 
     def _watch(self, job_id: str, waiting: dict[str, _Request]) -> None:
         delays = POLL.delays()
@@ -169,6 +213,14 @@ class LaunchBatcher:
                     request.ready.set()
                 return
             time.sleep(next(delays))
+
+
+def _task_logger() -> Any:
+    """The calling Prefect task's run logger (its lines land in that server's log), or None outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return None
 
 
 def in_flight_job(ctx: ApplyContext, server_id: str) -> str | None:

@@ -8,7 +8,7 @@ an enum value out of range fails the call that returned it.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -119,7 +119,8 @@ def assert_discovers_agent_instances_only(drs: Any, account: str) -> str:
     assert props["identificationHints"]["hostname"] == "web"
     assert props["recommendedInstanceType"] == "t3.large"
     assert props["networkInterfaces"][0]["ips"] == [source["PrivateIpAddress"]]
-    assert props["disks"] == [{"deviceName": "/dev/xvda", "bytes": 30 * 1024 ** 3}]
+    # the name the OS of a Nitro instance sees (DRS reports that, not the block device mapping's /dev/xvda)
+    assert props["disks"] == [{"deviceName": "/dev/nvme0n1", "bytes": 30 * 1024 ** 3}]
     assert props["cpus"][0]["cores"] == 2 and props["ramBytes"] == 8 * 1024 ** 3
     assert server["sourceCloudProperties"] == {"originAccountID": account, "originRegion": SOURCE,
                                                "originAvailabilityZone": source["Placement"]["AvailabilityZone"]}
@@ -217,7 +218,8 @@ def test_start_recovery_launches_from_the_templates_default_version(sandbox):
         "InstanceType": "m5.large", "IamInstanceProfile": {"Arn": profile},
         "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": net["subnet"], "PrivateIpAddress": "10.0.10.20",
                                "Groups": [net["group"]]}],
-        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 50, "VolumeType": "gp3"}},
+        "BlockDeviceMappings": [{"DeviceName": "/dev/nvme0n1", "Ebs": {"VolumeSize": 50, "VolumeType": "io1",
+                                                                      "Iops": 3000}},
                                 {"DeviceName": "/dev/xvdb", "Ebs": {"VolumeSize": 100, "VolumeType": "io1",
                                                                     "Iops": 3000}}],
         "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-dr"}]}]})
@@ -241,9 +243,11 @@ def test_start_recovery_launches_from_the_templates_default_version(sandbox):
     volumes = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in launched["BlockDeviceMappings"]}
     described = {v["VolumeId"]: v for v in boto3.client("ec2", region_name=RECOVERY).describe_volumes(
         VolumeIds=list(volumes.values()))["Volumes"]}
+    # the template's volumes are mapped by the disk names DRS reports: /dev/nvme0n1 shapes the source's /dev/xvda;
+    # /dev/xvdb is no disk of the source server, so DRS disregards it (DRS guide, key considerations)
     assert [(d, described[v]["Size"], described[v]["VolumeType"]) for d, v in sorted(volumes.items())] == [
-        ("/dev/xvda", 50, "gp3"), ("/dev/xvdb", 100, "io1")]
-    assert described[volumes["/dev/xvdb"]]["Iops"] == 3000
+        ("/dev/xvda", 50, "io1")]
+    assert described[volumes["/dev/xvda"]]["Iops"] == 3000
 
     assert events(drs, job["jobID"]) == [("JOB_START", None), ("SNAPSHOT_START", server), ("SNAPSHOT_END", server),
                                          ("CONVERSION_START", server), ("CONVERSION_END", server),
@@ -499,3 +503,81 @@ def test_moto_reset_through_the_sandbox_resets_the_double(sandbox):
     assert drs.describe_jobs()["items"] == []
     fresh = sandbox.drs(ACCOUNT, RECOVERY)
     assert fresh is not old and fresh.launch_log == [] and fresh.latency(server) == 0
+
+
+def test_a_terminated_recovery_instance_is_forgotten_by_ec2_after_an_hour_and_drs_says_not_found(sandbox):
+    """EC2 shows a terminated instance for up to an hour, then answers InvalidInstanceID.NotFound for its id
+    (drflow/sandbox/moto_ec2.py); DRS keeps the recovery instance, its EC2 state TERMINATED, then NOT_FOUND."""
+    drs, ec2 = validating_client(), boto3.client("ec2", region_name=RECOVERY)
+    clock = FakeClock(datetime.now(timezone.utc))
+    sandbox.set_ec2_clock(clock)
+    server = server_of(drs, run_instances()[0])["sourceServerID"]
+    recover(drs, server)
+    (recovered,) = drs.describe_recovery_instances()["items"]
+    ec2.terminate_instances(InstanceIds=[recovered["ec2InstanceID"]])
+    clock.advance(59 * 60)
+    assert instance(RECOVERY, recovered["ec2InstanceID"])["State"]["Name"] == "terminated"
+    (listed,) = drs.describe_recovery_instances()["items"]
+    assert listed["ec2InstanceState"] == "TERMINATED"
+    clock.advance(2 * 60)
+    with pytest.raises(ec2.exceptions.ClientError) as gone:
+        ec2.describe_instances(InstanceIds=[recovered["ec2InstanceID"]])
+    assert gone.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
+    assert recovered["ec2InstanceID"] not in [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+                                              for i in r["Instances"]]
+    (listed,) = drs.describe_recovery_instances()["items"]
+    assert listed["ec2InstanceState"] == "NOT_FOUND"
+
+
+def test_a_snapshot_not_taken_yet_is_listed_without_timestamp(sandbox):
+    """botocore's RecoverySnapshot requires only snapshotID, sourceServerID and expectedTimestamp."""
+    drs, clock = validating_client(), FakeClock()
+    backend = sandbox.drs(ACCOUNT, RECOVERY)
+    backend.set_clock(clock)
+    server = server_of(drs, run_instances()[0])["sourceServerID"]
+    pending = backend.add_snapshot(server, clock.time + timedelta(minutes=10), taken=False)
+    newest, taken = drs.describe_recovery_snapshots(sourceServerID=server, order="DESC")["items"]
+    assert newest["snapshotID"] == pending and "timestamp" not in newest
+    assert newest["expectedTimestamp"] == iso(clock.time + timedelta(minutes=10))
+    assert taken["timestamp"] == taken["expectedTimestamp"] == iso(clock.time)
+
+
+def test_an_agent_reinstalled_leaves_a_disconnected_source_server_beside_the_new_one(sandbox):
+    drs, clock = validating_client(), FakeClock()
+    backend = sandbox.drs(ACCOUNT, RECOVERY)
+    backend.set_clock(clock)
+    web = run_instances()[0]
+    old = server_of(drs, web)["sourceServerID"]
+    clock.advance(3600)
+    new = backend.reinstall_agent(web)
+    clock.advance(60)
+    listed = {s["sourceServerID"]: s for s in drs.describe_source_servers()["items"]}
+    assert sorted(listed) == sorted([old, new]) and backend.source_server_id_for(web) == new
+    assert {s["sourceProperties"]["identificationHints"]["awsInstanceID"] for s in listed.values()} == {web}
+    stale, live = listed[old], listed[new]
+    assert stale["dataReplicationInfo"]["dataReplicationState"] == "DISCONNECTED"
+    assert "lagDuration" not in stale["dataReplicationInfo"]
+    assert [d["totalStorageBytes"] for d in stale["dataReplicationInfo"]["replicatedDisks"]] == [0]
+    assert live["dataReplicationInfo"]["dataReplicationState"] == "CONTINUOUS"
+    assert stale["lifeCycle"]["lastSeenByServiceDateTime"] < live["lifeCycle"]["lastSeenByServiceDateTime"]
+    both = backend.reinstall_agent(web, disconnect_old=False)
+    states = {s["sourceServerID"]: s["dataReplicationInfo"]["dataReplicationState"]
+              for s in drs.describe_source_servers()["items"]}
+    assert states == {old: "DISCONNECTED", new: "CONTINUOUS", both: "CONTINUOUS"}
+
+
+def test_disks_are_named_as_the_source_os_sees_them_and_unmatched_template_volumes_are_disregarded(sandbox):
+    """DRS guide, key considerations for EC2 launch templates: the template's volumes are matched by the source
+    server's disk names; a disk without one gets defaults, a volume matching no disk is ignored."""
+    drs = validating_client()
+    xen = run_instances(name="old", instance_type="m4.large")[0]
+    assert server_of(drs, xen)["sourceProperties"]["disks"] == [{"deviceName": "/dev/xvda", "bytes": 30 * 1024 ** 3}]
+    server = server_of(drs, run_instances(name="new", instance_type="m5.large")[0])["sourceServerID"]
+    config = drs.get_launch_configuration(sourceServerID=server)
+    set_template(config["ec2LaunchTemplateID"], {"BlockDeviceMappings": [
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 80, "VolumeType": "io2", "Iops": 4000}}]})
+    (participant,) = job_of(drs, recover(drs, server)["jobID"])["participatingServers"]
+    (mapping,) = instance(RECOVERY, participant["recoveryInstanceID"])["BlockDeviceMappings"]
+    volume = boto3.client("ec2", region_name=RECOVERY).describe_volumes(VolumeIds=[mapping["Ebs"]["VolumeId"]])[
+        "Volumes"][0]
+    assert (mapping["DeviceName"], volume["Size"], volume["VolumeType"]) == ("/dev/xvda", 30, "gp3")

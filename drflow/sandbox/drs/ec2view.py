@@ -56,6 +56,18 @@ def agent_instances(account_id: str, drs_region: str) -> Iterator[tuple[str, str
                 yield account, region, instance, tags
 
 
+def os_device_name(ec2_device: str, index: int, nitro: bool) -> str:
+    """A disk's name as the agent reports it: the name the machine's OS sees, not the block device mapping's.
+
+    DRS "uses the device name as defined on the source server to map disks on the drill or recovery instance" (DRS
+    user guide, Key considerations for EC2 launch templates). On a Nitro instance EBS volumes are NVMe devices,
+    /dev/nvme0n1, /dev/nvme1n1, ... in attachment order, whatever device name the mapping gave (EC2 user guide,
+    Amazon EBS and NVMe); on Xen the OS sees the mapping's name (/dev/xvdb; /dev/sdb as /dev/xvdb)."""
+    if nitro:
+        return f"/dev/nvme{index}n1"
+    return ec2_device.replace("/dev/sd", "/dev/xvd", 1)
+
+
 def machine(backend: Any, instance: Any) -> dict[str, Any]:
     """The facts DRS reports about a machine: hints, NICs, disks (with volume ids), CPUs, RAM, OS."""
     tags = tags_of(backend, instance.id)
@@ -69,10 +81,12 @@ def machine(backend: Any, instance: Any) -> dict[str, Any]:
                 if a.get("PrivateIpAddress") and a["PrivateIpAddress"] not in ips]
         nics.append({"macAddress": nic.mac_address, "ips": ips, "isPrimary": index == 0})
     disks = []
-    for device, mapping in instance.get_block_device_mapping:
+    nitro = info.get("Hypervisor") == "nitro"
+    for index, (device, mapping) in enumerate(instance.get_block_device_mapping):
         volume = backend.volumes.get(mapping.volume_id)
         size = volume.size if volume is not None else (mapping.size or 8)
-        disks.append({"deviceName": device, "bytes": int(size) * GIB, "volumeId": mapping.volume_id})
+        disks.append({"deviceName": os_device_name(device, index, nitro), "ec2DeviceName": device,
+                      "bytes": int(size) * GIB, "volumeId": mapping.volume_id})
     windows = (instance.platform or "").lower() == "windows"
     return {
         "identificationHints": {"hostname": tags.get("Name") or instance.private_dns_name.split(".")[0],

@@ -120,16 +120,21 @@ def _apply_volume_settings(backend: Any, instance: Any, devices: list[dict[str, 
 
 
 def _block_devices(data: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
-    """The template's mappings; without any, the replicated disks at their source sizes."""
-    mappings = [m for m in data.get("BlockDeviceMappings") or [] if "Ebs" in m and m.get("NoDevice") is None]
-    if not mappings:
-        mappings = [{"DeviceName": d["deviceName"], "Ebs": {"VolumeSize": max(d["bytes"] // GIB, 1)}}
-                    for d in source.get("disks", [])]
-    sizes = {d["deviceName"]: max(d["bytes"] // GIB, 1) for d in source.get("disks", [])}
-    return [{"DeviceName": m["DeviceName"],
-             "Ebs": {"VolumeSize": m["Ebs"].get("VolumeSize") or sizes.get(m["DeviceName"], 8),
-                     "VolumeType": m["Ebs"].get("VolumeType", "gp3"), "SnapshotId": m["Ebs"].get("SnapshotId"),
-                     "Iops": m["Ebs"].get("Iops"), "Throughput": m["Ebs"].get("Throughput"),
-                     "Encrypted": bool(m["Ebs"].get("Encrypted", False)), "KmsKeyId": m["Ebs"].get("KmsKeyId"),
-                     "DeleteOnTermination": m["Ebs"].get("DeleteOnTermination", True)}}
-            for m in mappings]
+    """One volume per replicated disk, shaped by the template's mapping of the disk's DRS name.
+
+    DRS user guide, Key considerations for EC2 launch templates: DRS maps the template's volumes by the device name
+    as the source server reports it; "if no matching volume exists in the launch template, DRS uses default values.
+    If the launch template includes a volume that does not exist on the source server, the system disregards it."
+    The recovery instance attaches each disk under the source's own EC2 device name."""
+    mappings = {m["DeviceName"]: m for m in data.get("BlockDeviceMappings") or []
+                if "Ebs" in m and m.get("NoDevice") is None}
+    out = []
+    for disk in source.get("disks", []):
+        ebs = mappings.get(disk["deviceName"], {}).get("Ebs", {})
+        out.append({"DeviceName": disk.get("ec2DeviceName") or disk["deviceName"],
+                    "Ebs": {"VolumeSize": ebs.get("VolumeSize") or max(disk["bytes"] // GIB, 1),
+                            "VolumeType": ebs.get("VolumeType", "gp3"), "SnapshotId": ebs.get("SnapshotId"),
+                            "Iops": ebs.get("Iops"), "Throughput": ebs.get("Throughput"),
+                            "Encrypted": bool(ebs.get("Encrypted", False)), "KmsKeyId": ebs.get("KmsKeyId"),
+                            "DeleteOnTermination": ebs.get("DeleteOnTermination", True)}})
+    return out

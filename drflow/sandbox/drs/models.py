@@ -3,7 +3,7 @@
 State is synced lazily from moto's EC2 backends on every call (no threads): an agent-tagged instance
 in another region becomes a source server here, with its launch template, AMI and first snapshot.
 Jobs live in `jobs.JobsMixin`. Test controls: `now` (clock), `set_latency`, `due_now`, `fail_next_launches`,
-`add_snapshot`, `limits`, and `launch_log` (time, sourceServerID, event) in launch order.
+`add_snapshot`, `reinstall_agent`, `limits`, and `launch_log` (time, sourceServerID, event) in launch order.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class DrsBackend(JobsMixin, BaseBackend):
         self.limits = dict(DEFAULT_LIMITS)
         self.launch_log: list[tuple[datetime, str, str]] = []
         self.servers: dict[str, SourceServer] = {}
+        # EC2 instance id -> the source servers its agent(s) report as (none listed: one, its stable id)
+        self.registrations: dict[str, list[str]] = {}
         self.init_jobs()
 
     @property
@@ -65,18 +67,38 @@ class DrsBackend(JobsMixin, BaseBackend):
         """The next `count` launches of this server fail (LAUNCH_FAILED, no instance); the job still ends."""
         self.failures[source_server_id] = self.failures.get(source_server_id, 0) + count
 
-    def add_snapshot(self, source_server_id: str, at: datetime) -> str:
-        """A point-in-time snapshot of the server taken at `at`; returns its id (pit-...)."""
+    def add_snapshot(self, source_server_id: str, at: datetime, taken: bool = True) -> str:
+        """A point-in-time snapshot of the server taken at `at` (`taken=False`: expected then, not taken yet, so
+        listed without `timestamp`); returns its id (pit-...)."""
         with LOCK:
             self.sync()
             server = self.server(source_server_id)
-            snapshot = Snapshot(random_id("pit-"), server.id, at)
+            snapshot = Snapshot(random_id("pit-"), server.id, at, taken)
             server.snapshots.append(snapshot)
             server.snapshots.sort(key=lambda s: s.time)
             return snapshot.id
 
+    def reinstall_agent(self, instance_id: str, disconnect_old: bool = True, new_id: str | None = None) -> str:
+        """The agent installed again on the instance registers a new source server (a new id) for the same
+        awsInstanceID; returns its id. The old one stays listed: disconnected (what DisconnectSourceServer leaves,
+        its last-seen time frozen), or, with `disconnect_old=False`, still replicating too (two live servers for
+        one machine: ambiguous to anyone who picks by instance). `new_id`: the new server's id (where it lists)."""
+        with LOCK:
+            self.sync()
+            old = self.source_server_id_for(instance_id)
+            new = new_id or random_id("s-")
+            if disconnect_old:
+                self.servers[old].disconnected = True
+                self.servers[old].replication_state = "DISCONNECTED"
+                self.registrations[instance_id] = [new]
+            else:
+                self.registrations[instance_id] = [old, new]
+            self.sync()
+            return new
+
     def source_server_id_for(self, instance_id: str) -> str:
-        return stable_id("s-", instance_id)
+        """The instance's newest source server: its stable id, unless its agent was reinstalled."""
+        return self.registrations.get(instance_id, [stable_id("s-", instance_id)])[-1]
 
     # -- sync from EC2 ------------------------------------------------------------------------------
 
@@ -84,16 +106,16 @@ class DrsBackend(JobsMixin, BaseBackend):
         """Adopt new agent-tagged instances, refresh known ones, mark vanished ones DISCONNECTED."""
         now, seen = self.now(), set()
         for account, region, instance, tags in ec2view.agent_instances(self.account_id, self.region_name):
-            server_id = self.source_server_id_for(instance.id)
-            server = self.servers.get(server_id)
             if instance.state != "running":
                 continue
             machine = ec2view.machine(ec2view.ec2(account, region), instance)
-            if server is None:
-                server = self._adopt(server_id, instance.id, region, machine, now, origin_account=account)
-            server.machine, server.source_tags, server.last_seen = machine, tags, now
-            server.replication_state = "CONTINUOUS"
-            seen.add(server_id)
+            for server_id in self.registrations.get(instance.id, [stable_id("s-", instance.id)]):
+                server = self.servers.get(server_id)
+                if server is None:
+                    server = self._adopt(server_id, instance.id, region, machine, now, origin_account=account)
+                server.machine, server.source_tags, server.last_seen = machine, tags, now
+                server.replication_state = "CONTINUOUS"
+                seen.add(server_id)
         for server in self.servers.values():
             if server.direction == "FAILOVER" and server.id not in seen:
                 server.replication_state = "DISCONNECTED"
@@ -135,7 +157,9 @@ class DrsBackend(JobsMixin, BaseBackend):
         with LOCK:
             self.begin()
             wanted = (request.get("filters") or {}).get("sourceServerIDs")
-            servers = [s for s in self.servers.values() if not wanted or s.id in wanted]
+            # DRS documents no order for this listing: by id here, not by registration, so a caller cannot lean on
+            # the newest of two source servers of one machine coming last
+            servers = sorted((s for s in self.servers.values() if not wanted or s.id in wanted), key=lambda s: s.id)
             page, token = paginate(servers, request)
             now = self.now()
             return with_token({"items": [s.to_api(now) for s in page]}, token)

@@ -17,11 +17,17 @@ DEFAULT_LAUNCH_CONFIGURATION = {"launchDisposition": "STARTED", "targetInstanceT
 class Snapshot:
     id: str
     source_server_id: str
-    time: datetime
+    time: datetime  # when DRS expects it taken (expectedTimestamp); filters and order go by it
+    taken: bool = True
 
     def to_api(self) -> dict[str, Any]:
-        return {"snapshotID": self.id, "sourceServerID": self.source_server_id,
-                "expectedTimestamp": iso(self.time), "timestamp": iso(self.time), "ebsSnapshots": []}
+        # botocore's RecoverySnapshot requires snapshotID, sourceServerID and expectedTimestamp only: `timestamp`,
+        # "the actual timestamp that the snapshot was taken", is left out for one DRS has not taken yet
+        item = {"snapshotID": self.id, "sourceServerID": self.source_server_id, "expectedTimestamp": iso(self.time),
+                "ebsSnapshots": []}
+        if self.taken:
+            item["timestamp"] = iso(self.time)
+        return item
 
 
 @dataclass
@@ -45,6 +51,7 @@ class SourceServer:
     recovery_instance_id: str | None = None
     last_launch: dict[str, Any] | None = None  # {"job", "time", "drill", "status"}
     reversed_arn: str | None = None
+    disconnected: bool = False  # DisconnectSourceServer (or an agent reinstalled as a new source server)
 
     def to_api(self, now: datetime) -> dict[str, Any]:
         m = self.machine
@@ -61,14 +68,20 @@ class SourceServer:
                                   "status": launch["status"]}
             result = {"LAUNCHED": "SUCCEEDED", "FAILED": "FAILED", "TERMINATED": "SUCCEEDED"}.get(
                 launch["status"], "PENDING")
+        replication: dict[str, Any] = {
+            "dataReplicationState": self.replication_state,
+            "lagDuration": duration(0 if self.replication_state == "CONTINUOUS" else (now - seen).total_seconds()),
+            "replicatedDisks": [{"deviceName": d["deviceName"], "totalStorageBytes": d["bytes"],
+                                 "replicatedStorageBytes": d["bytes"], "rescannedStorageBytes": 0,
+                                 "backloggedStorageBytes": 0, "volumeStatus": "REGULAR"} for d in disks]}
+        if self.disconnected:
+            # DisconnectSourceServer (DRS API Reference): dataReplicationState DISCONNECTED, every replicated disk's
+            # totalStorageBytes zero, lagDuration nullified; the server stays listed
+            replication = {"dataReplicationState": "DISCONNECTED", "replicatedDisks": [
+                dict(d, totalStorageBytes=0) for d in replication["replicatedDisks"]]}
         item: dict[str, Any] = {
             "sourceServerID": self.id, "arn": self.arn, "tags": dict(self.tags), "lastLaunchResult": result,
-            "dataReplicationInfo": {
-                "dataReplicationState": self.replication_state,
-                "lagDuration": duration(0 if self.replication_state == "CONTINUOUS" else (now - seen).total_seconds()),
-                "replicatedDisks": [{"deviceName": d["deviceName"], "totalStorageBytes": d["bytes"],
-                                     "replicatedStorageBytes": d["bytes"], "rescannedStorageBytes": 0,
-                                     "backloggedStorageBytes": 0, "volumeStatus": "REGULAR"} for d in disks]},
+            "dataReplicationInfo": replication,
             "lifeCycle": life,
             "sourceProperties": {"lastUpdatedDateTime": iso(seen), "recommendedInstanceType": m["instanceType"],
                                  "identificationHints": dict(m["identificationHints"]),

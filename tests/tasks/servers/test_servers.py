@@ -67,7 +67,8 @@ def test_launch_templates_are_synced_nightly_and_unchanged_ones_cost_nothing(ser
     nic = data["NetworkInterfaces"][0]
     assert nic["PrivateIpAddress"] == "10.0.10.20"
     assert nic["SubnetId"] == first["identity_map"][servers["private-a"]]
-    assert [d["DeviceName"] for d in data["BlockDeviceMappings"]] == ["/dev/xvda", "/dev/xvdb"]
+    # DRS maps volumes by the disk names the source server reports (a Nitro t3: NVMe names), not by EC2's
+    assert [d["DeviceName"] for d in data["BlockDeviceMappings"]] == ["/dev/nvme0n1", "/dev/nvme1n1"]
     second = run(replicate, plan=server_plan, refresh=True)
     assert second["api_calls"]["write"] == 0
 
