@@ -126,6 +126,8 @@ def _create_dhcp_options(self: DHCPOptions) -> Any:
         options = result.result["DhcpOptions"]
         self.ec2_backend.create_tags([options.id], tags)
     return result
+
+
 def _terminate(self: Instance) -> Any:
     previous = _own_terminate(self)
     self._drflow_terminated_at = _clock()
