@@ -86,8 +86,6 @@ NOT_REACHED = {
         "ec2:CreateTags",
         # tasks/rds/snapshots.py copy_back: Aurora's twin
         "rds:CopyDBClusterSnapshot",
-        # tasks/efs/failback.py: the primary's side of a replication a dark failover could not delete
-        "elasticfilesystem:DeleteReplicationConfiguration",
     },
     RECOVERY_POLICY: {
         # tasks/servers/images.py: recovery copies beyond the plan's `keep` are pruned when a night takes a new
