@@ -163,17 +163,21 @@ class Side:
         self.region = region
         self.label = label  # "source", "recovery" or "vault": whose permissions its calls use
         self._stats = stats
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, int | None], Any] = {}
         self._lock = threading.Lock()  # boto3 sessions are not thread-safe; the clients they make are
         self._config = Config(retries=dict(RETRY_CONFIG), max_pool_connections=max_pool,
                               user_agent_extra="drflow")
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def client(self, service: str, region: str | None = None, attempts: int | None = None) -> Any:
+        """`attempts`: botocore's standard retries stop after that many attempts (default RETRY_CONFIG's), for a
+        call whose caller has a fallback that does not need what failed: retrying it would only delay the run."""
         region = region or self.region
         with self._lock:
-            key = (service, region)
+            key = (service, region, attempts)
             if key not in self._clients:
-                client = self._session.client(service, region_name=region, config=self._config)
+                config = self._config if attempts is None else self._config.merge(
+                    Config(retries={**RETRY_CONFIG, "max_attempts": attempts}))
+                client = self._session.client(service, region_name=region, config=config)
                 events = client.meta.events
                 service = client.meta.service_model
                 prefix = service.signing_name or service.endpoint_prefix  # IAM's service prefix

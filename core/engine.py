@@ -55,6 +55,7 @@ class RunSpec:
     drill_id: str | None = None
     refresh: bool = False
     point_in_time: datetime | None = None
+    captured_at: datetime | None = None  # the recovery point's capture time (a failover's)
     net: NetworkMapper = field(init=False)
     index: OwnedIndex = field(init=False)
     shared: RunState = field(init=False)
@@ -72,7 +73,7 @@ class RunSpec:
     def context(self, deps: dict[str, ResourceResult]) -> ApplyContext:
         return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
                             net=self.net, index=self.index, drill_id=self.drill_id, shared=self.shared,
-                            point_in_time=self.point_in_time,
+                            point_in_time=self.point_in_time, captured_at=self.captured_at,
                             source=self.aws.source if self.mode == Mode.STAGE else None)
 
 

@@ -83,6 +83,9 @@ class ApplyContext:
     shared: RunState = field(default_factory=RunState)  # per-run state a handler keeps
     source: Side | None = None  # the primary side: nightly staging only; a failover never has it
     point_in_time: datetime | None = None  # recover servers from the snapshots of this moment (None: latest)
+    # when the recovery point being recovered was captured (a failover or drill; None when staging): what a
+    # pre-flight measures a copy's age against, since copies stop refreshing once the primary is dark
+    captured_at: datetime | None = None
 
     @property
     def staging(self) -> bool:

@@ -78,6 +78,9 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "elasticfilesystem:CreateFileSystem": ("elasticfilesystem:CreateFileSystem", "elasticfilesystem:TagResource",
                                            "kms:CreateGrant", "kms:DescribeKey"),
     "elasticfilesystem:CreateAccessPoint": ("elasticfilesystem:CreateAccessPoint", "elasticfilesystem:TagResource"),
+    # across accounts EFS assumes the replication role the call names (RoleArn): the caller must pass it
+    "elasticfilesystem:CreateReplicationConfiguration": ("elasticfilesystem:CreateReplicationConfiguration",
+                                                         "iam:PassRole"),
     # ---- RDS: tag-on-create, and the recovery key used through a grant --------------------------------------
     "rds:CreateDBSnapshot": ("rds:CreateDBSnapshot", *_RDS_TAGS),
     "rds:CreateDBClusterSnapshot": ("rds:CreateDBClusterSnapshot", *_RDS_TAGS),

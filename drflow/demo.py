@@ -27,6 +27,11 @@ def run_demo(faults: str | None, as_json: bool, emit: Callable, run_flow: Callab
         typer.echo("== 1. nightly replication ==", err=True)
         replicated = run_flow(replicate, as_json, plan=plan)
         emit(replicated, as_json)
+        # EFS keeps a new replication ENABLING until its first sync, and a failover refuses a replica that never
+        # synced: the demo lets the first sync finish, as the hours between a nightly run and a disaster would
+        from drflow.sandbox.efs_replication import sync_pending
+
+        sync_pending()
         if not as_json:
             typer.echo(_data_summary(plan, replicated, f"data copied to {plan.recovery.region}"))
             typer.echo(_iam_summary(replicated, "IAM staged (production roles left as they are)"))

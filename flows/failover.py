@@ -81,7 +81,7 @@ def failover(plan: PlanRef, recovery_point: str = "latest", drill: bool = False,
     when = _point_in_time(point_in_time, recovery_point, point.created_at)
     spec = RunSpec(plan=plan, aws=aws, registry=registry, mode=mode, drill_id=drill_id, refresh=refresh,
                    scope=f"{point.id}:{drill_id or 'failover'}:{when.isoformat() if when else 'latest'}",
-                   point_in_time=when)
+                   point_in_time=when, captured_at=point.created_at)
     known = [r for r in point.resources if r.type in registry]
     problems += handler_preflight(known, spec)  # even when problems were found: all of them come at once
     if dry_run:

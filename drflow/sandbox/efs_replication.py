@@ -12,7 +12,12 @@ destination is created in the destination region (and account) with its overwrit
 (read-only); an existing destination must have its protection DISABLED first; deleting the configuration,
 from either side, makes the destination writable with its protection ENABLED again. `ALL_CONFIGURATIONS`
 removes both sides, `LOCAL_CONFIGURATION_ONLY` only the caller's (the other side then reports ERROR).
-Replication is instantaneous and copies no bytes (moto file systems hold none).
+Replication copies no bytes (moto file systems hold none), but it is not instantaneous: a new configuration is
+ENABLING, with no LastReplicatedTimestamp, until its first sync, FIRST_SYNC_SECONDS after its creation on this
+module's CLOCK (which a test advances), or when a test calls `sync`. Across accounts the destination needs
+`RoleArn`, a role of the source account that trusts EFS. A region the sandbox has made dark (`set_reachable`,
+installed by drflow/sandbox/server.py from its faults) cannot be reached by the other side: no sync, and a
+deletion of both sides from there fails with a 5xx (LOCAL_CONFIGURATION_ONLY still works).
 """
 
 from __future__ import annotations
@@ -29,11 +34,47 @@ from moto.efs.exceptions import EFSError
 from moto.efs.models import EFSBackend, FileSystem, efs_backends
 from moto.efs import urls as efs_urls
 from moto.efs.responses import EFSResponse
+from moto.iam.models import iam_backends
 
 _MODEL = get_session().get_service_model("efs")
 _FS_MEMBERS = set(_MODEL.shape_for("FileSystemDescription").members)
 _LOCK = threading.RLock()  # one replication spans two backends (regions, maybe accounts)
 REPLICATING, ENABLED, DISABLED = "REPLICATING", "ENABLED", "DISABLED"
+ENABLING = "ENABLING"
+# EFS user guide, "Viewing replication details": a new replication is ENABLING until its initial sync has finished
+# (how long depends on the data; the sandbox's file systems hold none), and only a finished sync sets the
+# "last synced" time (botocore's Destination.LastReplicatedTimestamp: "the time when the most recent sync was
+# successfully completed"). A failover before then would make a half-synced replica writable.
+FIRST_SYNC_SECONDS = 300.0
+EFS_PRINCIPAL = "elasticfilesystem.amazonaws.com"
+
+
+class Clock:
+    """The double's time: the wall clock plus an offset a test moves forward (`advance`), so that the first sync
+    can be made to happen without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+CLOCK = Clock()
+_reachable = [lambda account_id, region: True]  # replaced by the sandbox server: False for a dark region
+
+
+def set_reachable(check: Any) -> None:
+    """How the double learns that a region is dark (account id, region -> bool): the sandbox server installs
+    its faults' view; in-process (mock_aws) every region answers."""
+    _reachable[0] = check
+
+
+def reachable(account_id: str, region: str) -> bool:
+    return bool(_reachable[0](account_id, region))
 
 
 class EfsReplicationError(EFSError):
@@ -59,16 +100,27 @@ class Replication:
     destination: FileSystem
     destination_region: str
     role_arn: str | None = None
-    created: float = field(default_factory=time.time)
-    status: str = "ENABLED"
+    created: float = field(default_factory=lambda: CLOCK.now())
+    status: str = ENABLING
     status_message: str | None = None
+    last_synced: float | None = None
+
+    def catch_up(self) -> None:
+        """The first sync, once FIRST_SYNC_SECONDS have passed on CLOCK, if the source can be reached (EFS reads
+        the source to sync it). Later syncs are the test's (`sync`): the double never makes a replica fresher."""
+        if self.status != ENABLING or self.last_synced is not None:
+            return
+        first = self.created + FIRST_SYNC_SECONDS
+        if CLOCK.now() >= first and reachable(self.source.owner_id, self.source_region):
+            self.status, self.last_synced = ENABLED, first
 
     def describe(self) -> dict[str, Any]:
+        self.catch_up()
         destination: dict[str, Any] = {
             "Status": self.status, "FileSystemId": self.destination.file_system_id,
             "Region": self.destination_region, "OwnerId": self.destination.owner_id}
-        if self.status == "ENABLED":
-            destination["LastReplicatedTimestamp"] = self.created
+        if self.last_synced is not None:
+            destination["LastReplicatedTimestamp"] = self.last_synced
         if self.status_message:
             destination["StatusMessage"] = self.status_message
         if self.role_arn:
@@ -114,6 +166,70 @@ def _destination_backend(backend: EFSBackend, destination: dict[str, Any]) -> EF
     return efs_backends[account][region]
 
 
+def _check_role(source_account: str, role_arn: str | None) -> None:
+    """Cross-account replication needs a role of the source account that EFS assumes (botocore's
+    DestinationToCreate.RoleArn: "the IAM role in the source account that allows Amazon EFS to perform
+    replication on its behalf. This is optional for same-account replication and required for cross-account
+    replication"; EFS user guide, "Replicating EFS file systems across AWS accounts": created on the source
+    account, with the elasticfilesystem.amazonaws.com trust policy). Without it AWS answers BadRequest "No RoleArn
+    provided.  RoleArn is required for cross-account replication." (as reported in
+    hashicorp/terraform-provider-aws#42814); the other refusals' wording is the double's."""
+    if not role_arn:
+        raise _error("BadRequest", "No RoleArn provided.  RoleArn is required for cross-account replication.")
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+        raise _error("ValidationException", f"RoleArn {role_arn!r} is not an IAM role ARN")
+    if parts[4] != source_account:
+        raise _error("BadRequest", f"RoleArn {role_arn} is not in the source file system's account "
+                                   f"{source_account}: cross-account replication uses a role of the source account")
+    role = None
+    if source_account in iam_backends:  # never create an account here
+        try:
+            role = iam_backends[source_account][parts[1]].get_role_by_arn(role_arn)
+        except Exception:  # noqa: BLE001 - moto's NoSuchEntity
+            role = None
+    document = json.loads(role.assume_role_policy_document) if role is not None and isinstance(
+        role.assume_role_policy_document, str) else (role.assume_role_policy_document if role is not None else {})
+    trusted = any(s.get("Effect") == "Allow" and EFS_PRINCIPAL in _listed((s.get("Principal") or {}).get("Service"))
+                  for s in _listed(document.get("Statement")))
+    if not trusted:
+        raise _error("BadRequest", f"Amazon EFS cannot assume {role_arn}: it does not exist, or its trust policy "
+                                   f"does not allow {EFS_PRINCIPAL}")
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else ([] if value is None else [value])
+
+
+def sync(file_system_id: str, at: float | None = None) -> None:
+    """Test control: a sync of the replication `file_system_id` takes part in (source or destination id) has
+    completed, now on CLOCK or at `at` (a stale replica: a sync long ago). Finds it in any account and region."""
+    with _LOCK:
+        replication = _find(file_system_id)
+        replication.status, replication.last_synced = ENABLED, CLOCK.now() if at is None else at
+
+
+def _find(file_system_id: str) -> Replication:
+    for _, backend in _all_backends():
+        found = _replications(backend).get(file_system_id)
+        if found is not None:
+            return found
+    raise KeyError(f"no replication with file system {file_system_id}")
+
+
+def _all_backends() -> list[tuple[str, EFSBackend]]:
+    return [(account, backend) for account in list(efs_backends) for backend in efs_backends[account].values()]
+
+
+def sync_pending() -> None:
+    """Test control: every replication still ENABLING finishes its first sync now (a night passes)."""
+    with _LOCK:
+        for _, backend in _all_backends():
+            for replication in _replications(backend).values():
+                if replication.last_synced is None and replication.status == ENABLING:
+                    replication.status, replication.last_synced = ENABLED, CLOCK.now()
+
+
 # -- backend operations (attached to moto's EFSBackend below) ---------------------------------------------
 
 def create_replication_configuration(self: EFSBackend, source_file_system_id: str,
@@ -127,6 +243,8 @@ def create_replication_configuration(self: EFSBackend, source_file_system_id: st
             raise _error("ValidationException", f"File system '{source.file_system_id}' is already part of a "
                                                 "replication configuration")
         target_backend = _destination_backend(self, wanted)
+        if target_backend.account_id != self.account_id:
+            _check_role(self.account_id, wanted.get("RoleArn"))
         if wanted.get("FileSystemId"):
             destination = _file_system(target_backend, wanted["FileSystemId"])
             if destination.file_system_id in _replications(target_backend) or protection(destination) == REPLICATING:
@@ -175,6 +293,14 @@ def delete_replication_configuration(self: EFSBackend, source_file_system_id: st
             raise _error("BadRequest", f"invalid deletionMode {mode!r}")
         source_backend = efs_backends[replication.source.owner_id][replication.source_region]
         destination_backend = efs_backends[replication.destination.owner_id][replication.destination_region]
+        other = destination_backend if self is source_backend else source_backend
+        if mode == "ALL_CONFIGURATIONS" and other is not self and not reachable(other.account_id, other.region_name):
+            # botocore's DeleteReplicationConfigurationRequest.DeletionMode: ALL_CONFIGURATIONS deletes both sides;
+            # when EFS cannot delete the other side, LOCAL_CONFIGURATION_ONLY deletes the caller's only. The other
+            # side's region is dark: nothing is deleted, and the caller gets InternalServerError (a 5xx in the
+            # operation's errors), which botocore retries; the double never reaches into a dark region in-process.
+            raise _error("InternalServerError", f"Amazon EFS could not delete the replication configuration in "
+                                                f"{other.region_name}; try again, or use LOCAL_CONFIGURATION_ONLY")
         if mode == "LOCAL_CONFIGURATION_ONLY":
             if source_backend is destination_backend:
                 raise _error("BadRequest", "LOCAL_CONFIGURATION_ONLY is for cross-region or cross-account replication")

@@ -30,7 +30,8 @@ from core.aws import is_read  # noqa: E402
 from drflow.sandbox import downloads  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
 from drflow.sandbox.moto_ecr import install as install_moto_ecr  # noqa: E402
-from drflow.sandbox.efs_replication import register as register_efs_replication  # noqa: E402
+from drflow.sandbox.efs_replication import CLOCK as EFS_CLOCK, register as register_efs_replication  # noqa: E402,E501
+from drflow.sandbox.efs_replication import set_reachable  # noqa: E402
 from drflow.sandbox.moto_ec2 import install as install_moto_ec2, set_clock as set_ec2_clock  # noqa: E402
 from drflow.sandbox.moto_ecs import install as install_moto_ecs  # noqa: E402
 from drflow.sandbox.launch_templates import install as install_launch_templates  # noqa: E402
@@ -204,6 +205,9 @@ class Sandbox:
         install_moto_ecr()  # moto's ECR keeps layer bytes, hands out layer download URLs, takes 10 replication rules
         install_lambda_code()  # moto's Lambda hands out code download URLs that answer (see that module)
         self.app = SandboxApp(_Dispatcher(create_backend_app), faults)
+        # a dark region (or one in an outage) is so to EFS replication too: the other side cannot sync with it nor
+        # delete its side
+        set_reachable(lambda account_id, region: region not in self.app.faults.dark | self.app.faults.outage)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
         self.account_id = account_id
@@ -269,6 +273,7 @@ class Sandbox:
         self.app.faults = Faults()
         self.app.clear_log()
         set_ec2_clock(None)
+        EFS_CLOCK.offset = 0.0  # EFS replication's first syncs are timed by the double's clock
 
     def env(self, account_id: str | None = None, region: str = "us-east-1") -> dict[str, str]:
         """The environment that points boto3 (and so drflow) at this sandbox, as `account_id`."""

@@ -8,10 +8,14 @@ DNS name, so the identity map needs only the file system; recovered access point
 
 - Nightly ("stage"): an EFS replication configuration from the source file system to the recovery region
   (re-encrypted with the mapped key), or, in a cross-account plan, to a file system drflow creates in the
-  recovery account. The replica carries drflow's tags, so a failover finds it in the recovery region alone.
-  An existing replication is read and compared, never rewritten.
+  recovery account, through a replication role of the source account (replication_role.py). The replica carries
+  drflow's tags, so a failover finds it in the recovery region alone. An existing replication is read and
+  compared, never rewritten.
+- Pre-flight of a failover or drill: the replica has finished its first sync (until then it is ENABLING and only
+  partly copied), and its last sync is within the plan's RPO of the recovery point's capture.
 - Failover ("recover"): the replication is deleted from the recovery side, which makes the replica
-  writable; mount targets are created in the recovered subnets with the recovered security groups (same
+  writable (both sides; with the primary dark, or refusing, the recovery side's only: LOCAL_CONFIGURATION_ONLY);
+  mount targets are created in the recovered subnets with the recovered security groups (same
   IP when it falls in the recovered subnet), access points recreated; a re-run adopts what exists.
 - Drill: replication goes on (production DR must not stop for a drill); mount targets in the drill's
   subnets give the drill read-only access to the replicated data. Drill cleanup removes those mount targets
@@ -24,12 +28,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from core.artifacts import console_host
-from core.aws import Retryable, Side, error_code, is_transient, paginate
+from core.aws import Retryable, Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, FailsBack, Preflight
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import (TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError,
@@ -39,6 +44,7 @@ from core.models import Mode, Outcome, Phase, Resource, resource_key
 from core.ownership import copy_of, in_scope, same_run_kind
 from core.plan import Plan
 from core.report import drill_commands
+from .replication_role import ensure_role
 
 TYPE = "efs:file-system"
 SUBNET, GROUP = "ec2:subnet", "ec2:security-group"
@@ -164,8 +170,9 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
         return replica["FileSystemId"] if replica else None
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
-        """Before a failover or drill writes anything: every file system has its replica in the recovery region;
-        and before a drill, no other drill (nor anything else) has mounted it (see `_mounted_by_others`)."""
+        """Before a failover or drill writes anything: every file system has its replica in the recovery region,
+        synced recently enough (see `_sync_problem`); and before a drill, no other drill (nor anything else) has
+        mounted it (see `_mounted_by_others`)."""
         if ctx.staging:
             return []
         problems = []
@@ -175,9 +182,41 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
                 problems.append((resource.label, f"no EFS replica in {ctx.recovery.region}: the nightly replication "
                                                  "never ran for it (or its replica was deleted), so there is no data "
                                                  "to fail over to"))
-            elif ctx.mode == Mode.DRILL:
+                continue
+            stale = self._sync_problem(resource, ctx, replica)
+            if stale:
+                problems.append((resource.label, stale))
+            if ctx.mode == Mode.DRILL:
                 problems += self._mounted_by_others(resource, ctx, replica["FileSystemId"])
         return problems
+
+    def _sync_problem(self, resource: Resource, ctx: ApplyContext, replica: dict[str, Any]) -> str | None:
+        """Why the replica holds too little to fail over to, if it does. EFS sets a destination's
+        LastReplicatedTimestamp only when a sync has completed ("any changes that occurred after this time might
+        not be fully replicated", botocore's Destination): a replication that never finished its first sync
+        (ENABLING) has a half-copied replica, which a failover would make writable as it is. A last sync longer
+        than the plan's RPO before the recovery point's capture means EFS had stopped keeping up before that night
+        (PAUSED, ERROR, a backlog). The age is measured from the capture, not from now: with the primary dark EFS
+        cannot sync at all, and an outage longer than the RPO must not refuse the failover it calls for. A replica
+        no longer replicating (a failover's re-run) has nothing to check."""
+        fs_id = replica["FileSystemId"]
+        replication = replication_of(ctx.recovery.client("efs"), fs_id)
+        if replication is None:
+            return None
+        destination = replication["Destinations"][0]
+        last = destination.get("LastReplicatedTimestamp")
+        if not last:
+            return (f"the replica {fs_id} in {ctx.recovery.region} has not finished its first sync (replication "
+                    f"{destination['Status']}): it holds part of the data at most, and failing over would make it "
+                    "writable as it is; wait until the replication is ENABLED with a last synced time, then retry")
+        reference = ctx.captured_at or datetime.now(timezone.utc)
+        allowed = timedelta(minutes=ctx.plan.rpo_minutes)
+        if last < reference - allowed:
+            return (f"the replica {fs_id} last synced at {last.isoformat()}, "
+                    f"{(reference - last).total_seconds() / 60:.0f} min before the recovery point was captured "
+                    f"({reference.isoformat()}); the plan's RPO is {ctx.plan.rpo_minutes} min (replication "
+                    f"{destination['Status']}: {destination.get('StatusMessage', 'no message')})")
+        return None
 
     def _mounted_by_others(self, resource: Resource, ctx: ApplyContext, fs_id: str) -> list[tuple[str, str]]:
         """A file system's mount targets all live in one VPC, so a drill can mount the replica only where nothing
@@ -342,6 +381,8 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
         destination: dict[str, Any] = {"Region": ctx.recovery.region}
         if replica is not None:  # cross-account: the file system drflow made in the recovery account
             destination["FileSystemId"] = replica["FileSystemArn"]
+            # EFS replicates across accounts only through a role of the source account (replication_role.py)
+            destination["RoleArn"] = ensure_role(resource, ctx, replica["FileSystemArn"])
         else:
             kms = self._recovery_key(resource, ctx)
             if kms:
@@ -366,7 +407,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
         warnings: list[str] = []
         changed = False
         if ctx.mode == Mode.RECOVER:
-            changed |= self._make_writable(efs, replica, warnings)
+            changed |= self._make_writable(ctx, efs, replica, warnings)
             changed |= self._lifecycle(efs, fs_id, resource.config["lifecycle"])
         else:
             warnings.append(f"drill: the replica {fs_id} stays read-only (replication goes on for production); "
@@ -376,20 +417,26 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
         return Applied(fs_id, changed=changed or mounted or made, warnings=warnings,
                        details={"writable": ctx.mode == Mode.RECOVER, "mount_targets": mounts, "access_points": points})
 
-    def _make_writable(self, efs: Any, replica: dict[str, Any], warnings: list[str]) -> bool:
-        """Delete the replication from the recovery side (the primary may be dark), then wait until EFS has
-        turned the replica writable. A re-run finds it writable already and writes nothing."""
+    def _make_writable(self, ctx: ApplyContext, efs: Any, replica: dict[str, Any], warnings: list[str]) -> bool:
+        """Delete the replication from the recovery side, then wait until EFS has turned the replica writable. A
+        re-run finds it writable already and writes nothing.
+
+        ALL_CONFIGURATIONS (EFS's default) deletes the source's side too, which needs the primary. When EFS cannot
+        (the primary dark: a 5xx; or refused: another account's file system policy), LOCAL_CONFIGURATION_ONLY
+        deletes the recovery side's only, which is what makes the replica writable (botocore's
+        DeleteReplicationConfigurationRequest.DeletionMode). The first call is made once, without botocore's
+        retries (ten attempts with backoff, about a minute against a dark primary), and a failure is never
+        re-raised for the task to retry: a failover must not wait on the primary, and the fallback does not need
+        it. What is left on the primary's side, failback deletes (failback.py)."""
         fs_id = replica["FileSystemId"]
         if replication_of(efs, fs_id) is None and protection(replica) != REPLICATING:
             return False
         try:
-            efs.delete_replication_configuration(SourceFileSystemId=fs_id)
+            once = ctx.recovery.client("efs", attempts=1)
+            once.delete_replication_configuration(SourceFileSystemId=fs_id, DeletionMode="ALL_CONFIGURATIONS")
         except ClientError as exc:
             if error_code(exc) != "ReplicationNotFound":
-                if is_transient(exc):
-                    raise
-                # the source side could not be reached or changed: drop this side's configuration only
-                efs.delete_replication_configuration(SourceFileSystemId=fs_id, DeletionMode="LOCAL_CONFIGURATION_ONLY")
+                self._delete_local(efs, fs_id)
                 warnings.append(f"replication deleted on the recovery side only ({error_code(exc)}); the source "
                                 "file system still lists it: delete it there once the primary is back")
         # boto3 has no EFS waiters, and EFS takes minutes to make a replica writable: poll its description
@@ -399,6 +446,13 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
                 return True
             time.sleep(POLL_SECONDS)
         raise Retryable(f"the replica {fs_id} is still read-only after {POLL_SECONDS * POLL_ATTEMPTS} s")
+
+    def _delete_local(self, efs: Any, fs_id: str) -> None:
+        try:
+            efs.delete_replication_configuration(SourceFileSystemId=fs_id, DeletionMode="LOCAL_CONFIGURATION_ONLY")
+        except ClientError as exc:
+            if error_code(exc) != "ReplicationNotFound":  # gone meanwhile (the first call did delete it after all)
+                raise
 
     def _lifecycle(self, efs: Any, fs_id: str, policies: list[dict[str, Any]]) -> bool:
         current = efs.describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"]

@@ -86,8 +86,6 @@ NOT_REACHED = {
         "ec2:CreateTags",
         # tasks/rds/snapshots.py copy_back: Aurora's twin
         "rds:CopyDBClusterSnapshot",
-        # tasks/efs/failback.py: the primary's side of a replication a dark failover could not delete
-        "elasticfilesystem:DeleteReplicationConfiguration",
     },
     RECOVERY_POLICY: {
         # tasks/servers/images.py: recovery copies beyond the plan's `keep` are pruned when a night takes a new
@@ -364,7 +362,11 @@ def test_the_vault_and_the_replication_role_are_narrowed_to_drflows_names():
     recovery, source = load(RECOVERY_POLICY), load(SOURCE_POLICY)
     vault_objects = next(s for s in recovery["Statement"] if "s3:DeleteObjectVersion" in s["Action"])
     assert fnmatchcase(f"arn:aws:s3:::{plan.vault_bucket}/point.json", vault_objects["Resource"])
+    from tasks.efs.replication_role import ROLE_PATH as EFS_PATH, role_name as efs_role_name
+
     role = f"arn:aws:iam::{plan.source.account_id}:role{ROLE_PATH}{role_name(plan, 'shop-assets')}"
+    efs_role = f"arn:aws:iam::{plan.source.account_id}:role{EFS_PATH}{efs_role_name(plan.name, 'fs-0123456789abcdef0')}"
     for statement in source["Statement"]:
         if any(a.startswith("iam:") for a in statement["Action"]) and statement["Sid"] != "ReadRolesInScope":
-            assert fnmatchcase(role, statement["Resource"]), statement["Sid"]
+            for name in (role, efs_role):  # the S3 and the EFS replication roles
+                assert any(fnmatchcase(name, r) for r in _listed(statement["Resource"])), statement["Sid"]

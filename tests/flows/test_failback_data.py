@@ -91,8 +91,10 @@ def assert_replicates_home(recovered: str, original: str) -> None:
         [replication] = client.describe_replication_configurations(FileSystemId=name)["Replications"]
         assert replication["SourceFileSystemId"] == recovered and replication["SourceFileSystemRegion"] == RECOVERY
         [destination] = replication["Destinations"]
+        # ENABLING until its first sync has finished (EFS; drflow/sandbox/efs_replication.py), which is the
+        # operator's to wait for before deleting it (the failback's "next")
         assert (destination["FileSystemId"], destination["Region"], destination["Status"]) == \
-            (original, SOURCE, "ENABLED")
+            (original, SOURCE, "ENABLING") and "LastReplicatedTimestamp" not in destination
     assert protection(original) == "REPLICATING"
 
 
@@ -109,8 +111,10 @@ def test_the_recovered_file_system_replicates_into_the_original_and_a_rerun_writ
     assert fs_row["outcome"] == "created" and fs_row["recovered_id"] == files["efs"]
     assert fs_row["details"]["replication"] == f"{recovered} ({RECOVERY}) -> {files['efs']} ({SOURCE})"
     assert_replicates_home(recovered, files["efs"])
-    # two EFS writes (the sandbox logs EFS calls by path): the original's protection, the replication
-    assert sorted(efs_writes(sandbox)) == [(SOURCE, "PUT /2015-02-01"), (RECOVERY, "POST /2015-02-01")]
+    # three EFS writes (the sandbox logs EFS calls by path): the primary's side of the nightly replication, which the
+    # failover could not delete while the primary was dark; the original's protection; the replication
+    assert sorted(efs_writes(sandbox)) == [(SOURCE, "DELETE /2015-02-01"), (SOURCE, "PUT /2015-02-01"),
+                                           (RECOVERY, "POST /2015-02-01")]
     # the original keeps its mount targets: the primary's clients mount what they always mounted
     assert len(efs().describe_mount_targets(FileSystemId=files["efs"])["MountTargets"]) == 2
 

@@ -65,6 +65,9 @@ class Stack:
         nightly = self.client.read_deployment_by_name(NIGHTLY)
         run = self.client.create_flow_run_from_deployment(nightly.id)
         self.wait(run.id, "COMPLETED")
+        from drflow.sandbox.efs_replication import sync_pending
+
+        sync_pending()  # EFS finishes the first sync of the replication the night started (flows_helper.run)
         self.replicated.append(True)
 
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
+from datetime import datetime, timedelta, timezone
+
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -18,12 +22,14 @@ import model_check
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.handler import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID
 from drflow.sandbox.accounts import recovery_role
+from drflow.sandbox import efs_replication
 from drflow.sandbox.efs_replication import REPLICATING
 from drflow.sandbox.seed_efs import MOUNT_SUBNETS, seed_efs
 from drflow.sandbox.server import SECRET, access_key_for
 from flows.common import PreflightError
 from flows.failover import failover
 from flows.replicate import replicate
+from tasks.efs.replication_role import role_name
 from flows_helper import run
 from model_check import service_model, shape_errors
 
@@ -83,6 +89,9 @@ def test_replica_fails_over_writable_mounted_in_the_recovered_network_while_the_
     report = run(failover, plan=plan)
     assert report["failed"] == [], report["failed"]
     assert {c.region for c in sandbox.calls} == {RECOVERY}  # the primary was never asked
+    # EFS could not delete the primary's side (dark: a 5xx, tried once), so only the recovery side's went
+    row = next(d for d in report["details"] if d["key"] == f"efs:file-system/{files['efs']}")
+    assert any("recovery side only (InternalServerError)" in w for w in row["warnings"])
     idmap = report["identity_map"]
     fs_id = idmap[files["efs"]]
     assert fs_id == replica["FileSystemId"]
@@ -91,6 +100,9 @@ def test_replica_fails_over_writable_mounted_in_the_recovered_network_while_the_
     with pytest.raises(ClientError) as gone:
         efs().describe_replication_configurations(FileSystemId=fs_id)
     assert gone.value.response["Error"]["Code"] == "ReplicationNotFound"
+    sandbox.faults.dark = set()  # the primary, back, still lists its side, broken: failback deletes it
+    [left] = efs(SOURCE).describe_replication_configurations(FileSystemId=files["efs"])["Replications"]
+    assert left["Destinations"][0]["Status"] == "ERROR"
     assert efs().describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"] == [
         {"TransitionToIA": "AFTER_30_DAYS"}]
 
@@ -219,6 +231,28 @@ def test_failover_is_refused_when_the_nightly_replication_never_made_a_replica(f
     assert [c for c in sandbox.calls if c.write] == []
 
 
+def test_failover_is_refused_for_a_replica_that_never_synced_or_last_synced_beyond_the_rpo(files, sandbox):
+    plan = make_plan(rpo_minutes=60)
+    run(replicate, plan=plan, synced=False)  # a failover right after the first night: EFS still ENABLING
+    [replica] = replicas()
+    sandbox.app.clear_log()
+    with pytest.raises(PreflightError) as refused:
+        run(failover, plan=plan)
+    assert any(files["efs"] in f and "has not finished its first sync (replication ENABLING)" in m
+               for f, m in refused.value.problems), refused.value.problems
+    assert [c for c in sandbox.calls if c.write and plan.vault_bucket not in c.operation] == []
+    assert file_system(replica["FileSystemId"])["FileSystemProtection"]["ReplicationOverwriteProtection"] == \
+        REPLICATING  # still the read-only replica: nothing made it writable
+    # synced once, three hours before the night's capture, then never again (a backlog): beyond a 60 min RPO
+    efs_replication.sync(replica["FileSystemId"], at=(datetime.now(timezone.utc) - timedelta(hours=3)).timestamp())
+    with pytest.raises(PreflightError) as stale:
+        run(failover, plan=plan)
+    assert any(files["efs"] in f and "min before the recovery point was captured" in m and "RPO is 60 min" in m
+               for f, m in stale.value.problems), stale.value.problems
+    efs_replication.sync(replica["FileSystemId"])  # caught up: the failover goes ahead
+    assert run(failover, plan=plan, dry_run=True)["problems"] == []
+
+
 def test_a_cross_account_plan_replicates_into_a_file_system_drflow_made_in_the_recovery_account(files, sandbox):
     role = recovery_role(OTHER_ACCOUNT, trusted=ACCOUNT)  # the sandbox's STS checks the role like AWS
     plan = make_plan(recovery={"account_id": OTHER_ACCOUNT, "region": RECOVERY, "role_arn": role})
@@ -231,6 +265,19 @@ def test_a_cross_account_plan_replicates_into_a_file_system_drflow_made_in_the_r
     [replication] = efs(SOURCE).describe_replication_configurations(FileSystemId=files["efs"])["Replications"]
     assert replication["Destinations"][0]["FileSystemId"] == replica["FileSystemId"]
     assert replication["Destinations"][0]["OwnerId"] == OTHER_ACCOUNT
+    # EFS replicates across accounts through a role of the SOURCE account that it may assume (botocore's RoleArn)
+    iam = boto3.client("iam")
+    role = iam.get_role(RoleName=role_name("shop", files["efs"]))["Role"]
+    assert replication["Destinations"][0]["RoleArn"] == role["Arn"] and role["Path"] == "/drflow/"
+    assert role["Arn"].split(":")[4] == ACCOUNT
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "elasticfilesystem.amazonaws.com"}
+    granted = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="efs-replication")["PolicyDocument"]
+    assert {s["Resource"]: "elasticfilesystem:ReplicationWrite" in s["Action"] for s in granted["Statement"]} == {
+        replica["FileSystemArn"]: True, file_system(files["efs"], SOURCE)["FileSystemArn"]: False}
+    sandbox.app.clear_log()
+    assert run(replicate, plan=plan, refresh=True)["failed"] == []
+    assert [c for c in sandbox.calls if c.write and c.service in ("iam", "elasticfilesystem")] == []
     sandbox.faults.dark = {SOURCE}
     report = run(failover, plan=plan)
     assert report["failed"] == [], report["failed"]
@@ -278,7 +325,13 @@ def test_replication_double_speaks_the_efs_model_over_http(sandbox):
         {"Region": RECOVERY, "KmsKeyId": "alias/dr"}])
     replica_id = made["Destinations"][0]["FileSystemId"]
     assert made["SourceFileSystemId"] == fs_id and made["SourceFileSystemRegion"] == SOURCE
-    assert made["SourceFileSystemOwnerId"] == ACCOUNT and made["Destinations"][0]["Status"] == "ENABLED"
+    # ENABLING, with no last synced time, until the first sync has finished (EFS user guide, replication status)
+    assert made["SourceFileSystemOwnerId"] == ACCOUNT and made["Destinations"][0]["Status"] == "ENABLING"
+    assert "LastReplicatedTimestamp" not in made["Destinations"][0]
+    efs_replication.CLOCK.advance(efs_replication.FIRST_SYNC_SECONDS)
+    [synced] = source.describe_replication_configurations(FileSystemId=fs_id)["Replications"]
+    assert synced["Destinations"][0]["Status"] == "ENABLED"
+    assert synced["Destinations"][0]["LastReplicatedTimestamp"] >= synced["CreationTime"]
     replica = recovery.describe_file_systems(FileSystemId=replica_id)["FileSystems"][0]
     assert replica["FileSystemProtection"]["ReplicationOverwriteProtection"] == REPLICATING
     assert replica["ThroughputMode"] == "elastic" and replica["Encrypted"]
@@ -331,13 +384,56 @@ def test_a_destination_in_another_account_lives_in_that_accounts_backend(sandbox
     fs_id = source.create_file_system(CreationToken="src")["FileSystemId"]
     target = other.create_file_system(CreationToken="dst", Encrypted=True)
     other.update_file_system_protection(FileSystemId=target["FileSystemId"], ReplicationOverwriteProtection="DISABLED")
+    destination = {"Region": RECOVERY, "FileSystemId": target["FileSystemArn"]}
+    # botocore's DestinationToCreate.RoleArn: required across accounts, a role of the SOURCE account EFS assumes
+    with pytest.raises(ClientError) as no_role:
+        source.create_replication_configuration(SourceFileSystemId=fs_id, Destinations=[destination])
+    assert no_role.value.response["Error"]["Code"] == "BadRequest"
+    assert "RoleArn is required for cross-account replication" in no_role.value.response["Error"]["Message"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                "Principal": {"Service": "elasticfilesystem.amazonaws.com"}}]})
+    theirs = boto3.client("iam", aws_access_key_id=access_key_for(OTHER_ACCOUNT), aws_secret_access_key=SECRET)
+    wrong_account = theirs.create_role(RoleName="efs-repl", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    untrusting = boto3.client("iam").create_role(RoleName="not-efs", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "ec2.amazonaws.com"}}]}))["Role"]["Arn"]
+    for role in (wrong_account, untrusting, f"arn:aws:iam::{ACCOUNT}:role/missing"):
+        assert code_of(source.create_replication_configuration, SourceFileSystemId=fs_id,
+                       Destinations=[{**destination, "RoleArn": role}]) == "BadRequest", role
+    assert code_of(other.describe_replication_configurations, FileSystemId=target["FileSystemId"]) == \
+        "ReplicationNotFound"  # nothing was made by the refused calls
+    role = boto3.client("iam").create_role(RoleName="efs-repl", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     made = source.create_replication_configuration(SourceFileSystemId=fs_id, Destinations=[
-        {"Region": RECOVERY, "FileSystemId": target["FileSystemArn"]}])
-    assert made["Destinations"][0]["OwnerId"] == OTHER_ACCOUNT
+        {**destination, "RoleArn": role}])
+    assert made["Destinations"][0]["OwnerId"] == OTHER_ACCOUNT and made["Destinations"][0]["RoleArn"] == role
     assert other.describe_replication_configurations(FileSystemId=target["FileSystemId"])["Replications"][0][
         "SourceFileSystemOwnerId"] == ACCOUNT
     assert code_of(efs().describe_file_systems, FileSystemId=target["FileSystemId"]) == \
         "FileSystemNotFound"  # not in the source account's recovery region (moto's own error, not the double's)
+
+
+def test_a_dark_source_is_not_synced_nor_deleted_from_the_other_side_but_a_local_delete_works(sandbox):
+    source, recovery = validating_client(SOURCE), validating_client(RECOVERY)
+    fs_id = source.create_file_system(CreationToken="src")["FileSystemId"]
+    replica_id = source.create_replication_configuration(SourceFileSystemId=fs_id, Destinations=[
+        {"Region": RECOVERY}])["Destinations"][0]["FileSystemId"]
+    sandbox.faults.dark = {SOURCE}
+    efs_replication.CLOCK.advance(efs_replication.FIRST_SYNC_SECONDS * 2)  # EFS cannot read a dark source
+    [pending] = recovery.describe_replication_configurations(FileSystemId=replica_id)["Replications"]
+    assert pending["Destinations"][0]["Status"] == "ENABLING" and "LastReplicatedTimestamp" not in \
+        pending["Destinations"][0]
+    once = boto3.client("efs", region_name=RECOVERY, config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    with pytest.raises(ClientError) as failed:  # ALL_CONFIGURATIONS needs the dark side: a 5xx, nothing deleted
+        once.delete_replication_configuration(SourceFileSystemId=replica_id)
+    assert failed.value.response["Error"]["Code"] == "InternalServerError"
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert recovery.describe_replication_configurations(FileSystemId=replica_id)["Replications"]
+    recovery.delete_replication_configuration(SourceFileSystemId=replica_id, DeletionMode="LOCAL_CONFIGURATION_ONLY")
+    assert recovery.describe_file_systems(FileSystemId=replica_id)["FileSystems"][0]["FileSystemProtection"][
+        "ReplicationOverwriteProtection"] == "ENABLED"
+    sandbox.faults.dark = set()
+    [left] = source.describe_replication_configurations(FileSystemId=fs_id)["Replications"]
+    assert left["Destinations"][0]["Status"] == "ERROR"  # the primary's side was not touched while it was dark
 
 
 def test_the_double_is_registered_in_process_too():
