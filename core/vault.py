@@ -48,9 +48,23 @@ class Vault:
             kwargs: dict[str, Any] = {"Bucket": self.bucket}
             if self._region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
-            self._s3.create_bucket(**kwargs)
-            self._s3.put_bucket_tagging(Bucket=self.bucket, Tagging={"TagSet": [VAULT_TAG]})
-            writes.append("create_bucket")
+            try:
+                self._s3.create_bucket(**kwargs)
+                writes.append("create_bucket")
+            except ClientError as exc:
+                # another run made it between our look and our create (two runs of a plan start together: the
+                # lease that keeps them apart lives in this bucket): it is ours all the same
+                if error_code(exc) != "BucketAlreadyOwnedByYou":
+                    raise
+        try:
+            tags = self._s3.get_bucket_tagging(Bucket=self.bucket)["TagSet"]
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchTagSet":
+                raise
+            tags = []
+        if VAULT_TAG not in tags:  # also a vault a killed run made and never tagged
+            self._s3.put_bucket_tagging(Bucket=self.bucket, Tagging={"TagSet": tags + [VAULT_TAG]})
+            writes.append("put_bucket_tagging")
         if self._s3.get_bucket_versioning(Bucket=self.bucket).get("Status") != "Enabled":
             self._s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
             writes.append("put_bucket_versioning")

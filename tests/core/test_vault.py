@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import RECOVERY
 from core.aws import AwsAccess
@@ -37,6 +38,19 @@ def test_bucket_is_created_private_versioned_and_encrypted(vault, plan):
     rules = s3.get_bucket_encryption(Bucket=plan.vault_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert vault.ensure() == []  # already right: no write
+
+
+def test_a_vault_another_run_created_meanwhile_or_a_killed_run_left_untagged_is_taken_as_it_is(sandbox, plan):
+    s3 = boto3.client("s3", region_name=RECOVERY)
+    s3.create_bucket(Bucket=plan.vault_bucket, CreateBucketConfiguration={"LocationConstraint": RECOVERY})
+    vault = Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name)
+    missing = {"Error": {"Code": "404", "Message": "Not Found"}}  # what this run saw before the other one created it
+    vault._s3.head_bucket = lambda **kw: (_ for _ in ()).throw(ClientError(missing, "HeadBucket"))
+    writes = vault.ensure()  # the other run's bucket, found at CreateBucket (BucketAlreadyOwnedByYou), is ours
+    assert "create_bucket" not in writes and "put_bucket_tagging" in writes  # left untagged: tagged now
+    tags = s3.get_bucket_tagging(Bucket=plan.vault_bucket)["TagSet"]
+    assert {"Key": "drflow:vault", "Value": "true"} in tags
+    assert s3.get_bucket_versioning(Bucket=plan.vault_bucket)["Status"] == "Enabled"
 
 
 def test_points_are_immutable_listed_and_loaded(vault, plan):
