@@ -38,6 +38,10 @@ class DrsBackend(JobsMixin, BaseBackend):
         self.now: Clock = utcnow
         self.latency: Callable[[str], float] = lambda _source_server_id: 0.0
         self.initial_sync: Callable[[str], float] = lambda _source_server_id: INITIAL_SYNC_SECONDS
+        # the "Launch into source instance" default DRS launch setting (DRS user guide,
+        # https://docs.aws.amazon.com/drs/latest/userguide/default-drs-launch-into-source-instance.html): a server
+        # ReverseReplication makes in this region gets launchIntoEC2InstanceID = the instance first launched from
+        self.launch_into_source_instance = False
         self.failures: dict[str, int] = {}
         self.limits = dict(DEFAULT_LIMITS)
         self.launch_log: list[tuple[datetime, str, str]] = []
@@ -226,6 +230,9 @@ class DrsBackend(JobsMixin, BaseBackend):
                 reversed_id, recovery.id, self.region_name,
                 ec2view.machine(ec2view.ec2(self.account_id, self.region_name), instance), start, "FAILBACK",
                 synced=_after(start, origin.initial_sync(reversed_id)))
+            if origin.launch_into_source_instance and reversed_server.last_launch is None:
+                reversed_server.launch_configuration["launchIntoInstanceProperties"] = {
+                    "launchIntoEC2InstanceID": server.instance_id}
             reversed_server.reversed_arn = server.arn
             server.reversed_arn = reversed_server.arn
             return {"reversedDirectionSourceServerArn": reversed_server.arn}
