@@ -97,7 +97,8 @@ class SourceServer:
         # botocore's DataReplicationInfo) is when it ends
         part = min(1.0, (now - self.added).total_seconds() / max((self.synced - self.added).total_seconds(), 1e-9)) \
             if syncing else 1.0
-        lag = (now - self.added).total_seconds() if syncing else 0 if state == "CONTINUOUS" else (now - seen).total_seconds()
+        lag = ((now - self.added).total_seconds() if syncing
+               else 0 if state == "CONTINUOUS" else (now - seen).total_seconds())
         replication: dict[str, Any] = {
             "dataReplicationState": state,
             "lagDuration": duration(lag),
