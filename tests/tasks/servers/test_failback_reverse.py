@@ -85,7 +85,7 @@ def test_failback_waits_until_the_reversed_server_is_healthy_then_launches(serve
 
 def test_a_server_whose_reversed_replication_never_gets_healthy_fails_named(servers, server_plan, sandbox,
                                                                             quick_polls, monkeypatch):
-    monkeypatch.setattr(failback, "REVERSE_SYNC_TIMEOUT", 0.3)
+    monkeypatch.setattr(failback, "REVERSE_SYNC_TIMEOUT", 0.3, raising=False)
     resources = failed_over(server_plan, ("web", "cache"))
     stuck = reversed_id(resources["web"])
     drs_backend(ACCOUNT, SOURCE).set_initial_sync(lambda server_id: float("inf") if server_id == stuck else 0)
@@ -105,6 +105,7 @@ def test_the_reversed_servers_launch_configuration_is_normalised(servers, server
     of the source's type, as the forward path does."""
     home = drs_backend(ACCOUNT, SOURCE)
     home.launch_into_source_instance = True
+    home.set_initial_sync(0)  # healthy at once: only the launch settings are in question here
     web = failed_over(server_plan, ("web",))["web"]
     step = fail_back(server_plan, web)
     config = boto3.client("drs", region_name=SOURCE).get_launch_configuration(sourceServerID=reversed_id(web))
