@@ -37,7 +37,8 @@ from . import failback, failback_imaged, sources
 from .images import (CAPTURE_FORMAT, find_launched, image_problem, launch_from_image, recent_captures,
                      stage_image)
 from .launch import LaunchBatcher, drill_launching, in_flight_job, launch_running
-from .templates import DrillLaunch, borrow, give_back, remove_drill_versions, sync_production, template_of
+from .templates import (DrillLaunch, borrow, give_back, remove_drill_versions, settle_launch_configuration,
+                        sync_production, template_of)
 
 SERVER = "ec2:instance"
 # Service Quotas: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances' vCPUs, and the EC2 account
@@ -237,12 +238,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         give back once DRS has decided it."""
         drs, ec2 = ctx.recovery.client("drs"), ctx.recovery.client("ec2")
         config = drs.get_launch_configuration(sourceServerID=server_id)
-        changed = False
-        wanted = {"copyPrivateIp": False, "copyTags": False, "launchDisposition": "STARTED",
-                  "targetInstanceTypeRightSizingMethod": "NONE"}
-        if any(config.get(k) != v for k, v in wanted.items()):
-            drs.update_launch_configuration(sourceServerID=server_id, **wanted)
-            changed = True
+        changed = settle_launch_configuration(drs, server_id, config)
         template_id = config["ec2LaunchTemplateID"]
         devices = sources.disk_names(resource.config["volumes"], self._source_server(ctx, resource.source_id))
         data = template_data(resource, ctx, devices)

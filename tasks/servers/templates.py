@@ -25,6 +25,12 @@ from core.aws import error_code, paginate
 from core.handler import ApplyContext, CleanupContext, tags_of
 from core.models import canonical_json
 
+# The DRS launch settings of every source server drflow launches, forward (failover, drill) and back (failback):
+# the template drflow writes decides the instance type, address and tags (no right-sizing overwriting the type, no
+# copied IP or tags), the instance starts, and it is a new instance, never one launched into an existing instance
+# (DRS's "launch into source instance" default sets that on reversed servers: failback would take over the original)
+LAUNCH_SETTINGS: dict[str, Any] = {"copyPrivateIp": False, "copyTags": False, "launchDisposition": "STARTED",
+                                   "targetInstanceTypeRightSizingMethod": "NONE", "launchIntoInstanceProperties": {}}
 DRILL_MARK = "drflow-drill:"
 PRODUCTION_MARK = "drflow:"
 DELETE_BATCH = 200  # DeleteLaunchTemplateVersions takes at most 200 versions
@@ -158,6 +164,19 @@ def _create(ec2: Any, template_id: str, text: str, data: dict[str, Any]) -> int:
 
 def _make_default(ec2: Any, template_id: str, version: int) -> None:
     ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version))
+
+
+def settle_launch_configuration(drs: Any, server_id: str, config: dict[str, Any] | None = None) -> bool:
+    """Give the source server drflow's LAUNCH_SETTINGS (its launch configuration, read here unless given); True when
+    written. No launch-into instance reads the same whether DRS leaves the member out or empty."""
+    config = config if config is not None else drs.get_launch_configuration(sourceServerID=server_id)
+    current = {k: config.get(k) for k in LAUNCH_SETTINGS}
+    current["launchIntoInstanceProperties"] = {k: v for k, v in (
+        config.get("launchIntoInstanceProperties") or {}).items() if v}
+    if current == LAUNCH_SETTINGS:
+        return False
+    drs.update_launch_configuration(sourceServerID=server_id, **LAUNCH_SETTINGS)
+    return True
 
 
 def template_of(drs: Any, server_id: str) -> str | None:

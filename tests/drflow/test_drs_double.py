@@ -326,6 +326,54 @@ def test_reverse_replication_and_failback_launch(sandbox):
     assert after["failback"]["state"] == "FAILBACK_COMPLETED" and after["failback"]["failbackJobID"] == job["jobID"]
 
 
+def test_a_reversed_server_syncs_before_it_can_be_recovered(sandbox):
+    """The reversed server goes INITIATING -> INITIAL_SYNC -> CREATING_SNAPSHOT -> CONTINUOUS on its backend's
+    clock; StartRecovery before its initial sync ends is refused (ConflictException), with no job made."""
+    drs, home, clock = validating_client(), validating_client(SOURCE), FakeClock()
+    for region in (RECOVERY, SOURCE):
+        sandbox.drs(ACCOUNT, region).set_clock(clock)
+    sandbox.drs(ACCOUNT, SOURCE).set_initial_sync(1000)
+    server = server_of(drs, run_instances()[0])
+    recover(drs, server["sourceServerID"])
+    (recovered,) = drs.describe_recovery_instances()["items"]
+    reversed_id = drs.reverse_replication(recoveryInstanceID=recovered["recoveryInstanceID"])[
+        "reversedDirectionSourceServerArn"].rsplit("/", 1)[-1]
+
+    def replication() -> dict[str, Any]:
+        return home.describe_source_servers(filters={"sourceServerIDs": [reversed_id]})["items"][0][
+            "dataReplicationInfo"]
+
+    seen = []
+    for step in (50, 100, 500, 300, 49):  # 50, 150, 650, 950, 999 s after the reversal
+        clock.advance(step)
+        seen.append(replication()["dataReplicationState"])
+        with pytest.raises(home.exceptions.ConflictException) as refused:
+            recover(home, reversed_id)
+        assert refused.value.response["resourceId"] == reversed_id
+    assert seen == ["INITIATING", "INITIAL_SYNC", "INITIAL_SYNC", "CREATING_SNAPSHOT", "CREATING_SNAPSHOT"]
+    assert replication()["lagDuration"] == "PT999S" and replication()["etaDateTime"] == iso(clock.time + timedelta(
+        seconds=1))
+    assert home.describe_recovery_snapshots(sourceServerID=reversed_id)["items"] == []
+    assert home.describe_jobs(filters={})["items"] == []
+    clock.advance(1)
+    healthy = replication()
+    assert healthy["dataReplicationState"] == "CONTINUOUS" and healthy["lagDuration"] == "PT0S"
+    assert len(home.describe_recovery_snapshots(sourceServerID=reversed_id)["items"]) == 1
+    assert job_of(home, recover(home, reversed_id)["jobID"])["status"] == "COMPLETED"
+
+
+def test_a_reversed_server_set_never_to_sync_stays_in_initial_sync(sandbox):
+    drs, home = validating_client(), validating_client(SOURCE)
+    sandbox.drs(ACCOUNT, SOURCE).set_initial_sync(float("inf"))
+    recover(drs, server_of(drs, run_instances()[0])["sourceServerID"])
+    (recovered,) = drs.describe_recovery_instances()["items"]
+    drs.reverse_replication(recoveryInstanceID=recovered["recoveryInstanceID"])
+    (reversed_server,) = home.describe_source_servers()["items"]
+    assert reversed_server["dataReplicationInfo"]["dataReplicationState"] == "INITIATING"
+    with pytest.raises(home.exceptions.ConflictException):
+        recover(home, reversed_server["sourceServerID"])
+
+
 # -- limits, faults, latency, snapshots -----------------------------------------------------------------
 
 def test_drs_limits_are_enforced_with_drs_errors(sandbox):

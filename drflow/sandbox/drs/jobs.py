@@ -81,6 +81,17 @@ class JobsMixin:
             self.admit([w["sourceServerID"] for w in wanted])
             for w in wanted:
                 server = self.server(w["sourceServerID"])
+                if not server.initial_sync_done(self.now()):
+                    # A source server still in its initial sync has no recovery snapshot to launch from; for a
+                    # reversed server the cross-Region failback guide says failing back is possible once its
+                    # replication is healthy (https://docs.aws.amazon.com/drs/latest/userguide/
+                    # failback-failover-region-region.html). The guide names no error for trying earlier, and
+                    # StartRecovery's model (drs 2020-02-26) lists no ValidationException: ConflictException (409,
+                    # "a conflict with the current state of the target resource") is the one it lists that fits,
+                    # so the double refuses the whole request with it, before any job exists.
+                    raise ConflictException(
+                        f"Source server {server.id} is not ready for recovery: data replication is "
+                        f"{server.state(self.now())} (initial sync not complete)", "SOURCE_SERVER", server.id)
                 if w.get("recoverySnapshotID") and not any(s.id == w["recoverySnapshotID"] for s in server.snapshots):
                     raise ResourceNotFoundException("RECOVERY_SNAPSHOT", w["recoverySnapshotID"])
             drill, now = bool(request.get("isDrill")), self.now()

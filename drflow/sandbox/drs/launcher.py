@@ -42,6 +42,9 @@ def launch(account_id: str, region: str, *, template_id: str, image_id: str, con
            source: dict[str, Any], source_tags: dict[str, str], source_server_id: str) -> Any:
     """Run one instance from the template's default version; returns moto's Instance or raises LaunchError."""
     backend = ec2(account_id, region)
+    if (config.get("launchIntoInstanceProperties") or {}).get("launchIntoEC2InstanceID"):
+        # DRS would launch into (replace the disks of) that instance: the double does not model it, and says so
+        raise LaunchError("sandbox: launching into an existing instance (launchIntoInstanceProperties) is not modelled")
     if template_id not in backend.launch_templates:
         raise LaunchError(f"EC2 launch template {template_id} not found in {region}")
     data = backend.launch_templates[template_id].default_version().data

@@ -2,13 +2,14 @@
 
 State is synced lazily from moto's EC2 backends on every call (no threads): an agent-tagged instance
 in another region becomes a source server here, with its launch template, AMI and first snapshot.
-Jobs live in `jobs.JobsMixin`. Test controls: `now` (clock), `set_latency`, `due_now`, `fail_next_launches`,
-`add_snapshot`, `reinstall_agent`, `limits`, and `launch_log` (time, sourceServerID, event) in launch order.
+Jobs live in `jobs.JobsMixin`. Test controls: `now` (clock), `set_latency`, `set_initial_sync`, `due_now`,
+`fail_next_launches`, `add_snapshot`, `reinstall_agent`, `limits`, and `launch_log` (time, sourceServerID, event) in
+launch order.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from moto.core.base_backend import BackendDict, BaseBackend
@@ -19,6 +20,10 @@ from drflow.sandbox.drs.jobs import DONE, JobsMixin
 from drflow.sandbox.drs.records import DEFAULT_LAUNCH_CONFIGURATION, Snapshot, SourceServer
 from drflow.sandbox.drs.util import LOCK, Clock, parse_iso, paginate, random_id, required, stable_id, utcnow, with_token
 
+# Seconds of the double's clock a reversed source server takes from ReverseReplication to CONTINUOUS (records.py
+# SourceServer.state): hours on AWS for real disks; short by default so that the demo and the flow tests, on the real
+# clock, wait a poll or two; tests of the wait set their own with `set_initial_sync`
+INITIAL_SYNC_SECONDS = 0.5
 DEFAULT_LIMITS = {"servers_per_request": 100, "concurrent_jobs": 20, "servers_in_jobs": 500}
 LAUNCH_CONFIGURATION_FIELDS = ("name", "launchDisposition", "targetInstanceTypeRightSizingMethod", "copyPrivateIp",
                                "copyTags", "licensing", "postLaunchEnabled", "launchIntoInstanceProperties",
@@ -32,6 +37,11 @@ class DrsBackend(JobsMixin, BaseBackend):
         super().__init__(region_name, account_id)
         self.now: Clock = utcnow
         self.latency: Callable[[str], float] = lambda _source_server_id: 0.0
+        self.initial_sync: Callable[[str], float] = lambda _source_server_id: INITIAL_SYNC_SECONDS
+        # the "Launch into source instance" default DRS launch setting (DRS user guide,
+        # https://docs.aws.amazon.com/drs/latest/userguide/default-drs-launch-into-source-instance.html): a server
+        # ReverseReplication makes in this region gets launchIntoEC2InstanceID = the instance first launched from
+        self.launch_into_source_instance = False
         self.failures: dict[str, int] = {}
         self.limits = dict(DEFAULT_LIMITS)
         self.launch_log: list[tuple[datetime, str, str]] = []
@@ -53,6 +63,12 @@ class DrsBackend(JobsMixin, BaseBackend):
     def set_latency(self, latency: float | Callable[[str], float]) -> None:
         """Seconds from a job's start to each server's launch: a number, or source_server_id -> seconds."""
         self.latency = latency if callable(latency) else (lambda _id, s=float(latency): s)
+
+    def set_initial_sync(self, seconds: float | Callable[[str], float]) -> None:
+        """Seconds (of this backend's clock) a source server that ReverseReplication makes in this region takes to
+        reach CONTINUOUS: a number, or source_server_id -> seconds (the reversed server's id: stable_id("s-",
+        "failback:" + recovery instance id)). `float("inf")`: never healthy."""
+        self.initial_sync = seconds if callable(seconds) else (lambda _id, s=float(seconds): s)
 
     def due_now(self, job_id: str) -> None:
         """Every server of the job not yet decided launches at the next API call (a launch held back with a long
@@ -119,9 +135,13 @@ class DrsBackend(JobsMixin, BaseBackend):
         for server in self.servers.values():
             if server.direction == "FAILOVER" and server.id not in seen:
                 server.replication_state = "DISCONNECTED"
+            if server.synced is not None and not server.snapshots and server.initial_sync_done(now):
+                # a reversed server's first recovery snapshot is the one its initial sync ends with
+                server.snapshots.append(Snapshot(random_id("pit-"), server.id, server.synced))
 
     def _adopt(self, server_id: str, instance_id: str, region: str, machine: dict[str, Any], now: datetime,
-               direction: str = "FAILOVER", origin_account: str | None = None) -> SourceServer:
+               direction: str = "FAILOVER", origin_account: str | None = None,
+               synced: datetime | None = None) -> SourceServer:
         server = SourceServer(
             id=server_id, arn=self.arn("source-server", server_id), instance_id=instance_id,
             origin_account=origin_account or self.account_id, origin_region=region, added=now, machine=machine, source_tags={},
@@ -129,7 +149,10 @@ class DrsBackend(JobsMixin, BaseBackend):
             image_id=launcher.register_image(self.account_id, self.region_name, server_id),
             launch_configuration={"name": machine["identificationHints"]["hostname"], **DEFAULT_LAUNCH_CONFIGURATION},
             direction=direction, last_seen=now)
-        server.snapshots.append(Snapshot(random_id("pit-"), server_id, now))
+        if synced is not None:
+            server.synced = synced  # no snapshot until the initial sync ends (sync())
+        else:
+            server.snapshots.append(Snapshot(random_id("pit-"), server_id, now))
         self.servers[server_id] = server
         return server
 
@@ -201,9 +224,15 @@ class DrsBackend(JobsMixin, BaseBackend):
                 raise ValidationException(f"recovery instance {recovery.id} is not running")
             origin = drs_backends[self.account_id][server.origin_region]
             reversed_id = stable_id("s-", f"failback:{recovery.id}")
+            # not ready at once: the reversed server's initial sync takes time (records.py SourceServer.state)
+            start = origin.now()
             reversed_server = origin.servers.get(reversed_id) or origin._adopt(
                 reversed_id, recovery.id, self.region_name,
-                ec2view.machine(ec2view.ec2(self.account_id, self.region_name), instance), origin.now(), "FAILBACK")
+                ec2view.machine(ec2view.ec2(self.account_id, self.region_name), instance), start, "FAILBACK",
+                synced=_after(start, origin.initial_sync(reversed_id)))
+            if origin.launch_into_source_instance and reversed_server.last_launch is None:
+                reversed_server.launch_configuration["launchIntoInstanceProperties"] = {
+                    "launchIntoEC2InstanceID": server.instance_id}
             reversed_server.reversed_arn = server.arn
             server.reversed_arn = reversed_server.arn
             return {"reversedDirectionSourceServerArn": reversed_server.arn}
@@ -235,6 +264,14 @@ class DrsBackend(JobsMixin, BaseBackend):
         if found is None:
             raise ResourceNotFoundException("RESOURCE", arn)
         return found
+
+
+def _after(start: datetime, seconds: float) -> datetime:
+    """`seconds` after `start`; datetime.max for never (inf, or past the calendar)."""
+    try:
+        return start + timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=start.tzinfo)
 
 
 drs_backends = BackendDict(DrsBackend, "drs")

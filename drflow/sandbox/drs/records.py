@@ -52,6 +52,28 @@ class SourceServer:
     last_launch: dict[str, Any] | None = None  # {"job", "time", "drill", "status"}
     reversed_arn: str | None = None
     disconnected: bool = False  # DisconnectSourceServer (or an agent reinstalled as a new source server)
+    synced: datetime | None = None  # a reversed server: when its initial sync ends (CONTINUOUS from then on)
+
+    def state(self, now: datetime) -> str:
+        """dataReplicationInfo.dataReplicationState at `now`.
+
+        A reversed (FAILBACK) server replicates its recovery instance's disks from scratch: "an operation that
+        takes time" (DRS user guide, "Performing a cross-Region failback",
+        https://docs.aws.amazon.com/drs/latest/userguide/failback-failover-region-region.html). Until `synced`
+        it goes through the first states of botocore's DataReplicationState enum (drs 2020-02-26 model):
+        INITIATING (replication server launched, agent paired: DataReplicationInitiationStepName), INITIAL_SYNC
+        (the disks copied), CREATING_SNAPSHOT (its first recovery snapshot), then CONTINUOUS, the healthy state
+        from which the guide says failing back is possible."""
+        if self.disconnected:
+            return "DISCONNECTED"
+        if self.synced is None or now >= self.synced:
+            return self.replication_state
+        span = max((self.synced - self.added).total_seconds(), 1e-9)
+        done = (now - self.added).total_seconds() / span
+        return "INITIATING" if done < 0.1 else "INITIAL_SYNC" if done < 0.9 else "CREATING_SNAPSHOT"
+
+    def initial_sync_done(self, now: datetime) -> bool:
+        return self.synced is None or now >= self.synced
 
     def to_api(self, now: datetime) -> dict[str, Any]:
         m = self.machine
@@ -68,12 +90,24 @@ class SourceServer:
                                   "status": launch["status"]}
             result = {"LAUNCHED": "SUCCEEDED", "FAILED": "FAILED", "TERMINATED": "SUCCEEDED"}.get(
                 launch["status"], "PENDING")
+        state = self.state(now)
+        syncing = not self.initial_sync_done(now)
+        # during the initial sync no point in time is consistent yet: the lag runs from the replication's start,
+        # the disks fill up, and etaDateTime ("an estimate of when the data replication will be completed",
+        # botocore's DataReplicationInfo) is when it ends
+        part = min(1.0, (now - self.added).total_seconds() / max((self.synced - self.added).total_seconds(), 1e-9)) \
+            if syncing else 1.0
+        lag = ((now - self.added).total_seconds() if syncing
+               else 0 if state == "CONTINUOUS" else (now - seen).total_seconds())
         replication: dict[str, Any] = {
-            "dataReplicationState": self.replication_state,
-            "lagDuration": duration(0 if self.replication_state == "CONTINUOUS" else (now - seen).total_seconds()),
+            "dataReplicationState": state,
+            "lagDuration": duration(lag),
             "replicatedDisks": [{"deviceName": d["deviceName"], "totalStorageBytes": d["bytes"],
-                                 "replicatedStorageBytes": d["bytes"], "rescannedStorageBytes": 0,
+                                 "replicatedStorageBytes": int(d["bytes"] * part), "rescannedStorageBytes": 0,
                                  "backloggedStorageBytes": 0, "volumeStatus": "REGULAR"} for d in disks]}
+        if syncing:
+            replication["etaDateTime"] = iso(self.synced)
+            replication["dataReplicationInitiation"] = {"startDateTime": iso(self.added)}
         if self.disconnected:
             # DisconnectSourceServer (DRS API Reference): dataReplicationState DISCONNECTED, every replicated disk's
             # totalStorageBytes zero, lagDuration nullified; the server stays listed
