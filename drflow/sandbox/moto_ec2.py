@@ -17,6 +17,9 @@ Installed by drflow.sandbox.server, so it applies to the sandbox only.
 - CreateDhcpOptions ignores its TagSpecifications in moto; AWS tags the new set in the same call (botocore's ec2
   model: CreateDhcpOptionsRequest.TagSpecifications, "The tags to assign to the DHCP option"). With moto's
   behaviour a run killed between the create and a separate CreateTags leaves an untagged set no re-run can find.
+- DescribeSecurityGroupRules iterates moto's live dicts of groups, which another request's thread may change at the
+  same moment ("dictionary changed size during iteration": a 500 with an HTML body botocore cannot parse, seen in
+  the suite). AWS answers a consistent read; here the read, which changes nothing, is simply made again.
 - A terminated instance stays in moto forever. In AWS it is visible for a while, then gone: "Recently terminated
   instances might appear in the returned results. This interval is usually less than one hour." (EC2 API
   Reference, DescribeInstances), after which DescribeInstances naming it answers InvalidInstanceID.NotFound. Here
@@ -32,6 +35,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.nat_gateways import NatGatewayBackend
+from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.dhcp_options import DHCPOptions
 from moto.ec2.utils import random_ami_id
@@ -42,6 +46,7 @@ _own_delete_vpc = VPCBackend.delete_vpc
 _own_delete_nat_gateway = NatGatewayBackend.delete_nat_gateway
 _own_create_dhcp_options = DHCPOptions.create_dhcp_options
 _own_terminate = Instance.terminate
+_own_describe_security_group_rules = SecurityGroupBackend.describe_security_group_rules
 _own_all_reservations = InstanceBackend.all_reservations
 
 TERMINATED_VISIBLE_SECONDS = 3600.0  # "usually less than one hour": the longest AWS may keep showing one
@@ -147,7 +152,18 @@ def _all_reservations(self: Any, filters: Any = None) -> Any:
     return _own_all_reservations(self, filters)
 
 
+def _describe_security_group_rules(self: Any, *args: Any, **kwargs: Any) -> Any:
+    for _ in range(9):
+        try:
+            return _own_describe_security_group_rules(self, *args, **kwargs)
+        except RuntimeError as exc:  # a concurrent request changed the groups while this one read them
+            if "changed size during iteration" not in str(exc):
+                raise
+    return _own_describe_security_group_rules(self, *args, **kwargs)
+
+
 def install() -> None:
+    SecurityGroupBackend.describe_security_group_rules = _describe_security_group_rules
     DHCPOptions.create_dhcp_options = _create_dhcp_options
     AmiBackend.copy_image = _copy_image
     Instance.prep_nics = _prep_nics
