@@ -18,9 +18,10 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from core.aws import error_code
-from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext, Unrecoverable, tags_of
+from core.handler import TAG_PLAN, TAG_SOURCE_ID, ApplyContext
 from core.models import Resource
 from core.ownership import copy_of
+from core.service_roles import ensure_service_role
 from core.plan import Plan
 from core.policy import Translated, Translation, translate
 
@@ -227,46 +228,13 @@ def role_policy(resource: Resource, ctx: ApplyContext, replica_key: str | None) 
 
 def _role(resource: Resource, ctx: ApplyContext, replica_key: str | None) -> tuple[str, list[str]]:
     assert ctx.source is not None
-    iam = ctx.source.client("iam")
-    name, writes = role_name(ctx.plan, resource.source_id), []
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        role = iam.create_role(RoleName=name, Path=ROLE_PATH, AssumeRolePolicyDocument=json.dumps(TRUST),
-                               Description=f"drflow: S3 replication of {resource.source_id} to "
-                                           f"{resource.config['replica']}", Tags=ctx.tag_list(resource))["Role"]
-        iam.get_waiter("role_exists").wait(RoleName=name)
-        writes.append("source:create_role")
-    else:
-        if not copy_of(tags_of(role) or _role_tags(iam, name), resource, ctx):
-            raise Unrecoverable(f"IAM role {name} exists in account {ctx.plan.source.account_id} and is not drflow's")
-        if role["AssumeRolePolicyDocument"] != TRUST:
-            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(TRUST))
-            writes.append("source:update_assume_role_policy")
-    if _put_role_policy(iam, name, role_policy(resource, ctx, replica_key)):
-        writes.append("source:put_role_policy")
-    return role["Arn"], writes
-
-
-def _put_role_policy(iam: Any, name: str, wanted: dict[str, Any]) -> bool:
-    """Give the replication role its policy unless it already has exactly that one; True when that took a write."""
-    try:
-        current = iam.get_role_policy(RoleName=name, PolicyName=ROLE_POLICY)["PolicyDocument"]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        current = None
-    if current == wanted:
-        return False
-    iam.put_role_policy(RoleName=name, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(wanted))
-    return True
-
-
-def _role_tags(iam: Any, name: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for page in iam.get_paginator("list_role_tags").paginate(RoleName=name)
-            for t in page["Tags"]}
+    arn, writes = ensure_service_role(
+        ctx.source.client("iam"), role_name(ctx.plan, resource.source_id), path=ROLE_PATH, trust=TRUST,
+        policy_name=ROLE_POLICY, policy=role_policy(resource, ctx, replica_key),
+        description=f"drflow: S3 replication of {resource.source_id} to {resource.config['replica']}",
+        tags=ctx.tag_list(resource), ours=lambda tags: copy_of(tags, resource, ctx),
+        account=ctx.plan.source.account_id)
+    return arn, [f"source:{w}" for w in writes]
 
 
 def replication_config(resource: Resource, ctx: ApplyContext, role_arn: str, replica_key: str | None) -> dict[str, Any]:
@@ -353,21 +321,8 @@ def _reverse_policy(plan: Plan, replica: str, source: str, replica_key: str | No
 def _failback_role(iam: Any, name: str, resource: Resource, plan: Plan, tags: list[dict[str, str]],
                    policy: dict[str, Any]) -> tuple[str, list[str]]:
     """The reverse replication's role: created once (deterministic name), adopted when drflow's, else refused."""
-    writes: list[str] = []
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        role = iam.create_role(RoleName=name, Path=ROLE_PATH, AssumeRolePolicyDocument=json.dumps(TRUST),
-                               Description=f"drflow: failback replication of {resource.config['replica']} to "
-                                           f"{resource.source_id}", Tags=tags)["Role"]
-        iam.get_waiter("role_exists").wait(RoleName=name)
-        writes.append("create_role")
-    else:
-        have = tags_of(role) or _role_tags(iam, name)
-        if have.get(TAG_PLAN) != plan.name or have.get(TAG_SOURCE_ID) != resource.source_id:
-            raise Unrecoverable(f"IAM role {name} exists in account {plan.recovery.account_id} and is not drflow's")
-    if _put_role_policy(iam, name, policy):
-        writes.append("put_role_policy")
-    return role["Arn"], writes
+    return ensure_service_role(
+        iam, name, path=ROLE_PATH, trust=TRUST, policy_name=ROLE_POLICY, policy=policy,
+        description=f"drflow: failback replication of {resource.config['replica']} to {resource.source_id}",
+        tags=tags, ours=lambda have: have.get(TAG_PLAN) == plan.name and have.get(TAG_SOURCE_ID) == resource.source_id,
+        account=plan.recovery.account_id, reconcile_trust=False)
