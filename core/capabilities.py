@@ -8,7 +8,7 @@ the protocol's signature, and nothing implemented that is not claimed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from core.failback import FailbackContext, FailbackPhase, Step
@@ -106,5 +106,15 @@ class NotFailedBack(Protocol):
     not_failed_back: ClassVar[str]
 
 
+@runtime_checkable
+class Audited(Protocol):
+    """The recovered resource's documents as the recovery side answers them now (not as the recovery point has
+    them): what the reference audit (core/audit.py) scans for strings that still name the primary. A type that
+    carries a document (an environment, a policy, a value, user data, targets) claims it. Values may be secrets:
+    the audit reports the path and the offending token only."""
+
+    def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]: ...
+
+
 CAPABILITIES: tuple[type, ...] = (ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, Encloses, RemovedAfter, FailsBack,
-                                  RestoredHome, PartOf, NotFailedBack)
+                                  RestoredHome, PartOf, NotFailedBack, Audited)

@@ -123,12 +123,19 @@ def apply_resource(resource: Resource, deps: dict[str, Any], spec: RunSpec) -> R
     result = ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id,
                             name=resource.name, outcome=_outcome(applied, spec.mode),
                             recovered_id=applied.recovered_id, details=applied.details,
-                            warnings=applied.warnings, started=started, ended=datetime.now(timezone.utc))
+                            warnings=applied.warnings, endpoints=_paired(resource, applied),
+                            started=started, ended=datetime.now(timezone.utc))
     logger = get_run_logger()
     for warning in applied.warnings:
         logger.warning("%s: %s", resource.label, warning)
     logger.info("%s: %s %s", resource.label, result.outcome.value, applied.recovered_id or applied.skipped or "")
     return result
+
+
+def _paired(resource: Resource, applied: Applied) -> dict[str, str]:
+    """Source endpoint -> recovered endpoint, for the endpoints the handler read back under the names it captured."""
+    return {resource.endpoints[name]: value for name, value in applied.endpoints.items()
+            if name in resource.endpoints and value}
 
 
 def _not_staged(resource: Resource) -> ResourceResult:

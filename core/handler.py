@@ -52,6 +52,8 @@ class Applied:
     skipped: str | None = None  # reason, when nothing was done on purpose
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # the recovered resource's endpoints, named as in its Resource.endpoints (read back after recovery)
+    endpoints: dict[str, str] = field(default_factory=dict)
 
 
 class RunState:
@@ -124,18 +126,22 @@ class ApplyContext:
 
     def translation(self, resource: Resource, skip_type: str | None = None) -> Translation:
         """From the source to the recovery side, with the new names of what the resource's dependencies became
-        (replica buckets, recovered groups and endpoints, mapped keys); for core.policy.translate of any document
+        (replica buckets, recovered groups and VPC endpoints, mapped keys, and the
+        recovered endpoints of databases, load balancers, queues, ...: `ResourceResult.endpoints`); for core.policy.translate of any document
         a resource carries (a policy, environment variables, option settings). `skip_type`: a type prefix whose
         dependencies keep their names ("iam:" for IAM's own documents)."""
-        renames = {}
+        renames, endpoints = {}, {}
         for key in resource.dependencies:
             dep = self.deps.get(key)
-            if dep and not (skip_type and dep.type.startswith(skip_type)) and dep.recovered_id and (
+            if not dep or (skip_type and dep.type.startswith(skip_type)):
+                continue
+            if dep.recovered_id and (
                     dep.recovered_id != dep.source_id or self.mode == Mode.FAILBACK):  # failback: kept under its own id
                 renames[dep.source_id] = dep.recovered_id
+            endpoints.update({k: v for k, v in dep.endpoints.items() if k != v})
         plan = self.plan
         return Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region,
-                           plan.recovery.region, renames)
+                           plan.recovery.region, renames, endpoints)
 
     def tags(self, resource: Resource) -> dict[str, str]:
         """The tags every recovered resource carries: its own (minus aws:*), plus drflow's claim on it."""

@@ -43,6 +43,10 @@ class Resource(BaseModel):
     # "<service>:<name or id>" of resources this one merely mentions (a bucket or a security group named in a
     # policy): ordered before it and handed to it when they are protected too, but never pulled into scope
     refs: list[str] = Field(default_factory=list)
+    # what other resources' documents may name this one by (core/references.py), as the source answers it: name
+    # -> endpoint ({"address": "shop-db.abc.us-east-1.rds.amazonaws.com"}); the handler's `Applied.endpoints`
+    # gives the recovered one under the same name. Not hashed: an endpoint follows from the config
+    endpoints: dict[str, str] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -106,6 +110,8 @@ class ResourceResult(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     error: str | None = None
+    # source endpoint -> recovered endpoint (Resource.endpoints paired with the handler's Applied.endpoints)
+    endpoints: dict[str, str] = Field(default_factory=dict)
     started: datetime | None = None
     ended: datetime | None = None
 

@@ -8,7 +8,9 @@ it rewrites, in every string of the document (statement keys and condition opera
 - bare account ids (principals, `aws:SourceAccount`, `aws:ResourceAccount`) and region names
   (`aws:RequestedRegion`);
 - VPC, VPC endpoint, security group and subnet ids (conditions such as `aws:SourceVpce`) through the
-  identity map.
+  identity map;
+- inside longer strings (URLs, connection strings, JSON in a string, scripts): known endpoints, embedded ARNs and
+  regional service endpoints (core/references.py).
 
 What it cannot translate (another account, an id the identity map does not know, a name that merely
 contains the source account id) is kept as it is and listed in the warnings, each with where it stands,
@@ -21,6 +23,8 @@ import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from core.references import rewrite
 
 ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-z-]*):(?P<service>[a-z0-9-]*):(?P<region>[a-z0-9-*]*):"
                     r"(?P<account>[0-9]{12}|\*|aws|)?:(?P<resource>.*)$", re.DOTALL)
@@ -37,6 +41,8 @@ class Translation:
     source_region: str
     recovery_region: str
     renames: dict[str, str] = field(default_factory=dict)
+    # source endpoint -> recovered endpoint (hostnames, URLs, URL forms of a bucket), replaced inside any string
+    endpoints: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,8 +82,12 @@ def _value(value: str, t: Translation, path: str, warnings: list[str]) -> str:
     if NETWORK_ID_RE.match(value):
         warnings.append(f"{path}: kept {value}: not a resource drflow recovered (no recovered id for it)")
         return value
+    if value in t.endpoints:
+        return t.endpoints[value]
     match = ARN_RE.match(value)
-    out = _arn(match, t, path, warnings) if match else value
+    if not match:
+        return rewrite(value, t, path, warnings, _walk)
+    out = _arn(match, t, path, warnings)
     renamed = any(new in out for new in t.renames.values())  # a name the identity map gave: meant as it is
     if t.source_account != t.recovery_account and t.source_account in out and not renamed:
         warnings.append(f"{path}: kept {out}: contains the source account id {t.source_account} outside an "

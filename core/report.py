@@ -27,7 +27,11 @@ def rows(results: list[ResourceResult]) -> list[dict[str, Any]]:
 
 
 def identity_map(results: list[ResourceResult]) -> dict[str, str]:
-    return {r.source_id: r.recovered_id for r in results if r.recovered_id}
+    """What each source resource became: its id, and each of its endpoints (a database's address, a queue URL)."""
+    found = {r.source_id: r.recovered_id for r in results if r.recovered_id}
+    for r in results:
+        found.update({k: v for k, v in r.endpoints.items() if k != v})
+    return found
 
 
 def failed(results: list[ResourceResult]) -> list[str]:

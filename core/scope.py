@@ -16,6 +16,7 @@ from core.graph import dependency_closure
 from core.handler import Registry, ScopeError
 from core.models import Resource
 from core.ownership import in_scope
+from core.references import endpoint_finder, strings
 from core.plan import Plan, Scope
 
 # (the name or id of the resource holding a link, the link) -> the plan field that declared it: a link the plan
@@ -98,7 +99,26 @@ def select_linked(resources: list[Resource], scope: Scope, holds: Mapping[str, s
 def protected(resources: list[Resource], plan: Plan, registry: Registry) -> list[Resource]:
     """What a plan protects among the discovered resources, links and refs resolved: what replication records, and
     what `drflow validate` checks the plan's names against. ScopeError names every link that resolves to nothing."""
-    return refer(select_linked(resources, plan.scope, enclosing(registry), plan.declared_links()))
+    return refer_endpoints(refer(select_linked(resources, plan.scope, enclosing(registry), plan.declared_links())))
+
+
+def refer_endpoints(resources: list[Resource]) -> list[Resource]:
+    """A resource whose documents name another's endpoint (an environment variable holding the database's
+    address, a parameter holding a queue URL) depends on it: applied after it, and handed its recovered endpoint
+    for core.policy.translate. Among the protected resources only; an edge that would close a cycle is dropped
+    (the translation then warns of the endpoint it could not rewrite)."""
+    owner = {e.lower(): r.key for r in resources for e in r.endpoints.values() if e}
+    finder = endpoint_finder(list(owner))
+    if finder is None:
+        return resources
+    edges = {r.key: set(r.dependencies) for r in resources}
+    for r in resources:
+        named = {owner[m.lower()] for text in strings([r.config, r.data]) for m in finder.findall(text)}
+        for key in sorted(named - {r.key} - edges[r.key]):
+            if r.key not in dependency_closure(edges, [key]):
+                edges[r.key].add(key)
+    return [r.model_copy(update={"dependencies": sorted(edges[r.key])}) if edges[r.key] != set(r.dependencies)
+            else r for r in resources]
 
 
 def refer(resources: list[Resource]) -> list[Resource]:
