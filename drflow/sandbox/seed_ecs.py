@@ -60,6 +60,16 @@ def _roles(session: boto3.Session) -> dict[str, str]:
     return arns
 
 
+def _app_references(ids: dict[str, str]) -> list[dict[str, str]]:
+    """The database and the queue, as an application names them (when the shop has them: seed_apps)."""
+    found = []
+    if ids.get("db-endpoint"):
+        found.append({"name": "DATABASE_URL", "value": f"jdbc:postgresql://{ids['db-endpoint']}:5433/shop"})
+    if ids.get("queue-url"):
+        found.append({"name": "ORDERS_QUEUE_URL", "value": ids["queue-url"]})
+    return found
+
+
 def seed_ecs(session: boto3.Session, region: str, ids: dict[str, str]) -> dict[str, str]:
     """Create the shop's ECS service; returns `ids` with ecr-repository (the repository's name),
     ecs-cluster, task-definition, tg-orders, rule-orders, ecs-service, and the roles' ARNs (role-task,
@@ -91,7 +101,8 @@ def seed_ecs(session: boto3.Session, region: str, ids: dict[str, str]) -> dict[s
              "environment": [{"name": "AWS_REGION_NAME", "value": region},
                              {"name": "PAYMENTS_API_KEY", "value": SECRET_VALUE},
                              {"name": "ORDERS_TABLE_ARN",
-                              "value": f"arn:aws:dynamodb:{region}:{account}:table/shop-orders"}]},
+                              "value": f"arn:aws:dynamodb:{region}:{account}:table/shop-orders"},
+                             *_app_references(ids)]},
             {"name": "otel", "image": SIDECAR, "essential": False, "logConfiguration": logging}],
     )["taskDefinition"]["taskDefinitionArn"]
     ids["tg-orders"] = elb.create_target_group(

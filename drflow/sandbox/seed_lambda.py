@@ -58,7 +58,9 @@ def seed_lambda(session: boto3.Session, region: str, ids: dict[str, Any]) -> dic
         FunctionName=FUNCTION, Runtime="python3.11", Role=role, Handler="thumbnails.handler",
         Code={"ZipFile": handler_code("1")}, Description="makes thumbnails of the shop's images", Timeout=30,
         MemorySize=512, Layers=[layer["LayerVersionArn"]], Tags=APP_TAGS,
-        Environment={"Variables": {"BUCKET": bucket, "STAGE": "prod", "API_KEY": SECRET_VALUE}},
+        Environment={"Variables": {"BUCKET": bucket, "STAGE": "prod", "API_KEY": SECRET_VALUE, **{
+            name: ids[key] for name, key in (("DB_HOST", "db-endpoint"), ("ORDERS_QUEUE_URL", "queue-url"))
+            if ids.get(key)}}},
         VpcConfig={"SubnetIds": [ids["private-a"], ids["private-b"]], "SecurityGroupIds": [ids["sg-app"]]})
     version = lam.publish_version(FunctionName=FUNCTION, Description="release 1")["Version"]
     lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version, Description="what the shop calls")

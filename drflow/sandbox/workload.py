@@ -181,6 +181,7 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     an image in the shop's ECR repository, an Auto Scaling group (the batch tier), and a Lambda function that
     writes to the assets bucket, triggered by an SQS queue (which drflow does not protect: the report lists it).
     `aurora`: an Aurora PostgreSQL cluster beside the database (seed_rds)."""
+    from drflow.sandbox.seed_apps import seed_apps, seed_schedule
     from drflow.sandbox.seed_asg import seed_asg
     from drflow.sandbox.seed_ecr import seed_ecr
     from drflow.sandbox.seed_ecs import seed_ecs
@@ -197,8 +198,10 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     ids["bucket"] = seed_s3(session, region)["bucket"]
     seed_efs(session, region, ids, kms_key_id=databases["kms-key"])
     ids.update(seed_iam(session, region, ids))
+    ids.update(seed_apps(session, region, ids))  # the queue, topic, table, secret and parameters the app needs
     ids.update(seed_ecr(session, region, ids))
     seed_ecs(session, region, ids)
     ids.update(seed_asg(session, region, ids))
     ids.update(seed_lambda(session, region, ids))
+    ids.update(seed_schedule(session, region, ids))
     return ids
