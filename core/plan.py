@@ -257,6 +257,24 @@ class Buckets(_Model):
         return v
 
 
+class AuditAllow(_Model):
+    """A reference to the primary that the recovered workload keeps on purpose (a partner's endpoint in the source
+    region, a log archive that stays there): the reference audit lists it as allowed instead of failing on it.
+    `resource`: the resource's key, name or source id (as the audit names it); `path`: the document path (may end
+    in `*`); `value`: the offending token; `reason`: why it may stay, for the auditor."""
+
+    resource: str = Field(min_length=1)
+    path: str | None = Field(None, min_length=1)
+    value: str | None = Field(None, min_length=1)
+    reason: str = Field(min_length=3)
+
+
+class Audit(_Model):
+    """The reference audit after every failover and drill (`drflow audit`): what it may find and let pass."""
+
+    allow: list[AuditAllow] = Field(default_factory=list)
+
+
 def _kms_ref(value: str) -> bool:
     return bool(KMS_ARN_RE.match(value) or KMS_ID_RE.match(value) or KMS_ALIAS_RE.match(value))
 
@@ -274,6 +292,7 @@ class Plan(_Model):
     rpo_minutes: StrictInt = Field(1440, ge=1, le=MAX_RPO_MINUTES)  # strict: YAML reads `yes`/`true` as a bool
     databases: Databases = Field(default_factory=Databases)
     buckets: Buckets = Field(default_factory=Buckets)
+    audit: Audit = Field(default_factory=Audit)
 
     @field_validator("name")
     @classmethod

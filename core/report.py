@@ -6,6 +6,8 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any, Callable
 
+from core.audit import markdown as audit_markdown
+from core.audit import text as audit_text
 from core.models import Outcome, Phase, Resource, ResourceResult
 
 
@@ -62,6 +64,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Not protected", "", "In scope (they carry the scope's tags), but drflow has no handler for "
                   "their kind: recover them by hand.", "", "| kind | name | ARN |", "|---|---|---|"]
         lines += [f"| {n['kind']} | {n['name']} | `{n['arn']}` |" for n in report["not_protected"]]
+    if report.get("audit"):
+        lines += audit_markdown(report["audit"])
     lines += runbook_markdown(report)
     lines += ["", "## Resources", "", "| resource | name | outcome | recovered id | started | ended | s |",
               "|---|---|---|---|---|---|---|"]
@@ -116,6 +120,8 @@ def text(report: dict[str, Any]) -> str:
     if report.get("not_protected"):
         out.append(f"  not protected ({len(report['not_protected'])}, no handler for their kind; recover by hand):")
         out.extend(f"    - {n['kind']:<28} {n['arn']}" for n in report["not_protected"])
+    if report.get("audit"):
+        out.extend(audit_text(report["audit"]))
     if report.get("failed"):
         out.append(f"  FAILED: {len(report['failed'])} resource(s); see above")
     if report.get("drill_commands"):

@@ -302,6 +302,30 @@ def _confirm_failover(plan: Plan, recovery_point: str) -> str:
     return f"{approver} (confirmed at the terminal)"
 
 
+@app.command()
+def audit(plan: Path = PLAN_OPT,
+          recovery_point: str = typer.Option("", "--recovery-point", help="the recovery point whose resources to "
+                                             "audit; default: the last failover's, else the newest complete one"),
+          drill_id: Optional[str] = typer.Option(None, "--drill-id", help="audit that drill's resources"),
+          as_json: bool = JSON_OPT, verbose: bool = VERBOSE_OPT) -> None:
+    """Read the recovered resources back from the recovery side and list every string that still names the
+    primary (region, account, endpoints, source ids), with resource and path. Exit 1 when any remain that the
+    plan's audit.allow does not list; read-only, and it works with the primary dark."""
+    from core import audit as audits
+    from flows.audit import audit as flow
+
+    loaded = _load(plan)
+    with _watched("audit", as_json, verbose):
+        report = _run_flow(flow, as_json, plan=loaded, recovery_point=recovery_point, drill_id=drill_id)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2, default=str))
+        else:
+            typer.echo(f"drflow audit · plan {report['plan']} · recovery point {report['recovery_point']}"
+                       + (f" · drill {report['drill_id']}" if report.get("drill_id") else ""))
+            typer.echo("\n".join(audits.text(report["audit"])))
+    raise typer.Exit(1 if report["references_to_primary"] else 0)
+
+
 @app.command("recovery-points")
 def recovery_points(plan: Path = PLAN_OPT, as_json: bool = JSON_OPT) -> None:
     """List the recovery points in the plan's vault, newest first."""

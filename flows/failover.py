@@ -21,6 +21,7 @@ from core.plan import Plan
 from core.preflight import check_recovery_point, check_recovery_region, check_sides
 from core.report import drill_commands
 from core.vault import Vault, VaultError
+from flows.audit import audit_results
 from flows.cleanup import DRILL_ID_RE
 from flows.common import (FAILOVER_PARALLEL_TASKS, PlanRef, PreflightError, approval_gate, build_report, checked_plan,
                           plan_lease, publish, runbook_fields)
@@ -97,6 +98,8 @@ def failover(plan: PlanRef, recovery_point: str = "latest", drill: bool = False,
         report = build_report("failover", plan, aws, results, started, recovery_point=point.id, mode=mode,
                               drill_id=drill_id, approval=approval)
         report.update(runbook_fields(point, results, started_at, preflight_ended, approval, registry))
+        report["audit"] = audit_results(point, results, spec)  # read back from the recovery side
+        report["references_to_primary"] = report["audit"]["references_to_primary"]
         if drill_id:
             report["drill_commands"] = drill_commands(drill_id)
         if mode == Mode.RECOVER:  # even a partial failover runs part of the workload in the recovery region
