@@ -60,7 +60,7 @@ def needles(point: RecoveryPoint, recovered: dict[str, str], plan: Plan) -> list
     ids = sorted({r.source_id for r in point.resources if AWS_ID_RE.match(r.source_id)
                   and recovered.get(r.source_id) not in (None, r.source_id)})
     if ids:
-        out.append((re.compile(r"(?<![A-Za-z0-9-])(?:" + "|".join(map(re.escape, ids)) + r")(?![A-Za-z0-9])"),
+        out.append((re.compile(r"(?<![A-Za-z0-9-])(?:" + "|".join(map(re.escape, ids)) + r")(?![A-Za-z0-9-])"),
                     "names a source resource that was recovered under another id"))
     return out
 

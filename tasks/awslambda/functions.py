@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
+from core.capabilities import Audited, ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
 from core.failback import COMPUTE_LEFT
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.images import repository_link, rewritten, source_repository
@@ -70,13 +70,13 @@ def _env_refs(env: dict[str, str]) -> list[str]:
     return sorted(refs | set(references(env)))
 
 
-class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
+class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack, Audited):
     type: ClassVar[str] = FUNCTION
     phase: ClassVar[Phase] = Phase.COMPUTE
     pilot_light: ClassVar[bool] = True  # the code is copied nightly; the function itself is made at failover
     arn_kinds: ClassVar[tuple[str, ...]] = ("lambda:function",)
     internet_facing: ClassVar[bool] = False
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: endpoints in the environment translated (core/references.py)
     not_failed_back: ClassVar[str] = COMPUTE_LEFT  # failback leaves it: the primary's own copy serves
 
     # ---- discovery (read-only) -------------------------------------------------------------------------
@@ -140,6 +140,13 @@ class FunctionHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = self._function(ctx.recovery.client("lambda"), recovered_name(resource.source_id, ctx, NAME_LIMIT))
         return found[0]["FunctionArn"] if found and owned(found[1], resource, ctx) else None
+
+    def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
+        """The recovered function's documents as Lambda answers now: environment, role, dead-letter target, layers,
+        network (for the reference audit; read-only)."""
+        config = ctx.recovery.client("lambda").get_function_configuration(FunctionName=recovered_id)
+        return {k: config[k] for k in ("Environment", "Role", "DeadLetterConfig", "Layers", "VpcConfig",
+                                       "KMSKeyArn", "FileSystemConfigs") if config.get(k)}
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """Failover: the vault holds every code the functions need, and no function of the (drill) name exists

@@ -137,8 +137,10 @@ class _Database:
         if item is None:
             self._create(rid, resource, ctx, details)
         waiter = "db_instance_available" if self.noun == "DBInstance" else "db_cluster_available"
-        ctx.recovery.client("rds").get_waiter(waiter).wait(**{f"{self.noun}Identifier": rid}, WaiterConfig=DB_WAIT)
-        return Applied(rid, created=item is None, details=details)
+        rds = ctx.recovery.client("rds")
+        rds.get_waiter(waiter).wait(**{f"{self.noun}Identifier": rid}, WaiterConfig=DB_WAIT)
+        # what the recovered database answers to, read back: an application's connection string names it
+        return Applied(rid, created=item is None, details=details, endpoints=endpoints(self._describe(rds, rid)))
 
     def _create(self, rid: str, resource: Resource, ctx: ApplyContext, details: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -191,6 +193,18 @@ class _Database:
         return config, deps
 
 
+def endpoints(item: dict[str, Any] | None) -> dict[str, str]:
+    """A database's endpoints by name, as a connection string names them: an instance's address, a cluster's
+    writer and reader endpoints (core/references.py rewrites them wherever a document holds them)."""
+    if not item:
+        return {}
+    found = {"address": (item.get("Endpoint") or {}).get("Address") if isinstance(item.get("Endpoint"), dict)
+             else None,
+             "writer": item.get("Endpoint") if isinstance(item.get("Endpoint"), str) else None,
+             "reader": item.get("ReaderEndpoint")}
+    return {name: value for name, value in found.items() if value}
+
+
 class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
     type: ClassVar[str] = CLUSTER
     phase: ClassVar[Phase] = Phase.DATA
@@ -221,7 +235,7 @@ class DbClusterHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, ConsoleLin
                 config.update(_storage(cluster))
             out.append(Resource(
                 type=CLUSTER, source_id=cid, name=cid, arn=cluster["DBClusterArn"], config=config,
-                tags=tags_of({"Tags": cluster.get("TagList")}),
+                tags=tags_of({"Tags": cluster.get("TagList")}), endpoints=endpoints(cluster),
                 dependencies=sorted(set(deps + ([config["parameter_group"]] if config["parameter_group"] else []))),
                 links=key_links(plan, config["kms_key"]),
                 data={"snapshot": choose_snapshot(plan, CLUSTER_SNAPSHOTS, cid, cluster["DBClusterArn"],
@@ -309,7 +323,7 @@ class DbInstanceHandler(_Database, ClaimsArnKinds, Preflight, Cleaner, ConsoleLi
                 data = {"snapshot": choose_snapshot(plan, INSTANCE_SNAPSHOTS, db_id, db["DBInstanceArn"],
                                                     snapshots.get(db_id, []), now)}
             out.append(Resource(type=INSTANCE, source_id=db_id, name=db_id, arn=db["DBInstanceArn"], config=config,
-                                tags=tags, dependencies=sorted(set(deps + groups)), data=data,
+                                tags=tags, dependencies=sorted(set(deps + groups)), data=data, endpoints=endpoints(db),
                                 links=key_links(plan, config.get("kms_key"))))
         if problems:
             raise ScopeError(problems)

@@ -68,6 +68,10 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
     private = {idmap[ids["private-a"]], idmap[ids["private-b"]]}
     function = boto3.client("lambda", region_name=RECOVERY).get_function(FunctionName="shop-thumbnails")
     assert function["Configuration"]["Environment"]["Variables"]["BUCKET"] == replica
+    # the function's connection to the database names the recovered one (read back after its restore)
+    recovered_db = db["Endpoint"]["Address"]
+    assert function["Configuration"]["Environment"]["Variables"]["DB_HOST"] == recovered_db != ids["db-endpoint"]
+    assert idmap[ids["db-endpoint"]] == recovered_db
     assert set(function["Configuration"]["VpcConfig"]["SubnetIds"]) == private
     assert function["Configuration"]["CodeSha256"] == boto3.client("lambda", region_name=SOURCE).get_function(
         FunctionName="shop-thumbnails")["Configuration"]["CodeSha256"]
@@ -88,3 +92,10 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
     assert len([i for i in group["Instances"] if i["LifecycleState"] == "InService"]) == group["DesiredCapacity"] == 2
     assert set(group["VPCZoneIdentifier"].split(",")) == private
     assert {"shop-uploads"} <= {n["name"] for n in report["not_protected"] if n["kind"] == "sqs"}
+    # the reference audit read the recovered function back: the queue URL it still names (no queue handler yet)
+    # is found, with its place; the translated database endpoint is not
+    audit = report["audit"]
+    assert audit["references_to_primary"] == len(audit["findings"]) > 0
+    named = {(f["key"], f["path"]): f["token"] for f in audit["findings"]}
+    assert named[("lambda:function/shop-thumbnails", "$.Environment.Variables.ORDERS_QUEUE_URL")] == "us-east-1"
+    assert not [f for f in audit["findings"] if ids["db-endpoint"] in f["token"]]
