@@ -24,6 +24,7 @@ from tasks.rds import (ClusterParameterGroupHandler, DbClusterHandler, DbInstanc
                        ParameterGroupHandler, SubnetGroupHandler)
 from tasks.s3 import BucketHandler
 from tasks.servers import ServerHandler
+from tasks.sqs import QueueHandler
 
 HANDLERS: tuple[Handler, ...] = (
     DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
@@ -37,7 +38,7 @@ HANDLERS: tuple[Handler, ...] = (
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
-    RepositoryHandler(), FunctionHandler(),
+    QueueHandler(), RepositoryHandler(), FunctionHandler(),
 )
 
 

@@ -37,15 +37,16 @@ def test_only_kinds_no_handler_claims_are_listed():
 
 
 def _unsupported(region: str = SOURCE) -> dict[str, str]:
-    """A queue and a table with the shop's tags (drflow has no handler for either), and an untagged queue."""
-    sqs = boto3.client("sqs", region_name=region)
-    queue = sqs.create_queue(QueueName="shop-orders", tags={"app": "shop"})["QueueUrl"]
-    sqs.create_queue(QueueName="someone-elses")
-    dynamodb = boto3.client("dynamodb", region_name=region)
-    dynamodb.create_table(TableName="shop-carts", BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], Tags=[{"Key": "app", "Value": "shop"}])
-    return {"queue": sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]}
+    """A state machine and a log group with the shop's tags (drflow has no handler for either), and an untagged
+    state machine."""
+    sfn = boto3.client("stepfunctions", region_name=region)
+    role = "arn:aws:iam::123456789012:role/shop-steps"
+    definition = '{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}'
+    machine = sfn.create_state_machine(name="shop-checkout", definition=definition, roleArn=role,
+                                       tags=[{"key": "app", "value": "shop"}])["stateMachineArn"]
+    sfn.create_state_machine(name="someone-elses", definition=definition, roleArn=role)
+    boto3.client("logs", region_name=region).create_log_group(logGroupName="/shop/audit", tags={"app": "shop"})
+    return {"machine": machine}
 
 
 def test_unsupported_kinds_in_scope_are_reported_as_not_protected(shop, sandbox):
@@ -53,15 +54,16 @@ def test_unsupported_kinds_in_scope_are_reported_as_not_protected(shop, sandbox)
     plan = make_plan()
     report = run(replicate, plan=plan)
     listed = {(n["kind"], n["name"]) for n in report["not_protected"]}
-    assert listed == {("sqs", "shop-orders"), ("dynamodb:table", "shop-carts")}  # not the untagged queue, no VPC
-    assert ids["queue"] in {n["arn"] for n in report["not_protected"]}
-    assert "## Not protected" in markdown(report) and "shop-carts" in text(report)
+    assert listed == {("states:stateMachine", "shop-checkout"), ("logs:log-group", "/shop/audit")}  # no VPC
+    assert ids["machine"] in {n["arn"] for n in report["not_protected"]}
+    assert "## Not protected" in markdown(report) and "shop-checkout" in text(report)
     # the recovery point keeps the list, so that the failover's report (read from the vault alone) names them too
     point = Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).load("latest")
-    assert {n["name"] for n in point.not_protected} == {"shop-orders", "shop-carts"}
+    assert {n["name"] for n in point.not_protected} == {"shop-checkout", "/shop/audit"}
     recovered = run(failover, plan=plan, approve=True)
-    assert {n["name"] for n in recovered["not_protected"]} == {"shop-orders", "shop-carts"}
-    assert boto3.client("sqs", region_name=RECOVERY).list_queues().get("QueueUrls", []) == []  # nothing made of them
+    assert {n["name"] for n in recovered["not_protected"]} == {"shop-checkout", "/shop/audit"}
+    recovery = boto3.client("stepfunctions", region_name=RECOVERY)
+    assert recovery.list_state_machines()["stateMachines"] == []  # nothing made of them
 
 
 def _group_behind(servers: dict[str, str], target_group: str) -> list[str]:

@@ -96,10 +96,10 @@ NOT_REACHED = {
         "elasticbeanstalk:ListTagsForResource", "elasticbeanstalk:AddTags", "elasticbeanstalk:CheckDNSAvailability",
         "elasticbeanstalk:CreateApplication", "elasticbeanstalk:CreateApplicationVersion",
         "elasticbeanstalk:CreateEnvironment", "elasticbeanstalk:TerminateEnvironment",
-        # tasks/lambda_*.py: a trigger whose queue or stream is recovered too (the shop's queue is not protected),
-        # drift repair of a recovered function's configuration or alias, and a drill's trigger removed
-        "lambda:CreateEventSourceMapping", "lambda:DeleteEventSourceMapping", "lambda:UpdateFunctionConfiguration",
-        "lambda:UpdateAlias",
+        # tasks/awslambda: drift repair of a recovered function's configuration or alias
+        "lambda:UpdateFunctionConfiguration", "lambda:UpdateAlias",
+        # tasks/sqs.py: a recovered queue whose attributes drifted (or lost a policy the source dropped)
+        "sqs:SetQueueAttributes",
         # tasks/autoscaling.py: a resumed failover puts a drifted group right
         "autoscaling:UpdateAutoScalingGroup",
         # tasks/iam/roles.py: CreateRole with a permissions boundary needs it too (the mapping goes by operation, and
