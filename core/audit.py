@@ -80,8 +80,16 @@ def scan(document: Any, patterns: list[tuple[re.Pattern[str], str]]) -> list[tup
         elif isinstance(node, str):
             decoded = decode_user_data(node) if key.lower().replace("_", "") == "userdata" else None
             text = decoded[0] if decoded else node
+            spans: list[tuple[int, int, str, str]] = []
             for pattern, why in patterns:
-                for token in dict.fromkeys(m.group(0) for m in pattern.finditer(text)):
+                seen = set()
+                for m in pattern.finditer(text):
+                    if m.group(0) not in seen:
+                        seen.add(m.group(0))
+                        spans.append((m.start(), m.end(), m.group(0), why))
+            # one finding per reference: the region inside a primary endpoint is that endpoint's, not another
+            for start, end, token, why in spans:
+                if not any(s <= start and end <= e and (s, e) != (start, end) for s, e, _, _ in spans):
                     found.append((path, token, why))
 
     visit(document, "$", "")

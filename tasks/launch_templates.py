@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from core.amis import image_snapshots, share_image
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, Preflight
+from core.capabilities import Audited, ClaimsArnKinds, Cleaner, Preflight
 from core.ec2_index import Lookup, created, find_owned
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly,
                           tags_of)
@@ -32,7 +32,8 @@ from core.keys import KeyCatalog, created_key, key_links, key_problems, recovery
 from core.models import Phase, Resource, canonical_json, resource_key
 from core.ownership import recovered_name
 from core.plan import Plan
-from core.policy import translate
+from core.policy import Translation, translate
+from core.references import decode_user_data, encode_user_data
 from core.vault import Vault
 
 NAME_LIMIT = 116  # launch template names: 128 characters, less room for drflow's own suffixes
@@ -102,7 +103,7 @@ def _capture(data: dict[str, Any], keys: KeyCatalog) -> tuple[dict[str, Any], se
     return data, deps, links, kms
 
 
-class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
+class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner, Audited):
     type: ClassVar[str] = LAUNCH_TEMPLATE
     phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ec2:launch-template",)
@@ -230,9 +231,13 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
               images: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         """One version's data for the recovery side: ids, AMI, profile and keys mapped; the rest translated."""
         handled = ("ImageId", "SecurityGroupIds", "NetworkInterfaces", "IamInstanceProfile", "BlockDeviceMappings",
-                   "UserData")  # UserData: base64, may hold secrets: never translated, logged or reported
-        translated = translate({k: v for k, v in captured.items() if k not in handled}, ctx.translation(resource))
+                   "UserData")
+        translation = ctx.translation(resource)
+        translated = translate({k: v for k, v in captured.items() if k not in handled}, translation)
         data = {**translated.document, **{k: v for k, v in captured.items() if k in handled}}
+        warnings = list(translated.warnings)
+        if data.get("UserData"):
+            data["UserData"] = _user_data(data["UserData"], translation, warnings)
         if data.get("ImageId"):
             data["ImageId"] = images[data["ImageId"]]
         if data.get("SecurityGroupIds"):
@@ -261,7 +266,16 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
             mappings.append({**mapping, **({"Ebs": ebs} if "Ebs" in mapping else {})})
         if mappings:
             data["BlockDeviceMappings"] = mappings
-        return data, translated.warnings
+        return data, warnings
+
+    def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
+        """The recovered template's default version as EC2 answers it (user data included: the audit decodes
+        it): what its group launches. Earlier versions staged on nights before the failover may still name the
+        primary's database, whose recovered address no night can know; the failover's version replaces them
+        as the default."""
+        [version] = ctx.recovery.client("ec2").describe_launch_template_versions(
+            LaunchTemplateId=recovered_id, Versions=["$Default"])["LaunchTemplateVersions"]
+        return version["LaunchTemplateData"]
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         found = find_owned(ctx, resource, ctx.recovery.client("ec2"), LOOKUP)
@@ -324,3 +338,18 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner):
         ec2 = ctx.recovery.client("ec2")
         return [t["LaunchTemplateId"] for t in ctx.ec2_items(ec2, LOOKUP)
                 if delete_quietly(ec2.delete_launch_template, LaunchTemplateId=t["LaunchTemplateId"])]
+
+
+def _user_data(encoded: str, translation: Translation, warnings: list[str]) -> str:
+    """User data (base64, perhaps gzip) with its references translated like any document: a boot script that
+    exports the database's address or a queue URL names the recovered ones. It may hold secrets: a reference
+    left is warned without the script's text. Kept byte for byte when nothing changed (or not text)."""
+    decoded = decode_user_data(encoded)
+    if decoded is None:
+        return encoded
+    text, zipped = decoded
+    done = translate(text, translation)
+    if done.warnings:
+        warnings.append("UserData keeps a reference drflow could not translate (the script is not shown: it may "
+                        "hold a secret)")
+    return encoded if done.document == text else encode_user_data(done.document, zipped)

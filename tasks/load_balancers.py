@@ -219,7 +219,7 @@ class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner, ConsoleLink):
                 config={"vpc": resource_key("ec2:vpc", b["VpcId"]), "name": b["LoadBalancerName"], "type": b["Type"],
                         "scheme": b["Scheme"], "ip_address_type": b.get("IpAddressType", "ipv4"),
                         "subnets": subnets, "security_groups": groups},
-                dependencies=sorted({*subnets, *groups})))
+                dependencies=sorted({*subnets, *groups}), endpoints={"dns": b["DNSName"]} if b.get("DNSName") else {}))
         return out
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
@@ -253,7 +253,7 @@ class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner, ConsoleLink):
                 changed = True
         elb.get_waiter("load_balancer_available").wait(LoadBalancerArns=[balancer["LoadBalancerArn"]])
         return Applied(balancer["LoadBalancerArn"], created=created, changed=changed, warnings=warnings,
-                       details={"dns_name": balancer.get("DNSName")})
+                       details={"dns_name": balancer.get("DNSName")}, endpoints={"dns": balancer.get("DNSName", "")})
 
 
     def cleanup(self, ctx: CleanupContext) -> list[str]:

@@ -10,6 +10,11 @@ the first and pages the second, as the EC2 API reference describes:
 - the default version cannot be deleted (reported per version in UnsuccessfullyDeletedLaunchTemplateVersions,
   like any other per-version failure; the call itself succeeds), nor more than 200 versions per call.
 
+Also: moto keeps a version's UserData from CreateLaunchTemplateVersion as the plain string it was sent (only
+CreateLaunchTemplate parses it), and its Auto Scaling then fails an assertion launching from that version (a 500).
+AWS takes base64 UserData alike in both calls (EC2 API reference, RequestLaunchTemplateData.UserData) and refuses
+what is not base64; the double parses it as moto's CreateLaunchTemplate does.
+
 Installed by drflow.sandbox.server (sandbox and tests only).
 """
 
@@ -21,17 +26,25 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import InvalidLaunchTemplateVersionNotFound, InvalidParameterValue
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend, LaunchTemplateVersion
 from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.ec2.utils import parse_user_data
 
 MAX_DELETE = 200
 DEFAULT_PAGE = 15  # moto's own page size when MaxResults is not given
 
 _own_get_version = LaunchTemplate.get_version
+_own_create_version = LaunchTemplate.create_version
 _own_modify = LaunchTemplateBackend.modify_launch_template
 _own_describe = LaunchTemplateBackend.describe_launch_template_versions
 
 
 def _deleted(template: LaunchTemplate) -> set[int]:
     return template.__dict__.setdefault("_drflow_deleted_versions", set())
+
+
+def _create_version(self: LaunchTemplate, data: dict[str, Any], description: str) -> LaunchTemplateVersion:
+    if isinstance(data.get("UserData"), (str, bytes)):
+        data = {**data, "UserData": parse_user_data(data["UserData"])}
+    return _own_create_version(self, data, description)
 
 
 def _get_version(self: LaunchTemplate, num: Any) -> LaunchTemplateVersion:
@@ -106,6 +119,7 @@ def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
 
 def install() -> None:
     LaunchTemplate.get_version = _get_version
+    LaunchTemplate.create_version = _create_version
     LaunchTemplateBackend.modify_launch_template = _modify
     LaunchTemplateBackend.describe_launch_template_versions = _describe
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions

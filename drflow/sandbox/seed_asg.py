@@ -1,6 +1,7 @@
 """The sample workload's batch tier: an Auto Scaling group launching from a launch template.
 
-Launch template "shop-batch" (an AMI of its own, t3.small, the app security group, user data); group
+Launch template "shop-batch" (an AMI of its own, t3.small, the app security group, user data: a gzip-compressed
+boot script that exports the database's address and the orders queue's URL when the shop has them); group
 "shop-batch" with 1/2/4 instances in the private subnets, a target tracking policy on CPU, a nightly scheduled
 action, attached to a target group of its own; tags app=shop, propagated to the instances.
 """
@@ -8,12 +9,22 @@ action, attached to a target group of its own; tags app=shop, propagated to the 
 from __future__ import annotations
 
 import base64
+import gzip
 
 import boto3
 
 NAME = "shop-batch"
 APP_TAGS = [{"Key": "app", "Value": "shop"}]
 USER_DATA = base64.b64encode(b"#!/bin/sh\nexec /opt/shop/batch --queue orders\n").decode()
+
+
+def user_data(ids: dict[str, str]) -> str:
+    """The boot script, base64 of gzip as cloud-init takes it, naming what the shop has (USER_DATA without)."""
+    if not (ids.get("db-endpoint") or ids.get("queue-url")):
+        return USER_DATA
+    script = (f"#!/bin/sh\nexport DB_HOST={ids.get('db-endpoint', '')}\n"
+              f"export ORDERS_QUEUE_URL={ids.get('queue-url', '')}\nexec /opt/shop/batch\n")
+    return base64.b64encode(gzip.compress(script.encode(), mtime=0)).decode()
 
 
 def _image(ec2, name: str) -> str:
@@ -35,7 +46,7 @@ def seed_asg(session: boto3.Session, region: str, ids: dict[str, str]) -> dict[s
     template = ec2.create_launch_template(
         LaunchTemplateName=NAME, VersionDescription="batch workers",
         LaunchTemplateData={"ImageId": image, "InstanceType": "t3.small", "SecurityGroupIds": [ids["sg-app"]],
-                            "UserData": USER_DATA, "MetadataOptions": {"HttpTokens": "required"},
+                            "UserData": user_data(ids), "MetadataOptions": {"HttpTokens": "required"},
                             "BlockDeviceMappings": [{"DeviceName": "/dev/xvda",
                                                      "Ebs": {"VolumeSize": 16, "VolumeType": "gp3", "Encrypted": True}}],
                             "TagSpecifications": [{"ResourceType": "instance",

@@ -58,7 +58,8 @@ def seed_lambda(session: boto3.Session, region: str, ids: dict[str, Any]) -> dic
         FunctionName=FUNCTION, Runtime="python3.11", Role=role, Handler="thumbnails.handler",
         Code={"ZipFile": handler_code("1")}, Description="makes thumbnails of the shop's images", Timeout=30,
         MemorySize=512, Layers=[layer["LayerVersionArn"]], Tags=APP_TAGS,
-        Environment={"Variables": {"BUCKET": bucket, "STAGE": "prod", "API_KEY": SECRET_VALUE, **{
+        Environment={"Variables": {"BUCKET": bucket, "STAGE": "prod", "API_KEY": SECRET_VALUE,
+                                   "ASSETS_URL": f"https://{bucket}.s3.{region}.amazonaws.com/thumbnails/", **{
             name: ids[key] for name, key in (("DB_HOST", "db-endpoint"), ("ORDERS_QUEUE_URL", "queue-url"))
             if ids.get(key)}}},
         VpcConfig={"SubnetIds": [ids["private-a"], ids["private-b"]], "SecurityGroupIds": [ids["sg-app"]]})

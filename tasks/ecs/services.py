@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from core.aws import Retryable, Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack
+from core.capabilities import Audited, ClaimsArnKinds, Cleaner, NotFailedBack
 from core.failback import COMPUTE_LEFT
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.models import Mode, Phase, Resource, resource_key
@@ -166,7 +166,7 @@ class _Attachments:
         return sorted(set(out))
 
 
-class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
+class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack, Audited):
     type: ClassVar[str] = SERVICE
     phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:service",)
@@ -236,6 +236,13 @@ class EcsServiceHandler(ClaimsArnKinds, Cleaner, NotFailedBack):
         cluster = recovered_name(resource.config["cluster"].split("/", 1)[1], ctx)
         service = self._describe(resource, ctx, cluster)
         return service["serviceArn"] if service else None
+
+    def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
+        """The service as ECS answers it: its task definition, target groups, subnets and security groups."""
+        cluster = recovered_id.split(":", 5)[5].split("/")[1]
+        [service] = ctx.recovery.client("ecs").describe_services(cluster=cluster, services=[recovered_id])["services"]
+        return {k: service[k] for k in ("taskDefinition", "loadBalancers", "networkConfiguration",
+                                        "serviceRegistries", "roleArn") if service.get(k)}
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         ecs = ctx.recovery.client("ecs")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner
+from core.capabilities import Audited, ClaimsArnKinds, Cleaner
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.images import repository_link, rewritten, source_repository
 from core.models import Phase, Resource, canonical_json
@@ -71,7 +72,7 @@ def services(ecs: Any, cluster_arn: str) -> list[dict[str, Any]]:
 
 # -- task definitions ---------------------------------------------------------------------------------------
 
-class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
+class TaskDefinitionHandler(ClaimsArnKinds, Cleaner, Audited):
     type: ClassVar[str] = TASK_DEFINITION
     phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("ecs:task-definition",)
@@ -197,6 +198,13 @@ class TaskDefinitionHandler(ClaimsArnKinds, Cleaner):
                                     "drflow could not translate (value not shown: it may be a secret)")
         return out
 
+    def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
+        """The registered revision as ECS answers it: containers (images, environment, secrets, logging), roles,
+        volumes (an EFS file system id)."""
+        td = ctx.recovery.client("ecs").describe_task_definition(taskDefinition=recovered_id)["taskDefinition"]
+        return {k: td[k] for k in ("containerDefinitions", "taskRoleArn", "executionRoleArn", "volumes",
+                                   "proxyConfiguration") if td.get(k)}
+
     def _log_groups(self, resource: Resource, ctx: ApplyContext, definition: dict[str, Any]) -> None:
         """The awslogs groups the containers write to, created in the recovery region when missing (tagged:
         a drill's are removed with it); a task cannot start when its log group is missing."""
@@ -272,5 +280,4 @@ def _document_translation(resource: Resource, ctx: ApplyContext) -> Translation:
     t = ctx.translation(resource)
     named = {r.source_id for key in resource.dependencies if (r := ctx.deps.get(key))
              and r.type.split(":", 1)[0] in ("iam", "ecr")}
-    return Translation(t.source_account, t.recovery_account, t.source_region, t.recovery_region,
-                       {k: v for k, v in t.renames.items() if k not in named})
+    return replace(t, renames={k: v for k, v in t.renames.items() if k not in named})

@@ -83,6 +83,12 @@ def _same_key(kms: Any, a: str, b: str) -> bool:
         return False
 
 
+def dns(fs_id: str, region: str) -> dict[str, str]:
+    """The file system's DNS name, as an fstab or a mount helper names it (EFS User Guide, "Mounting with the DNS
+    name"). The per-zone form (`<zone>.<fs>.efs...`) is not rewritten: its zone names another region's."""
+    return {"dns": f"{fs_id}.efs.{region}.amazonaws.com"}
+
+
 def _replica(resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
     """The recovery region's replica of the file system: production's, whatever the mode (a drill mounts the
     production replica read-only; it never makes its own)."""
@@ -160,7 +166,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
                         "kms_key": key,
                         "lifecycle": efs.describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"],
                         "mount_targets": mounts, "access_points": points},
-                dependencies=sorted(deps), links=key_links(plan, key)))
+                dependencies=sorted(deps), links=key_links(plan, key), endpoints=dns(fs_id, source.region)))
         if problems:
             raise ScopeError(problems)
         return out
@@ -332,6 +338,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
             warnings.append(f"the replica is encrypted with {actual}, the plan now maps {wanted}; "
                             "a replica's key cannot change: delete the replica to re-replicate with the new key")
         return Applied(replica["FileSystemId"], warnings=warnings,
+                       endpoints=dns(replica["FileSystemId"], ctx.recovery.region),
                        details={"replication": destination["Status"],
                                 "last_replicated": str(destination.get("LastReplicatedTimestamp", ""))})
 
@@ -349,7 +356,8 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
                                 "file system: delete that configuration, or leave this file system out of scope")
         replica_id = fs_id(destination["FileSystemId"])
         ctx.recovery.client("efs").tag_resource(ResourceId=replica_id, Tags=ctx.tag_list(resource))
-        return Applied(replica_id, changed=True, details={"replication": destination["Status"], "adopted": True})
+        return Applied(replica_id, changed=True, details={"replication": destination["Status"], "adopted": True},
+                       endpoints=dns(replica_id, ctx.recovery.region))
 
     def _recovery_key(self, resource: Resource, ctx: ApplyContext) -> str | None:
         key = resource.config["kms_key"]
@@ -394,7 +402,8 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
         replica_id = fs_id(replication["Destinations"][0]["FileSystemId"])
         if replica is None:  # EFS made the destination: mark it drflow's, so a failover finds it without the source
             ctx.recovery.client("efs").tag_resource(ResourceId=replica_id, Tags=ctx.tag_list(resource))
-        return Applied(replica_id, created=True, details={"replication": replication["Destinations"][0]["Status"]})
+        return Applied(replica_id, created=True, details={"replication": replication["Destinations"][0]["Status"]},
+                       endpoints=dns(replica_id, ctx.recovery.region))
 
     # -- failover and drill ------------------------------------------------------------------------------
 
@@ -415,6 +424,7 @@ class FileSystemHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBa
         mounts, mounted = self._mount_targets(resource, ctx, efs, fs_id, warnings)
         points, made = self._access_points(resource, ctx, efs, fs_id)
         return Applied(fs_id, changed=changed or mounted or made, warnings=warnings,
+                       endpoints=dns(fs_id, ctx.recovery.region),
                        details={"writable": ctx.mode == Mode.RECOVER, "mount_targets": mounts, "access_points": points})
 
     def _make_writable(self, ctx: ApplyContext, efs: Any, replica: dict[str, Any], warnings: list[str]) -> bool:

@@ -33,6 +33,14 @@ from core.plan import Plan
 from .replication import bucket_arn, configure_replication, mirror_settings, reverse_replication, rule_id, setting
 from .sync import backfill
 
+
+def bucket_endpoints(name: str, region: str) -> dict[str, str]:
+    """How applications name a bucket in a URL (S3 User Guide, "Virtual hosting of buckets" and "Path-style
+    requests"): global and regional virtual-hosted hosts, regional and global path-style prefixes. The bare name
+    is the identity map's rename (core.policy), not an endpoint."""
+    return {"virtual-host": f"{name}.s3.amazonaws.com", "virtual-host-regional": f"{name}.s3.{region}.amazonaws.com",
+            "path-regional": f"s3.{region}.amazonaws.com/{name}", "path": f"s3.amazonaws.com/{name}"}
+
 BUCKET = "s3:bucket"
 TAG_BACKFILLED = "drflow:backfilled-at"
 NOT_FOUND = {"404", "NoSuchBucket", "NotFound"}
@@ -109,7 +117,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack):
                     "public_access_block": setting(s3.get_public_access_block, "PublicAccessBlockConfiguration",
                                                     Bucket=name),
                     "policy": json.loads(policy) if policy else None},
-            links=key_links(plan, key))
+            links=key_links(plan, key), endpoints=bucket_endpoints(name, plan.source.region))
         return resource, problems
 
     @staticmethod
@@ -185,7 +193,8 @@ class BucketHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack):
         if ctx.mode == Mode.DRILL:
             warnings.append(f"the drill uses the live replica {replica}: drilled servers that write to it change "
                             "the data a real failover would recover")
-        return Applied(replica, details={"replica": replica}, warnings=warnings)
+        return Applied(replica, details={"replica": replica}, warnings=warnings,
+                       endpoints=bucket_endpoints(replica, ctx.recovery.region))
 
     def _stage(self, resource: Resource, ctx: ApplyContext) -> Applied:
         assert ctx.source is not None, "buckets are staged during nightly replication only"
@@ -227,7 +236,7 @@ class BucketHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack):
                 warnings.append(f"{synced.archived} archived object(s) not copied (restore them first), e.g. "
                                 + ", ".join(synced.archived_keys))
         return Applied(replica, created=created, changed=bool(writes) and not created, details=details,
-                       warnings=warnings)
+                       warnings=warnings, endpoints=bucket_endpoints(replica, ctx.recovery.region))
 
     @staticmethod
     def _create(s3: Any, replica: str, ctx: ApplyContext) -> None:

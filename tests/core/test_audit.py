@@ -57,7 +57,7 @@ def test_region_endpoint_and_changed_ids_are_found_with_their_paths():
     assert ("$.Environment.Variables.ZONE", "us-east-1b") in found
     assert ("$.Environment.Variables.VPC", "vpc-0a1b2c3d4e") in found
     assert not [f for f in section["findings"] if f["path"].endswith(("FINE", "PASSWORD"))]
-    assert section["references_to_primary"] == len(section["findings"]) >= 5  # DB_URL: endpoint and region
+    assert section["references_to_primary"] == len(section["findings"]) == 4  # DB_URL: the endpoint, not its region
     assert section["audited"] == 1
 
 

@@ -8,9 +8,12 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
+from typer.testing import CliRunner
 
 from conftest import RECOVERY, SOURCE
 from core.plan import load_plan
+from core.references import decode_user_data
+from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
 from drflow.sandbox.faults import Faults
 from drflow.sandbox.workload import seed_workload
@@ -73,6 +76,9 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
     recovered_db = db["Endpoint"]["Address"]
     assert function["Configuration"]["Environment"]["Variables"]["DB_HOST"] == recovered_db != ids["db-endpoint"]
     assert idmap[ids["db-endpoint"]] == recovered_db
+    # a bucket named in a URL is its replica's URL (virtual-hosted, in the recovery region)
+    assets_url = function["Configuration"]["Environment"]["Variables"]["ASSETS_URL"]
+    assert assets_url == f"https://{replica}.s3.{RECOVERY}.amazonaws.com/thumbnails/"
     assert set(function["Configuration"]["VpcConfig"]["SubnetIds"]) == private
     assert function["Configuration"]["CodeSha256"] == boto3.client("lambda", region_name=SOURCE).get_function(
         FunctionName="shop-thumbnails")["Configuration"]["CodeSha256"]
@@ -87,6 +93,19 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
     assert service["launchType"] == "FARGATE" and service["runningCount"] == service["desiredCount"] == 2
     assert service["loadBalancers"][0]["targetGroupArn"] == orders_rule["Actions"][0]["TargetGroupArn"]
     assert set(service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]) == private
+
+    containers = boto3.client("ecs", region_name=RECOVERY).describe_task_definition(
+        taskDefinition=service["taskDefinition"])["taskDefinition"]["containerDefinitions"]
+    environment = {v["name"]: v["value"] for c in containers for v in c.get("environment", [])}
+    assert environment["DATABASE_URL"] == f"jdbc:postgresql://{recovered_db}:5433/shop"
+    orders_url = boto3.client("sqs", region_name=RECOVERY).get_queue_url(QueueName="shop-orders")["QueueUrl"]
+    assert environment["ORDERS_QUEUE_URL"] == orders_url
+
+    # the batch tier's boot script (gzip in base64) exports the recovered database and queue
+    [template] = boto3.client("ec2", region_name=RECOVERY).describe_launch_template_versions(
+        LaunchTemplateName="shop-batch", Versions=["$Default"])["LaunchTemplateVersions"]
+    script, zipped = decode_user_data(template["LaunchTemplateData"]["UserData"])
+    assert zipped and f"DB_HOST={recovered_db}\n" in script and f"ORDERS_QUEUE_URL={orders_url}\n" in script
 
     [group] = boto3.client("autoscaling", region_name=RECOVERY).describe_auto_scaling_groups(
         AutoScalingGroupNames=["shop-batch"])["AutoScalingGroups"]
@@ -104,5 +123,16 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
         QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
     assert json.loads(dlq)["deadLetterTargetArn"] == f"arn:aws:sqs:{RECOVERY}:{plan.recovery.account_id}:shop-orders-dlq"
     audit = report["audit"]
-    assert audit["unreadable"] == [] and audit["audited"] >= 4, audit
+    assert audit["unreadable"] == [] and audit["audited"] >= 7, audit
     assert audit["references_to_primary"] == 0, audit["findings"]
+
+    # the audit has teeth: a primary endpoint planted back into the recovered function (as a handler that did not
+    # translate would leave it) is named by `drflow audit`, by resource, path and token, and it exits 1
+    variables = function["Configuration"]["Environment"]["Variables"]
+    boto3.client("lambda", region_name=RECOVERY).update_function_configuration(
+        FunctionName="shop-thumbnails", Environment={"Variables": {**variables, "DB_HOST": ids["db-endpoint"]}})
+    planted = CliRunner().invoke(app, ["audit", "--plan", str(EXAMPLE), "--json"])
+    assert planted.exit_code == 1, planted.output
+    found = json.loads(planted.stdout[planted.stdout.index("{"):])["audit"]["findings"]
+    assert [(f["key"], f["path"], f["token"]) for f in found] == [
+        ("lambda:function/shop-thumbnails", "$.Environment.Variables.DB_HOST", ids["db-endpoint"])]
