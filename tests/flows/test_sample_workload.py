@@ -11,11 +11,14 @@ import boto3
 from typer.testing import CliRunner
 
 from conftest import RECOVERY, SOURCE
+from core.aws import AwsAccess
 from core.plan import load_plan
 from core.references import decode_user_data
+from core.report import markdown, text
 from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
 from drflow.sandbox.faults import Faults
+from drflow.sandbox.seed_apps import DB_PASSWORD_VALUE, SECURE_PARAMETER_VALUE
 from drflow.sandbox.workload import seed_workload
 from flows.failover import failover
 from flows.replicate import replicate
@@ -29,7 +32,7 @@ def _row(report: dict, key: str) -> dict:
     return next(d for d in report["details"] if d["key"] == key)
 
 
-def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
+def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, caplog):
     ids = seed_workload(boto3.Session(), SOURCE)
     plan = load_plan(EXAMPLE, set(default_registry()))
     drs_backend(plan.recovery.account_id, RECOVERY).set_latency(0.2)
@@ -136,3 +139,17 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox):
     found = json.loads(planted.stdout[planted.stdout.index("{"):])["audit"]["findings"]
     assert [(f["key"], f["path"], f["token"]) for f in found] == [
         ("lambda:function/shop-thumbnails", "$.Environment.Variables.DB_HOST", ids["db-endpoint"])]
+
+    # the shop's database password and its SecureString are in no log line, report, --json output, artifact text
+    # or vault object (every version of every object of the vault bucket)
+    sandbox.faults = Faults()
+    vault = AwsAccess(plan).vault.client("s3")
+    bodies = [vault.get_object(Bucket=plan.vault_bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+              for page in vault.get_paginator("list_object_versions").paginate(Bucket=plan.vault_bucket)
+              for v in page.get("Versions", [])]
+    said = [r.getMessage() for r in caplog.records] + [json.dumps(x, default=str) for x in (replicated, report)]
+    said += [markdown(report), text(report), planted.stdout]
+    for secret in (DB_PASSWORD_VALUE, SECURE_PARAMETER_VALUE):
+        assert not [line for line in said if secret in line]
+        assert not [b for b in bodies if secret.encode() in b]
+    assert len(bodies) >= 8  # the recovery point, its index, leases, the failover marker, code copies
