@@ -25,6 +25,7 @@ from tasks.rds import (ClusterParameterGroupHandler, DbClusterHandler, DbInstanc
 from tasks.s3 import BucketHandler
 from tasks.servers import ServerHandler
 from tasks.sqs import QueueHandler
+from tasks.ssm import ParameterHandler
 
 HANDLERS: tuple[Handler, ...] = (
     DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
@@ -38,7 +39,7 @@ HANDLERS: tuple[Handler, ...] = (
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
-    QueueHandler(), RepositoryHandler(), FunctionHandler(),
+    QueueHandler(), ParameterHandler(), RepositoryHandler(), FunctionHandler(),
 )
 
 
