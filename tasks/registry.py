@@ -24,7 +24,9 @@ from tasks.rds import (ClusterParameterGroupHandler, DbClusterHandler, DbInstanc
                        ParameterGroupHandler, SubnetGroupHandler)
 from tasks.s3 import BucketHandler
 from tasks.servers import ServerHandler
+from tasks.secrets import SecretHandler
 from tasks.sqs import QueueHandler
+from tasks.ssm import ParameterHandler
 
 HANDLERS: tuple[Handler, ...] = (
     DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
@@ -38,7 +40,7 @@ HANDLERS: tuple[Handler, ...] = (
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
-    QueueHandler(), RepositoryHandler(), FunctionHandler(),
+    QueueHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(), FunctionHandler(),
 )
 
 
