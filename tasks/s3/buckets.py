@@ -35,11 +35,15 @@ from .sync import backfill
 
 
 def bucket_endpoints(name: str, region: str) -> dict[str, str]:
-    """How applications name a bucket in a URL (S3 User Guide, "Virtual hosting of buckets" and "Path-style
-    requests"): global and regional virtual-hosted hosts, regional and global path-style prefixes. The bare name
-    is the identity map's rename (core.policy), not an endpoint."""
-    return {"virtual-host": f"{name}.s3.amazonaws.com", "virtual-host-regional": f"{name}.s3.{region}.amazonaws.com",
-            "path-regional": f"s3.{region}.amazonaws.com/{name}", "path": f"s3.amazonaws.com/{name}"}
+    """How applications name a bucket (S3 User Guide, "Virtual hosting of buckets" and "Path-style requests"):
+    global and regional virtual-hosted hosts, regional and global path-style prefixes, and the bare name inside a
+    longer string (`s3://<name>/key`, a parameter holding it), so that a document naming the bucket depends on
+    it. A name that could be an ordinary word (no dot or dash) is left to whole-value renames."""
+    forms = {"virtual-host": f"{name}.s3.amazonaws.com", "virtual-host-regional": f"{name}.s3.{region}.amazonaws.com",
+             "path-regional": f"s3.{region}.amazonaws.com/{name}", "path": f"s3.amazonaws.com/{name}"}
+    if "-" in name or "." in name:
+        forms["name"] = name
+    return forms
 
 BUCKET = "s3:bucket"
 TAG_BACKFILLED = "drflow:backfilled-at"

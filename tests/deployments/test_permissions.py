@@ -68,6 +68,9 @@ NOT_REACHED = {
         # when a night takes a new image; the sample run's nights are minutes apart, so they reuse the first
         # (younger than half the RPO) and never prune (tests/tasks/servers/test_images.py)
         "ec2:DeregisterImage", "ec2:DeleteSnapshot",
+        # tasks/ssm.py, tasks/secrets.py: reading a SecureString or a secret encrypted with a customer key needs
+        # kms:Decrypt, which the service calls on the caller's behalf (kms:ViaService); moto never calls KMS
+        "kms:Decrypt",
     },
     FAILBACK_POLICY: {
         # flows/failback.py phase 1 recreating what else the primary may lose (the sample run loses its NAT
@@ -100,6 +103,12 @@ NOT_REACHED = {
         "lambda:UpdateFunctionConfiguration", "lambda:UpdateAlias",
         # tasks/sqs.py: a recovered queue whose attributes drifted (or lost a policy the source dropped)
         "sqs:SetQueueAttributes",
+        # tasks/secrets.py: the shop's secret has no resource policy nor rotation, and never drifts; RotateSecret
+        # needs lambda:InvokeFunction on the rotation function (Secrets Manager User Guide, "Permissions for
+        # rotation"); tasks/ssm.py and secrets.py write values encrypted with a customer key, for which the
+        # service calls KMS on the caller's behalf (moto never does)
+        "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy", "secretsmanager:UpdateSecret",
+        "secretsmanager:RotateSecret", "lambda:InvokeFunction", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
         # tasks/autoscaling.py: a resumed failover puts a drifted group right
         "autoscaling:UpdateAutoScalingGroup",
         # tasks/iam/roles.py: CreateRole with a permissions boundary needs it too (the mapping goes by operation, and
