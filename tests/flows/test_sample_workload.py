@@ -125,6 +125,15 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
     dlq = boto3.client("sqs", region_name=RECOVERY).get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
     assert json.loads(dlq)["deadLetterTargetArn"] == f"arn:aws:sqs:{RECOVERY}:{plan.recovery.account_id}:shop-orders-dlq"
+    # the database connection secret holds the recovered host, the configuration the recovered queue URL
+    value = boto3.client("secretsmanager", region_name=RECOVERY).get_secret_value(SecretId="shop/db")["SecretString"]
+    assert json.loads(value)["host"] == recovered_db and json.loads(value)["password"] == DB_PASSWORD_VALUE
+    ssm = boto3.client("ssm", region_name=RECOVERY)
+    assert ssm.get_parameter(Name="/shop/config/queue-url")["Parameter"]["Value"] == orders_url
+    assert ssm.get_parameter(Name="/shop/config/bucket")["Parameter"]["Value"] == replica
+    secure = ssm.get_parameter(Name="/shop/config/api-key", WithDecryption=True)["Parameter"]
+    assert (secure["Type"], secure["Value"]) == ("SecureString", SECURE_PARAMETER_VALUE)
+    assert not [n for n in report["not_protected"] if n["kind"] in ("sqs", "secretsmanager:secret", "ssm:parameter")]
     audit = report["audit"]
     assert audit["unreadable"] == [] and audit["audited"] >= 7, audit
     assert audit["references_to_primary"] == 0, audit["findings"]
