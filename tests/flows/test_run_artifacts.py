@@ -81,7 +81,12 @@ def test_a_failover_publishes_progress_durations_rto_and_console_links(sandbox):
     assert all(f"region={RECOVERY}" in link and f"https://{RECOVERY}.console.aws.amazon.com/" in link
                for link in links if "/s3/" not in link)
     assert not any(SOURCE in link for link in links)  # the primary is dark: nothing links there
-    assert len(links) == len(servers) + 5  # VPC, load balancer, database, bucket, file system
+    app_kinds = ("sqs:", "secretsmanager:", "ssm:")
+    app = [d for d in report["details"] if d["key"].startswith(app_kinds)]
+    assert len(app) == 7  # three queues, the database secret, three configuration parameters
+    assert all(any(console in link for link in links) for console in ("/sqs/", "/secretsmanager/", "/systems-manager/"))
+    # VPC, load balancer, database, bucket, file system, and each queue, secret and parameter
+    assert len(links) == len(servers) + 5 + len(app)
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
     assert SECRET not in everything and "sandbox-secret" not in everything

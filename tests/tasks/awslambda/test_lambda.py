@@ -75,7 +75,8 @@ def test_failover_recreates_the_function_from_the_vault_with_translated_configur
     assert ids[FUNCTION] == conf["FunctionArn"] and f":{RECOVERY}:" in conf["FunctionArn"]
     assert code_of(got["Code"]["Location"]) == handler_code("2")
     env = conf["Environment"]["Variables"]
-    assert env == {"BUCKET": REPLICA, "STAGE": "prod", "API_KEY": SECRET_VALUE}
+    assert env == {"BUCKET": REPLICA, "STAGE": "prod", "API_KEY": SECRET_VALUE,
+                   "ASSETS_URL": f"https://{REPLICA}.s3.{RECOVERY}.amazonaws.com/thumbnails/"}
     assert sorted(conf["VpcConfig"]["SubnetIds"]) == sorted([ids[thumbnails["private-a"]],
                                                              ids[thumbnails["private-b"]]])
     assert conf["VpcConfig"]["SecurityGroupIds"] == [ids[thumbnails["sg-app"]]]
