@@ -128,6 +128,15 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     # the group launches from the template with the caller's permissions (its instance profile is passed)
     "autoscaling:CreateAutoScalingGroup": ("autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags",
                                            "ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"),
+    # ---- what applications talk to (issue 16): tags at creation need the tagging action too ("To tag a queue on
+    # creation, you must have the sqs:CreateQueue and sqs:TagQueue permissions", SQS Developer Guide, "Tagging";
+    # SNS CreateTopic: "you must have the sns:CreateTopic and sns:TagResource permissions"; Secrets Manager
+    # CreateSecret: "to include tags, you also need secretsmanager:TagResource"; Parameter Store: tagging a
+    # parameter as PutParameter creates it needs ssm:AddTagsToResource) ----
+    "sqs:CreateQueue": ("sqs:CreateQueue", "sqs:TagQueue"),
+    "sns:CreateTopic": ("sns:CreateTopic", "sns:TagResource"),
+    "secretsmanager:CreateSecret": ("secretsmanager:CreateSecret", "secretsmanager:TagResource"),
+    "ssm:PutParameter": ("ssm:PutParameter", "ssm:AddTagsToResource"),
     # ---- Resource Groups Tagging API: its signing name is "tagging", its IAM prefix "tag" ----------------------
     "tagging:GetResources": ("tag:GetResources",),
     # ---- STS: "who am I" needs no permission (sts:GetCallerIdentity cannot be denied) ----------------------

@@ -25,6 +25,7 @@ from tasks.rds import (ClusterParameterGroupHandler, DbClusterHandler, DbInstanc
 from tasks.s3 import BucketHandler
 from tasks.servers import ServerHandler
 from tasks.secrets import SecretHandler
+from tasks.sns import TopicHandler
 from tasks.sqs import QueueHandler
 from tasks.ssm import ParameterHandler
 
@@ -40,7 +41,7 @@ HANDLERS: tuple[Handler, ...] = (
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
-    QueueHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(), FunctionHandler(),
+    QueueHandler(), TopicHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(), FunctionHandler(),
 )
 
 

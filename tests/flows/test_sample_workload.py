@@ -133,7 +133,14 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
     assert ssm.get_parameter(Name="/shop/config/bucket")["Parameter"]["Value"] == replica
     secure = ssm.get_parameter(Name="/shop/config/api-key", WithDecryption=True)["Parameter"]
     assert (secure["Type"], secure["Value"]) == ("SecureString", SECURE_PARAMETER_VALUE)
-    assert not [n for n in report["not_protected"] if n["kind"] in ("sqs", "secretsmanager:secret", "ssm:parameter")]
+    # the topic fans out to the recovered queue
+    sns = boto3.client("sns", region_name=RECOVERY)
+    topic = f"arn:aws:sns:{RECOVERY}:{plan.recovery.account_id}:shop-events"
+    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == (
+        "sqs", f"arn:aws:sqs:{RECOVERY}:{plan.recovery.account_id}:shop-orders")
+    assert not [n for n in report["not_protected"]
+                if n["kind"] in ("sqs", "sns", "secretsmanager:secret", "ssm:parameter")]
     audit = report["audit"]
     assert audit["unreadable"] == [] and audit["audited"] >= 7, audit
     assert audit["references_to_primary"] == 0, audit["findings"]
