@@ -142,7 +142,7 @@ def _not_staged(resource: Resource) -> ResourceResult:
     now = datetime.now(timezone.utc)
     return ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id, name=resource.name,
                           outcome=Outcome.SKIPPED, details={"reason": "created at failover only (not cost-free)"},
-                          started=now, ended=now)
+                          deferred=sorted(resource.endpoints.values()), started=now, ended=now)
 
 
 def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, ResourceResult] | None = None,

@@ -130,18 +130,19 @@ class ApplyContext:
         recovered endpoints of databases, load balancers, queues, ...: `ResourceResult.endpoints`); for core.policy.translate of any document
         a resource carries (a policy, environment variables, option settings). `skip_type`: a type prefix whose
         dependencies keep their names ("iam:" for IAM's own documents)."""
-        renames, endpoints = {}, {}
+        renames, endpoints, deferred = {}, {}, set()
         for key in resource.dependencies:
             dep = self.deps.get(key)
             if not dep or (skip_type and dep.type.startswith(skip_type)):
                 continue
+            deferred.update(dep.deferred)
             if dep.recovered_id and (
                     dep.recovered_id != dep.source_id or self.mode == Mode.FAILBACK):  # failback: kept under its own id
                 renames[dep.source_id] = dep.recovered_id
             endpoints.update({k: v for k, v in dep.endpoints.items() if k != v})
         plan = self.plan
         return Translation(plan.source.account_id, plan.recovery.account_id, plan.source.region,
-                           plan.recovery.region, renames, endpoints)
+                           plan.recovery.region, renames, endpoints, frozenset(deferred))
 
     def tags(self, resource: Resource) -> dict[str, str]:
         """The tags every recovered resource carries: its own (minus aws:*), plus drflow's claim on it."""

@@ -112,6 +112,9 @@ class ResourceResult(BaseModel):
     error: str | None = None
     # source endpoint -> recovered endpoint (Resource.endpoints paired with the handler's Applied.endpoints)
     endpoints: dict[str, str] = Field(default_factory=dict)
+    # a resource not staged (made at failover only): its source endpoints, which its staged dependants keep
+    # tonight without a warning (the failover translates them)
+    deferred: list[str] = Field(default_factory=list)
     started: datetime | None = None
     ended: datetime | None = None
 

@@ -110,6 +110,8 @@ def _regional_hosts(value: str, t: Translation, path: str, warnings: list[str]) 
     def swap(m: re.Match[str]) -> str:
         rest = m["rest"] or ""
         if rest.strip("/") and not rest.startswith("/?"):
+            if any(later.startswith(m.group(0).split("?")[0]) or m.group(0).startswith(later) for later in t.deferred):
+                return m.group(0)  # a resource recovered at failover only: translated then
             warnings.append(f"{path}: kept {m.group(0).split('?')[0]}: a resource on the primary's "
                             f"{m['service']} endpoint that matches no recovered resource")
             return m.group(0)
@@ -129,6 +131,8 @@ def _leftovers(value: str, t: Translation, path: str, warnings: list[str]) -> No
     database or load balancer drflow did not recover), and the source account id in a cross-account plan."""
     if t.source_region != t.recovery_region:
         for host in _primary_host_pattern(t.source_region).findall(value):
+            if any(host in later for later in t.deferred):  # recovered at failover, translated then
+                continue
             if not _regional_host_pattern(t.source_region).fullmatch(host):  # a kept service host warned already
                 warnings.append(f"{path}: kept {host}: names an endpoint in {t.source_region} that matches no "
                                 "recovered resource")

@@ -63,6 +63,16 @@ def test_json_in_a_string_is_translated_as_a_document():
     assert done.warnings == []
 
 
+def test_a_night_keeps_what_the_failover_will_translate_without_a_warning():
+    """Staging: the database is made at failover only, so tonight its address is kept; warning of it every night
+    would bury the one reference that is really lost."""
+    other = "db.other.us-east-1.rds.amazonaws.com"
+    night = Translation(SRC, SRC, "us-east-1", "us-west-2", deferred=frozenset({DB}))
+    done = translate({"URL": f"jdbc:postgresql://{DB}:5432/app", "OTHER": other}, night)
+    assert done.document == {"URL": f"jdbc:postgresql://{DB}:5432/app", "OTHER": other}
+    assert len(done.warnings) == 1 and other in done.warnings[0]  # what no failover translates is still warned
+
+
 def test_a_warning_never_shows_the_whole_value():
     value = "password=hunter2-Secret host=db.other.us-east-1.rds.amazonaws.com"
     warnings = translate({"Env": value}, T).warnings
