@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
+from core.capabilities import Audited, ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
 from core.failback import COMPUTE_LEFT
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
 from core.models import Mode, Phase, Resource, resource_key
@@ -177,7 +177,7 @@ class ApplicationHandler(ClaimsArnKinds, Preflight):
                                 **({"bundles_pruned": len(pruned)} if pruned else {})})
 
 
-class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
+class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack, Audited):
     type: ClassVar[str] = ENVIRONMENT
     phase: ClassVar[Phase] = Phase.COMPUTE
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticbeanstalk:environment",)
@@ -324,6 +324,20 @@ class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack):
                                                  WaiterConfig={"Delay": 20, "MaxAttempts": 90})
         return Applied(env["EnvironmentId"], created=created,
                        warnings=warnings, details={"cname": env.get("CNAME"), "name": env["EnvironmentName"]})
+
+    def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
+        """The recovered environment's option settings as Beanstalk answers them now (environment variables
+        included: core.audit reports a finding's path and token, never the value it scanned)."""
+        eb = ctx.recovery.client("elasticbeanstalk")
+        envs = eb.describe_environments(EnvironmentIds=[recovered_id], IncludeDeleted=False)["Environments"]
+        if not envs:
+            return {}
+        [settings] = eb.describe_configuration_settings(ApplicationName=envs[0]["ApplicationName"],
+                                                        EnvironmentName=envs[0]["EnvironmentName"])[
+            "ConfigurationSettings"]
+        return {"OptionSettings": {f"{o['Namespace']} {o['OptionName']}": o["Value"]
+                                   for o in settings.get("OptionSettings", [])
+                                   if o.get("Value") not in (None, "") and o["Namespace"] not in SKIPPED_NAMESPACES}}
 
     def cleanup(self, ctx: CleanupContext) -> list[str]:
         """Terminate the drills' environments (with their instances and load balancers), and wait until they are:

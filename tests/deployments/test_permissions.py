@@ -99,6 +99,7 @@ NOT_REACHED = {
         "elasticbeanstalk:ListTagsForResource", "elasticbeanstalk:AddTags", "elasticbeanstalk:CheckDNSAvailability",
         "elasticbeanstalk:CreateApplication", "elasticbeanstalk:CreateApplicationVersion",
         "elasticbeanstalk:CreateEnvironment", "elasticbeanstalk:TerminateEnvironment",
+        "elasticbeanstalk:DescribeConfigurationSettings",  # the audit's read-back of a recovered environment
         # tasks/awslambda: drift repair of a recovered function's configuration or alias
         "lambda:UpdateFunctionConfiguration", "lambda:UpdateAlias",
         # tasks/sqs.py: a recovered queue whose attributes drifted (or lost a policy the source dropped)

@@ -11,6 +11,7 @@ directly, with the contexts the engine would give them.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timezone
 
 import boto3
@@ -18,6 +19,7 @@ import pytest
 from botocore.stub import Stubber
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
+from core.audit import scan
 from core.aws import AwsAccess
 from core.coverage import arn_kind
 from core.ec2_index import OwnedIndex
@@ -331,3 +333,26 @@ def test_moto_serves_the_application_reads_the_handlers_make(world):
     boto3.client("elasticbeanstalk", region_name=RECOVERY).create_application(ApplicationName=APP)
     assert ApplicationHandler().find(app, ctx) == APP
     assert EnvironmentHandler().cleanup(CleanupContext(plan=plan, recovery=ctx.recovery)) == []
+
+
+def test_the_audit_reads_back_the_recovered_environments_settings(world):
+    """What `drflow audit` scans: the settings as the recovered environment answers them, the primary's host in a
+    variable included (kept, since drflow did not recover it), Beanstalk's own stack inputs left out."""
+    plan = world["plan"]
+    ctx = context(plan, "recover", {})
+    partner = f"partner.{SOURCE}.elb.amazonaws.com"
+    with Stubber(ctx.recovery.client("elasticbeanstalk")) as eb:
+        eb.add_response("describe_environments", {"Environments": [
+            {"EnvironmentId": "e-recovered01", "EnvironmentName": ENV, "ApplicationName": APP}]},
+            {"EnvironmentIds": ["e-recovered01"], "IncludeDeleted": False})
+        eb.add_response("describe_configuration_settings", {"ConfigurationSettings": [{"OptionSettings": [
+            {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "PARTNER", "Value": partner},
+            {"Namespace": "aws:cloudformation:template:parameter", "OptionName": "EnvironmentVariables",
+             "Value": f"PARTNER={partner}"},
+            {"Namespace": "aws:ec2:vpc", "OptionName": "ELBScheme", "Value": ""}]}]},
+            {"ApplicationName": APP, "EnvironmentName": ENV})
+        read = EnvironmentHandler().read_back(None, "e-recovered01", ctx)
+        eb.assert_no_pending_responses()
+    assert read == {"OptionSettings": {"aws:elasticbeanstalk:application:environment PARTNER": partner}}
+    [(path, token, _)] = scan(read, [(re.compile(re.escape(SOURCE)), "the primary region")])
+    assert path.endswith("PARTNER") and token == SOURCE
