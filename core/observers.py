@@ -55,9 +55,16 @@ def finished(phase: str, failed: bool = False) -> None:
     _tell("finished", phase, failed)
 
 
+def note(phase: str, text: str) -> None:
+    """Why `phase` is slow right now, for the watcher ("waiting for DRS capacity ..."): shown beside its row until
+    its next resource ends. Optional for an observer (one without `note` does not hear it). Never a secret: the
+    text is the caller's own words about the run."""
+    _tell("note", phase, text)
+
+
 def _tell(event: str, *args: object) -> None:
     with _lock:
-        current = list(_observers)
+        current = [o for o in _observers if hasattr(o, event)]
     for observer in current:
         try:
             getattr(observer, event)(*args)

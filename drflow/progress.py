@@ -50,7 +50,8 @@ class PhaseDisplay(Progress):
         self._events = threading.RLock()
         super().__init__(SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description:<18}"),
                          BarColumn(bar_width=32, complete_style="cyan"), MofNCompleteColumn(),
-                         TextColumn("{task.fields[failed]:<10}"), TimeElapsedColumn(), console=console,
+                         TextColumn("{task.fields[failed]:<10}"), TimeElapsedColumn(),
+                         TextColumn("[yellow]{task.fields[note]}[/]"), console=console,
                          refresh_per_second=8, redirect_stdout=False)  # stdout is the report's alone
 
     # -- core.observers.RunObserver --------------------------------------------------------------------------
@@ -58,7 +59,7 @@ class PhaseDisplay(Progress):
         with self._events:
             row = self._rows.get(phase)
             if row is None:
-                self._rows[phase] = self.add_task(phase.replace("_", " "), total=total, failed="")
+                self._rows[phase] = self.add_task(phase.replace("_", " "), total=total, failed="", note="")
                 self._failed[phase] = 0
             else:  # announced again (failback): more of it to come, its clock goes on
                 task = self._tasks[row]
@@ -70,8 +71,15 @@ class PhaseDisplay(Progress):
             if phase not in self._rows:  # an end never announced: count it all the same
                 self.planned(phase, 1)
             self._failed[phase] += failed
-            self.update(self._rows[phase], advance=1,
+            self.update(self._rows[phase], advance=1, note="",
                         failed=f"[red]{self._failed[phase]} failed[/]" if self._failed[phase] else "")
+
+    def note(self, phase: str, text: str) -> None:
+        """Why the phase waits (core.observers.note), beside its row until its next resource ends."""
+        with self._events:
+            if phase not in self._rows:
+                self.planned(phase, 0)
+            self.update(self._rows[phase], note=text.replace("[", r"\["))  # the text is not rich markup
 
     # -- rendering --------------------------------------------------------------------------------------------
     def header(self) -> Text:

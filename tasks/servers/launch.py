@@ -31,9 +31,10 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.exceptions import MissingContextError, ObjectNotFound
 from prefect.concurrency.sync import concurrency
 
+from core import observers
 from core.aws import error_code, paginate
 from core.handler import ApplyContext
-from core.models import Mode
+from core.models import Mode, Phase
 from core.ownership import TAG_DRILL, of_plan
 
 MAX_SERVERS_PER_JOB = 100
@@ -195,6 +196,7 @@ class LaunchBatcher:
                             self._waits.setdefault(request.server_id, []).append(reason)
                     for request in chunk:
                         (request.logger or logging.getLogger(__name__)).warning("%s: %s", request.server_id, reason)
+                    observers.note(str(Phase.SERVERS), f"{len(chunk)} server(s) {reason}")  # the terminal shows why
             time.sleep(next(delays))
 
     def _watch(self, job_id: str, waiting: dict[str, _Request]) -> None:

@@ -83,6 +83,24 @@ def test_the_display_shows_each_phase_done_failed_and_total_and_the_current_phas
     assert len(lines) == 4, lines  # the last frame only: every earlier one was erased
 
 
+def test_a_phase_that_waits_says_why_until_its_next_resource_ends():
+    console, out = terminal()
+    display = PhaseDisplay(console, "failover of plan shop")
+    with display.showing():
+        observers.planned("servers", 2)
+        observers.note("servers", "2 server(s) waiting for DRS capacity: [quota L-1234]")
+        assert "waiting for DRS capacity: [quota L-1234]" in row(screen(_frame(display)), "servers")
+        observers.finished("servers")
+        assert "waiting" not in row(screen(_frame(display)), "servers")
+
+
+def _frame(display: PhaseDisplay) -> str:
+    """What the display draws now, on a console of its own (the live one redraws on its own clock)."""
+    frame = io.StringIO()
+    Console(file=frame, width=160, force_terminal=False, color_system=None).print(*display.get_renderables())
+    return frame.getvalue()
+
+
 def test_an_observer_that_raises_is_dropped_and_the_run_goes_on():
     class Broken:
         def planned(self, phase, total):

@@ -12,10 +12,11 @@ from typing import Any
 import boto3
 
 from conftest import ACCOUNT, RECOVERY, SOURCE
+from core import observers
 from core.aws import CallStats, Side, new_session
 from core.ec2_index import OwnedIndex
 from core.handler import ApplyContext
-from core.models import Mode, Outcome, Resource, ResourceResult
+from core.models import Mode, Outcome, Phase, Resource, ResourceResult
 from core.netmap import NetworkMapper
 from core.plan import Plan
 from drflow.sandbox.drs import FakeClock, drs_backend
@@ -119,21 +120,31 @@ def test_a_launch_refused_for_capacity_that_other_jobs_hold_waits_for_it(servers
         except Exception as exc:  # noqa: BLE001 - the test asserts on it
             result["error"] = exc
 
-    thread = threading.Thread(target=launch)
-    thread.start()
-    refused = lambda: len([c for c in sandbox.calls if c.operation == "StartRecovery"])  # noqa: E731
-    deadline = time.monotonic() + 20
-    while thread.is_alive() and refused() < 3 and time.monotonic() < deadline:  # the outside job, 2 refused
-        time.sleep(0.05)
-    assert "error" not in result, result
-    assert thread.is_alive() and [j["jobID"] for j in drs().describe_jobs(filters={})["items"]] == [outside["jobID"]]
-    clock.advance(600)  # the outside job ends: capacity is free
-    thread.join(30)
-    assert result.get("status", {}).get("launchStatus") == "LAUNCHED", result
-    jobs = {j["jobID"]: j for j in drs().describe_jobs(filters={})["items"]}
-    assert jobs[result["job"]]["creationDateTime"] >= jobs[outside["jobID"]]["endDateTime"]
+    class Watching:  # the terminal display, as far as the reason goes (drflow/progress.py PhaseDisplay.note)
+        def __init__(self) -> None:
+            self.notes: list[tuple[str, str]] = []
+
+        def note(self, phase: str, text: str) -> None:
+            self.notes.append((phase, text))
+
+    watcher = Watching()
+    with observers.observing(watcher):
+        thread = threading.Thread(target=launch)
+        thread.start()
+        refused = lambda: len([c for c in sandbox.calls if c.operation == "StartRecovery"])  # noqa: E731
+        deadline = time.monotonic() + 20
+        while thread.is_alive() and refused() < 3 and time.monotonic() < deadline:  # the outside job, 2 refused
+            time.sleep(0.05)
+        assert "error" not in result, result
+        assert thread.is_alive() and [j["jobID"] for j in drs().describe_jobs(filters={})["items"]] == [outside["jobID"]]
+        clock.advance(600)  # the outside job ends: capacity is free
+        thread.join(30)
+        assert result.get("status", {}).get("launchStatus") == "LAUNCHED", result
+        jobs = {j["jobID"]: j for j in drs().describe_jobs(filters={})["items"]}
+        assert jobs[result["job"]]["creationDateTime"] >= jobs[outside["jobID"]]["endDateTime"]
     (why,) = batcher.capacity_waits(web)
     assert "concurrent-jobs-in-progress" in why and "1 jobs are already in progress" in why
+    assert watcher.notes == [(str(Phase.SERVERS), f"1 server(s) {why}")]  # once per distinct refusal
 
 
 def staged_deps(resource: Resource) -> dict[str, ResourceResult]:
