@@ -113,13 +113,24 @@ def created_key(ctx: ApplyContext, key: dict[str, Any] | None) -> str | None:
         return None
 
 
-def key_problems(plan: Plan, key: dict[str, Any] | None, what: str) -> list[tuple[str, str]]:
-    """Why `what` (encrypted with `key`) cannot be copied to the recovery side, if it cannot."""
+def key_problems(plan: Plan, key: dict[str, Any] | None, what: str, shared: bool = False) -> list[tuple[str, str]]:
+    """Why `what` (encrypted with `key`) cannot be copied to the recovery side, if it cannot.
+
+    `shared`: the copy is made by sharing it with the recovery account (a database snapshot, an AMI and its
+    snapshots), which AWS refuses for anything encrypted with an AWS managed key, whatever the plan maps that key
+    to: the mapping names the key of the recovery account's copy, made after the share (RDS User Guide, "Sharing a
+    DB snapshot": "You can't share a snapshot that has been encrypted using the default AWS KMS key"; EC2 User
+    Guide, "Share an Amazon EBS snapshot": snapshots "encrypted with your default AWS managed key can't be
+    shared")."""
     if key is None or key.get("denied"):
         return []  # a key drflow may not read fails the resources it encrypts alone, at apply (recovery_key)
     target = mapping(plan, key)
     label = key["aliases"][0] if key["aliases"] else key["arn"]
     if key["aws_managed"]:
+        if plan.cross_account and shared:
+            return [("kms_key_map", f"{what} is encrypted with the AWS managed key {label}: AWS does not let it be "
+                                    f"shared with account {plan.recovery.account_id}, whatever kms_key_map maps it "
+                                    "to; re-encrypt it with a customer managed key")]
         if plan.cross_account and target is None:
             return [("kms_key_map", f"{what} is encrypted with the AWS managed key {label}, which cannot be shared "
                                     f"with account {plan.recovery.account_id}; re-encrypt it with a customer key")]

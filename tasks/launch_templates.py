@@ -218,7 +218,7 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner, Audited):
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         problems = [(f"launch_templates.{r.name}", message) for r in resources
                     for key in r.config["kms_keys"].values()
-                    for _, message in key_problems(ctx.plan, key, f"launch template {r.name}")]
+                    for _, message in key_problems(ctx.plan, key, f"launch template {r.name}", shared=True)]
         if ctx.staging:
             return problems
         return problems + [(f"launch_templates.{r.name}", f"no copy of {image} in {ctx.recovery.region} (the nightly "

@@ -22,6 +22,9 @@ the sandbox only.
   lets only its own account use it (kms:CallerAccount, drflow/sandbox/moto_kms.py), and the RDS User Guide,
   "Sharing a DB snapshot": "You can't share a snapshot that has been encrypted using the default AWS KMS key of the
   AWS account that shared the snapshot". moto resolves a key ARN of any account.
+- Sharing a DB (cluster) snapshot encrypted with the AWS managed key (ModifyDB[Cluster]SnapshotAttribute adding
+  another account to `restore`) is refused, as AWS refuses it (see `_refuse_sharing_under_aws_managed_key`); moto
+  shares it.
 - CopyDBClusterSnapshot of an encrypted snapshot shared from another account, or from another Region, without
   KmsKeyId is refused; moto copies it under the source's key, which the copying account or Region cannot use.
   botocore's rds model (CopyDBClusterSnapshotMessage, KmsKeyId): "If you copy an encrypted DB cluster snapshot that
@@ -41,7 +44,8 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.kms.models import kms_backends
 from moto.rds.exceptions import (DBClusterParameterGroupNotFoundError, DBParameterGroupNotFoundError,
-                                 InvalidParameterCombination, KMSKeyNotAccessibleFault, OptionGroupNotFoundFaultError)
+                                 InvalidParameterCombination, InvalidParameterValue, KMSKeyNotAccessibleFault,
+                                 OptionGroupNotFoundFaultError)
 from moto.rds.models import RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
@@ -149,7 +153,49 @@ def _copy_db_cluster_snapshot(self: RDSBackend, source_db_cluster_snapshot_ident
                                          **kwargs)
 
 
+def _refuse_sharing_under_aws_managed_key(self: RDSBackend, snapshot: Any, attribute_name: str,
+                                         values_to_add: list[str] | None, what: str) -> None:
+    """RDS User Guide, "Sharing a DB snapshot": "You can't share a snapshot that has been encrypted using the
+    default AWS KMS key of the AWS account that shared the snapshot" (the same for DB cluster snapshots, Aurora
+    User Guide, "Sharing a DB cluster snapshot"). moto shares it. The error's code is not documented for
+    ModifyDBSnapshotAttribute; InvalidParameterValue is RDS's for a value the call cannot take."""
+    others = [v for v in values_to_add or [] if v != self.account_id]
+    key_arn = getattr(snapshot, "kms_key_id", None)
+    if attribute_name != "restore" or not others or not key_arn or ":key/" not in str(key_arn):
+        return
+    parts = str(key_arn).split(":")
+    key = kms_backends[parts[4]][parts[3]].keys.get(str(key_arn).rsplit("/", 1)[-1])
+    if key is not None and is_aws_managed(key):
+        raise InvalidParameterValue(f"The {what} is encrypted with the AWS managed key {key_arn}, which cannot be "
+                                    f"shared with {', '.join(others)}: copy it with a customer managed key first")
+
+
+_own_modify_db_snapshot_attribute = RDSBackend.modify_db_snapshot_attribute
+_own_modify_db_cluster_snapshot_attribute = RDSBackend.modify_db_cluster_snapshot_attribute
+
+
+def _modify_db_snapshot_attribute(self: RDSBackend, db_snapshot_identifier: str, attribute_name: str,
+                                  values_to_add: list[str] | None = None,
+                                  values_to_remove: list[str] | None = None) -> Any:
+    [snapshot] = self.describe_db_snapshots(db_instance_identifier=None, db_snapshot_identifier=db_snapshot_identifier)
+    _refuse_sharing_under_aws_managed_key(self, snapshot, attribute_name, values_to_add, "DB snapshot")
+    return _own_modify_db_snapshot_attribute(self, db_snapshot_identifier, attribute_name, values_to_add,
+                                             values_to_remove)
+
+
+def _modify_db_cluster_snapshot_attribute(self: RDSBackend, db_cluster_snapshot_identifier: str,
+                                          attribute_name: str, values_to_add: list[str] | None = None,
+                                          values_to_remove: list[str] | None = None) -> Any:
+    [snapshot] = self.describe_db_cluster_snapshots(db_cluster_identifier=None,
+                                                    db_snapshot_identifier=db_cluster_snapshot_identifier)
+    _refuse_sharing_under_aws_managed_key(self, snapshot, attribute_name, values_to_add, "DB cluster snapshot")
+    return _own_modify_db_cluster_snapshot_attribute(self, db_cluster_snapshot_identifier, attribute_name,
+                                                     values_to_add, values_to_remove)
+
+
 def install() -> None:
+    RDSBackend.modify_db_snapshot_attribute = _modify_db_snapshot_attribute
+    RDSBackend.modify_db_cluster_snapshot_attribute = _modify_db_cluster_snapshot_attribute
     RDSBackend.copy_db_cluster_snapshot = _copy_db_cluster_snapshot
     RDSBackend._validate_kms_key = _validate_kms_key
     RDSBackend.create_db_instance = _create_db_instance

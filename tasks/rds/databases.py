@@ -114,7 +114,7 @@ class _Database:
         problems: list[tuple[str, str]] = []
         for resource in resources:
             what = f"{self.what} {resource.source_id}"
-            problems += key_problems(ctx.plan, resource.config.get("kms_key"), what)
+            problems += key_problems(ctx.plan, resource.config.get("kms_key"), what, shared=True)
             if ctx.staging:
                 continue
             problem = copy_problem(resource, ctx, self.api)
@@ -182,7 +182,7 @@ class _Database:
         key = keys.describe(item.get("KmsKeyId") or "alias/aws/rds") if item.get("StorageEncrypted") else None
         tags = tags_of({"Tags": item.get("TagList")})
         if _in_scope(plan, self.type, tags):
-            problems += key_problems(plan, key, f"{self.what} {item[f'{self.noun}Identifier']}")
+            problems += key_problems(plan, key, f"{self.what} {item[f'{self.noun}Identifier']}", shared=True)
         config = {"engine": item["Engine"], "engine_version": item.get("EngineVersion"),
                   "subnet_group": _group_key(SUBNET_GROUP, subnet_group) if subnet_group else None,
                   "security_groups": groups, "kms_key": key,

@@ -132,3 +132,15 @@ def test_an_unmapped_customer_key_is_named_and_a_managed_key_maps_itself_in_one_
                                 "role_arn": "arn:aws:iam::222222222222:role/dr"})
     [(_, message)] = key_problems(other, MANAGED, "orders")
     assert "cannot be shared" in message
+
+
+def test_what_is_shared_across_accounts_under_an_aws_managed_key_is_refused_even_when_mapped():
+    """A snapshot or AMI reaches the recovery account by being shared, which AWS refuses under an AWS managed key
+    (the sandbox refuses it too: drflow/sandbox/moto_rds.py); a mapping names the copy's key, after the share."""
+    mapped = make_plan(recovery={"account_id": "222222222222", "region": RECOVERY,
+                                 "role_arn": "arn:aws:iam::222222222222:role/dr"},
+                       kms_key_map={"alias/aws/rds": "create"})
+    assert key_problems(mapped, MANAGED, "orders") == []  # copied by other means (a replica, a value): fine
+    [(field, message)] = key_problems(mapped, MANAGED, "rds:db-instance orders", shared=True)
+    assert field == "kms_key_map" and "alias/aws/rds" in message and "customer managed key" in message
+    assert key_problems(make_plan(), MANAGED, "orders", shared=True) == []  # one account: nothing is shared

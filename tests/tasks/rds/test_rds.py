@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.plan import PlanError
@@ -437,7 +438,6 @@ def test_an_aurora_snapshot_is_copied_across_accounts_and_regions_in_one_step(db
     different Amazon Web Services Region") allow what drflow does: share in the source account, then one copy by the
     recovery account into the recovery region. Pinned against what the sandbox, as AWS, still refuses: a snapshot
     not shared with the copying account, and an encrypted one copied without KmsKeyId."""
-    from botocore.exceptions import ClientError
 
     from core.aws import AwsAccess
     from core.engine import RunSpec
@@ -480,3 +480,26 @@ def test_an_aurora_snapshot_is_copied_across_accounts_and_regions_in_one_step(db
     assert "KmsKeyId" in keyless.value.response["Error"]["Message"]
     assert [s["DBClusterSnapshotIdentifier"] for s in recovery_rds.describe_db_cluster_snapshots()[
         "DBClusterSnapshots"] if s["SnapshotType"] == "manual"] == [snap["copy"]]
+
+
+def test_the_sandbox_refuses_to_share_a_snapshot_under_the_aws_managed_key(shop, sandbox):
+    """As AWS does (RDS User Guide, "Sharing a DB snapshot"): the share that a cross-account night would make of a
+    database encrypted by default is refused; the same snapshot under a customer key is shared."""
+    source = rds(SOURCE)
+    source.create_db_instance(DBInstanceIdentifier="orders-db", Engine="postgres", DBInstanceClass="db.t3.micro",
+                              AllocatedStorage=20, MasterUsername="orders", MasterUserPassword="sandbox-only-password",
+                              StorageEncrypted=True)
+    source.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="orders-manual")
+    with pytest.raises(ClientError) as refused:
+        source.modify_db_snapshot_attribute(DBSnapshotIdentifier="orders-manual", AttributeName="restore",
+                                            ValuesToAdd=["222222222222"])
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "AWS managed key" in refused.value.response["Error"]["Message"]
+    attrs = source.describe_db_snapshot_attributes(DBSnapshotIdentifier="orders-manual")
+    assert all(a["AttributeValues"] == [] for a in attrs["DBSnapshotAttributesResult"]["DBSnapshotAttributes"]
+               if a["AttributeName"] == "restore")
+    key = boto3.client("kms", region_name=SOURCE).create_key()["KeyMetadata"]["Arn"]
+    source.copy_db_snapshot(SourceDBSnapshotIdentifier="orders-manual", TargetDBSnapshotIdentifier="orders-cmk",
+                            KmsKeyId=key)
+    source.modify_db_snapshot_attribute(DBSnapshotIdentifier="orders-cmk", AttributeName="restore",
+                                        ValuesToAdd=["222222222222"])
