@@ -137,6 +137,10 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "sns:CreateTopic": ("sns:CreateTopic", "sns:TagResource"),
     "secretsmanager:CreateSecret": ("secretsmanager:CreateSecret", "secretsmanager:TagResource"),
     "ssm:PutParameter": ("ssm:PutParameter", "ssm:AddTagsToResource"),
+    # the Tags of PutRule and CreateEventBus: granted as events:TagResource too, the tag-on-create rule of the
+    # services above (the Service Authorization Reference lists aws:RequestTag/aws:TagKeys on both actions)
+    "events:PutRule": ("events:PutRule", "events:TagResource"),
+    "events:CreateEventBus": ("events:CreateEventBus", "events:TagResource"),
     # ---- Resource Groups Tagging API: its signing name is "tagging", its IAM prefix "tag" ----------------------
     "tagging:GetResources": ("tag:GetResources",),
     # ---- STS: "who am I" needs no permission (sts:GetCallerIdentity cannot be denied) ----------------------

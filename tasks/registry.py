@@ -12,6 +12,7 @@ from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
 from tasks.ecr import RepositoryHandler
 from tasks.ecs import EcsClusterHandler, EcsServiceHandler, TaskDefinitionHandler
 from tasks.efs import FileSystemHandler
+from tasks.events import EventBusHandler, RuleHandler
 from tasks.iam import InstanceProfileHandler, PolicyHandler, RoleHandler
 from tasks.kms import KeyHandler
 from tasks.launch_templates import LaunchTemplateHandler
@@ -42,6 +43,7 @@ HANDLERS: tuple[Handler, ...] = (
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
     QueueHandler(), TopicHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(), FunctionHandler(),
+    EventBusHandler(), RuleHandler(),
 )
 
 

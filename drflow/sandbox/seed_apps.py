@@ -23,6 +23,7 @@ SECURE_PARAMETER_VALUE = "ssm-Secure-shop-value-4412"
 PARAMETERS = {"bucket": "/shop/config/bucket", "queue-url": "/shop/config/queue-url",
               "api-key": "/shop/config/api-key"}
 RULE = "shop-nightly"
+BUS, ORDER_RULE = "shop-orders", "shop-order-placed"
 CART_ROWS = [{"cart_id": {"S": f"cart-{i}"}, "customer": {"S": f"customer-{i % 3}"}, "items": {"N": str(i)}}
              for i in range(6)]
 
@@ -84,7 +85,8 @@ def seed_apps(session: boto3.Session, region: str, ids: dict[str, Any]) -> dict[
 
 
 def seed_schedule(session: boto3.Session, region: str, ids: dict[str, Any]) -> dict[str, str]:
-    """The nightly rule on the default bus, invoking the shop's function (ids["lambda-function-arn"])."""
+    """The nightly rule on the default bus, and the shop's own order bus with its rule, both invoking the shop's
+    function (ids["lambda-function-arn"])."""
     events = session.client("events", region_name=region)
     rule = events.put_rule(Name=RULE, ScheduleExpression="cron(0 3 * * ? *)", State="ENABLED",
                            Description="nightly thumbnails sweep", Tags=_tag_list())["RuleArn"]
@@ -93,4 +95,17 @@ def seed_schedule(session: boto3.Session, region: str, ids: dict[str, Any]) -> d
     session.client("lambda", region_name=region).add_permission(
         FunctionName=ids["lambda-function-arn"], StatementId="shop-nightly", Action="lambda:InvokeFunction",
         Principal="events.amazonaws.com", SourceArn=rule)
-    return {"rule-arn": rule}
+    # the shop's own bus: the storefront puts an event per order placed, a rule sends them to the function
+    bus = events.create_event_bus(Name=BUS, Description="the shop's order events", Tags=_tag_list())["EventBusArn"]
+    events.put_permission(EventBusName=BUS, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "shop-account-puts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{bus.split(':')[4]}:root"},
+        "Action": "events:PutEvents", "Resource": bus}]}))
+    placed = events.put_rule(Name=ORDER_RULE, EventBusName=BUS, State="ENABLED", Tags=_tag_list(),
+                             EventPattern=json.dumps({"source": ["shop.storefront"], "detail-type": ["OrderPlaced"]}),
+                             )["RuleArn"]
+    events.put_targets(Rule=ORDER_RULE, EventBusName=BUS, Targets=[{"Id": "thumbnails",
+                                                                    "Arn": ids["lambda-function-arn"]}])
+    session.client("lambda", region_name=region).add_permission(
+        FunctionName=ids["lambda-function-arn"], StatementId="shop-order-placed", Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com", SourceArn=placed)
+    return {"rule-arn": rule, "bus-arn": bus, "order-rule-arn": placed}

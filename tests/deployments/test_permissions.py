@@ -110,9 +110,8 @@ NOT_REACHED = {
         # service calls KMS on the caller's behalf (moto never does)
         "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy", "secretsmanager:UpdateSecret",
         "secretsmanager:RotateSecret", "lambda:InvokeFunction", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
-        # tasks/sns.py: a recovered topic or subscription whose attributes drifted; a subscription to a function,
-        # which the topic may invoke (core/invoke_grants.py; the shop's topic feeds a queue only)
-        "sns:SetTopicAttributes", "sns:SetSubscriptionAttributes", "lambda:AddPermission", "lambda:GetPolicy",
+        # tasks/sns.py: a recovered topic or subscription whose attributes drifted
+        "sns:SetTopicAttributes", "sns:SetSubscriptionAttributes",
         # tasks/autoscaling.py: a resumed failover puts a drifted group right
         "autoscaling:UpdateAutoScalingGroup",
         # tasks/iam/roles.py: CreateRole with a permissions boundary needs it too (the mapping goes by operation, and

@@ -139,8 +139,19 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
     [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert (subscription["Protocol"], subscription["Endpoint"]) == (
         "sqs", f"arn:aws:sqs:{RECOVERY}:{plan.recovery.account_id}:shop-orders")
+    # the nightly schedule and the order bus's rule target the recovered function, which lets them invoke it
+    events = boto3.client("events", region_name=RECOVERY)
+    fn_arn = function["Configuration"]["FunctionArn"]
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule="shop-nightly")["Targets"]] == [fn_arn]
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule="shop-order-placed", EventBusName="shop-orders")[
+        "Targets"]] == [fn_arn]
+    invokers = {s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in json.loads(boto3.client(
+        "lambda", region_name=RECOVERY).get_policy(FunctionName=fn_arn)["Policy"])["Statement"]}
+    assert invokers >= {events.describe_rule(Name="shop-nightly")["Arn"],
+                        events.describe_rule(Name="shop-order-placed", EventBusName="shop-orders")["Arn"]}
     assert not [n for n in report["not_protected"]
-                if n["kind"] in ("sqs", "sns", "secretsmanager:secret", "ssm:parameter")]
+                if n["kind"] in ("sqs", "sns", "events:rule", "events:event-bus", "secretsmanager:secret",
+                                 "ssm:parameter")]
     audit = report["audit"]
     assert audit["unreadable"] == [] and audit["audited"] >= 7, audit
     assert audit["references_to_primary"] == 0, audit["findings"]
