@@ -36,6 +36,7 @@ from drflow.sandbox.moto_ec2 import install as install_moto_ec2, set_clock as se
 from drflow.sandbox.moto_ecs import install as install_moto_ecs  # noqa: E402
 from drflow.sandbox.launch_templates import install as install_launch_templates  # noqa: E402
 from drflow.sandbox.moto_kms import install as install_moto_kms  # noqa: E402
+from drflow.sandbox.moto_events import install as install_moto_events  # noqa: E402
 from drflow.sandbox.moto_sns import install as install_moto_sns  # noqa: E402
 from drflow.sandbox.moto_sqs import install as install_moto_sqs  # noqa: E402
 from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
@@ -198,6 +199,7 @@ class Sandbox:
         install_s3_replication()  # moto's GetBucketReplication answers with what was stored (see that module)
         install_moto_kms()  # moto's KMS makes AWS managed keys look AWS managed (see that module)
         install_moto_sqs()  # moto's SQS answers queue URLs as AWS does, with the region in them (see that module)
+        install_moto_events()  # moto's EventBridge ignores an update's tags, keeps a bus with rules (see that module)
         install_moto_sns()  # moto's SNS leaves email and HTTP subscriptions pending, as AWS does (see that module)
         install_moto_rds()  # moto's RDS answers like AWS where drflow needs it (see that module)
         install_moto_ec2()  # moto's EC2 copies AMIs shared with the caller, as AWS does (see that module)

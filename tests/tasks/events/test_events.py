@@ -11,6 +11,8 @@ import json
 import zipfile
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT, RECOVERY, SOURCE, make_plan
 from core.aws import AwsAccess
@@ -179,3 +181,23 @@ def test_a_custom_bus_and_its_rule_land_in_the_recovery_account(sandbox):
     assert boto3.client("events", region_name=RECOVERY).list_event_buses()["EventBuses"] == [
         b for b in boto3.client("events", region_name=RECOVERY).list_event_buses()["EventBuses"]
         if b["Name"] == "default"]  # nothing made in the source account
+
+
+def test_the_sandbox_refuses_what_aws_refuses(sandbox):
+    """drflow/sandbox/moto_events.py (from the events branch): moto is kinder than the API reference here."""
+    events = boto3.client("events", region_name=SOURCE)
+    events.create_event_bus(Name="orders-bus")
+    events.put_rule(Name="placed", EventBusName="orders-bus", EventPattern=json.dumps({"source": ["shop"]}))
+    events.put_targets(Rule="placed", EventBusName="orders-bus", Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:{SOURCE}:{ACCOUNT}:q"}])
+    with pytest.raises(ClientError):  # DeleteRule: "Before you can delete the rule, you must remove all targets"
+        events.delete_rule(Name="placed", EventBusName="orders-bus")
+    events.remove_targets(Rule="placed", EventBusName="orders-bus", Ids=["q"])
+    with pytest.raises(ClientError, match="rules"):  # DeleteEventBus: "All rules ... need to be deleted"
+        events.delete_event_bus(Name="orders-bus")
+    # PutRule: "If you are updating an existing rule, any tags you specify in the PutRule operation are ignored"
+    arn = events.put_rule(Name="placed", EventBusName="orders-bus", EventPattern=json.dumps({"source": ["shop"]}),
+                          Tags=[{"Key": "drflow:plan", "Value": "shop"}])["RuleArn"]
+    assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+    events.delete_rule(Name="placed", EventBusName="orders-bus")
+    events.delete_event_bus(Name="orders-bus")
+    assert [b["Name"] for b in events.list_event_buses()["EventBuses"]] == ["default"]
