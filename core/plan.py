@@ -257,6 +257,34 @@ class Buckets(_Model):
         return v
 
 
+TABLE_DATA_MODES = ("replica", "export")
+TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")  # DynamoDB CreateTable: TableName, 3-255 of [a-zA-Z0-9_.-]
+
+
+class Tables(_Model):
+    """DynamoDB: how each table's rows reach the recovery region. `replica`: a global-table replica there, kept
+    current by DynamoDB (same account only: a global table's replicas live in one account); `export`: a nightly
+    export to the vault, imported into a new table at failover (needs point-in-time recovery on the table).
+    `data` by table name; `default` for the others: `auto` is `replica` in a same-account plan, `export` in a
+    cross-account one."""
+
+    data: dict[str, Literal["replica", "export", "auto"]] = Field(default_factory=dict)
+    default: Literal["replica", "export", "auto"] = "auto"
+
+    @field_validator("data")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not TABLE_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not a DynamoDB table name (3-255 of letters, digits, _ . -)")
+        return v
+
+    def mode_for(self, table: str, cross_account: bool) -> str:
+        """`replica` or `export` for one table of a plan."""
+        mode = self.data.get(table, self.default)
+        return mode if mode != "auto" else ("export" if cross_account else "replica")
+
+
 class AuditAllow(_Model):
     """A reference to the primary that the recovered workload keeps on purpose (a partner's endpoint in the source
     region, a log archive that stays there): the reference audit lists it as allowed instead of failing on it.
@@ -292,6 +320,7 @@ class Plan(_Model):
     rpo_minutes: StrictInt = Field(1440, ge=1, le=MAX_RPO_MINUTES)  # strict: YAML reads `yes`/`true` as a bool
     databases: Databases = Field(default_factory=Databases)
     buckets: Buckets = Field(default_factory=Buckets)
+    tables: Tables = Field(default_factory=Tables)
     audit: Audit = Field(default_factory=Audit)
 
     @field_validator("name")
@@ -328,6 +357,7 @@ class Plan(_Model):
                                  f"{self.recovery.region}"))
         problems += self._account_problems()
         problems += self._kms_problems()
+        problems += self._table_problems()
         replicas: dict[str, str] = {}
         for src, dst in self.buckets.names.items():
             if dst in replicas:
@@ -360,6 +390,15 @@ class Plan(_Model):
                                           "recovery.credentials: the source's credentials must not reach the "
                                           "recovery account")]
         return []
+
+    def _table_problems(self) -> list[tuple[str, str]]:
+        """A global-table replica lives in the table's own account: a cross-account plan cannot use one."""
+        if not self.cross_account:
+            return []
+        why = (f"is replica, but this plan recovers into another account ({self.recovery.account_id}): a DynamoDB "
+               "global table's replicas are all in one account; use export (or auto)")
+        problems = [("tables.default", why)] if self.tables.default == "replica" else []
+        return problems + [(f"tables.data.{name}", why) for name, mode in self.tables.data.items() if mode == "replica"]
 
     def _kms_problems(self) -> list[tuple[str, str]]:
         problems = []

@@ -9,6 +9,7 @@ from core.handler import Handler, Registry
 from tasks.autoscaling import GroupHandler
 from tasks.awslambda import FunctionHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
+from tasks.dynamodb import TableHandler
 from tasks.ecr import RepositoryHandler
 from tasks.ecs import EcsClusterHandler, EcsServiceHandler, TaskDefinitionHandler
 from tasks.efs import FileSystemHandler
@@ -42,8 +43,8 @@ HANDLERS: tuple[Handler, ...] = (
     EcsClusterHandler(), TaskDefinitionHandler(), EcsServiceHandler(),
     LaunchTemplateHandler(), GroupHandler(),
     ApplicationHandler(), EnvironmentHandler(),
-    QueueHandler(), TopicHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(), FunctionHandler(),
-    EventBusHandler(), RuleHandler(),
+    QueueHandler(), TopicHandler(), TableHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(),
+    FunctionHandler(), EventBusHandler(), RuleHandler(),
 )
 
 

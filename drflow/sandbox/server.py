@@ -33,6 +33,7 @@ from drflow.sandbox.moto_ecr import install as install_moto_ecr  # noqa: E402
 from drflow.sandbox.efs_replication import CLOCK as EFS_CLOCK, register as register_efs_replication  # noqa: E402,E501
 from drflow.sandbox.efs_replication import set_reachable  # noqa: E402
 from drflow.sandbox.moto_ec2 import install as install_moto_ec2, set_clock as set_ec2_clock  # noqa: E402
+from drflow.sandbox.moto_dynamodb import install as install_moto_dynamodb  # noqa: E402
 from drflow.sandbox.moto_ecs import install as install_moto_ecs  # noqa: E402
 from drflow.sandbox.launch_templates import install as install_launch_templates  # noqa: E402
 from drflow.sandbox.moto_kms import install as install_moto_kms  # noqa: E402
@@ -203,6 +204,7 @@ class Sandbox:
         install_moto_sns()  # moto's SNS leaves email and HTTP subscriptions pending, as AWS does (see that module)
         install_moto_rds()  # moto's RDS answers like AWS where drflow needs it (see that module)
         install_moto_ec2()  # moto's EC2 copies AMIs shared with the caller, as AWS does (see that module)
+        install_moto_dynamodb()  # moto's DynamoDB makes replicas, exports and imports as AWS does (see that module)
         install_moto_ecs()  # moto's ECS services run their tasks and need an attached target group (see that module)
         install_launch_templates()  # moto's EC2 deletes and pages launch template versions (see that module)
         install_sts()  # moto's AssumeRole checks the role and its trust policy, like AWS (see that module)

@@ -139,10 +139,16 @@ def recover_event_sources(lam: Any, name: str, resource: Resource, ctx: ApplyCon
             warnings.append("an event source mapping without a source ARN (self-managed Kafka?) was not recreated")
             continue
         try:
-            recovered = ctx.linked(source["ref"]).recovered_id or ""
+            linked = ctx.linked(source["ref"])
+            # a stream (a table's) is the linked resource's endpoint, not the resource itself
+            recovered = linked.endpoints.get(source["arn"]) or linked.recovered_id or ""
         except KeyError:
             warnings.append(f"event source {source['arn']} is not recovered by this plan: its mapping was not "
                             "recreated (protect the source too, or recreate the mapping by hand)")
+            continue
+        if "/stream/" in source["arn"] and "/stream/" not in recovered:
+            warnings.append(f"event source {source['arn']}: the recovered table has no stream of that kind: its "
+                            "mapping was not recreated")
             continue
         arn = (recovered if recovered.startswith("arn:")
                else translate(source["arn"], ctx.translation(resource)).document)
