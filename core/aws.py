@@ -26,8 +26,10 @@ from botocore.exceptions import ClientError
 
 from core.plan import Credentials, Plan
 
-# BatchGet*/BatchCheck*: reads of several items at once (ECR's BatchGetImage, BatchCheckLayerAvailability)
-READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Select", "BatchGet", "BatchCheck")
+# BatchGet*/BatchCheck*: reads of several items at once (ECR's BatchGetImage, BatchCheckLayerAvailability);
+# Scan/Query: DynamoDB's reads of a table's items (a drill's copy of a replica reads it with Scan)
+READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Select", "BatchGet", "BatchCheck", "Scan",
+                 "Query")
 TRANSIENT_CODES = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "RequestLimitExceeded", "SlowDown", "RequestThrottled",

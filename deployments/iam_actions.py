@@ -141,6 +141,27 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     # services above (the Service Authorization Reference lists aws:RequestTag/aws:TagKeys on both actions)
     "events:PutRule": ("events:PutRule", "events:TagResource"),
     "events:CreateEventBus": ("events:CreateEventBus", "events:TagResource"),
+    # ---- DynamoDB (tasks/dynamodb/) ----------------------------------------------------------------------------
+    # CreateTable with Tags needs dynamodb:TagResource too (Developer Guide, "Tagging resources in DynamoDB")
+    "dynamodb:CreateTable": ("dynamodb:CreateTable", "dynamodb:TagResource"),
+    # UpdateTable adding a replica (ReplicaUpdates Create, global tables 2019.11.21): UpdateTable in the source
+    # region, and in the replica's region CreateTable, CreateTableReplica and the item actions DynamoDB's
+    # replication uses; its replication role is a service-linked one, made on the first replica (Developer Guide,
+    # "DynamoDB global tables security", V2gt_IAM.html). Drift repair of a recovered table (stream, deletion
+    # protection) is an UpdateTable too: the mapping goes by operation
+    "dynamodb:UpdateTable": ("dynamodb:UpdateTable", "dynamodb:CreateTable", "dynamodb:CreateTableReplica",
+                             "dynamodb:Scan", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem",
+                             "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                             "iam:CreateServiceLinkedRole"),
+    # an export writes into the vault with the caller's permissions (Developer Guide, "Requesting a table export
+    # in DynamoDB": s3:AbortMultipartUpload, s3:PutObject, s3:PutObjectAcl)
+    "dynamodb:ExportTableToPointInTime": ("dynamodb:ExportTableToPointInTime", "s3:AbortMultipartUpload",
+                                          "s3:PutObject", "s3:PutObjectAcl"),
+    # an import reads the vault with the caller's permissions, and logs to CloudWatch Logs (Developer Guide,
+    # "Requesting a table import in DynamoDB")
+    "dynamodb:ImportTable": ("dynamodb:ImportTable", "s3:GetObject", "s3:ListBucket", "logs:CreateLogGroup",
+                             "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams",
+                             "logs:PutLogEvents", "logs:PutRetentionPolicy"),
     # ---- Resource Groups Tagging API: its signing name is "tagging", its IAM prefix "tag" ----------------------
     "tagging:GetResources": ("tag:GetResources",),
     # ---- STS: "who am I" needs no permission (sts:GetCallerIdentity cannot be denied) ----------------------
