@@ -227,3 +227,17 @@ def test_the_plan_refuses_replica_mode_across_accounts_naming_the_field():
     with pytest.raises(PlanError, match="tables.data: .x. is not a DynamoDB table name"):
         make_plan(tables={"data": {"x": "export"}})  # not a table name (3-255 characters)
     assert make_plan().tables.mode_for(TABLE, cross_account=False) == "replica"
+
+
+def test_a_night_killed_after_adding_the_replica_finds_it_again_and_only_tags_it(sandbox):
+    _seed()
+    plan = make_plan()
+    Vault(AwsAccess(plan).vault, plan.vault_bucket, plan.name).ensure()
+    sandbox.faults = Faults(fail_write=2)  # UpdateTable (the replica) lands, TagResource is refused
+    with pytest.raises(Exception):
+        _apply(plan)
+    sandbox.faults = Faults()
+    sandbox.app.clear_log()
+    resource, again = _apply(plan)
+    assert _writes(sandbox, plan) == ["TagResource"] and not again.created
+    _assert_recovered(boto3.client("dynamodb", region_name=RECOVERY), TABLE, resource)
