@@ -13,7 +13,7 @@ names the bucket's owner (S3BucketOwner).
 At failover (primary dark), the newest complete export in the vault (its manifest-summary.json, read on the
 recovery side) is imported: ImportTable creates the table with the captured schema and global secondary indexes and
 loads the rows; it is asynchronous (IN_PROGRESS, then COMPLETED: botocore's ImportCompleted waiter has the same
-acceptors as `wait_import` here). ImportTable cannot make local secondary indexes (TableCreationParameters has
+acceptors as `wait_import` here). Exports beyond the newest `vault.keep` are deleted from the vault once a new one is complete. ImportTable cannot make local secondary indexes (TableCreationParameters has
 none), nor a stream, TTL or tags: the table handler adds those after.
 """
 
@@ -121,7 +121,30 @@ def stage(resource: Any, ctx: ApplyContext) -> tuple[dict[str, Any], list[str]]:
     assert fresh is not None
     if fresh["ExportStatus"] != "COMPLETED":
         fresh = wait_export(ddb, fresh["ExportArn"], table)
+    if writes:
+        writes += prune(ctx.recovery, plan, table)
     return fresh, writes
+
+
+def _folders(s3: Any, plan: Plan, table: str) -> list[str]:
+    """The table's complete exports in the vault (those with a manifest summary), oldest first, as key prefixes."""
+    keys = paginate(s3, "list_objects_v2", "Contents", Bucket=plan.vault_bucket, Prefix=f"{prefix(plan, table)}/AWSDynamoDB/")
+    return sorted({k["Key"].rsplit("/", 1)[0] + "/" for k in keys if k["Key"].endswith(MANIFEST)},
+                  key=lambda f: f.rstrip("/").rsplit("/", 1)[-1])
+
+
+def prune(recovery: Side, plan: Plan, table: str) -> list[str]:
+    """Every version of the exports older than the newest `vault.keep` complete ones (a night makes one export,
+    as it makes one recovery point: as many are kept); returns the writes made."""
+    s3 = recovery.client("s3")
+    doomed = _folders(s3, plan, table)[:-plan.vault.keep]
+    for folder in doomed:
+        versions = paginate(s3, "list_object_versions", "Versions", Bucket=plan.vault_bucket, Prefix=folder)
+        markers = paginate(s3, "list_object_versions", "DeleteMarkers", Bucket=plan.vault_bucket, Prefix=folder)
+        objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions + markers]
+        for start in range(0, len(objects), 1000):
+            s3.delete_objects(Bucket=plan.vault_bucket, Delete={"Objects": objects[start:start + 1000], "Quiet": True})
+    return ["delete_objects"] if doomed else []
 
 
 def grant_source_writes(recovery: Side, plan: Plan) -> list[str]:

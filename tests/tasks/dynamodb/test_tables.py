@@ -241,3 +241,19 @@ def test_a_night_killed_after_adding_the_replica_finds_it_again_and_only_tags_it
     resource, again = _apply(plan)
     assert _writes(sandbox, plan) == ["TagResource"] and not again.created
     _assert_recovered(boto3.client("dynamodb", region_name=RECOVERY), TABLE, resource)
+
+
+def test_exports_beyond_the_vaults_keep_are_deleted_once_a_new_one_is_complete(sandbox, monkeypatch):
+    from tasks.dynamodb import exports
+
+    _seed(pitr=True)
+    plan = make_plan(tables={"default": "export"}, vault={"keep": 1})
+    _, first = _apply(plan)
+    monkeypatch.setattr(exports, "_fresh", lambda export, plan: False)  # the next night, a day later
+    _, second = _apply(plan)
+    assert second.details["writes"] == ["export_table_to_point_in_time", "delete_objects"]
+    s3 = boto3.client("s3", region_name=RECOVERY)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=plan.vault_bucket, Prefix=f"{plan.name}/dynamodb/")["Contents"]]
+    folders = {k.split("/AWSDynamoDB/")[1].split("/")[0] for k in keys}
+    assert folders == {second.details["export"].rsplit("/", 1)[-1]}
+    assert not s3.list_object_versions(Bucket=plan.vault_bucket, Prefix=first.details["manifest"]).get("Versions")
