@@ -171,6 +171,8 @@ def manifest(vault: Side, plan: Plan, table: str, before: datetime | None = None
     """The newest complete export of a table in the vault (its manifest summary, with its key), read on the recovery
     side only; `before`: the newest taken at or before that moment (a failover to a point in time)."""
     s3 = vault.client("s3")
+    if before is not None and before.tzinfo is None:
+        before = before.replace(tzinfo=timezone.utc)
     try:
         keys = [o["Key"] for o in paginate(s3, "list_objects_v2", "Contents", Bucket=plan.vault_bucket,
                                            Prefix=f"{prefix(plan, table)}/AWSDynamoDB/") if o["Key"].endswith(MANIFEST)]
