@@ -66,6 +66,9 @@ def seed_apps(session: boto3.Session, region: str, ids: dict[str, Any]) -> dict[
                                  "KeySchema": [{"AttributeName": "customer", "KeyType": "HASH"}],
                                  "Projection": {"ProjectionType": "ALL"}}],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    # point-in-time recovery on, as for any table worth recovering: a cross-account plan exports from it nightly
+    dynamodb.update_continuous_backups(TableName=TABLE, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
     for row in CART_ROWS:
         dynamodb.put_item(TableName=TABLE, Item=row)
     out["table"] = TABLE

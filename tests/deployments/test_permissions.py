@@ -58,8 +58,6 @@ NOT_REACHED = {
         "rds:DescribeDBClusterSnapshotAttributes", "rds:ModifyDBClusterSnapshotAttribute",
         # tasks/kms.py: a multi-region key is replicated from the source side (same-account plans)
         "kms:ReplicateKey", "kms:CreateKey", "kms:TagResource",
-        # tasks/s3/sync.py: objects above 1 GiB are copied in parts; a failed part aborts the upload
-        "s3:AbortMultipartUpload",
         # tasks/beanstalk.py: the sample shop has no Beanstalk application (moto has no application versions,
         # nor DescribeConfigurationSettings: tests/tasks/beanstalk/test_beanstalk.py drives these with botocore's Stubber)
         "elasticbeanstalk:DescribeApplicationVersions", "elasticbeanstalk:DescribeConfigurationSettings",
@@ -71,10 +69,6 @@ NOT_REACHED = {
         # tasks/ssm.py, tasks/secrets.py: reading a SecureString or a secret encrypted with a customer key needs
         # kms:Decrypt, which the service calls on the caller's behalf (kms:ViaService); moto never calls KMS
         "kms:Decrypt",
-        # tasks/dynamodb/exports.py: a table in export mode needs point-in-time recovery, which the sample shop's
-        # table has not (its cross-account night reports its rows not protected); tests/tasks/dynamodb/ export
-        # (s3:PutObjectAcl: what an export writes with, ExportTableToPointInTime's dependent action)
-        "dynamodb:ListExports", "dynamodb:DescribeExport", "dynamodb:ExportTableToPointInTime", "s3:PutObjectAcl",
     },
     FAILBACK_POLICY: {
         # flows/failback.py phase 1 recreating what else the primary may lose (the sample run loses its NAT
@@ -95,12 +89,9 @@ NOT_REACHED = {
         "rds:CopyDBClusterSnapshot",
     },
     RECOVERY_POLICY: {
-        # tasks/dynamodb/: the import of an export (see the source policy's note; tests/tasks/dynamodb/) with what
-        # ImportTable writes its log with, and a recovered table's settings put right (TTL, point-in-time recovery,
-        # stream, deletion protection), which the sample shop's table does not use
-        "dynamodb:ImportTable", "dynamodb:DescribeImport", "dynamodb:ListImports", "dynamodb:UpdateTable",
-        "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups", "dynamodb:DescribeContinuousBackups",
-        "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents",
+        # tasks/dynamodb/: a failover that finds its import already started (ListImports, a resumed run), and a
+        # table with a time to live, which the sample shop's has not (tests/tasks/dynamodb/)
+        "dynamodb:ListImports", "dynamodb:UpdateTimeToLive",
         # tasks/servers/images.py: recovery copies beyond the plan's `keep` are pruned when a night takes a new
         # image; the sample run's nights, minutes apart, reuse the first (tests/tasks/servers/test_images.py)
         "ec2:DeregisterImage",
@@ -133,8 +124,6 @@ NOT_REACHED = {
         "iam:ListPolicyVersions", "iam:RemoveRoleFromInstanceProfile",
         # tasks/load_balancers.py preflight: a mapped certificate is issued in ACM (the sample shop has no HTTPS)
         "acm:DescribeCertificate",
-        # services create their service-linked role on first use in an account (ELB, RDS, EFS, DRS)
-        "iam:CreateServiceLinkedRole",
         # tasks/rds*.py: Aurora's twins of the instance calls
         "rds:DescribeDBClusterSnapshots", "rds:CopyDBClusterSnapshot",
         "rds:DeleteDBClusterSnapshot", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBClusterParameterGroup",

@@ -18,7 +18,7 @@ from core.report import markdown, text
 from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
 from drflow.sandbox.faults import Faults
-from drflow.sandbox.seed_apps import DB_PASSWORD_VALUE, SECURE_PARAMETER_VALUE
+from drflow.sandbox.seed_apps import CART_ROWS, DB_PASSWORD_VALUE, SECURE_PARAMETER_VALUE
 from drflow.sandbox.workload import seed_workload
 from flows.failover import failover
 from flows.replicate import replicate
@@ -149,9 +149,15 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
         "lambda", region_name=RECOVERY).get_policy(FunctionName=fn_arn)["Policy"])["Statement"]}
     assert invokers >= {events.describe_rule(Name="shop-nightly")["Arn"],
                         events.describe_rule(Name="shop-order-placed", EventBusName="shop-orders")["Arn"]}
+    # the carts table, with its index and its rows (a replica the night kept in step, the primary dark now)
+    dynamodb = boto3.client("dynamodb", region_name=RECOVERY)
+    table = dynamodb.describe_table(TableName="shop-carts")["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by-customer"]
+    rows = dynamodb.scan(TableName="shop-carts")["Items"]
+    assert sorted(rows, key=lambda r: r["cart_id"]["S"]) == sorted(CART_ROWS, key=lambda r: r["cart_id"]["S"])
     assert not [n for n in report["not_protected"]
-                if n["kind"] in ("sqs", "sns", "events:rule", "events:event-bus", "secretsmanager:secret",
-                                 "ssm:parameter")]
+                if n["kind"] in ("sqs", "sns", "events:rule", "events:event-bus", "dynamodb:table",
+                                 "secretsmanager:secret", "ssm:parameter")]
     audit = report["audit"]
     assert audit["unreadable"] == [] and audit["audited"] >= 7, audit
     assert audit["references_to_primary"] == 0, audit["findings"]
