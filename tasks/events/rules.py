@@ -57,7 +57,7 @@ class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
     pilot_light: ClassVar[bool] = True  # staged disabled, without targets: costs nothing, fires nothing
     arn_kinds: ClassVar[tuple[str, ...]] = ("events:rule",)
     internet_facing: ClassVar[bool] = False
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: a staged rule found keeps its state
     not_failed_back: ClassVar[str] = ("the primary's rule fires again as it was; disable the recovered rule once "
                                       "the primary serves, or it goes on firing in the recovery region")
 
@@ -127,7 +127,7 @@ class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
         t = ctx.translation(resource)
         own = have["Arn"] if have else _arn(ctx, bus, name)
         t = replace(t, renames={**t.renames, resource.source_id: own})
-        wanted = self._rule(resource, ctx, t, warnings)
+        wanted = self._rule(resource, ctx, t, warnings, have)
         created = have is None
         changed = False
         if created or any(_differs(k, have.get(k), wanted.get(k)) for k in (*SETTABLE, "State")):
@@ -153,14 +153,19 @@ class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
         return Applied(own, created=created, changed=changed, warnings=warnings, details=details)
 
     @staticmethod
-    def _rule(resource: Resource, ctx: ApplyContext, t: Any, warnings: list[str]) -> dict[str, Any]:
+    def _rule(resource: Resource, ctx: ApplyContext, t: Any, warnings: list[str],
+              have: dict[str, Any] | None) -> dict[str, Any]:
+        """What PutRule is given. The state: the source's at failover; DISABLED for a new staged or drill rule; a
+        rule staging finds keeps its own, since a night after a real failover (once the primary answers again,
+        before failback) must not stop the recovered rule that serves."""
         wanted: dict[str, Any] = {}
         for k, v in resource.config["rule"].items():
             done = translate(v, t)
             warnings += [f"{k}: {w}" for w in done.warnings]
             wanted[k] = json.dumps(done.document, sort_keys=True) if k == "EventPattern" else done.document
         recover = ctx.mode == Mode.RECOVER or ctx.mode == Mode.FAILBACK
-        wanted["State"] = resource.config["state"] if recover else "DISABLED"
+        wanted["State"] = (resource.config["state"] if recover else
+                           have["State"] if ctx.staging and have else "DISABLED")
         return wanted
 
     @staticmethod

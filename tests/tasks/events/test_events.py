@@ -201,3 +201,18 @@ def test_the_sandbox_refuses_what_aws_refuses(sandbox):
     events.delete_rule(Name="placed", EventBusName="orders-bus")
     events.delete_event_bus(Name="orders-bus")
     assert [b["Name"] for b in events.list_event_buses()["EventBuses"]] == ["default"]
+
+
+def test_a_night_after_a_failover_leaves_the_recovered_rule_firing(sandbox):
+    """Nightly replication goes on after a real failover (once the primary answers again, before failback): staging
+    the rule again must not disable the recovered rule that now serves, nor take its targets away."""
+    _seed()
+    plan = make_plan()
+    _run(plan, Mode.STAGE)
+    function = _function(RECOVERY)
+    _run(plan, Mode.RECOVER, function=function)
+    _, night, _ = _run(plan, Mode.STAGE)
+    events = boto3.client("events", region_name=RECOVERY)
+    assert events.describe_rule(Name="nightly")["State"] == "ENABLED"
+    assert [t["Arn"] for t in _targets("nightly")] == [function]
+    assert not (night["nightly"].created or night["nightly"].changed)
