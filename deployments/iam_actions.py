@@ -139,7 +139,10 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "ssm:PutParameter": ("ssm:PutParameter", "ssm:AddTagsToResource"),
     # the Tags of PutRule and CreateEventBus: granted as events:TagResource too, the tag-on-create rule of the
     # services above (the Service Authorization Reference lists aws:RequestTag/aws:TagKeys on both actions)
-    "events:PutRule": ("events:PutRule", "events:TagResource"),
+    # a rule's or a target's RoleArn is passed to EventBridge (iam:PassRole, iam:PassedToService events.amazonaws.com;
+    # EventBridge User Guide, "Using identity-based policies": PutRule/PutTargets with a role need iam:PassRole)
+    "events:PutRule": ("events:PutRule", "events:TagResource", "iam:PassRole"),
+    "events:PutTargets": ("events:PutTargets", "iam:PassRole"),
     "events:CreateEventBus": ("events:CreateEventBus", "events:TagResource"),
     # ---- DynamoDB (tasks/dynamodb/) ----------------------------------------------------------------------------
     # CreateTable with Tags needs dynamodb:TagResource too (Developer Guide, "Tagging resources in DynamoDB")

@@ -85,8 +85,11 @@ def test_a_failover_publishes_progress_durations_rto_and_console_links(sandbox):
     app = [d for d in report["details"] if d["key"].startswith(app_kinds)]
     assert len(app) == 7  # three queues, the database secret, three configuration parameters
     assert all(any(console in link for link in links) for console in ("/sqs/", "/secretsmanager/", "/systems-manager/"))
-    # VPC, load balancer, database, bucket, file system, and each queue, secret and parameter
-    assert len(links) == len(servers) + 5 + len(app)
+    messaging = [d for d in report["details"] if d["key"].startswith(("sns:", "events:"))]
+    assert len(messaging) == 4  # the topic, the shop's order bus and its rule, the nightly schedule
+    assert any("#/eventbus/default/rules/shop-nightly" in link for link in links)
+    # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus and rule
+    assert len(links) == len(servers) + 5 + len(app) + len(messaging)
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
     assert SECRET not in everything and "sandbox-secret" not in everything
