@@ -34,12 +34,14 @@ from core.plan import Plan
 from core.policy import translate
 
 from .buses import DEFAULT, TARGETS_PER_CALL, bus_names, bus_of_rule, remove_rule
+from .delivery import delivery_warning
 from .targets import comparable, target_ref, translated_targets
 
 RULE = "events:rule"
 NAME_LIMIT = 64  # PutRule: Name, "Maximum length of 64"
 SETTABLE = ("ScheduleExpression", "EventPattern", "Description", "RoleArn")
 NOT_FOUND = "ResourceNotFoundException"
+DELIVERED = {"sqs": "sqs:queue", "sns": "sns:topic"}  # delivered under the target's own policy (delivery.py)
 
 
 def _tags(events: Any, arn: str) -> list[dict[str, str]] | None:
@@ -142,6 +144,8 @@ class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
             for arn in sorted(recovered):  # the function's own policy is not recovered: see core.invoke_grants
                 if arn.split(":")[2] == "lambda":
                     changed |= allow_invoke(ctx.recovery.client("lambda"), arn, "events.amazonaws.com", own)
+                problem = delivery_warning(ctx.recovery, arn, DELIVERED.get(arn.split(":")[2], ""), own)
+                warnings += [f"target {arn}: {problem}"] if problem else []
         if ctx.mode == Mode.DRILL and resource.config["state"] == "ENABLED":
             warnings.append("drill: the rule was created disabled (enable it to test it: it then acts in the recovery "
                             "region on what matches it, production's replicas included)")
