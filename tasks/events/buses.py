@@ -76,7 +76,7 @@ class EventBusHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audit
     pilot_light: ClassVar[bool] = True  # an idle bus costs nothing
     arn_kinds: ClassVar[tuple[str, ...]] = ("events:event-bus",)
     internet_facing: ClassVar[bool] = False
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: a staged bus's settings and dropped policy put right
     not_failed_back: ClassVar[str] = "the primary's bus serves again as it was; events put on the recovered bus stay there"
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
@@ -134,21 +134,16 @@ class EventBusHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audit
         bus = self._existing(events, resource, ctx)
         warnings = [f"archive {a}: not recovered (its events stay in {ctx.plan.source.region})" for a in cfg["archives"]]
         created = changed = False
+        settings = self._settings(resource, ctx, warnings)
         if bus is None:  # one call with its tags: nothing half-made to find again
-            kwargs: dict[str, Any] = {"Name": name, "Tags": ctx.tag_list(resource)}
-            if cfg.get("description"):
-                kwargs["Description"] = cfg["description"]
-            key = recovery_key(ctx.plan, cfg["kms_key"], created_key(ctx, cfg["kms_key"]))
-            if key:
-                kwargs["KmsKeyIdentifier"] = key
-            if cfg.get("dead_letter"):
-                kwargs["DeadLetterConfig"] = {"Arn": self._dead_letter(cfg["dead_letter"], ctx,
-                                                                       ctx.translation(resource), warnings)}
-            arn = events.create_event_bus(**kwargs)["EventBusArn"]
+            arn = events.create_event_bus(Name=name, Tags=ctx.tag_list(resource), **settings)["EventBusArn"]
             created = True
             have_policy = None
         else:
             arn, have_policy = bus["Arn"], json.loads(bus["Policy"]) if bus.get("Policy") else None
+            if any(bus.get(k) != v for k, v in settings.items()):  # the source's changed since it was staged
+                events.update_event_bus(Name=name, **settings)
+                changed = True
         if cfg.get("policy"):
             t = ctx.translation(resource)
             done = translate(cfg["policy"], replace(t, renames={**t.renames, resource.source_id: arn}))
@@ -156,8 +151,24 @@ class EventBusHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audit
             if done.document != have_policy:
                 events.put_permission(EventBusName=name, Policy=json.dumps(done.document, sort_keys=True))
                 changed = not created
+        elif have_policy:  # the source's bus no longer has one
+            events.remove_permission(EventBusName=name, RemoveAllPermissions=True)
+            changed = True
         return Applied(arn, created=created, changed=changed, warnings=warnings,
                        details={"archives": cfg["archives"]} if cfg["archives"] else {})
+
+    def _settings(self, resource: Resource, ctx: ApplyContext, warnings: list[str]) -> dict[str, Any]:
+        """What CreateEventBus and UpdateEventBus take besides the name (botocore's events model)."""
+        cfg, out = resource.config, {}
+        if cfg.get("description"):
+            out["Description"] = cfg["description"]
+        key = recovery_key(ctx.plan, cfg["kms_key"], created_key(ctx, cfg["kms_key"]))
+        if key:
+            out["KmsKeyIdentifier"] = key
+        if cfg.get("dead_letter"):
+            out["DeadLetterConfig"] = {"Arn": self._dead_letter(cfg["dead_letter"], ctx, ctx.translation(resource),
+                                                                warnings)}
+        return out
 
     @staticmethod
     def _dead_letter(arn: str, ctx: ApplyContext, t: Any, warnings: list[str]) -> str:
