@@ -85,10 +85,10 @@ def test_a_failover_publishes_progress_durations_rto_and_console_links(sandbox):
     app = [d for d in report["details"] if d["key"].startswith(app_kinds)]
     assert len(app) == 7  # three queues, the database secret, three configuration parameters
     assert all(any(console in link for link in links) for console in ("/sqs/", "/secretsmanager/", "/systems-manager/"))
-    messaging = [d for d in report["details"] if d["key"].startswith(("sns:", "events:"))]
-    assert len(messaging) == 4  # the topic, the shop's order bus and its rule, the nightly schedule
+    messaging = [d for d in report["details"] if d["key"].startswith(("sns:", "events:", "dynamodb:"))]
+    assert len(messaging) == 5  # the topic, the shop's order bus and its rule, the nightly schedule, the table
     assert any("#/eventbus/default/rules/shop-nightly" in link for link in links)
-    # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus and rule
+    # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table
     assert len(links) == len(servers) + 5 + len(app) + len(messaging)
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
