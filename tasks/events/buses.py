@@ -61,7 +61,18 @@ def bus_of_rule(arn: str | None, rule: bool = False) -> str | None:
     return resource.split("/", 1)[1] if resource.startswith("event-bus/") else None
 
 
-def _tags(events: Any, arn: str) -> list[dict[str, str]] | None:
+def _bus(events: Any, name: str) -> dict[str, Any] | None:
+    """DescribeEventBus, None when there is no such bus (deleted between a listing and now, or never made)."""
+    try:
+        return events.describe_event_bus(Name=name)
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise
+
+
+def tags_or_none(events: Any, arn: str) -> list[dict[str, str]] | None:
+    """A bus's or rule's tags, None when it is gone (ListTagsForResource: ResourceNotFoundException)."""
     try:
         return events.list_tags_for_resource(ResourceARN=arn).get("Tags") or []
     except ClientError as exc:
@@ -86,13 +97,10 @@ class EventBusHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audit
         for name in bus_names(events):
             if name == DEFAULT or name.startswith(PARTNER):
                 continue
-            try:
-                bus = events.describe_event_bus(Name=name)
-            except ClientError as exc:
-                if error_code(exc) == NOT_FOUND:
-                    continue
-                raise
-            tags = _tags(events, bus["Arn"]) or []
+            bus = _bus(events, name)
+            if bus is None:
+                continue
+            tags = tags_or_none(events, bus["Arn"]) or []
             key = None
             if bus.get("KmsKeyIdentifier"):
                 catalog = catalog or KeyCatalog(source)
@@ -113,13 +121,10 @@ class EventBusHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audit
         return recovered_name(resource.name, ctx, NAME_LIMIT)
 
     def _existing(self, events: Any, resource: Resource, ctx: ApplyContext) -> dict[str, Any] | None:
-        try:
-            bus = events.describe_event_bus(Name=self._name(resource, ctx))
-        except ClientError as exc:
-            if error_code(exc) == NOT_FOUND:
-                return None
-            raise
-        if not owned(_tags(events, bus["Arn"]), resource, ctx):
+        bus = _bus(events, self._name(resource, ctx))
+        if bus is None:
+            return None
+        if not owned(tags_or_none(events, bus["Arn"]), resource, ctx):
             raise Unrecoverable(f"event bus {bus['Name']} already exists in {ctx.recovery.region} and is not "
                                 "drflow's copy for this plan; rename or remove it")
         return bus
@@ -182,12 +187,9 @@ class EventBusHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audit
         return translate(arn, t).document
 
     def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
-        try:
-            bus = ctx.recovery.client("events").describe_event_bus(Name=bus_of_rule(recovered_id))
-        except ClientError as exc:
-            if error_code(exc) == NOT_FOUND:
-                return {}
-            raise
+        bus = _bus(ctx.recovery.client("events"), bus_of_rule(recovered_id))
+        if bus is None:
+            return {}
         return {"Policy": json.loads(bus["Policy"]) if bus.get("Policy") else None,
                 "DeadLetterConfig": bus.get("DeadLetterConfig")}
 
@@ -198,13 +200,10 @@ class EventBusHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audit
         for name in bus_names(events):
             if name == DEFAULT:
                 continue
-            try:
-                bus = events.describe_event_bus(Name=name)
-            except ClientError as exc:
-                if error_code(exc) == NOT_FOUND:
-                    continue
-                raise
-            if not ctx.matches(_tags(events, bus["Arn"])):
+            bus = _bus(events, name)
+            if bus is None:
+                continue
+            if not ctx.matches(tags_or_none(events, bus["Arn"])):
                 continue
             for rule in paginate(events, "list_rules", "Rules", EventBusName=name):
                 remove_rule(events, name, rule["Name"])

@@ -33,7 +33,7 @@ from core.ownership import owned, recovered_name
 from core.plan import Plan
 from core.policy import translate
 
-from .buses import DEFAULT, TARGETS_PER_CALL, bus_names, bus_of_rule, remove_rule
+from .buses import DEFAULT, TARGETS_PER_CALL, bus_names, bus_of_rule, remove_rule, tags_or_none
 from .delivery import delivery_warning
 from .targets import comparable, target_ref, translated_targets
 
@@ -42,15 +42,6 @@ NAME_LIMIT = 64  # PutRule: Name, "Maximum length of 64"
 SETTABLE = ("ScheduleExpression", "EventPattern", "Description", "RoleArn")
 NOT_FOUND = "ResourceNotFoundException"
 DELIVERED = {"sqs": "sqs:queue", "sns": "sns:topic"}  # delivered under the target's own policy (delivery.py)
-
-
-def _tags(events: Any, arn: str) -> list[dict[str, str]] | None:
-    try:
-        return events.list_tags_for_resource(ResourceARN=arn).get("Tags") or []
-    except ClientError as exc:
-        if error_code(exc) == NOT_FOUND:
-            return None
-        raise
 
 
 class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
@@ -73,7 +64,7 @@ class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
                 if rule.get("ManagedBy"):
                     continue
                 targets = paginate(events, "list_targets_by_rule", "Targets", Rule=rule["Name"], EventBusName=bus)
-                tags = _tags(events, rule["Arn"])
+                tags = tags_or_none(events, rule["Arn"])
                 if tags is None:  # deleted between the listing and now
                     continue
                 refs = {target_ref(t["Arn"]) for t in targets} | {
@@ -112,7 +103,7 @@ class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
             if error_code(exc) == NOT_FOUND:
                 return None
             raise
-        if not owned(_tags(events, rule["Arn"]), resource, ctx):
+        if not owned(tags_or_none(events, rule["Arn"]), resource, ctx):
             raise Unrecoverable(f"rule {name} already exists on bus {bus} in {ctx.recovery.region} and is not "
                                 "drflow's copy for this plan; rename or remove it")
         return rule
@@ -212,7 +203,7 @@ class RuleHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audited):
         gone = []
         for bus in bus_names(events):
             for rule in paginate(events, "list_rules", "Rules", EventBusName=bus):
-                tags = _tags(events, rule["Arn"])
+                tags = tags_or_none(events, rule["Arn"])
                 if tags is None or not ctx.matches(tags):
                     continue
                 remove_rule(events, bus, rule["Name"])
