@@ -15,6 +15,7 @@ from core.aws import AwsAccess
 from core.plan import load_plan
 from core.references import decode_user_data
 from core.report import markdown, text
+from artifacts_helper import assert_the_failover_artifacts
 from drflow.cli import app
 from drflow.sandbox.drs import drs_backend
 from drflow.sandbox.faults import Faults
@@ -46,6 +47,8 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
     assert report["failed"] == [], report["failed"]
     assert [c for c in sandbox.calls if c.region == SOURCE] == []
     idmap = report["identity_map"]
+    # what the failover left in the Prefect UI (its progress, resources table, report and console links)
+    assert_the_failover_artifacts(report, ids)
 
     key = boto3.client("kms", region_name=RECOVERY).describe_key(KeyId="alias/shop-data")["KeyMetadata"]
     db = boto3.client("rds", region_name=RECOVERY).describe_db_instances(DBInstanceIdentifier="shop-db")["DBInstances"][0]
