@@ -49,8 +49,9 @@ from tasks.registry import HANDLERS, default_registry
 pytestmark = pytest.mark.xdist_group("killed-apply")
 
 # what the sandbox cannot run: moto 5.2.5 has no Elastic Beanstalk application versions, configuration settings or
-# environment termination. tests/tasks/beanstalk/test_killed_apply.py holds those handlers to the same three checks,
-# killed at each write, against an in-memory Beanstalk behind botocore's Stubber (tests/tasks/beanstalk/beanstalk_fake.py)
+# environment termination. tests/tasks/beanstalk/test_beanstalk_killed_apply.py holds those handlers to the same
+# three checks, killed at each write, against an in-memory Beanstalk behind botocore's Stubber
+# (tests/tasks/beanstalk/beanstalk_fake.py)
 NOT_IN_THE_SANDBOX = {"elasticbeanstalk:application", "elasticbeanstalk:environment"}
 # calls that make a new resource each time they succeed (a name-unique create succeeds once, AWS refuses the next)
 MAKES = ("Create", "Run", "Allocate", "Copy", "Restore", "Register", "Publish", "Start", "Import", "POST ")
@@ -220,7 +221,7 @@ def _clean_writes(sandbox: Any, plan: Any, resources: list[Resource], handler: A
 @pytest.mark.parametrize("handler", HANDLERS, ids=lambda h: h.type)
 def test_a_killed_apply_run_again_leaves_one_resource_fully_configured(staged, handler):
     if handler.type in NOT_IN_THE_SANDBOX:
-        pytest.skip(f"{handler.type}: moto has no such API; see tests/tasks/beanstalk/test_killed_apply.py")
+        pytest.skip(f"{handler.type}: moto has no such API; see tests/tasks/beanstalk/test_beanstalk_killed_apply.py")
     sandbox, plan, resources = staged
     target, wanted, path, found_clean = _clean_writes(sandbox, plan, resources, handler)
     assert wanted, f"{target.label}: a clean apply wrote nothing, in a drill nor staging: the test proves nothing"
