@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from core.amis import image_snapshots, share_image
+from core.amis import image_snapshots, share_image, share_problems, snapshot_keys
 from core.aws import Side, paginate
 from core.capabilities import Audited, ClaimsArnKinds, Cleaner, Preflight
 from core.ec2_index import Lookup, created, find_owned
@@ -135,13 +135,27 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner, Audited):
                 kms.update(described)
             for key in kms.values():
                 links.update(key_links(plan, key))
+            image_keys = self._image_keys(ec2, plan, versions, keys)
             out.append(Resource(
                 type=LAUNCH_TEMPLATE, source_id=template_id, name=template["LaunchTemplateName"],
                 arn=f"arn:aws:ec2:{source.region}:{plan.source.account_id}:launch-template/{template_id}",
                 tags=tags_of(template), config={"name": template["LaunchTemplateName"], "versions": versions,
-                                                "kms_keys": kms},
+                                                "kms_keys": kms, "image_keys": image_keys},
                 links=sorted(links), dependencies=sorted(deps)))
         return out
+
+    @staticmethod
+    def _image_keys(ec2: Any, plan: Plan, versions: dict[str, Any], keys: KeyCatalog) -> dict[str, Any]:
+        """The keys of the encrypted snapshots of the source's own AMIs the versions launch (what a cross-account
+        night shares, `_stage_image`), by ARN; the snapshots' keys are on the snapshots only (DescribeSnapshots)."""
+        ids = sorted({v["data"]["ImageId"] for v in versions.values() if v["data"].get("ImageId")})
+        if not ids:
+            return {}
+        images = ec2.describe_images(Filters=[{"Name": "image-id", "Values": ids}])["Images"]  # a gone one: none
+        encrypted = [m["Ebs"]["SnapshotId"] for i in images if i.get("OwnerId") == plan.source.account_id
+                     for m in i.get("BlockDeviceMappings", []) if (m.get("Ebs") or {}).get("Encrypted")
+                     and m["Ebs"].get("SnapshotId")]
+        return snapshot_keys(ec2, encrypted, keys)
 
     # -- the AMI copy ---------------------------------------------------------------------------------
 
@@ -219,6 +233,10 @@ class LaunchTemplateHandler(ClaimsArnKinds, Preflight, Cleaner, Audited):
         problems = [(f"launch_templates.{r.name}", message) for r in resources
                     for key in r.config["kms_keys"].values()
                     for _, message in key_problems(ctx.plan, key, f"launch template {r.name}", shared=True)]
+        problems += [(f"launch_templates.{r.name}", f"{message} (its snapshots): copy the AMI with a customer managed "
+                      "key (CopyImage with Encrypted and KmsKeyId) and launch the template from the copy")
+                     for r in resources for message in share_problems(
+                         ctx.plan, r.config.get("image_keys", {}), f"the AMI of launch template {r.name}")]
         if ctx.staging:
             return problems
         return problems + [(f"launch_templates.{r.name}", f"no copy of {image} in {ctx.recovery.region} (the nightly "

@@ -21,11 +21,13 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from core.amis import share_problems
 from core.artifacts import console_host
 from core.aws import Retryable, Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, FailsBack, Preflight
 from core.ec2_index import name_of
 from core.failback import FailbackContext, FailbackPhase, Step
+from core.keys import KeyCatalog
 from core.handler import (TAG_PLAN, TAG_SOURCE_ID, Applied, ApplyContext, CleanupContext, ScopeError, Unrecoverable,
                           delete_quietly, tags_of)
 from core.models import Mode, Outcome, Phase, Resource, resource_key
@@ -76,6 +78,15 @@ def _volumes(instance: dict[str, Any], volumes: dict[str, dict[str, Any]]) -> li
                 entry[key] = volume[field]
         out.append(entry)
     return sorted(out, key=lambda v: v["device"])
+
+
+def _volume_keys(instance: dict[str, Any], volumes: dict[str, dict[str, Any]], keys: KeyCatalog
+                 ) -> dict[str, dict[str, Any]]:
+    """The keys encrypting the instance's EBS volumes, by ARN (DescribeVolumes, Volume.KmsKeyId)."""
+    ids = [(m.get("Ebs") or {}).get("VolumeId", "") for m in instance.get("BlockDeviceMappings", [])]
+    arns = sorted({volumes[i]["KmsKeyId"] for i in ids if volumes.get(i, {}).get("Encrypted") and
+                   volumes[i].get("KmsKeyId")})
+    return {arn: keys.describe(arn) for arn in arns}
 
 
 def _server_names(instances: list[dict[str, Any]]) -> dict[str, str]:
@@ -187,6 +198,7 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         captured_at = now.strftime(CAPTURE_FORMAT)
         recent = recent_captures(source, plan, now) if any(
             tags_of(i).get(AGENT_TAG) != "installed" for i in instances) else {}
+        keys = KeyCatalog(source)
         out = []
         for inst in instances:
             if not inst.get("SubnetId"):
@@ -206,7 +218,10 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
                         "security_groups": groups, "instance_profile": _profile_name(inst),
                         "volumes": _volumes(inst, volumes),
                         "health_check": spec.health_check.model_dump() if spec.health_check else None,
-                        "depends_on": sorted(depends[inst["InstanceId"]])},
+                        "depends_on": sorted(depends[inst["InstanceId"]]),
+                        # an imaged server's image is shared across accounts: the keys of its snapshots (its
+                        # volumes', CreateImage keeps them) decide whether AWS lets it be
+                        **({"kms_keys": _volume_keys(inst, volumes, keys)} if method == "image" else {})},
                 # an imaged server's data is a new image every night: its capture time is part of the record
                 data={"image": {"captured_at": recent.get(inst["InstanceId"], captured_at)}}
                 if method == "image" else {},
@@ -283,9 +298,18 @@ class ServerHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, FailsBack):
         """Before a failover: what each server launches from is there (its image copy, or its DRS source server
         with a recovery snapshot), and its private IP is not in use in its recovered subnet by anything but its
         own copy."""
+        shares = self._share_problems(resources, ctx)
         if ctx.staging:
-            return []  # checked before a failover, when it matters
-        return self._launch_problems(resources, ctx) + self._ip_problems(resources, ctx) + self._quota(resources, ctx)
+            return shares  # the rest is checked before a failover, when it matters
+        return shares + self._launch_problems(resources, ctx) + self._ip_problems(resources, ctx) + self._quota(resources, ctx)
+
+    @staticmethod
+    def _share_problems(resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """A cross-account night shares each imaged server's image with the recovery account (core.amis): one
+        whose volumes are under the AWS managed EBS key is refused before anything is imaged."""
+        return [(f"servers.{r.name}", f"{message} (its volumes), or install the DRS agent on it (tag {AGENT_TAG}=installed), which replicates it without an image")
+                for r in resources if r.config["method"] == "image"
+                for message in share_problems(ctx.plan, r.config.get("kms_keys", {}), f"the image of server {r.name}")]
 
     def _quota(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """The servers to launch fit in the recovery region's vCPU quota of standard instances (or, where Service
