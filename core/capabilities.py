@@ -116,5 +116,16 @@ class Audited(Protocol):
     def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """Whether the recovered resource can take users now (a load balancer whose target groups have healthy
+    targets, a service that is stable, an API with a deployed stage): what the traffic phase waits for before it
+    sends users there (core/health.py, `ApplyContext.wait_healthy`). One look, no waiting: None when healthy,
+    else why not, in words an SRE reads ("target group shop-web: 0 of 2 targets healthy (1 initial, 1
+    unhealthy: Target.FailedHealthChecks)")."""
+
+    def health(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> str | None: ...
+
+
 CAPABILITIES: tuple[type, ...] = (ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, Encloses, RemovedAfter, FailsBack,
-                                  RestoredHome, PartOf, NotFailedBack, Audited)
+                                  RestoredHome, PartOf, NotFailedBack, Audited, ReportsHealth)

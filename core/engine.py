@@ -29,7 +29,7 @@ from prefect.utilities.annotations import allow_failure, quote
 from core import observers
 from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code, is_transient
-from core.capabilities import Preflight
+from core.capabilities import Preflight, ReportsHealth
 from core.graph import topological_order
 from core.ec2_index import OwnedIndex
 from core.handler import ApplyContext, Applied, BlockedByDependency, Registry, RunState, ScopeError, Unrecoverable
@@ -59,22 +59,36 @@ class RunSpec:
     net: NetworkMapper = field(init=False)
     index: OwnedIndex = field(init=False)
     shared: RunState = field(init=False)
+    resources: dict[str, Resource] = field(init=False)  # every resource run_graph was given, by key
 
     def __post_init__(self) -> None:
         self.net = NetworkMapper(self.plan.network.cidrs_for(self.mode == Mode.DRILL), self.plan.network.az_map,
                                  self.plan.recovery.region)
         self.index = OwnedIndex()
         self.shared = RunState()
+        self.resources = {}
 
     @property
     def target(self) -> str:
         return f"{self.plan.recovery.account_id}:{self.plan.recovery.region}:{self.plan.name}"
 
     def context(self, deps: dict[str, ResourceResult]) -> ApplyContext:
-        return ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
-                            net=self.net, index=self.index, drill_id=self.drill_id, shared=self.shared,
-                            point_in_time=self.point_in_time, captured_at=self.captured_at,
-                            source=self.aws.source if self.mode == Mode.STAGE else None)
+        ctx = ApplyContext(plan=self.plan, recovery=self.aws.recovery, mode=self.mode, deps=deps,
+                           net=self.net, index=self.index, drill_id=self.drill_id, shared=self.shared,
+                           point_in_time=self.point_in_time, captured_at=self.captured_at,
+                           source=self.aws.source if self.mode == Mode.STAGE else None)
+        ctx.health_of = lambda key: self.health(key, ctx)
+        return ctx
+
+    def health(self, key: str, ctx: ApplyContext) -> str | None:
+        """A dependency's health, asked of its handler (core.capabilities.ReportsHealth); None for a type that
+        declares none, and for one this run did not recover (nothing to wait for)."""
+        result = ctx.deps[key]
+        handler = self.registry.get(result.type)
+        resource = self.resources.get(key)
+        if not isinstance(handler, ReportsHealth) or resource is None or not result.recovered_id:
+            return None
+        return handler.health(resource, result.recovered_id, ctx)
 
 
 def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -163,6 +177,7 @@ def run_graph(resources: list[Resource], spec: RunSpec, known: dict[str, Resourc
     """
     known = known or {}
     by_key = {r.key: r for r in resources}
+    spec.resources.update(by_key)
     order = topological_order({r.key: [d for d in r.dependencies if d not in known] for r in resources})
     pending: dict[str, PrefectFuture | ResourceResult] = dict(known)
     phases = [phase_of(by_key[key], spec.registry) for key in order]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, runtime_che
 from botocore.exceptions import ClientError
 
 from core.aws import Side, error_code
+from core.health import HealthWait, wait_healthy
 from core.models import Mode, Phase, Resource, ResourceResult
 from core.netmap import NetworkMapper
 from core.ownership import TAG_DRILL, TAG_PLAN, TAG_SOURCE_ID, claim, tag_dict, tags_of  # noqa: F401 - re-exported
@@ -88,6 +89,9 @@ class ApplyContext:
     # when the recovery point being recovered was captured (a failover or drill; None when staging): what a
     # pre-flight measures a copy's age against, since copies stop refreshing once the primary is dark
     captured_at: datetime | None = None
+    # a dependency's key -> None when what it became can take users now, else why not (its handler's
+    # core.capabilities.ReportsHealth; None for a type that declares no health); set by the engine
+    health_of: Callable[[str], str | None] | None = None
 
     @property
     def staging(self) -> bool:
@@ -99,6 +103,16 @@ class ApplyContext:
         failback (in the primary, what it lost). A same-account failover uses the production roles themselves
         (IAM is global), plus drflow's grant."""
         return self.plan.cross_account or self.mode == Mode.FAILBACK
+
+    def wait_healthy(self, keys: list[str]) -> HealthWait:
+        """Wait (the plan's traffic.health_timeout_seconds at most) until these dependencies are healthy: the
+        traffic phase's gate before it sends users to them (core/health.py)."""
+        for key in keys:
+            if key not in self.deps:
+                raise KeyError(f"{key} is not a declared dependency")
+        check = self.health_of or (lambda key: None)
+        traffic = self.plan.traffic
+        return wait_healthy(keys, check, traffic.health_timeout_seconds, traffic.health_poll_seconds)
 
     def ref(self, key: str | None) -> str | None:
         """The recovered id of a dependency, or None when it was (rightly) not recovered in this run."""

@@ -78,7 +78,9 @@ class Phase(StrEnum):
     """The recovery phases, in the order an SRE reads them (a handler's `phase`): a service's resources mostly
     wait for the previous phase's (subnets before databases, databases before the servers that need them,
     servers before targets; serverless and container compute after the load balancers it registers with, and
-    after its images). OTHER: a type no handler of this registry knows (a recovery point from another version)."""
+    after its images). TRAFFIC last: DNS records and front doors (CloudFront, API Gateway domains) that send users
+    to the recovered workload, changed only once what they point at is healthy (core/health.py). OTHER: a type no
+    handler of this registry knows (a recovery point from another version)."""
 
     NETWORK = "network"
     IAM = "iam"
@@ -86,6 +88,7 @@ class Phase(StrEnum):
     SERVERS = "servers"
     LOAD_BALANCERS = "load_balancers"
     COMPUTE = "compute"
+    TRAFFIC = "traffic"
     OTHER = "other"
 
 

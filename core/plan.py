@@ -303,6 +303,65 @@ class Audit(_Model):
     allow: list[AuditAllow] = Field(default_factory=list)
 
 
+TRAFFIC_MODES = ("cutover", "report", "none")
+# a DNS name as Route 53 lists it (lower case, an optional "*." label first), with or without the final dot
+DNS_NAME_RE = re.compile(r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$")
+RECORD_TYPES = ("A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA", "SPF", "SRV", "SSHFP",
+                "SVCB", "TLSA", "TXT")  # botocore's route53 model, RRType
+MAX_HEALTH_TIMEOUT_SECONDS = 6 * 3600
+
+
+def dns_name(value: str) -> str:
+    """A DNS name as drflow compares them: lower case, without the final dot."""
+    return value.lower().rstrip(".")
+
+
+class Traffic(_Model):
+    """The last failover phase (`traffic`): the public DNS records and front doors that still send users to the
+    primary. Per public hosted zone (`zones`, by zone name) or record set (`records`, "name" or "name TYPE"; wins
+    over its zone), one of: `cutover` (drflow changes them, once what they will point at is healthy), `report`
+    (drflow lists the exact change batch for a human to apply) or `none` (left alone, not listed). `mode` is the
+    choice for every zone not named. Private hosted zones are part of the recovered network and always recovered.
+    `health_timeout_seconds`: how long a cutover waits for the recovered targets to be healthy before it gives up,
+    leaving the records as they were; `health_poll_seconds`: how often it looks again."""
+
+    mode: Literal["cutover", "report", "none"] = "report"
+    zones: dict[str, Literal["cutover", "report", "none"]] = Field(default_factory=dict)
+    records: dict[str, Literal["cutover", "report", "none"]] = Field(default_factory=dict)
+    health_timeout_seconds: StrictInt = Field(900, ge=0, le=MAX_HEALTH_TIMEOUT_SECONDS)
+    health_poll_seconds: StrictInt = Field(15, ge=1, le=600)
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not DNS_NAME_RE.match(name.lower()):
+                raise ValueError(f"{name!r} is not a DNS zone name (example.com)")
+        return {dns_name(k): m for k, m in v.items()}
+
+    @field_validator("records")
+    @classmethod
+    def _records(cls, v: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for key, mode in v.items():
+            name, _, type_ = key.strip().partition(" ")
+            if not DNS_NAME_RE.match(name.lower()):
+                raise ValueError(f"{key!r}: {name!r} is not a DNS name (www.example.com)")
+            if type_ and type_.strip().upper() not in RECORD_TYPES:
+                raise ValueError(f"{key!r}: {type_.strip()!r} is not a Route 53 record type ({', '.join(RECORD_TYPES)})")
+            out[dns_name(name) + (f" {type_.strip().upper()}" if type_ else "")] = mode
+        return out
+
+    def mode_for(self, zone: str, record: str | None = None, record_type: str | None = None) -> str:
+        """cutover, report or none for one public zone, or one record set of it."""
+        if record is not None:
+            name = dns_name(record)
+            for key in ((f"{name} {record_type.upper()}",) if record_type else ()) + (name,):
+                if key in self.records:
+                    return self.records[key]
+        return self.zones.get(dns_name(zone), self.mode)
+
+
 def _kms_ref(value: str) -> bool:
     return bool(KMS_ARN_RE.match(value) or KMS_ID_RE.match(value) or KMS_ALIAS_RE.match(value))
 
@@ -322,6 +381,7 @@ class Plan(_Model):
     buckets: Buckets = Field(default_factory=Buckets)
     tables: Tables = Field(default_factory=Tables)
     audit: Audit = Field(default_factory=Audit)
+    traffic: Traffic = Field(default_factory=Traffic)
 
     @field_validator("name")
     @classmethod

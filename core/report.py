@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any, Callable
@@ -38,6 +39,33 @@ def identity_map(results: list[ResourceResult]) -> dict[str, str]:
 
 def failed(results: list[ResourceResult]) -> list[str]:
     return [f"{r.key}: {r.error}" for r in results if r.outcome == Outcome.FAILED]
+
+
+TRAFFIC_CHANGES = "traffic_changes"  # the key of a handler's Applied.details that lists its DNS / front-door changes
+
+
+def traffic_changes(results: list[ResourceResult]) -> list[dict[str, Any]]:
+    """Every DNS and front-door change the traffic phase made, would make, or leaves to a human (each handler
+    lists its own under details["traffic_changes"]: `where` (zone or distribution), `what` (record set or origin),
+    `from`, `to`, `status` (made, to apply by hand, not changed: why) and, for Route 53, the `change_batch` as
+    ChangeResourceRecordSets takes it), in the order the resources ran."""
+    return [{"key": r.key, **change} for r in results for change in r.details.get(TRAFFIC_CHANGES, [])]
+
+
+def traffic_markdown(changes: list[dict[str, Any]]) -> list[str]:
+    """The runbook's DNS section: a table of every change, then each change batch left for a human, as JSON
+    that `aws route53 change-resource-record-sets --change-batch` takes."""
+    if not changes:
+        return []
+    lines = ["", "## DNS and front doors", "", "| where | what | from | to | status |", "|---|---|---|---|---|"]
+    lines += [f"| {c['where']} | `{c['what']}` | {c.get('from') or ''} | {c.get('to') or ''} | {c['status']} |"
+              for c in changes]
+    by_hand = [c for c in changes if c.get("change_batch") and c["status"] != "made"]
+    for c in by_hand:
+        lines += ["", f"To apply by hand in {c['where']} ({c['what']}): `aws route53 change-resource-record-sets "
+                      f"--hosted-zone-id {c.get('zone_id', 'ZONE_ID')} --change-batch file://change.json` with:",
+                  "", "```json", json.dumps(c["change_batch"], indent=2, sort_keys=True), "```"]
+    return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -91,6 +119,7 @@ def runbook_markdown(report: dict[str, Any]) -> list[str]:
     if report.get("runbook_mermaid"):
         lines += ["", "## Recovery order", "", "Each arrow runs from a dependency to what waits for it.", "",
                   "```mermaid", report["runbook_mermaid"], "```"]
+    lines += traffic_markdown(report.get(TRAFFIC_CHANGES) or [])
     skipped = [d for d in report["details"] if d["outcome"] == "skipped"]
     if skipped:
         lines += ["", "## Skipped", ""]
@@ -117,6 +146,10 @@ def text(report: dict[str, Any]) -> str:
         target = d["recovered_id"] or (d["error"] or (d.get("details") or {}).get("reason", ""))
         out.append(f"  {mark} {d['key']:<58} {d['name'][:16]:<16} {d['outcome']:<9} {target}")
         out.extend(f"      warning: {w}" for w in d["warnings"])
+    if report.get(TRAFFIC_CHANGES):
+        out.append("  DNS and front doors:")
+        out.extend(f"    {c['status']:<18} {c['where']}: {c['what']} {c.get('from') or ''} -> {c.get('to') or ''}"
+                   for c in report[TRAFFIC_CHANGES])
     if report.get("not_protected"):
         out.append(f"  not protected ({len(report['not_protected'])}, no handler for their kind; recover by hand):")
         out.extend(f"    - {n['kind']:<28} {n['arn']}" for n in report["not_protected"])

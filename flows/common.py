@@ -100,6 +100,9 @@ def build_report(kind: str, plan: Plan, aws: AwsAccess, results: list[ResourceRe
               "seconds": round(time.monotonic() - started, 3),
               "identity_map": reports.identity_map(results), "failed": reports.failed(results),
               "details": reports.rows(results)}
+    changes = reports.traffic_changes(results)
+    if changes:
+        report[reports.TRAFFIC_CHANGES] = changes
     return report
 
 

@@ -86,6 +86,12 @@ MALFORMED = [  # (plan data, the field the message must name, a word of the mess
     (_with("recovery.account_id", "222222222222"), "recovery.role_arn", "source's credentials must not reach"),
     (_with("recovery", {"account_id": "222222222222", "region": "us-west-2", "mode": "cross-account"}),
      "recovery.role_arn", "assumed with STS"),
+    (_with("traffic.mode", "switch"), "traffic.mode", "cutover"),
+    (_with("traffic.zones", {"not a zone!": "cutover"}), "traffic.zones", "not a DNS zone name"),
+    (_with("traffic.records", {"www.shop.example BOGUS": "none"}), "traffic.records", "not a Route 53 record type"),
+    (_with("traffic.records", {"www.shop.example": "later"}), "traffic.records.www.shop.example", "cutover"),
+    (_with("traffic.health_timeout_seconds", True), "traffic.health_timeout_seconds", "not true or false"),
+    (_with("traffic.health_timeout_seconds", 86400), "traffic.health_timeout_seconds", "less than or equal to 21600"),
 ]
 
 
