@@ -10,13 +10,14 @@ and one that exists without drflow's tags is never adopted.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from core.artifacts import console_host
 from core.aws import Side, error_code, paginate
-from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, Preflight
+from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, Preflight, ReportsHealth
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.models import Mode, Phase, Resource, resource_key
 from core.ownership import copy_of, recovered_name
@@ -108,6 +109,12 @@ def _capture_actions(actions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]
     return out, keys
 
 
+def _forwarded_groups(actions: list[dict[str, Any]]) -> set[str]:
+    """The target group ARNs live actions forward to (a plain forward, or a weighted ForwardConfig)."""
+    arns = {a["TargetGroupArn"] for a in actions if a.get("TargetGroupArn")}
+    return arns | {g["TargetGroupArn"] for a in actions for g in (a.get("ForwardConfig") or {}).get("TargetGroups", [])}
+
+
 def _condition(condition: dict[str, Any]) -> dict[str, Any]:
     """AWS echoes a condition's values twice (`Values` and `<Field>Config`); create_rule takes one of them."""
     if any(k.endswith("Config") for k in condition):
@@ -195,7 +202,7 @@ class TargetGroupHandler(_Named, ClaimsArnKinds, Cleaner):
                 if delete_quietly(elb.delete_target_group, TargetGroupArn=arn)]
 
 
-class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner, ConsoleLink):
+class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner, ConsoleLink, ReportsHealth):
     type: ClassVar[str] = LB
     phase: ClassVar[Phase] = Phase.LOAD_BALANCERS
     arn_kinds: ClassVar[tuple[str, ...]] = ("elasticloadbalancing:loadbalancer",)
@@ -253,7 +260,40 @@ class LoadBalancerHandler(_Named, ClaimsArnKinds, Cleaner, ConsoleLink):
                 changed = True
         elb.get_waiter("load_balancer_available").wait(LoadBalancerArns=[balancer["LoadBalancerArn"]])
         return Applied(balancer["LoadBalancerArn"], created=created, changed=changed, warnings=warnings,
-                       details={"dns_name": balancer.get("DNSName")}, endpoints={"dns": balancer.get("DNSName", "")})
+                       details={"dns_name": balancer.get("DNSName"),
+                                "canonical_hosted_zone_id": balancer.get("CanonicalHostedZoneId")},
+                       endpoints={"dns": balancer.get("DNSName", "")})
+
+    def health(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> str | None:
+        """Healthy when the load balancer is active and every target group its listeners forward to (default
+        actions and rules) has a healthy target: what it takes to answer users. One look (the traffic phase
+        polls, core/health.py); the reason counts the targets by state."""
+        elb = ctx.recovery.client("elbv2")
+        try:
+            balancer = elb.describe_load_balancers(LoadBalancerArns=[recovered_id])["LoadBalancers"][0]
+        except ClientError as exc:
+            if error_code(exc) == "LoadBalancerNotFound":
+                return f"load balancer {recovered_id} is gone"
+            raise
+        state = balancer.get("State", {}).get("Code")
+        if state != "active":
+            return f"load balancer {balancer['LoadBalancerName']} is {state}"
+        groups: set[str] = set()
+        for listener in paginate(elb, "describe_listeners", "Listeners", LoadBalancerArn=recovered_id):
+            actions = list(listener.get("DefaultActions", []))
+            actions += [a for rule in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+                        for a in rule.get("Actions", [])]
+            groups |= _forwarded_groups(actions)
+        if not groups:
+            return f"load balancer {balancer['LoadBalancerName']} forwards to no target group"
+        problems = []
+        for arn in sorted(groups):
+            states = Counter(d["TargetHealth"]["State"] for d in
+                             elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"])
+            if not states.get("healthy"):
+                counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no targets registered"
+                problems.append(f"target group {arn.split('/')[-2]}: 0 healthy ({counts})")
+        return "; ".join(problems) or None
 
 
     def cleanup(self, ctx: CleanupContext) -> list[str]:

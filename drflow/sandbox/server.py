@@ -46,6 +46,7 @@ from drflow.sandbox.lambda_code import install as install_lambda_code  # noqa: E
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
 from drflow.sandbox.service_quotas import install as install_service_quotas, set_quota  # noqa: E402
 from drflow.sandbox.sts import install as install_sts  # noqa: E402
+from drflow.sandbox.target_health import install as install_target_health  # noqa: E402
 
 
 SCOPE_RE = re.compile(r"Credential=(?P<key>[A-Z0-9]{16,128})/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
@@ -212,6 +213,7 @@ class Sandbox:
         install_service_quotas()  # moto's Service Quotas answers for EC2's quotas too (see that module)
         install_moto_ecr()  # moto's ECR keeps layer bytes, hands out layer download URLs, takes 10 replication rules
         install_lambda_code()  # moto's Lambda hands out code download URLs that answer (see that module)
+        install_target_health()  # moto's ELB targets are healthy at once; AWS's are initial first (see that module)
         self.app = SandboxApp(_Dispatcher(create_backend_app), faults)
         # a dark region (or one in an outage) is so to EFS replication too: the other side cannot sync with it nor
         # delete its side
