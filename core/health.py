@@ -36,7 +36,9 @@ def wait_healthy(keys: list[str], health_of: Callable[[str], str | None], timeou
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> HealthWait:
     """Look at every key's health until all are healthy or `timeout` seconds have passed (at least one look:
-    a timeout of 0 is a single check); a key found healthy is not asked again."""
+    a timeout of 0 is a single check); a key found healthy is not asked again. The looks start a second apart and
+    double up to `poll` seconds: a target that turns healthy in moments is seen in moments, one that takes
+    minutes (a default target group's 5 checks x 30 s) costs a read every `poll` seconds."""
     start = clock()
     pending = sorted(set(keys))
     reasons: dict[str, str] = {}
@@ -52,4 +54,4 @@ def wait_healthy(keys: list[str], health_of: Callable[[str], str | None], timeou
         elapsed = clock() - start
         if not pending or elapsed >= timeout:
             return HealthWait(reasons, round(elapsed, 3), looks)
-        sleep(min(poll, max(timeout - elapsed, 0.0)))
+        sleep(min(poll, 2.0 ** (looks - 1), max(timeout - elapsed, 0.0)))

@@ -29,8 +29,9 @@ def test_waits_until_every_dependency_is_healthy_and_asks_a_healthy_one_no_more(
 
     wait = wait_healthy(["lb", "api"], health_of, timeout=300, poll=15, sleep=clock.sleep, clock=clock)
     assert wait.healthy and wait.unhealthy == {}
-    assert wait.seconds == 45.0 and wait.looks == 4  # 0, 15, 30, 45
-    assert asked.count("api") == 1 and asked.count("lb") == 4
+    assert clock.sleeps == [1, 2, 4, 8, 15, 15]  # looks a second apart at first, then every `poll` seconds
+    assert wait.seconds == 45.0 and wait.looks == 7
+    assert asked.count("api") == 1 and asked.count("lb") == 7
 
 
 def test_gives_up_at_the_deadline_naming_what_is_still_unhealthy():
@@ -39,7 +40,7 @@ def test_gives_up_at_the_deadline_naming_what_is_still_unhealthy():
                         timeout=20, poll=15, sleep=clock.sleep, clock=clock)
     assert not wait.healthy
     assert wait.unhealthy == {"lb": "target group web: 0 of 1 targets healthy (1 unhealthy)"}
-    assert clock.sleeps == [15, 5] and wait.seconds == 20.0  # never sleeps past the deadline
+    assert clock.sleeps == [1, 2, 4, 8, 5] and wait.seconds == 20.0  # never sleeps past the deadline
 
 
 def test_a_zero_timeout_is_one_look():
