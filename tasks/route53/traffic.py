@@ -30,10 +30,11 @@ a record already as captured is not written.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import Cleaner, FailsBack
+from core.capabilities import Cleaner, FailsBack, PlansChanges
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
 from core.models import Mode, Outcome, Phase, Resource, resource_key
@@ -47,6 +48,8 @@ RECORD = "route53:record"
 EIP = "ec2:elastic-ip"
 MADE = "made"
 BY_HAND = "to apply by hand"
+FAILOVER_ROUTING = ("not changed: failover routing (Route 53 answers the SECONDARY once this record's health check "
+                    "fails)")
 
 
 def _points_at_primary(record: dict[str, Any], zone_id: str, region: str, addresses: dict[str, str]) -> bool:
@@ -77,7 +80,43 @@ def _current(route53: Any, zone_id: str, record: dict[str, Any]) -> dict[str, An
     return next((r for r in page if rr.identity(r) == rr.identity(rr.canonical(record))), None)
 
 
-class RecordHandler(FailsBack, Cleaner):
+def _batch(ctx: ApplyContext, record: dict[str, Any]) -> dict[str, Any]:
+    return {"Comment": f"drflow failover of {ctx.plan.name}: {rr.label(record)} to the recovery side",
+            "Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]}
+
+
+def _decision(resource: Resource, ctx: ApplyContext) -> tuple[str, bool]:
+    """(what becomes of the record's change, whether drflow makes it): the record's routing, the plan's mode for
+    it, and whose account its zone is in."""
+    cfg = resource.config
+    record = cfg["record"]
+    if record.get("Failover") == "PRIMARY":
+        return FAILOVER_ROUTING, False
+    mode = ctx.plan.traffic.mode_for(cfg["zone"], record["Name"], record["Type"])
+    if mode == "none":
+        return "not changed (mode none)", False
+    if mode == "report":
+        return BY_HAND, False
+    if ctx.plan.cross_account:
+        return (f"{BY_HAND}: the zone is in the primary account {ctx.plan.source.account_id}, which a failover does "
+                "not write to"), False
+    return MADE, True
+
+
+def _placeholder(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
+    """The record as a dry run shows it: each target the run recovers named by its key (not made yet)."""
+    out = copy.deepcopy(resource.config["record"])
+    what = " / ".join(resource.dependencies)
+    if out.get("AliasTarget"):
+        out["AliasTarget"] = {**out["AliasTarget"], "DNSName": f"<DNS name of the recovered {what}>",
+                              "HostedZoneId": f"<alias hosted zone of the recovered {what}>"}
+    elif out.get("ResourceRecords"):
+        out["ResourceRecords"] = [{"Value": f"<{'address' if out['Type'] in rr.ADDRESS_TYPES else 'endpoint'} of "
+                                            f"the recovered {what}>"}]
+    return out
+
+
+class RecordHandler(FailsBack, Cleaner, PlansChanges):
     type: ClassVar[str] = RECORD
     phase: ClassVar[Phase] = Phase.TRAFFIC
     pilot_light: ClassVar[bool] = False  # changed at failover only, once its targets are healthy
@@ -183,18 +222,11 @@ class RecordHandler(FailsBack, Cleaner):
         if current is not None and rr.canonical(current) == rr.canonical(done.record):
             return Applied(resource.source_id, warnings=done.warnings,
                            details={TRAFFIC_CHANGES: [{**change, "status": "already points at the recovered target"}]})
-        batch = {"Comment": f"drflow failover of {ctx.plan.name}: {rr.label(record)} to the recovery side",
-                 "Changes": [{"Action": "UPSERT", "ResourceRecordSet": done.record}]}
-        mode = ctx.plan.traffic.mode_for(cfg["zone"], record["Name"], record["Type"])
-        if record.get("Failover") == "PRIMARY":
-            return self._left(change, "not changed: failover routing (Route 53 answers the SECONDARY once this "
-                                      "record's health check fails)", done.warnings)
-        if mode == "none":
-            return self._left(change, "not changed (mode none)", done.warnings)
-        if mode == "report" or ctx.plan.cross_account:
-            why = BY_HAND if mode == "report" else (f"{BY_HAND}: the zone is in the primary account "
-                                                    f"{ctx.plan.source.account_id}, which a failover does not write to")
-            return self._left({**change, "change_batch": batch}, why, done.warnings)
+        batch = _batch(ctx, done.record)
+        status, by_drflow = _decision(resource, ctx)
+        if not by_drflow:
+            return self._left({**change, "change_batch": batch} if status.startswith(BY_HAND) else change, status,
+                              done.warnings)
         wait = ctx.wait_healthy(done.pointed_at)
         if not wait.healthy:
             reasons = "; ".join(f"{k}: {why}" for k, why in sorted(wait.unhealthy.items()))
@@ -226,6 +258,25 @@ class RecordHandler(FailsBack, Cleaner):
                        warnings=done.warnings,
                        details={TRAFFIC_CHANGES: [{**change, "where": f"{change['where']} (drill test zone)",
                                                    "zone_id": test_zone, "status": status}]})
+
+    def planned_changes(self, resource: Resource, ctx: ApplyContext) -> list[dict[str, Any]]:
+        """The dry run's line for this record: what the failover would do with it, and its change batch (targets by
+        key: the dry run recovers nothing)."""
+        cfg = resource.config
+        record = cfg["record"]
+        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": _shown(record),
+                  "to": _shown(_placeholder(resource, ctx)), "zone_id": cfg["zone_id"]}
+        if ctx.mode == Mode.DRILL:
+            return [{**change, "status": "drill: written to a private test zone of the drill (the public zone is not "
+                                         "touched)"}]
+        if not resource.dependencies:
+            return [{**change, "status": "not changed: none of its targets is recovered by this plan"}]
+        status, by_drflow = _decision(resource, ctx)
+        batch = _batch(ctx, _placeholder(resource, ctx))
+        if by_drflow:
+            return [{**change, "status": "to be made once its recovered targets are healthy (cutover)",
+                     "change_batch": batch}]
+        return [{**change, "status": status, **({"change_batch": batch} if status.startswith(BY_HAND) else {})}]
 
     # ---- failback, drills ------------------------------------------------------------------------------
 

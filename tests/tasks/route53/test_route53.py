@@ -251,3 +251,18 @@ def test_a_drill_writes_a_private_test_zone_never_the_public_one_and_cleanup_rem
     cleanup = CleanupContext(plan=plan, recovery=AwsAccess(plan).recovery, drill_id=DRILL)
     assert handler.cleanup(cleanup) == [test_zone] and handler.cleanup(cleanup) == []
     assert route53.list_resource_record_sets(HostedZoneId=shop["zone-public"])["ResourceRecordSets"] == public_before
+
+
+def test_the_dry_run_lists_each_records_change_batch_naming_the_targets_it_would_recover(sandbox, shop):
+    plan, record, _, _ = _public(sandbox, shop, mode="report")
+    ctx = _ctx(plan, record, {})  # a dry run: nothing recovered yet
+    sandbox.app.clear_log()
+    [change] = RecordHandler().planned_changes(record, ctx)
+    assert change["status"] == "to apply by hand" and change["zone_id"] == shop["zone-public"]
+    alias = change["change_batch"]["Changes"][0]["ResourceRecordSet"]["AliasTarget"]
+    assert "elbv2:load-balancer/" in alias["DNSName"] and _writes(sandbox) == []
+    cutover = make_plan(traffic={"mode": "cutover"})
+    [change] = RecordHandler().planned_changes(record, _ctx(cutover, record, {}))
+    assert change["status"].startswith("to be made once its recovered targets are healthy")
+    [change] = RecordHandler().planned_changes(record, _ctx(cutover, record, {}, Mode.DRILL, DRILL))
+    assert change["status"].startswith("drill:") and "change_batch" not in change
