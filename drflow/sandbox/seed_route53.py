@@ -1,6 +1,7 @@
 """The sample shop's DNS: a private zone `internal.shop` in the shop's VPC (the database by `db.internal.shop`, the
 cache server by `cache.internal.shop`, the load balancer by `www.internal.shop`), and the public zone `shop.example`
-whose `www` is an alias to the shop's ALB (what the traffic phase cuts over)."""
+whose `www` is an alias to the shop's ALB (what the traffic phase cuts over), and whose `api` uses failover routing
+(a PRIMARY with a health check, a SECONDARY that drflow points at the recovered ALB)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,18 @@ def seed_route53(session: boto3.Session, region: str, ids: dict[str, Any]) -> di
         {"Action": "CREATE", "ResourceRecordSet": {"Name": "cache.internal.shop.", "Type": "A", "TTL": 60,
                                                    "ResourceRecords": [{"Value": CACHE_IP}]}},
         {"Action": "CREATE", "ResourceRecordSet": {"Name": "www.internal.shop.", "Type": "A", "AliasTarget": alias}}]})
+    check = route53.create_health_check(CallerReference="shop-api-health", HealthCheckConfig={
+        "Type": "HTTPS", "FullyQualifiedDomainName": alb["DNSName"], "ResourcePath": "/health", "Port": 443,
+        "RequestInterval": 30, "FailureThreshold": 3})["HealthCheck"]["Id"]
     route53.change_resource_record_sets(HostedZoneId=public, ChangeBatch={"Changes": [
         {"Action": "CREATE", "ResourceRecordSet": {"Name": "www.shop.example.", "Type": "A", "AliasTarget": alias}},
         {"Action": "CREATE", "ResourceRecordSet": {"Name": "shop.example.", "Type": "MX", "TTL": 300,
-                                                   "ResourceRecords": [{"Value": "10 mail.example.net."}]}}]})
+                                                   "ResourceRecords": [{"Value": "10 mail.example.net."}]}},
+        # failover routing: Route 53 answers the SECONDARY once the PRIMARY's health check fails; the SECONDARY
+        # names the primary's ALB until drflow points it at the recovered one
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": "api.shop.example.", "Type": "A", "SetIdentifier": "primary",
+                                                   "Failover": "PRIMARY", "HealthCheckId": check, "AliasTarget": alias}},
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": "api.shop.example.", "Type": "A",
+                                                   "SetIdentifier": "secondary", "Failover": "SECONDARY",
+                                                   "AliasTarget": alias}}]})
     return {"zone-internal": private.rsplit("/", 1)[-1], "zone-public": public.rsplit("/", 1)[-1]}

@@ -3,6 +3,6 @@ sends users back with (traffic.py). Shared: zones.py (finding, making, removing 
 control plane in us-east-1 matters), records.py (what a record points at, and its translation)."""
 
 from tasks.route53.private import PrivateZoneHandler
-from tasks.route53.traffic import RecordHandler
+from tasks.route53.traffic import FailoverRecordHandler, RecordHandler
 
-__all__ = ["PrivateZoneHandler", "RecordHandler"]
+__all__ = ["FailoverRecordHandler", "PrivateZoneHandler", "RecordHandler"]

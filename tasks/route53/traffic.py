@@ -45,6 +45,7 @@ from tasks.route53 import records as rr
 from tasks.route53 import zones
 
 RECORD = "route53:record"
+FAILOVER_RECORD = "route53:failover-record"
 EIP = "ec2:elastic-ip"
 MADE = "made"
 BY_HAND = "to apply by hand"
@@ -125,6 +126,7 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
     failback_phase: ClassVar[FailbackPhase] = FailbackPhase.TRAFFIC
     failback_plan: ClassVar[str] = ("the public record set as the recovery point captured it (pointing at the "
                                     "primary's target again), where the failover changed it")
+    planned_status: ClassVar[str] = "to be made once its recovered targets are healthy (cutover)"
 
     # ---- discovery (read-only) -------------------------------------------------------------------------
 
@@ -140,19 +142,24 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         for zone in public:
             zone_id = zones.short_id(zone["Id"])
             for record in paginate(route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone["Id"]):
-                if zones.apex_record(record, zone["Name"]) or not _points_at_primary(record, zone_id, source.region,
-                                                                                    addresses):
+                if zones.apex_record(record, zone["Name"]) or not self._takes(record) or not _points_at_primary(
+                        record, zone_id, source.region, addresses):
                     continue
                 eips = {v: addresses[v] for v in rr.targets(record) if v in addresses}
                 source_id = "/".join(filter(None, (zone_id, record["Name"].lower(), record["Type"],
                                                    record.get("SetIdentifier"))))
                 out.append(Resource(
-                    type=RECORD, source_id=source_id, name=rr.label(record), arn=zones.zone_arn(zone_id),
+                    type=self.type, source_id=source_id, name=rr.label(record), arn=zones.zone_arn(zone_id),
                     tags=tags.get(zone_id, {}),
                     config={"zone_id": zone_id, "zone": zone["Name"], "record": record, "targets": rr.targets(record),
                             "addresses": {ip: resource_key(EIP, a) for ip, a in eips.items()}},
                     refs=[f"{EIP}:{a}" for a in sorted(eips.values())]))
         return out
+
+    @staticmethod
+    def _takes(record: dict[str, Any]) -> bool:
+        """Every record set but a SECONDARY of failover routing (FailoverRecordHandler's)."""
+        return record.get("Failover") != "SECONDARY"
 
     # ---- the traffic phase -----------------------------------------------------------------------------
 
@@ -274,8 +281,7 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         status, by_drflow = _decision(resource, ctx)
         batch = _batch(ctx, _placeholder(resource, ctx))
         if by_drflow:
-            return [{**change, "status": "to be made once its recovered targets are healthy (cutover)",
-                     "change_batch": batch}]
+            return [{**change, "status": self.planned_status, "change_batch": batch}]
         return [{**change, "status": status, **({"change_batch": batch} if status.startswith(BY_HAND) else {})}]
 
     # ---- failback, drills ------------------------------------------------------------------------------
@@ -298,3 +304,52 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
 
     def cleanup(self, ctx: CleanupContext) -> list[str]:
         return zones.remove_drill_zones(ctx, zones.TEST_ZONE)
+
+
+class FailoverRecordHandler(RecordHandler):
+    """The SECONDARY record of a failover routing pair (Failover PRIMARY/SECONDARY, with health checks), where it
+    names a primary resource: Route 53's data plane sends users to the SECONDARY by itself once the PRIMARY's health
+    check fails, with no API call (which matters: Route 53's control plane is in us-east-1, zones.py), so what drflow
+    owes is a SECONDARY that names the recovered target ahead of time. Staged nightly (pilot light): pointed at the
+    recovered target as soon as there is one (a target staged nightly; one made at failover only is pointed at by
+    the failover's re-apply), without waiting for health (the record's own health check decides when it is
+    answered). The plan's mode still rules: `report` lists the change batch, `none` leaves it; across accounts it is
+    reported. Drill, dry run and failback as for any public record."""
+
+    type: ClassVar[str] = FAILOVER_RECORD
+    pilot_light: ClassVar[bool] = True  # a record costs nothing, and failover routing needs it right beforehand
+    failback_plan: ClassVar[str] = ("the SECONDARY failover record as the recovery point captured it (its "
+                                    "primary-side target again), where drflow changed it")
+    planned_status: ClassVar[str] = ("to be made: the SECONDARY pointed at the recovered target, without waiting "
+                                     "(its health check decides when Route 53 answers it)")
+
+    @staticmethod
+    def _takes(record: dict[str, Any]) -> bool:
+        return record.get("Failover") == "SECONDARY"
+
+    def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
+        cfg = resource.config
+        record = cfg["record"]
+        done = rr.translate_record(record, resource, ctx, own_zone=None, addresses=cfg["addresses"])
+        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": _shown(record),
+                  "to": _shown(done.record), "zone_id": cfg["zone_id"]}
+        if ctx.mode == Mode.DRILL:
+            return self._drill(resource, ctx, done, change)
+        if not done.pointed_at:
+            why = ("not changed tonight: its target is made at failover only (the failover points the SECONDARY at "
+                   "it)") if ctx.staging else "not changed: none of its targets is recovered by this plan"
+            return self._left(change, why, done.warnings)
+        route53 = ctx.recovery.client("route53")
+        current = _current(route53, cfg["zone_id"], record)
+        if current is not None and rr.canonical(current) == rr.canonical(done.record):
+            return Applied(resource.source_id, warnings=done.warnings, details={TRAFFIC_CHANGES: [
+                {**change, "status": "staged: the SECONDARY names the recovered target (Route 53 fails over to it)"}]})
+        batch = _batch(ctx, done.record)
+        status, by_drflow = _decision(resource, ctx)
+        if not by_drflow:
+            return self._left({**change, "change_batch": batch} if status.startswith(BY_HAND) else change, status,
+                              done.warnings)
+        zones.change(route53, cfg["zone_id"], batch["Changes"], batch["Comment"])
+        return Applied(resource.source_id, changed=True, warnings=done.warnings, details={TRAFFIC_CHANGES: [
+            {**change, "status": MADE + ": the SECONDARY now names the recovered target (Route 53 fails over to it "
+                                        "when the PRIMARY's health check fails)", "change_batch": batch}]})

@@ -23,7 +23,7 @@ from core.ownership import TAG_DRILL, TAG_PLAN
 from core.scope import refer, refer_endpoints
 from drflow.sandbox.seed_rds import PASSWORD
 from drflow.sandbox.seed_route53 import seed_route53
-from tasks.route53 import PrivateZoneHandler, RecordHandler
+from tasks.route53 import FailoverRecordHandler, PrivateZoneHandler, RecordHandler
 
 DRILL = "drill-20261208t010000"
 
@@ -64,7 +64,9 @@ def _resources(plan, shop) -> dict[str, Resource]:
                        name="shop-alb", endpoints={"dns": shop["alb"]["DNSName"]}),
               Resource(type="rds:db-instance", source_id="shop-db", name="shop-db", endpoints={"address": shop["db"]})]
     mine = PrivateZoneHandler().discover(aws.source, plan) + RecordHandler().discover(aws.source, plan)
-    return {r.type.split(":")[1] if r.type.startswith("route53") else r.type: r
+    mine += FailoverRecordHandler().discover(aws.source, plan)
+    return {r.name if r.type.startswith("route53:") and "record" in r.type else
+            r.type.split(":")[1] if r.type.startswith("route53") else r.type: r
             for r in refer_endpoints(refer(others + mine))}
 
 
@@ -171,8 +173,9 @@ def test_a_drill_gets_its_own_private_zone_in_its_vpc_and_cleanup_removes_only_i
 def _public(sandbox, shop, **traffic):
     plan = make_plan(traffic={"health_timeout_seconds": 0, "health_poll_seconds": 1, **traffic})
     resources = _resources(plan, shop)
-    record = resources["record"]
-    assert record.name == "www.shop.example. A"  # the MX record points at nothing of the primary's
+    assert sorted(n for n in resources if "shop.example." in n) == [
+        "api.shop.example. A primary", "api.shop.example. A secondary", "www.shop.example. A"]  # not the MX
+    record = resources["www.shop.example. A"]
     results, recovered = _recovered(resources)
     return plan, record, results, recovered
 
@@ -266,3 +269,35 @@ def test_the_dry_run_lists_each_records_change_batch_naming_the_targets_it_would
     assert change["status"].startswith("to be made once its recovered targets are healthy")
     [change] = RecordHandler().planned_changes(record, _ctx(cutover, record, {}, Mode.DRILL, DRILL))
     assert change["status"].startswith("drill:") and "change_batch" not in change
+
+
+def _api(region: str, zone_id: str) -> dict[str, dict]:
+    route53 = boto3.client("route53", region_name=region)
+    return {r["SetIdentifier"]: r for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+            if r["Name"] == "api.shop.example."}
+
+
+def test_failover_routing_the_secondary_is_staged_to_the_recovered_target_the_primary_left_to_route53(sandbox, shop):
+    plan = make_plan(traffic={"mode": "cutover", "health_timeout_seconds": 0})
+    resources = _resources(plan, shop)
+    secondary, primary = resources["api.shop.example. A secondary"], resources["api.shop.example. A primary"]
+    assert secondary.type == "route53:failover-record" and primary.type == "route53:record"
+    handler = FailoverRecordHandler()
+    before = _api(SOURCE, shop["zone-public"])
+    tonight, _ = _recovered(resources, staged=True)
+    staged = handler.apply(secondary, _ctx(plan, secondary, tonight, Mode.STAGE))
+    assert staged.skipped.startswith("not changed tonight") and _api(SOURCE, shop["zone-public"]) == before
+
+    results, recovered = _recovered(resources)  # a target there is (a standby, or the failover's): no health wait
+    unhealthy = lambda key: "never asked: the SECONDARY's own health check decides"  # noqa: E731
+    applied = handler.apply(secondary, _ctx(plan, secondary, results, Mode.RECOVER, health=unhealthy))
+    assert applied.changed and applied.details["traffic_changes"][0]["status"].startswith("made")
+    now = _api(SOURCE, shop["zone-public"])
+    assert now["secondary"]["AliasTarget"]["DNSName"] == f"dualstack.{recovered['alb']['DNSName']}.".lower()
+    assert now["primary"] == before["primary"]  # Route 53 answers the SECONDARY when the PRIMARY's check fails
+    left = RecordHandler().apply(primary, _ctx(plan, primary, results, health=unhealthy))
+    assert left.skipped.startswith("not changed: failover routing") and _api(SOURCE, shop["zone-public"]) == now
+    sandbox.app.clear_log()
+    assert not handler.apply(secondary, _ctx(plan, secondary, results, Mode.STAGE)).changed and _writes(sandbox) == []
+    handler.fail_back(secondary, FailbackContext(aws=AwsAccess(plan), plan=plan, marker={}, home={}))
+    assert _api(SOURCE, shop["zone-public"]) == before
