@@ -301,3 +301,36 @@ def test_failover_routing_the_secondary_is_staged_to_the_recovered_target_the_pr
     assert not handler.apply(secondary, _ctx(plan, secondary, results, Mode.STAGE)).changed and _writes(sandbox) == []
     handler.fail_back(secondary, FailbackContext(aws=AwsAccess(plan), plan=plan, marker={}, home={}))
     assert _api(SOURCE, shop["zone-public"]) == before
+
+
+def test_across_accounts_the_private_zone_is_made_in_the_recovery_account_and_public_changes_are_reported(sandbox, shop):
+    from accounts_helper import EXTERNAL_ID, OTHER, cross_account_plan
+    from drflow.sandbox.accounts import recovery_role
+
+    recovery_role(OTHER, [ACCOUNT], external_id=EXTERNAL_ID)
+    plan = cross_account_plan(mode="cross-account")
+    plan = plan.model_copy(update={"traffic": plan.traffic.model_copy(update={"mode": "cutover"})})
+    resources = _resources(plan, shop)
+    zone, record = resources["private-zone"], resources["www.shop.example. A"]
+    side = AwsAccess(plan).recovery
+    ec2 = side.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{RECOVERY}{z}")["Subnet"][
+        "SubnetId"] for i, z in ((0, "a"), (1, "b"))]
+    alb = side.client("elbv2").create_load_balancer(Name="shop-alb", Subnets=subnets)["LoadBalancers"][0]
+    lb, db = resources["elbv2:load-balancer"], resources["rds:db-instance"]
+    results = {resources["ec2:vpc"].key: _result(resources["ec2:vpc"], vpc),
+               lb.key: _result(lb, alb["LoadBalancerArn"], {lb.endpoints["dns"]: alb["DNSName"]}),
+               db.key: _result(db, "shop-db", {db.endpoints["address"]: f"shop-db.c1.{RECOVERY}.rds.amazonaws.com"})}
+    made = PrivateZoneHandler().apply(zone, _ctx(plan, zone, results))
+    there = side.client("route53")
+    assert there.get_hosted_zone(Id=made.recovered_id)["VPCs"] == [{"VPCRegion": RECOVERY, "VPCId": vpc}]
+    assert made.recovered_id not in {z["Id"].rsplit("/", 1)[-1] for z in boto3.client(
+        "route53", region_name=RECOVERY).list_hosted_zones()["HostedZones"]}  # not in the primary account
+    before = _public_www(SOURCE, shop["zone-public"])
+    left = RecordHandler().apply(record, _ctx(plan, record, results, health=lambda key: None))
+    [change] = left.details["traffic_changes"]
+    assert change["status"].startswith(f"to apply by hand: the zone is in the primary account {ACCOUNT}")
+    assert change["change_batch"]["Changes"][0]["ResourceRecordSet"]["AliasTarget"]["DNSName"] == \
+        f"dualstack.{alb['DNSName']}.".lower()
+    assert _public_www(SOURCE, shop["zone-public"]) == before
