@@ -138,11 +138,14 @@ class PrivateZoneHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, NotFai
 
     @staticmethod
     def _records(resource: Resource, ctx: ApplyContext, zone_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """The record sets translated, and what could not be. Nightly, a target not recovered yet (a database
+        restored at failover only: its result carries no endpoint tonight) keeps the primary's name without a
+        warning: the failover's re-apply translates it, and warns of what it still cannot."""
         wanted, warnings = [], []
         for record in resource.config["records"]:
             done = rr.translate_record(record, resource, ctx, own_zone=(resource.source_id, zones.short_id(zone_id)))
             wanted.append(done.record)
-            warnings += done.warnings
+            warnings += [] if ctx.staging else done.warnings
         return wanted, warnings
 
     # ---- audit, drills, console ------------------------------------------------------------------------

@@ -258,7 +258,12 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
                        details={"reason": status, TRAFFIC_CHANGES: [{**change, "status": status}]})
 
     def _drill(self, resource: Resource, ctx: ApplyContext, done: rr.Translated, change: dict[str, Any]) -> Applied:
-        """The translated record in the drill's private test zone; the public zone is never written."""
+        """The translated record in the drill's private test zone; the public zone is never written. A record none of
+        whose targets the drill recovered (an Elastic IP: a drill is isolated) is not written: it would send the
+        drill's clients to the primary."""
+        if not done.pointed_at:
+            return self._left(change, "drill: not written to the test zone: none of its targets is recovered by the "
+                                      "drill", done.warnings)
         route53 = ctx.recovery.client("route53")
         zone = self._test_zone(resource, ctx, create=True)
         assert zone is not None
