@@ -17,7 +17,7 @@ from core.aws import AwsAccess
 from core.ec2_index import OwnedIndex
 from core.failback import FailbackContext
 from core.handler import ApplyContext, CleanupContext, Unrecoverable
-from core.models import Mode, Outcome, Resource, ResourceResult, resource_key
+from core.models import Mode, Outcome, Resource, ResourceResult
 from core.netmap import NetworkMapper
 from core.ownership import TAG_DRILL, TAG_PLAN
 from core.scope import refer, refer_endpoints
@@ -334,3 +334,25 @@ def test_across_accounts_the_private_zone_is_made_in_the_recovery_account_and_pu
     assert change["change_batch"]["Changes"][0]["ResourceRecordSet"]["AliasTarget"]["DNSName"] == \
         f"dualstack.{alb['DNSName']}.".lower()
     assert _public_www(SOURCE, shop["zone-public"]) == before
+
+
+def test_an_a_record_holding_an_elastic_ip_gets_the_recovered_elastic_ips_address(sandbox, shop):
+    ec2 = boto3.client("ec2", region_name=SOURCE)
+    eip = ec2.allocate_address(Domain="vpc")
+    route53 = boto3.client("route53", region_name=SOURCE)
+    route53.change_resource_record_sets(HostedZoneId=shop["zone-public"], ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": "static.shop.example.", "Type": "A", "TTL": 60,
+                                                   "ResourceRecords": [{"Value": eip["PublicIp"]}]}}]})
+    plan = make_plan(traffic={"mode": "cutover", "health_timeout_seconds": 0})
+    address = Resource(type="ec2:elastic-ip", source_id=eip["AllocationId"], config={"public_ip": eip["PublicIp"]})
+    found = RecordHandler().discover(AwsAccess(plan).source, plan)
+    record = next(r for r in refer(found + [address]) if r.name == "static.shop.example. A")
+    assert record.dependencies == [address.key]
+    recovered = ResourceResult(key=address.key, type=address.type, source_id=address.source_id,
+                               outcome=Outcome.CREATED, recovered_id="eipalloc-0recovered",
+                               details={"public_ip": "198.51.100.7", "source_public_ip": eip["PublicIp"]})
+    applied = RecordHandler().apply(record, _ctx(plan, record, {address.key: recovered}, health=lambda key: None))
+    assert applied.changed
+    now = next(r for r in route53.list_resource_record_sets(HostedZoneId=shop["zone-public"])["ResourceRecordSets"]
+               if r["Name"] == "static.shop.example.")
+    assert now["ResourceRecords"] == [{"Value": "198.51.100.7"}]
