@@ -12,7 +12,8 @@ A private zone costs little and must exist before the servers boot (they resolve
 staged nightly, pointing at what exists tonight (a load balancer made at failover only keeps the primary's name
 tonight, without a warning), and re-applied at failover, when every target is recovered. A second apply makes no
 write: the zone's record sets are compared with the wanted ones, and only a difference is sent (one change batch,
-waited for until INSYNC). In the recovery account across accounts (the recovery side's client). A drill gets its own
+waited for until INSYNC); a failover's changes are listed with the DNS changes of the run (details["traffic_changes"],
+the runbook's table). In the recovery account across accounts (the recovery side's client). A drill gets its own
 copy of the zone, of the same name (a private zone's name may repeat across VPCs), associated with the drill's VPCs
 only, and removed by `cleanup`.
 
@@ -29,10 +30,12 @@ from core.capabilities import Audited, ClaimsArnKinds, Cleaner, ConsoleLink, Not
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
 from core.models import Phase, Resource, resource_key
 from core.plan import Plan
+from core.report import TRAFFIC_CHANGES
 from tasks.route53 import records as rr
 from tasks.route53 import zones
 
 PRIVATE_ZONE = "route53:private-zone"
+MADE = "made"
 VPC = "ec2:vpc"
 
 
@@ -119,11 +122,18 @@ class PrivateZoneHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, NotFai
         if changes:
             zones.change(route53, zone["Id"], changes, f"drflow: {resource.name} from {resource.source_id}")
             changed = True
+        before = {rr.identity(rr.canonical(r)): r for r in have}
+        listed = [{"where": f"{resource.name} (private, {zones.short_id(zone['Id'])})",
+                   "what": rr.label(c["ResourceRecordSet"]),
+                   "from": rr.shown(before.get(rr.identity(rr.canonical(c["ResourceRecordSet"])))),
+                   "to": rr.shown(c["ResourceRecordSet"]) if c["Action"] == "UPSERT" else "(deleted)",
+                   "status": MADE} for c in changes]
         if cfg.get("other_regions"):
             warnings.append(f"also associated in the source with {', '.join(cfg['other_regions'])}: left as it is")
         zone_id = zones.short_id(zone["Id"])
         return Applied(zone_id, created=created, changed=changed and not created, warnings=warnings,
-                       details={"zone": cfg["name"], "vpcs": vpcs, "records": len(wanted), "changes": len(changes)})
+                       details={"zone": cfg["name"], "vpcs": vpcs, "records": len(wanted), "changes": len(changes),
+                                **({TRAFFIC_CHANGES: listed} if listed and not ctx.staging else {})})
 
     @staticmethod
     def _associate(route53: Any, zone_id: str, region: str, vpcs: list[str]) -> bool:

@@ -44,6 +44,16 @@ def label(record: dict[str, Any]) -> str:
     return " ".join(filter(None, (record["Name"], record["Type"], record.get("SetIdentifier"))))
 
 
+def shown(record: dict[str, Any] | None) -> str:
+    """What a record set answers, in a line of the report: `alias <name> (<zone>)` or its values."""
+    if not record:
+        return ""
+    alias = record.get("AliasTarget")
+    if alias:
+        return f"alias {alias['DNSName']} ({alias['HostedZoneId']})"
+    return ", ".join(v["Value"] for v in record.get("ResourceRecords", []))
+
+
 def targets(record: dict[str, Any]) -> list[str]:
     """The hosts and addresses a record set points at, normalised (see the module's docstring)."""
     alias = record.get("AliasTarget")

@@ -64,13 +64,6 @@ def _points_at_primary(record: dict[str, Any], zone_id: str, region: str, addres
     return record["Type"] in rr.ADDRESS_TYPES and any(v in addresses for v in rr.targets(record))
 
 
-def _shown(record: dict[str, Any]) -> str:
-    alias = record.get("AliasTarget")
-    if alias:
-        return f"alias {alias['DNSName']} ({alias['HostedZoneId']})"
-    return ", ".join(v["Value"] for v in record.get("ResourceRecords", []))
-
-
 def _current(route53: Any, zone_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
     """The zone's record set of the same name, type (and set identifier) now, if any: one page from its name on."""
     kwargs: dict[str, Any] = {"HostedZoneId": zone_id, "StartRecordName": record["Name"],
@@ -227,8 +220,8 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         cfg = resource.config
         record = cfg["record"]
         done = rr.translate_record(record, resource, ctx, own_zone=None, addresses=cfg["addresses"])
-        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": _shown(record),
-                  "to": _shown(done.record), "zone_id": cfg["zone_id"]}
+        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": rr.shown(record),
+                  "to": rr.shown(done.record), "zone_id": cfg["zone_id"]}
         if ctx.mode == Mode.DRILL:
             return self._drill(resource, ctx, done, change)
         if not done.pointed_at:
@@ -284,8 +277,8 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         key: the dry run recovers nothing)."""
         cfg = resource.config
         record = cfg["record"]
-        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": _shown(record),
-                  "to": _shown(_placeholder(resource, ctx)), "zone_id": cfg["zone_id"]}
+        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": rr.shown(record),
+                  "to": rr.shown(_placeholder(resource, ctx)), "zone_id": cfg["zone_id"]}
         if ctx.mode == Mode.DRILL:
             return [{**change, "status": "drill: written to a private test zone of the drill (the public zone is not "
                                          "touched)"}]
@@ -305,7 +298,7 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         route53 = ctx.aws.source.client("route53")
         current = _current(route53, cfg["zone_id"], cfg["record"])
         change = {"where": cfg["zone"].rstrip("."), "what": rr.label(cfg["record"]),
-                  "from": _shown(current) if current else "", "to": _shown(cfg["record"]), "zone_id": cfg["zone_id"]}
+                  "from": rr.shown(current) if current else "", "to": rr.shown(cfg["record"]), "zone_id": cfg["zone_id"]}
         if current is not None and rr.canonical(current) == rr.canonical(cfg["record"]):
             return Step(Outcome.UNCHANGED, resource.source_id,
                         {TRAFFIC_CHANGES: [{**change, "status": "already points at the primary"}]})
@@ -344,8 +337,8 @@ class FailoverRecordHandler(RecordHandler):
         cfg = resource.config
         record = cfg["record"]
         done = rr.translate_record(record, resource, ctx, own_zone=None, addresses=cfg["addresses"])
-        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": _shown(record),
-                  "to": _shown(done.record), "zone_id": cfg["zone_id"]}
+        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": rr.shown(record),
+                  "to": rr.shown(done.record), "zone_id": cfg["zone_id"]}
         if ctx.mode == Mode.DRILL:
             return self._drill(resource, ctx, done, change)
         if not done.pointed_at:

@@ -128,6 +128,9 @@ def test_the_private_zone_is_staged_then_recovered_into_the_recovered_vpc_naming
     sandbox.app.clear_log()
     again = handler.apply(zone, _ctx(plan, zone, results))
     assert again.recovered_id == applied.recovered_id and again.changed and not again.created
+    listed = {c["what"]: c for c in again.details["traffic_changes"]}  # the runbook's DNS changes
+    assert listed["db.internal.shop. CNAME"]["from"] == shop["db"] and listed["db.internal.shop. CNAME"]["to"] == \
+        f"shop-db.cxyz.{RECOVERY}.rds.amazonaws.com" and listed["db.internal.shop. CNAME"]["status"] == "made"
     route53 = boto3.client("route53", region_name=RECOVERY)
     got = route53.get_hosted_zone(Id=again.recovered_id)
     assert got["HostedZone"]["Name"] == "internal.shop." and got["HostedZone"]["Config"]["PrivateZone"]
