@@ -147,7 +147,8 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
         for step in report["writes"]:
             typer.echo(f"  {step['step']:>4}. {step['action']:<45} {step['key']} {step['name']}")
             for c in step.get("changes", []):
-                typer.echo(f"        {c['status']}: {c['where']} {c['what']}: {c.get('from') or ''} -> {c.get('to') or ''}")
+                typer.echo(f"        {c['status']}: {c['where']} {c['what']}: {c.get('from') or ''} -> "
+                           f"{c.get('to') or ''}")
                 if c.get("change_batch"):
                     typer.echo(f"        change batch (zone {c.get('zone_id', '')}): "
                                f"{json.dumps(c['change_batch'], sort_keys=True)}")

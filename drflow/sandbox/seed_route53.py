@@ -23,10 +23,11 @@ def seed_route53(session: boto3.Session, region: str, ids: dict[str, Any]) -> di
     private = route53.create_hosted_zone(
         Name="internal.shop", CallerReference="shop-internal", VPC={"VPCRegion": region, "VPCId": ids["vpc"]},
         HostedZoneConfig={"Comment": "the shop's internal names", "PrivateZone": True})["HostedZone"]["Id"]
-    public = route53.create_hosted_zone(Name="shop.example", CallerReference="shop-public",
-                                        HostedZoneConfig={"Comment": "the shop", "PrivateZone": False})["HostedZone"]["Id"]
+    public = route53.create_hosted_zone(Name="shop.example", CallerReference="shop-public", HostedZoneConfig={
+        "Comment": "the shop", "PrivateZone": False})["HostedZone"]["Id"]
     for zone in (private, public):
-        route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone.rsplit("/", 1)[-1], AddTags=APP_TAGS)
+        route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone.rsplit("/", 1)[-1],
+                                         AddTags=APP_TAGS)
     alias = {"HostedZoneId": alb["CanonicalHostedZoneId"], "DNSName": f"dualstack.{alb['DNSName']}.",
              "EvaluateTargetHealth": True}
     route53.change_resource_record_sets(HostedZoneId=private, ChangeBatch={"Changes": [
@@ -45,7 +46,8 @@ def seed_route53(session: boto3.Session, region: str, ids: dict[str, Any]) -> di
         # failover routing: Route 53 answers the SECONDARY once the PRIMARY's health check fails; the SECONDARY
         # names the primary's ALB until drflow points it at the recovered one
         {"Action": "CREATE", "ResourceRecordSet": {"Name": "api.shop.example.", "Type": "A", "SetIdentifier": "primary",
-                                                   "Failover": "PRIMARY", "HealthCheckId": check, "AliasTarget": alias}},
+                                                   "Failover": "PRIMARY", "HealthCheckId": check,
+                                                   "AliasTarget": alias}},
         {"Action": "CREATE", "ResourceRecordSet": {"Name": "api.shop.example.", "Type": "A",
                                                    "SetIdentifier": "secondary", "Failover": "SECONDARY",
                                                    "AliasTarget": alias}}]})

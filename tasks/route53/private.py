@@ -64,7 +64,8 @@ class PrivateZoneHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, NotFai
             here = sorted(v["VPCId"] for v in associated if v["VPCRegion"] == source.region)
             if not here:
                 continue  # it answers in other regions' VPCs only: nothing of this region's to recover
-            elsewhere = sorted(f"{v['VPCId']} ({v['VPCRegion']})" for v in associated if v["VPCRegion"] != source.region)
+            elsewhere = sorted(f"{v['VPCId']} ({v['VPCRegion']})" for v in associated
+                               if v["VPCRegion"] != source.region)
             records = [r for r in paginate(route53, "list_resource_record_sets", "ResourceRecordSets",
                                            HostedZoneId=zone["Id"]) if not zones.apex_record(r, zone["Name"])]
             vpcs = [resource_key(VPC, v) for v in here]

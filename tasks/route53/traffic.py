@@ -201,7 +201,8 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         """The VPCs this drill made (drflow's tags), which its test zones answer in."""
         filters = [{"Name": f"tag:{TAG_PLAN}", "Values": [ctx.plan.name]},
                    {"Name": f"tag:{TAG_DRILL}", "Values": [ctx.drill_id or ""]}]
-        return sorted(v["VpcId"] for v in paginate(ctx.recovery.client("ec2"), "describe_vpcs", "Vpcs", Filters=filters))
+        vpcs = paginate(ctx.recovery.client("ec2"), "describe_vpcs", "Vpcs", Filters=filters)
+        return sorted(v["VpcId"] for v in vpcs)
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         if ctx.mode != Mode.DRILL:
@@ -298,7 +299,7 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         route53 = ctx.aws.source.client("route53")
         current = _current(route53, cfg["zone_id"], cfg["record"])
         change = {"where": cfg["zone"].rstrip("."), "what": rr.label(cfg["record"]),
-                  "from": rr.shown(current) if current else "", "to": rr.shown(cfg["record"]), "zone_id": cfg["zone_id"]}
+                  "from": rr.shown(current), "to": rr.shown(cfg["record"]), "zone_id": cfg["zone_id"]}
         if current is not None and rr.canonical(current) == rr.canonical(cfg["record"]):
             return Step(Outcome.UNCHANGED, resource.source_id,
                         {TRAFFIC_CHANGES: [{**change, "status": "already points at the primary"}]})

@@ -106,8 +106,8 @@ def remove_drill_zones(ctx: CleanupContext, kind: str) -> list[str]:
     for zone in mine:
         if not ctx.matches(tags.get(short_id(zone["Id"]))):
             continue
-        records = [r for r in paginate(route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone["Id"])
-                   if not apex_record(r, zone["Name"])]
+        records = [r for r in paginate(route53, "list_resource_record_sets", "ResourceRecordSets",
+                                       HostedZoneId=zone["Id"]) if not apex_record(r, zone["Name"])]
         try:
             if records:
                 change(route53, zone["Id"], [{"Action": "DELETE", "ResourceRecordSet": r} for r in records],

@@ -51,7 +51,8 @@ def shop(sandbox):
         DBInstanceIdentifier="shop-db", Engine="postgres", DBInstanceClass="db.m5.large", AllocatedStorage=20,
         MasterUsername="shop", MasterUserPassword=PASSWORD)
     address = boto3.client("rds", region_name=SOURCE).describe_db_instances()["DBInstances"][0]["Endpoint"]["Address"]
-    zones = seed_route53(boto3.Session(), SOURCE, {"vpc": net["vpc"], "alb": alb["LoadBalancerArn"], "rds-db": "shop-db"})
+    zones = seed_route53(boto3.Session(), SOURCE,
+                         {"vpc": net["vpc"], "alb": alb["LoadBalancerArn"], "rds-db": "shop-db"})
     return {**net, **zones, "alb": alb, "db": address}
 
 
@@ -103,8 +104,8 @@ def _ctx(plan, resource, results, mode=Mode.RECOVER, drill=None, health=None) ->
 
 def _records(zone_id: str) -> dict[tuple[str, str], dict]:
     route53 = boto3.client("route53", region_name=RECOVERY)
-    return {(r["Name"], r["Type"]): r for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
-            if r["Type"] not in ("SOA", "NS")}
+    listed = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return {(r["Name"], r["Type"]): r for r in listed if r["Type"] not in ("SOA", "NS")}
 
 
 def _writes(sandbox) -> list[str]:
@@ -306,7 +307,7 @@ def test_failover_routing_the_secondary_is_staged_to_the_recovered_target_the_pr
     assert _api(SOURCE, shop["zone-public"]) == before
 
 
-def test_across_accounts_the_private_zone_is_made_in_the_recovery_account_and_public_changes_are_reported(sandbox, shop):
+def test_across_accounts_the_private_zone_is_in_the_recovery_account_and_public_changes_are_reported(sandbox, shop):
     from accounts_helper import EXTERNAL_ID, OTHER, cross_account_plan
     from drflow.sandbox.accounts import recovery_role
 
