@@ -127,5 +127,15 @@ class ReportsHealth(Protocol):
     def health(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> str | None: ...
 
 
+@runtime_checkable
+class PlansChanges(Protocol):
+    """What a dry run (core.engine.plan_writes, `drflow failover --dry-run`) lists under the resource's step: the
+    changes a run would make that an SRE must see before it (a DNS change batch), in the shape of
+    Applied.details["traffic_changes"] (core/report.py); worked out with reads only, and without the run's
+    results: a target the run itself recovers is named by its key."""
+
+    def planned_changes(self, resource: Resource, ctx: ApplyContext) -> list[dict[str, Any]]: ...
+
+
 CAPABILITIES: tuple[type, ...] = (ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, Encloses, RemovedAfter, FailsBack,
-                                  RestoredHome, PartOf, NotFailedBack, Audited, ReportsHealth)
+                                  RestoredHome, PartOf, NotFailedBack, Audited, ReportsHealth, PlansChanges)

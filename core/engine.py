@@ -29,7 +29,7 @@ from prefect.utilities.annotations import allow_failure, quote
 from core import observers
 from core.artifacts import Progress, artifact_key
 from core.aws import AwsAccess, error_code, is_transient
-from core.capabilities import Preflight, ReportsHealth
+from core.capabilities import PlansChanges, Preflight, ReportsHealth
 from core.graph import topological_order
 from core.ec2_index import OwnedIndex
 from core.handler import ApplyContext, Applied, BlockedByDependency, Registry, RunState, ScopeError, Unrecoverable
@@ -307,8 +307,11 @@ def plan_writes(resources: list[Resource], spec: RunSpec, known: set[str] | dict
         else:
             existing = handler.find(resource, ctx)
             action = f"adopt {existing} and reconcile" if existing else "create"
-        steps.append({"step": len(steps) + 1, "key": key, "name": resource.name, "action": action,
-                      "after": sorted(resource.dependencies)})
+        step = {"step": len(steps) + 1, "key": key, "name": resource.name, "action": action,
+                "after": sorted(resource.dependencies)}
+        if isinstance(handler, PlansChanges) and not action.startswith("skip"):
+            step["changes"] = handler.planned_changes(resource, ctx)
+        steps.append(step)
     return steps
 
 

@@ -109,6 +109,10 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "iam:CreateRole": ("iam:CreateRole", "iam:TagRole"),
     "iam:CreatePolicy": ("iam:CreatePolicy", "iam:TagPolicy"),
     "iam:CreateInstanceProfile": ("iam:CreateInstanceProfile", "iam:TagInstanceProfile"),
+    # ---- Route 53: a private zone's VPC is checked with the caller's EC2 permissions (list_amazonroute53.html:
+    # CreateHostedZone and AssociateVPCWithHostedZone, dependent action ec2:DescribeVpcs) ---------------------
+    "route53:CreateHostedZone": ("route53:CreateHostedZone", "ec2:DescribeVpcs"),
+    "route53:AssociateVPCWithHostedZone": ("route53:AssociateVPCWithHostedZone", "ec2:DescribeVpcs"),
     # ---- DRS ---------------------------------------------------------------------------------------------
     "drs:StartRecovery": ("drs:StartRecovery", *_DRS_LAUNCH),
     # DRS terminates the EC2 instances and their volumes with the caller's permissions (drill cleanup)

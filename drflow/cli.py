@@ -146,6 +146,12 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
                    "no write made. Ordered writes:")
         for step in report["writes"]:
             typer.echo(f"  {step['step']:>4}. {step['action']:<45} {step['key']} {step['name']}")
+            for c in step.get("changes", []):
+                typer.echo(f"        {c['status']}: {c['where']} {c['what']}: {c.get('from') or ''} -> "
+                           f"{c.get('to') or ''}")
+                if c.get("change_batch"):
+                    typer.echo(f"        change batch (zone {c.get('zone_id', '')}): "
+                               f"{json.dumps(c['change_batch'], sort_keys=True)}")
         for step in report.get("then", []):
             typer.echo(f"  then: {step['action']:<45} {step['key']} {step['name']}")
     else:

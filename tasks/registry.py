@@ -24,6 +24,7 @@ from tasks.network import (DhcpOptionsHandler, EgressOnlyGatewayHandler, Elastic
                            VpcHandler)
 from tasks.rds import (ClusterParameterGroupHandler, DbClusterHandler, DbInstanceHandler, OptionGroupHandler,
                        ParameterGroupHandler, SubnetGroupHandler)
+from tasks.route53 import FailoverRecordHandler, PrivateZoneHandler, RecordHandler
 from tasks.s3 import BucketHandler
 from tasks.servers import ServerHandler
 from tasks.secrets import SecretHandler
@@ -45,6 +46,7 @@ HANDLERS: tuple[Handler, ...] = (
     ApplicationHandler(), EnvironmentHandler(),
     QueueHandler(), TopicHandler(), TableHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(),
     FunctionHandler(), EventBusHandler(), RuleHandler(),
+    PrivateZoneHandler(), RecordHandler(), FailoverRecordHandler(),
 )
 
 

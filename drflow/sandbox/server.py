@@ -41,6 +41,8 @@ from drflow.sandbox.moto_events import install as install_moto_events  # noqa: E
 from drflow.sandbox.moto_sns import install as install_moto_sns  # noqa: E402
 from drflow.sandbox.moto_sqs import install as install_moto_sqs  # noqa: E402
 from drflow.sandbox.moto_rds import install as install_moto_rds  # noqa: E402
+from drflow.sandbox.moto_route53 import install as install_moto_route53  # noqa: E402
+from drflow.sandbox.moto_route53 import operation_name as route53_operation  # noqa: E402
 from drflow.sandbox.faults import Faults, error_response  # noqa: E402
 from drflow.sandbox.lambda_code import install as install_lambda_code  # noqa: E402
 from drflow.sandbox.s3_replication import install as install_s3_replication  # noqa: E402
@@ -99,6 +101,9 @@ class SandboxApp:
         if sandbox_key and "HTTP_X_MOTO_ACCOUNT_ID" not in environ:
             environ["HTTP_X_MOTO_ACCOUNT_ID"] = sandbox_key["account"]
         operation, json_protocol, named = _operation(environ)
+        if not named and service == "route53":  # REST-XML: named from botocore's model, as the others are
+            found = route53_operation(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"))
+            operation, named = (found, True) if found else (operation, named)
         write = not is_read(operation) if named else environ["REQUEST_METHOD"] not in ("GET", "HEAD")
         if service == "sts":  # AssumeRole changes nothing in any account: a pre-flight may call it
             write = False
@@ -204,6 +209,7 @@ class Sandbox:
         install_moto_events()  # moto's EventBridge ignores an update's tags, keeps a bus with rules (see that module)
         install_moto_sns()  # moto's SNS leaves email and HTTP subscriptions pending, as AWS does (see that module)
         install_moto_rds()  # moto's RDS answers like AWS where drflow needs it (see that module)
+        install_moto_route53()  # moto's Route 53 changes start PENDING; a CallerReference is used once (see that module)
         install_moto_ec2()  # moto's EC2 copies AMIs shared with the caller, as AWS does (see that module)
         install_moto_dynamodb()  # moto's DynamoDB makes replicas, exports and imports as AWS does (see that module)
         install_moto_ecs()  # moto's ECS services run their tasks and need an attached target group (see that module)

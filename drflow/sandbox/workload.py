@@ -189,6 +189,7 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     from drflow.sandbox.seed_iam import seed_iam
     from drflow.sandbox.seed_lambda import seed_lambda
     from drflow.sandbox.seed_rds import seed_rds
+    from drflow.sandbox.seed_route53 import seed_route53
     from drflow.sandbox.seed_s3 import seed_s3
 
     ids: dict[str, Any] = seed_network(session, region)
@@ -204,4 +205,5 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     ids.update(seed_asg(session, region, ids))
     ids.update(seed_lambda(session, region, ids))
     ids.update(seed_schedule(session, region, ids))
+    ids.update(seed_route53(session, region, ids))  # internal.shop (db, cache) and shop.example (alias to the ALB)
     return ids

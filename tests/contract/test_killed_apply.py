@@ -32,7 +32,7 @@ import pytest
 from conftest import ACCOUNT, EXAMPLE, SOURCE
 from core.aws import AwsAccess
 from core.capabilities import Cleaner
-from core.engine import RunSpec
+from core.engine import RunSpec, _paired
 from core.graph import dependency_closure, topological_order
 from core.handler import CleanupContext
 from core.models import Mode, Outcome, Resource, ResourceResult
@@ -136,7 +136,8 @@ class Attempt:
         applied = handler.apply(resource, self.spec.context({d: self.results[d] for d in resource.dependencies}))
         return ResourceResult(key=resource.key, type=resource.type, source_id=resource.source_id, name=resource.name,
                               outcome=Outcome.CREATED if applied.created else Outcome.UPDATED,
-                              recovered_id=applied.recovered_id, details=applied.details)
+                              recovered_id=applied.recovered_id, details=applied.details,
+                              endpoints=_paired(resource, applied))  # as the engine hands them to dependants
 
     def writes(self, fail_write: int = 0) -> tuple[list[Any], BaseException | None]:
         """Apply the target (killed at its `fail_write`-th write), returning the sandbox's record of its writes."""
