@@ -43,6 +43,8 @@ from core.report import TRAFFIC_CHANGES
 KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"]
 REQUESTABLE_KEYS = ("RSA_2048", "EC_prime256v1", "EC_secp384r1")  # RequestCertificate's KeyAlgorithm
 ISSUED, AMAZON_ISSUED = "ISSUED", "AMAZON_ISSUED"
+# a copy ACM will never issue (validation timed out after 72 hours, failed) or no longer serves: requested again
+DEAD = ("VALIDATION_TIMED_OUT", "FAILED", "EXPIRED", "REVOKED", "INACTIVE")
 NOT_FOUND = ("ResourceNotFoundException",)
 VALIDATION_TTL = 300
 # DescribeCertificate: "If you have just created a certificate using the RequestCertificate action, there is a delay
@@ -165,7 +167,9 @@ class CertificateHandler(ClaimsArnKinds, Preflight, ConsoleLink, NotFailedBack):
 
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         """Production's recovery certificate for this source certificate (by drflow's tags), whichever run asks:
-        a drill uses it too. Several (a request repeated after the idempotency token's hour): an issued one first."""
+        a drill uses it too. Several (a request repeated after the idempotency token's hour): an issued one first;
+        one ACM will never issue (DEAD) is not found, so that apply requests another (the dead one is left: it
+        costs nothing, and the recovery policy grants no DeleteCertificate)."""
         acm = ctx.recovery.client("acm")
         tags = ctx.shared.once("acm-tags", dict)  # ARN -> tags: drflow's are set in the request and stay
         mine = []
@@ -178,7 +182,7 @@ class CertificateHandler(ClaimsArnKinds, Preflight, ConsoleLink, NotFailedBack):
                     if error_code(exc) in NOT_FOUND:
                         continue
                     raise
-            if _production_copy(tags[arn], resource, ctx):
+            if _production_copy(tags[arn], resource, ctx) and summary.get("Status") not in DEAD:
                 mine.append((summary.get("Status") != ISSUED, arn))
         return min(mine)[1] if mine else None
 

@@ -78,6 +78,7 @@ def install() -> None:
         return
     CertBundle._drflow_dns_validation = True  # type: ignore[attr-defined]
     describe, request = CertBundle.describe, AWSCertificateManagerBackend.request_certificate
+    described = AWSCertificateManagerBackend.describe_certificate
 
     def _request(self: AWSCertificateManagerBackend, *args: Any, **kwargs: Any) -> str:
         arn = request(self, *args, **kwargs)
@@ -85,6 +86,13 @@ def install() -> None:
         if not hasattr(bundle, "_drflow_described"):  # a new one (an idempotent repeat answers the first's ARN)
             bundle._drflow_described = False
         return arn
+
+    def _describe_certificate(self: AWSCertificateManagerBackend, arn: str) -> CertBundle:
+        bundle = described(self, arn)
+        # its first DescribeCertificate (a listing shows no validation records anyway) lacks the records
+        bundle._drflow_hide_records = getattr(bundle, "_drflow_described", True) is False
+        bundle._drflow_described = True
+        return bundle
 
     def _check(self: CertBundle) -> None:
         if self._not_valid_after(self._cert) <= utcnow():
@@ -97,10 +105,9 @@ def install() -> None:
     def _describe(self: CertBundle) -> dict[str, Any]:
         result = describe(self)
         detail = result["Certificate"]
-        first = getattr(self, "_drflow_described", True) is False
-        self._drflow_described = True
+        hide, self._drflow_hide_records = getattr(self, "_drflow_hide_records", False), False
         for option in detail.get("DomainValidationOptions", []):
-            if first:  # ACM is still writing the records down
+            if hide:  # ACM is still writing the records down
                 option.pop("ResourceRecord", None)
             else:
                 option["ResourceRecord"] = validation_record(_account(self), option["DomainName"])
@@ -111,3 +118,4 @@ def install() -> None:
     CertBundle.check = _check  # type: ignore[method-assign]
     CertBundle.describe = _describe  # type: ignore[method-assign]
     AWSCertificateManagerBackend.request_certificate = _request  # type: ignore[method-assign]
+    AWSCertificateManagerBackend.describe_certificate = _describe_certificate  # type: ignore[method-assign]
