@@ -68,8 +68,11 @@ def assert_the_failover_artifacts(report: dict, ids: dict) -> None:
     messaging = [d for d in report["details"] if d["key"].startswith(("sns:", "events:", "dynamodb:"))]
     assert len(messaging) == 5  # the topic, the shop's order bus and its rule, the nightly schedule, the table
     assert any("#/eventbus/default/rules/shop-nightly" in link for link in links)
-    # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table
-    assert len(links) == len(servers) + 5 + len(app) + len(messaging)
+    certificates = [d for d in report["details"] if d["key"].startswith("acm:")]
+    assert len(certificates) == 1 and any(f"/acm/home?region={RECOVERY}#/certificates/" in link for link in links)
+    # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table,
+    # certificate
+    assert len(links) == len(servers) + 5 + len(app) + len(messaging) + len(certificates)
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
     assert SECRET not in everything and "sandbox-secret" not in everything
