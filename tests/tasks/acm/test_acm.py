@@ -173,3 +173,23 @@ def test_a_drill_uses_production_copy_and_writes_nothing(sandbox):
     assert _writes(sandbox) == []
     tags = boto3.client("acm", region_name=RECOVERY).list_tags_for_certificate(CertificateArn=production)["Tags"]
     assert TAG_DRILL not in {t["Key"] for t in tags}
+
+
+def test_a_copy_acm_will_never_issue_is_requested_again(sandbox):
+    """A copy whose validation timed out (72 hours without its records) is not adopted: the next night requests
+    another. (The sandbox models no clock for ACM: its backend is set as 72 hours would leave it, the request's
+    idempotency token, good for an hour, expired too.)"""
+    from moto.acm.models import acm_backends
+
+    source_arn = _seed()
+    plan = make_plan()
+    handler, resource = CertificateHandler(), _resource(plan, source_arn)
+    first = handler.apply(resource, _ctx(plan)).recovered_id
+    backend = acm_backends[ACCOUNT][RECOVERY]
+    backend._certificates[first].status = "VALIDATION_TIMED_OUT"
+    for token in backend._idempotency_tokens.values():
+        token["expires"] = datetime.datetime(2000, 1, 1)
+    assert handler.find(resource, _ctx(plan)) is None
+    again = handler.apply(resource, _ctx(plan))
+    assert again.created and again.recovered_id != first and again.details["status"] == "ISSUED"
+    assert handler.find(resource, _ctx(plan)) == again.recovered_id
