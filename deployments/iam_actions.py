@@ -101,6 +101,8 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "elasticloadbalancing:CreateTargetGroup": ("elasticloadbalancing:CreateTargetGroup", *_ELB_TAGS),
     "elasticloadbalancing:CreateListener": ("elasticloadbalancing:CreateListener", *_ELB_TAGS),
     "elasticloadbalancing:CreateRule": ("elasticloadbalancing:CreateRule", *_ELB_TAGS),
+    # ---- ACM: tags given to RequestCertificate are authorised as AddTagsToCertificate (list_awscertificatemanager)
+    "acm:RequestCertificate": ("acm:RequestCertificate", "acm:AddTagsToCertificate"),
     # ---- KMS ---------------------------------------------------------------------------------------------
     "kms:CreateKey": ("kms:CreateKey", "kms:TagResource"),
     # the replica key is created (and tagged) in the recovery region with the caller's permissions there

@@ -9,12 +9,13 @@ copies. A drill uses the staged application as it is.
 Environments run instances and load balancers: created at failover, on the same platform (a platform ARN moved
 to the recovery region), tier and version label, with their option settings translated: the VPC, subnets and
 security groups to the recovered ones (resource keys in the record), the instance profile by link, certificate
-ARNs through the plan's certificate map, and every other value (environment variables among them) through
-core.policy.translate, so that a protected bucket named in a variable is the replica. Environment variable
-values may be secrets: they are never logged, and a warning about one names the variable, never its value.
-Security groups Beanstalk made for the environment itself (its CloudFormation stack's) are left to it: the new
-environment makes its own. A drill suffixes the environment name and CNAME prefix (the prefix is global to the
-region); drill cleanup terminates the drills' environments and waits until they are gone.
+ARNs to the ACM handler's recovery certificates (linked) or the plan's certificate map, and every other value
+(environment variables among them) through core.policy.translate, so that a protected bucket named in a
+variable is the replica. Environment variable values may be secrets: they are never logged, and a warning
+about one names the variable, never its value. Security groups Beanstalk made for the environment itself (its
+CloudFormation stack's) are left to it: the new environment makes its own. A drill suffixes the environment
+name and CNAME prefix (the prefix is global to the region); drill cleanup terminates the drills' environments
+and waits until they are gone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 
 from core.aws import Side, paginate
 from core.capabilities import Audited, ClaimsArnKinds, Cleaner, NotFailedBack, Preflight
+from core.certificates import certificate_links, issued_recovery_certificate, unrecovered_certificates
 from core.failback import COMPUTE_LEFT
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
 from core.models import Mode, Phase, Resource, resource_key
@@ -212,6 +214,8 @@ class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack, Audi
                     refs.update(references(value))
                 elif name == "ServiceRole":
                     refs.add(f"iam:role:{value.rsplit('/', 1)[-1]}")
+                elif name in CERTIFICATES:
+                    links += certificate_links(plan, value.split(","))
                 entry = {"Namespace": namespace, "OptionName": name, "Value": value}
                 if o.get("ResourceName"):
                     entry["ResourceName"] = o["ResourceName"]
@@ -254,10 +258,8 @@ class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack, Audi
             elif (o["Namespace"], o["OptionName"]) == PROFILE:
                 entry["Value"] = ctx.linked(f"iam:instance-profile:{value.rsplit('/', 1)[-1]}").recovered_id or value
             elif o["OptionName"] in CERTIFICATES:
-                missing = [a for a in value.split(",") if a not in ctx.plan.certificates]
-                if missing:
-                    raise Unrecoverable(f"{where}: no certificate mapping for {', '.join(missing)}")
-                entry["Value"] = ",".join(ctx.plan.certificates[a] for a in value.split(","))
+                entry["Value"] = ",".join(issued_recovery_certificate(ctx, a, f"environment {resource.name} {where}")
+                                          for a in value.split(","))
             else:
                 translated = translate(value, translation)
                 entry["Value"] = translated.document
@@ -271,8 +273,10 @@ class EnvironmentHandler(ClaimsArnKinds, Preflight, Cleaner, NotFailedBack, Audi
         if ctx.staging:
             return []
         problems = [(f"beanstalk.{r.name}", f"{o['Namespace']} {o['OptionName']} uses {a}, which has no mapping to a "
-                     f"certificate in {ctx.plan.recovery.region}") for r in resources for o in r.config["options"]
-                    if o["OptionName"] in CERTIFICATES for a in o["Value"].split(",") if a not in ctx.plan.certificates]
+                     f"certificate in {ctx.plan.recovery.region} and which drflow does not recover (not found in ACM "
+                     f"in {ctx.plan.source.region})") for r in resources for o in r.config["options"]
+                    if o["OptionName"] in CERTIFICATES for a in unrecovered_certificates(r, o["Value"].split(","),
+                                                                                         ctx.plan)]
         eb = ctx.recovery.client("elasticbeanstalk")
         for r in resources:
             prefix = r.config["cname_prefix"]

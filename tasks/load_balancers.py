@@ -1,11 +1,12 @@
 """Elastic Load Balancing v2: target groups, load balancers, listeners with their rules, and targets.
 
-Target groups are free and staged nightly; load balancers bill by the hour and are created at
-failover, in the recovered subnets and security groups. Listeners use the plan's certificate map
-(a listener whose certificate has no mapping is refused in the failover's pre-flight, before any
-write). Targets are registered last: the recovered instances take the place of the source ones.
-Names are unique per region, so a recovered resource keeps its source name (a drill adds a suffix)
-and one that exists without drflow's tags is never adopted.
+Target groups are free and staged nightly; load balancers bill by the hour and are created at failover, in the
+recovered subnets and security groups. A listener's certificate is the one the ACM handler requested in the
+recovery region (linked, so applied first), or the plan's `certificates` mapping where there is one (an
+override: an imported certificate); one that is neither is refused in the failover's pre-flight, before any
+write, and one that ACM has not issued fails the listener. Targets are registered last: the recovered
+instances take the place of the source ones. Names are unique per region, so a recovered resource keeps its
+source name (a drill adds a suffix) and one that exists without drflow's tags is never adopted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError
 from core.artifacts import console_host
 from core.aws import Side, error_code, paginate
 from core.capabilities import ClaimsArnKinds, Cleaner, ConsoleLink, Preflight, ReportsHealth
+from core.certificates import certificate_links, issued_recovery_certificate, unrecovered_certificates
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable, delete_quietly
 from core.models import Mode, Phase, Resource, resource_key
 from core.ownership import copy_of, recovered_name
@@ -335,7 +337,7 @@ class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
                             "protocol": listener["Protocol"], "ssl_policy": listener.get("SslPolicy"),
                             "certificates": certs, "default_actions": default,
                             "rules": sorted(rules, key=lambda r: r["priority"])},
-                    dependencies=sorted({lb, *keys})))
+                    dependencies=sorted({lb, *keys}), links=certificate_links(plan, certs)))
         return out
 
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
@@ -343,8 +345,9 @@ class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
         if ctx.staging:
             return []  # listeners are recreated at failover: checked then
         problems = [("certificates", f"listener {r.name} uses {arn}, which has no mapping to a certificate in "
-                     f"{plan.recovery.region}") for r in resources for arn in r.config["certificates"]
-                    if arn not in plan.certificates]
+                     f"{plan.recovery.region} and which drflow does not recover (not found in ACM in "
+                     f"{plan.source.region} when the recovery point was made)") for r in resources
+                    for arn in unrecovered_certificates(r, r.config["certificates"], plan)]
         needed = {plan.certificates[a]: r.name for r in resources for a in r.config["certificates"]
                   if a in plan.certificates}
         acm = ctx.recovery.client("acm") if needed else None
@@ -368,20 +371,19 @@ class ListenerHandler(_Elb, ClaimsArnKinds, Preflight, Cleaner):
         elb = ctx.recovery.client("elbv2")
         cfg = resource.config
         lb_arn = ctx.ref(cfg["load_balancer"])
-        missing = [a for a in cfg["certificates"] if a not in ctx.plan.certificates]
-        if missing:
-            raise Unrecoverable(f"no certificate mapping for {', '.join(missing)}")
+        certificates = [issued_recovery_certificate(ctx, a, f"listener {resource.name}") for a in cfg["certificates"]]
         kwargs: dict[str, Any] = {"Port": cfg["port"], "Protocol": cfg["protocol"],
                                   "DefaultActions": _translate_actions(cfg["default_actions"], ctx)}
-        if cfg["certificates"]:
-            kwargs["Certificates"] = [{"CertificateArn": ctx.plan.certificates[a]} for a in cfg["certificates"]]
+        if certificates:
+            kwargs["Certificates"] = [{"CertificateArn": a} for a in certificates]
         if cfg["ssl_policy"]:
             kwargs["SslPolicy"] = cfg["ssl_policy"]
         existing = _listener_on(elb, lb_arn, cfg["port"])
         if existing:
             arn = existing["ListenerArn"]
             created = False
-            changed = existing.get("DefaultActions") != kwargs["DefaultActions"]
+            changed = (existing.get("DefaultActions") != kwargs["DefaultActions"]
+                       or sorted(c["CertificateArn"] for c in existing.get("Certificates", [])) != sorted(certificates))
             if changed:
                 elb.modify_listener(ListenerArn=arn, **kwargs)
         else:

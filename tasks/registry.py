@@ -6,6 +6,7 @@ Adding a service means adding its module and listing its handlers here; the flow
 from __future__ import annotations
 
 from core.handler import Handler, Registry
+from tasks.acm import CertificateHandler
 from tasks.autoscaling import GroupHandler
 from tasks.awslambda import FunctionHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
@@ -36,7 +37,8 @@ HANDLERS: tuple[Handler, ...] = (
     DhcpOptionsHandler(), VpcHandler(), SubnetHandler(), InternetGatewayHandler(), EgressOnlyGatewayHandler(),
     ElasticIpHandler(), NatGatewayHandler(), RouteTableHandler(), GatewayEndpointHandler(),
     InterfaceEndpointHandler(), NetworkAclHandler(), SecurityGroupHandler(), SecurityGroupRulesHandler(),
-    KeyHandler(), ServerHandler(), TargetGroupHandler(), LoadBalancerHandler(), ListenerHandler(), TargetsHandler(),
+    KeyHandler(), ServerHandler(), CertificateHandler(), TargetGroupHandler(), LoadBalancerHandler(),
+    ListenerHandler(), TargetsHandler(),
     BucketHandler(), FileSystemHandler(),
     SubnetGroupHandler(), ParameterGroupHandler(), ClusterParameterGroupHandler(), OptionGroupHandler(),
     DbClusterHandler(), DbInstanceHandler(),

@@ -10,7 +10,8 @@ import boto3
 from conftest import ACCOUNT, EXAMPLE, RECOVERY, SOURCE
 
 from core.plan import load_plan, parse_plan
-from drflow.sandbox.accounts import recovery_role
+from drflow.sandbox.accounts import recovery_role, session_for
+from drflow.sandbox.seed_acm import DOMAIN, public_zone
 from tasks.registry import default_registry
 
 
@@ -44,8 +45,10 @@ def _example(**overrides):
 def recovery_account_ready(trusted: tuple[str, ...] = (ACCOUNT,)) -> None:
     """What an operator sets up once for a separate recovery account: there, a role drflow assumes, trusting
     `trusted` with an external id (deployments/iam/ ships its policies); here, the shop's key lets that account
-    copy the database snapshots shared with it."""
+    copy the database snapshots shared with it; and the recovery account gets a public hosted zone for the shop's
+    domain, where drflow writes the recovery certificate's DNS validation records (tasks/acm.py)."""
     recovery_role(OTHER, list(trusted), external_id=EXTERNAL_ID)
+    public_zone(session_for(OTHER).client("route53"), DOMAIN)
     kms = boto3.client("kms", region_name=SOURCE)
     key = kms.describe_key(KeyId="alias/shop-data")["KeyMetadata"]["KeyId"]
     policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])

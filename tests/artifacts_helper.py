@@ -70,9 +70,11 @@ def assert_the_failover_artifacts(report: dict, ids: dict) -> None:
     assert any("#/eventbus/default/rules/shop-nightly" in link for link in links)
     zones = [d for d in report["details"] if d["key"].startswith("route53:private-zone/") and d["recovered_id"]]
     assert all(any(f"#ListRecordSets/{z['recovered_id']}" in link for link in links) for z in zones)
+    certificates = [d for d in report["details"] if d["key"].startswith("acm:")]
+    assert len(certificates) == 1 and any(f"/acm/home?region={RECOVERY}#/certificates/" in link for link in links)
     # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table,
-    # private hosted zone
-    assert len(links) == len(servers) + 5 + len(app) + len(messaging) + len(zones)
+    # private hosted zone, certificate
+    assert len(links) == len(servers) + 5 + len(app) + len(messaging) + len(zones) + len(certificates)
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
     assert SECRET not in everything and "sandbox-secret" not in everything

@@ -181,6 +181,7 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     an image in the shop's ECR repository, an Auto Scaling group (the batch tier), and a Lambda function that
     writes to the assets bucket, triggered by an SQS queue (which drflow does not protect: the report lists it).
     `aurora`: an Aurora PostgreSQL cluster beside the database (seed_rds)."""
+    from drflow.sandbox.seed_acm import seed_acm
     from drflow.sandbox.seed_apps import seed_apps, seed_schedule
     from drflow.sandbox.seed_asg import seed_asg
     from drflow.sandbox.seed_ecr import seed_ecr
@@ -206,4 +207,5 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     ids.update(seed_lambda(session, region, ids))
     ids.update(seed_schedule(session, region, ids))
     ids.update(seed_route53(session, region, ids))  # internal.shop (db, cache) and shop.example (alias to the ALB)
+    ids.update(seed_acm(session, region, ids))  # the ALB's HTTPS listener and its certificate (after seed_route53)
     return ids

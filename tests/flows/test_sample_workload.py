@@ -91,7 +91,16 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
 
     elb = boto3.client("elbv2", region_name=RECOVERY)
     [alb] = elb.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"]
-    [listener] = elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    listeners = {l["Port"]: l for l in elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
+    listener, https = listeners[80], listeners[443]
+    # the HTTPS listener presents the certificate drflow requested in the recovery region (issued: its validation
+    # record, the same for every certificate of the name in the account, was in the shop's public zone)
+    [presented] = [c["CertificateArn"] for c in https["Certificates"]]
+    assert presented == idmap[ids["certificate"]] != ids["certificate"] and f":acm:{RECOVERY}:" in presented
+    acm = boto3.client("acm", region_name=RECOVERY)
+    assert acm.describe_certificate(CertificateArn=presented)["Certificate"]["Status"] == "ISSUED"
+    assert {t["Key"]: t["Value"] for t in acm.list_tags_for_certificate(CertificateArn=presented)["Tags"]}[
+        "drflow:source-id"] == ids["certificate"]
     orders_rule = next(r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
                        if r["Conditions"] and r["Conditions"][0].get("Values") == ["/orders/*"])
     [service] = boto3.client("ecs", region_name=RECOVERY).describe_services(

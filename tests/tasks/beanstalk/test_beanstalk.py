@@ -356,3 +356,47 @@ def test_the_audit_reads_back_the_recovered_environments_settings(world):
     assert read == {"OptionSettings": {"aws:elasticbeanstalk:application:environment PARTNER": partner}}
     [(path, token, _)] = scan(read, [(re.compile(re.escape(SOURCE)), "the primary region")])
     assert path.endswith("PARTNER") and token == SOURCE
+
+
+def test_an_https_environment_links_its_certificate_and_presents_the_one_drflow_requested(world, monkeypatch):
+    """The listener's certificate option is linked to the ACM handler's copy (the map overrides), and the recovered
+    environment's option names the recovery certificate; one ACM has not issued fails the environment, named."""
+    import sys
+
+    from core.certificates import CERTIFICATE
+    from core.handler import Unrecoverable
+    from drflow.sandbox.seed_acm import public_zone, validate_in_zone
+    from tasks.acm import CertificateHandler
+
+    acm, route53 = boto3.client("acm", region_name=SOURCE), boto3.client("route53", region_name=SOURCE)
+    cert = acm.request_certificate(DomainName="shop.example", ValidationMethod="DNS")["CertificateArn"]
+    validate_in_zone(acm, route53, cert, public_zone(route53, "shop.example"))
+    https = {"Namespace": "aws:elbv2:listener:443", "OptionName": "SSLCertificateArns", "Value": cert}
+    plain = settings
+    monkeypatch.setattr(sys.modules[__name__], "settings", lambda ids: [*plain(ids), https])
+    _, env = discovered(world)
+    assert f"acm:{cert}" in env.links
+    plan = world["plan"]
+    [copy] = [c for c in CertificateHandler().discover(AwsAccess(plan).source, plan) if c.source_id == cert]
+    staged = CertificateHandler().apply(copy, context(plan, "stage", {}))
+    options = [o for o in env.config["options"] if o["OptionName"] == "SSLCertificateArns"]
+    env = env.model_copy(update={"config": {**env.config, "options": options},
+                                 "dependencies": [resource_key(CERTIFICATE, cert)]})
+    deps = {resource_key(CERTIFICATE, cert): result(CERTIFICATE, cert, staged.recovered_id, "shop.example")}
+    recovered, _ = EnvironmentHandler()._options(env, context(plan, "recover", deps))
+    assert recovered[0]["Value"] == staged.recovered_id != cert
+
+    pending = acm.request_certificate(DomainName="api.elsewhere.example", ValidationMethod="DNS")["CertificateArn"]
+    [copy] = [c for c in CertificateHandler().discover(AwsAccess(plan).source, plan) if c.source_id == pending]
+    staged = CertificateHandler().apply(copy, context(plan, "stage", {}))
+    env = env.model_copy(update={"config": {**env.config, "options": [{**options[0], "Value": pending}]},
+                                 "dependencies": [resource_key(CERTIFICATE, pending)]})
+    deps = {resource_key(CERTIFICATE, pending): result(CERTIFICATE, pending, staged.recovered_id)}
+    with pytest.raises(Unrecoverable, match="PENDING_VALIDATION") as failed:
+        EnvironmentHandler()._options(env, context(plan, "recover", deps))
+    assert pending in str(failed.value) and ENV in str(failed.value)
+
+    mapped = make_plan(certificates={cert: f"arn:aws:acm:{RECOVERY}:{ACCOUNT}:certificate/0000-mapped"})
+    monkeypatch.setitem(world, "plan", mapped)
+    _, env = discovered(world)
+    assert not any(link.startswith("acm:") for link in env.links)
