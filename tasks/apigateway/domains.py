@@ -51,6 +51,17 @@ def _endpoints(configuration: dict[str, Any]) -> dict[str, str]:
                                              ("regional_hosted_zone_id", "HostedZoneId")) if configuration.get(f)}
 
 
+def _mappings(api2: Any, name: str) -> list[dict[str, Any]]:
+    """GetApiMappings, every page (botocore has no paginator for it: NextToken by hand)."""
+    items, token = [], None
+    while True:
+        page = api2.get_api_mappings(DomainName=name, **({"NextToken": token} if token else {}))
+        items += page.get("Items", [])
+        token = page.get("NextToken")
+        if not token:
+            return items
+
+
 def _domain(api2: Any, name: str) -> dict[str, Any] | None:
     try:
         return api2.get_domain_name(DomainName=name)
@@ -79,7 +90,7 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
         for domain in paginate(api2, "get_domain_names", "Items"):
             name = domain["DomainName"]
             try:
-                mappings = paginate(api2, "get_api_mappings", "Items", DomainName=name)
+                mappings = _mappings(api2, name)
             except ClientError as exc:
                 if error_code(exc) == NOT_FOUND:  # deleted between the listing and now
                     continue
@@ -138,7 +149,7 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
             if error_code(exc) == "BadRequestException" and ctx.staging:  # the certificate is not issued yet
                 return Applied(None, skipped=f"certificate {certificate} not usable yet: {exc}")
             raise
-        writes += self._mappings(api2, resource, ctx, warnings)
+        writes += self._map(api2, resource, ctx, warnings)
         configuration = _regional(domain)
         endpoints = _endpoints(configuration)
         return Applied(resource.name, created="create_domain_name" in writes,
@@ -148,11 +159,10 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
                                 "certificate": certificate, "writes": writes}, endpoints=endpoints)
 
     @staticmethod
-    def _mappings(api2: Any, resource: Resource, ctx: ApplyContext, warnings: list[str]) -> list[str]:
+    def _map(api2: Any, resource: Resource, ctx: ApplyContext, warnings: list[str]) -> list[str]:
         """Each mapping (by its path key) to the recovered API's stage; a mapping to an API this plan does not
         recover is left out, with a warning. A mapping that differs is replaced (DeleteApiMapping, CreateApiMapping)."""
-        have = {m.get("ApiMappingKey") or "": m for m in paginate(api2, "get_api_mappings", "Items",
-                                                                  DomainName=resource.name)}
+        have = {m.get("ApiMappingKey") or "": m for m in _mappings(api2, resource.name)}
         writes = []
         for mapping in resource.config["mappings"]:
             key = mapping["ApiMappingKey"]
@@ -184,7 +194,7 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
         status = _regional(domain).get("DomainNameStatus", "AVAILABLE")
         if status != "AVAILABLE":
             return f"domain name {recovered_id} is {status}: {_regional(domain).get('DomainNameStatusMessage', '')}"
-        for mapping in paginate(api2, "get_api_mappings", "Items", DomainName=recovered_id):
+        for mapping in _mappings(api2, recovered_id):
             try:
                 stage = api2.get_stage(ApiId=mapping["ApiId"], StageName=mapping["Stage"])
             except ClientError as exc:
@@ -202,7 +212,7 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
             return {}
         return {"CertificateArn": _regional(domain).get("CertificateArn"),
                 "ApiMappings": [{k: m.get(k) for k in ("ApiId", "ApiMappingKey", "Stage")}
-                                for m in paginate(api2, "get_api_mappings", "Items", DomainName=recovered_id)]}
+                                for m in _mappings(api2, recovered_id)]}
 
     def console_url(self, recovered_id: str, region: str) -> str:
         return (f"{console_host(region)}/apigateway/main/publish/domain-names?domain={quote(recovered_id)}"
