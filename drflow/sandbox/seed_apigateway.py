@@ -1,0 +1,37 @@
+"""The sample workload's HTTP API: `shop-api` in front of the shop's function (drflow/sandbox/seed_lambda.py), its
+`GET /thumbnails` route a Lambda proxy integration to the function's `live` alias, on a `prod` stage (deployed,
+with stage variables naming the region) and the `$default` stage auto-deployed. The wiring line in
+workload.seed_workload (after seed_lambda): `ids.update(seed_apigateway(session, region, ids))`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from drflow.sandbox.seed_lambda import APP_TAGS, FUNCTION
+
+API = "shop-api"
+
+
+def seed_apigateway(session: boto3.Session, region: str, ids: dict[str, Any]) -> dict[str, str]:
+    """Needs the function seed_lambda made (`lambda-function-arn`). Returns the API's id and invoke URL."""
+    api2 = session.client("apigatewayv2", region_name=region)
+    function = ids.get("lambda-function-arn") or session.client("lambda", region_name=region).get_function(
+        FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    api = api2.create_api(Name=API, ProtocolType="HTTP", Description="the shop's thumbnails API", Tags=APP_TAGS)
+    integration = api2.create_integration(
+        ApiId=api["ApiId"], IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0", TimeoutInMillis=10000,
+        IntegrationUri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function}:live/invocations")
+    api2.create_route(ApiId=api["ApiId"], RouteKey="GET /thumbnails",
+                      Target=f"integrations/{integration['IntegrationId']}")
+    api2.create_stage(ApiId=api["ApiId"], StageName="prod", StageVariables={"region": region},
+                      Description="what the shop's front end calls")
+    api2.create_deployment(ApiId=api["ApiId"], StageName="prod", Description="release 1")
+    api2.create_stage(ApiId=api["ApiId"], StageName="$default", AutoDeploy=True)
+    lam = session.client("lambda", region_name=region)
+    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    lam.add_permission(FunctionName=f"{function}:live", StatementId="shop-api", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{region}:{account}:{api['ApiId']}/*")
+    return {"api": api["ApiId"], "api-url": api["ApiEndpoint"]}
