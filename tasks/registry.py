@@ -6,7 +6,7 @@ Adding a service means adding its module and listing its handlers here; the flow
 from __future__ import annotations
 
 from core.handler import Handler, Registry
-from tasks.apigateway import DomainNameHandler, HttpApiHandler
+from tasks.apigateway import HttpApiHandler, RestApiHandler
 from tasks.autoscaling import GroupHandler
 from tasks.awslambda import FunctionHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
@@ -46,7 +46,7 @@ HANDLERS: tuple[Handler, ...] = (
     ApplicationHandler(), EnvironmentHandler(),
     QueueHandler(), TopicHandler(), TableHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(),
     FunctionHandler(), EventBusHandler(), RuleHandler(),
-    HttpApiHandler(), DomainNameHandler(),
+    HttpApiHandler(), RestApiHandler(),  # DomainNameHandler joins once the sample shop has a domain (an issued certificate)
 )
 
 

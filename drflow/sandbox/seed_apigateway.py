@@ -1,6 +1,8 @@
 """The sample workload's HTTP API: `shop-api` in front of the shop's function (drflow/sandbox/seed_lambda.py), its
 `GET /thumbnails` route a Lambda proxy integration to the function's `live` alias, on a `prod` stage (deployed,
-with stage variables naming the region) and the `$default` stage auto-deployed. The wiring line in
+with stage variables naming the region) and the `$default` stage auto-deployed; and `shop-legacy`, the REST API
+the shop's older clients still call, its `GET /thumbnails` a Lambda proxy method to the same alias on stage `v1`.
+The wiring line in
 workload.seed_workload (after seed_lambda): `ids.update(seed_apigateway(session, region, ids))`."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import boto3
 from drflow.sandbox.seed_lambda import APP_TAGS, FUNCTION
 
 API = "shop-api"
+REST_API = "shop-legacy"
 
 
 def seed_apigateway(session: boto3.Session, region: str, ids: dict[str, Any]) -> dict[str, str]:
@@ -34,4 +37,22 @@ def seed_apigateway(session: boto3.Session, region: str, ids: dict[str, Any]) ->
     lam.add_permission(FunctionName=f"{function}:live", StatementId="shop-api", Action="lambda:InvokeFunction",
                        Principal="apigateway.amazonaws.com",
                        SourceArn=f"arn:aws:execute-api:{region}:{account}:{api['ApiId']}/*")
-    return {"api": api["ApiId"], "api-url": api["ApiEndpoint"]}
+    rest = _seed_rest_api(session, region, f"{function}:live", account)
+    return {"api": api["ApiId"], "api-url": api["ApiEndpoint"], "rest-api": rest}
+
+
+def _seed_rest_api(session: boto3.Session, region: str, function: str, account: str) -> str:
+    gw = session.client("apigateway", region_name=region)
+    api = gw.create_rest_api(name=REST_API, description="the shop's REST API for older clients", tags=APP_TAGS,
+                             endpointConfiguration={"types": ["REGIONAL"]})
+    root = next(r for r in gw.get_resources(restApiId=api["id"])["items"] if r["path"] == "/")["id"]
+    thumbnails = gw.create_resource(restApiId=api["id"], parentId=root, pathPart="thumbnails")["id"]
+    gw.put_method(restApiId=api["id"], resourceId=thumbnails, httpMethod="GET", authorizationType="NONE")
+    gw.put_integration(restApiId=api["id"], resourceId=thumbnails, httpMethod="GET", type="AWS_PROXY",
+                       integrationHttpMethod="POST",
+                       uri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function}/invocations")
+    gw.create_deployment(restApiId=api["id"], stageName="v1", variables={"region": region})
+    session.client("lambda", region_name=region).add_permission(
+        FunctionName=function, StatementId="shop-legacy", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:{region}:{account}:{api['id']}/*")
+    return api["id"]
