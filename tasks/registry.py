@@ -46,7 +46,8 @@ HANDLERS: tuple[Handler, ...] = (
     ApplicationHandler(), EnvironmentHandler(),
     QueueHandler(), TopicHandler(), TableHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(),
     FunctionHandler(), EventBusHandler(), RuleHandler(),
-    HttpApiHandler(), RestApiHandler(),  # DomainNameHandler joins once the sample shop has a domain (an issued certificate)
+    # tasks.apigateway.DomainNameHandler joins once the sample shop has a domain name (an issued certificate)
+    HttpApiHandler(), RestApiHandler(),
 )
 
 

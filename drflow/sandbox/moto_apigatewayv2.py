@@ -1,7 +1,7 @@
 """Where the sandbox's moto API Gateway v2 (HTTP APIs) lacks what drflow meets, or is kinder than AWS.
 
 moto 5.2 lists no authorizers (GetAuthorizers), updates no domain name (UpdateDomainName): both added. It has
-no deployments at all: no CreateDeployment, GetDeployments, UpdateStage, and its stages carry no
+no deployments at all: no CreateDeployment, GetDeployments, GetDeployment, UpdateStage, and its stages carry no
 `DeploymentId`. On AWS a stage serves nothing until a deployment is released to it ("After you create a
 deployment, you can release it to a stage", API Gateway Developer Guide, "Deploy HTTP APIs"), either by
 CreateDeployment with a StageName or by the stage's `AutoDeploy` ("Specifies whether updates to an API
@@ -18,6 +18,11 @@ a Regional custom domain name in API Gateway": BadRequestException), and answers
 zone, "Amazon API Gateway endpoints and quotas", AWS General Reference) and `DomainNameStatus` AVAILABLE. Both are
 done here.
 
+A VPC link is made asynchronously: "When you create a VPC link, its status is PENDING ... can take a few minutes"
+(Developer Guide, "Working with VPC links for HTTP APIs"; VpcLinkStatus PENDING | AVAILABLE | DELETING | FAILED |
+INACTIVE). moto's is AVAILABLE at once; here CreateVpcLink answers PENDING, and the link is AVAILABLE when next
+read (the sandbox's "few minutes" are that short).
+
 Installed by drflow.sandbox.server (as the other shims are), so it applies to the sandbox only.
 """
 
@@ -32,7 +37,7 @@ from urllib.parse import unquote
 from moto.acm.models import acm_backends
 from moto.apigatewayv2 import urls
 from moto.apigatewayv2.exceptions import BadRequestException
-from moto.apigatewayv2.models import Api, ApiGatewayV2Backend, DomainName, Stage
+from moto.apigatewayv2.models import Api, ApiGatewayV2Backend, DomainName, Stage, VpcLink
 from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.moto_api._internal import mock_random as random
 
@@ -122,6 +127,15 @@ def install() -> None:
         api = self.apigatewayv2_backend.get_api(self.path.split("/")[-2])
         return 200, {}, json.dumps({"items": api.__dict__.get("_drflow_deployments", [])})
 
+    def get_deployment(self: ApiGatewayV2Response) -> Any:
+        parts = self.path.split("/")
+        api = self.apigatewayv2_backend.get_api(parts[-3])
+        for deployment in api.__dict__.get("_drflow_deployments", []):
+            if deployment["deploymentId"] == parts[-1]:
+                return 200, {}, json.dumps(deployment)
+        return 404, {"x-amzn-ErrorType": "NotFoundException"}, json.dumps(
+            {"message": f"Invalid Deployment identifier specified {parts[-1]}"})
+
     def update_stage(self: ApiGatewayV2Response) -> Any:
         parts = self.path.split("/")
         stage = self.apigatewayv2_backend.get_stage(parts[-3], parts[-1])
@@ -158,6 +172,7 @@ def install() -> None:
     ApiGatewayV2Response.update_domain_name = update_domain_name  # type: ignore[attr-defined]
     ApiGatewayV2Response.create_deployment = create_deployment  # type: ignore[attr-defined]
     ApiGatewayV2Response.get_deployments = get_deployments  # type: ignore[attr-defined]
+    ApiGatewayV2Response.get_deployment = get_deployment  # type: ignore[attr-defined]
     ApiGatewayV2Response.update_stage = update_stage  # type: ignore[attr-defined]
 
     create_domain, domain_json = ApiGatewayV2Backend.create_domain_name, DomainName.to_json
@@ -179,5 +194,15 @@ def install() -> None:
         out["tags"] = dict(self.tags or {})
         return out
 
+    link_json = VpcLink.to_json
+
+    def _link_json(self: VpcLink) -> dict[str, Any]:
+        out = link_json(self)
+        if not self.__dict__.get("_drflow_answered"):  # CreateVpcLink's own answer: still being made
+            self.__dict__["_drflow_answered"] = True
+            out["vpcLinkStatus"] = "PENDING"
+        return out
+
+    VpcLink.to_json = _link_json  # type: ignore[method-assign]
     ApiGatewayV2Backend.create_domain_name = _create_domain  # type: ignore[method-assign]
     DomainName.to_json = _domain_json  # type: ignore[method-assign]

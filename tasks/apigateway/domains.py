@@ -32,6 +32,7 @@ from core.ownership import owned
 from core.plan import Plan
 
 from .http_apis import HTTP_API
+from .targets import pages
 
 DOMAIN = "apigateway:domain-name"
 NOT_FOUND = "NotFoundException"
@@ -52,14 +53,7 @@ def _endpoints(configuration: dict[str, Any]) -> dict[str, str]:
 
 
 def _mappings(api2: Any, name: str) -> list[dict[str, Any]]:
-    """GetApiMappings, every page (botocore has no paginator for it: NextToken by hand)."""
-    items, token = [], None
-    while True:
-        page = api2.get_api_mappings(DomainName=name, **({"NextToken": token} if token else {}))
-        items += page.get("Items", [])
-        token = page.get("NextToken")
-        if not token:
-            return items
+    return pages(api2.get_api_mappings, DomainName=name)
 
 
 def _domain(api2: Any, name: str) -> dict[str, Any] | None:

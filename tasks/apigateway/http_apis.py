@@ -8,11 +8,13 @@ made at failover only, so tonight's copy has the routes to them without a target
 route that answers with the primary's function); the failover puts the integrations, points the routes at them,
 gives each recovered function the one statement that lets the recovered API invoke it (core.invoke_grants: the
 function's own policy is not copied) and deploys. JWT authorizers keep their issuer and audience (the identity
-provider is not regional). Stage variables and access log settings are translated.
+provider is not regional). A private integration goes through a VPC link recreated on the recovered subnets and
+groups to the recovered listener (tasks/apigateway/vpc_links.py). Stage variables and access log settings are
+translated.
 
-A stage serves what was deployed to it: every stage without auto-deploy gets a deployment whenever what drflow
-put differs from what it deployed last (a digest of it kept in the API's tag `drflow:deployed`, so a re-run after
-an interrupted one deploys again, and an unchanged night writes nothing); an auto-deploy stage deploys itself.
+A stage serves what was deployed to it: every stage without auto-deploy gets a deployment (not tonight while a route
+waits for its function: half an API is not deployed) whenever what drflow put differs from what it deployed last (a digest of it in the deployment's description, so a re-run after an
+interrupted one deploys again, and an unchanged night writes nothing); an auto-deploy stage deploys itself.
 The recovered API is healthy (core.capabilities.ReportsHealth) once each of its stages has a deployment.
 
 The recovered id is the API id; its invoke URL (`https://<id>.execute-api.<region>.amazonaws.com`) is its
@@ -40,10 +42,11 @@ from core.ownership import owned, recovered_name
 from core.plan import Plan
 
 from .targets import INVOKER, Deferred, comparable, links_of, recovered_uri, translated
+from .vpc_links import captured, listener_link, private_target, recovered_links, remove_drill_links
 
 HTTP_API = "apigateway:http-api"
 NAME_LIMIT = 128  # CreateApi: Name, StringWithLengthBetween1And128
-TAG_DEPLOYED = "drflow:deployed"
+DEPLOYED = "drflow deployment"  # a recovered deployment's description: this, and the digest of what it deploys
 API_FIELDS = ("Description", "CorsConfiguration", "DisableExecuteApiEndpoint", "RouteSelectionExpression",
               "ApiKeySelectionExpression", "Version")
 INTEGRATION_FIELDS = ("ConnectionType", "ContentHandlingStrategy", "CredentialsArn", "Description",
@@ -71,6 +74,18 @@ def _picked(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 def _endpoints(api: dict[str, Any]) -> dict[str, str]:
     url = api.get("ApiEndpoint") or ""
     return {"invoke_url": url, "host": url.removeprefix("https://")} if url else {}
+
+
+def _deployed(api2: Any, api_id: str, deployment_id: str | None) -> str | None:
+    """The description of a stage's deployment (None: no deployment, or one no longer there)."""
+    if not deployment_id:
+        return None
+    try:
+        return api2.get_deployment(ApiId=api_id, DeploymentId=deployment_id).get("Description")
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise
 
 
 def _deployed_stages(api2: Any, api_id: str) -> dict[str, str | None]:
@@ -107,19 +122,26 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
                 raise
             links = {link for i in integrations for link in links_of(
                 i.get("IntegrationUri"), i.get("CredentialsArn"), i.get("RequestParameters"))}
+            private = {i["ConnectionId"] for i in integrations if i.get("ConnectionType") == "VPC_LINK"}
+            vpc_links, network = captured(source, private)
+            links |= {listener_link(i.get("IntegrationUri")) for i in integrations
+                      if i.get("ConnectionType") == "VPC_LINK"} - {None}
             links |= {link for a in authorizers for link in links_of(a.get("AuthorizerUri"),
                                                                      a.get("AuthorizerCredentialsArn"))}
             out.append(Resource(
                 type=HTTP_API, source_id=api_id, name=api["Name"], arn=api_arn(source.region, api_id),
                 tags=dict(api.get("Tags") or {}),
                 config={"api": _picked(api, API_FIELDS),
-                        "integrations": {i["IntegrationId"]: _picked(i, INTEGRATION_FIELDS) for i in integrations},
+                        "integrations": {i["IntegrationId"]: {**_picked(i, INTEGRATION_FIELDS), **(
+                            {"ConnectionId": i["ConnectionId"]} if i.get("ConnectionType") == "VPC_LINK" else {})}
+                            for i in integrations},
+                        "vpc_links": vpc_links,
                         "routes": [{**_picked(r, ROUTE_FIELDS), "Target": r.get("Target"),
                                     "AuthorizerId": r.get("AuthorizerId")} for r in routes],
                         "authorizers": {a["AuthorizerId"]: _picked(a, AUTHORIZER_FIELDS) for a in authorizers},
                         "stages": {s["StageName"]: {**_picked(s, STAGE_FIELDS), "Tags": s.get("Tags") or {}}
                                    for s in stages}},
-                endpoints=_endpoints(api), links=sorted(links)))
+                endpoints=_endpoints(api), links=sorted(links), dependencies=network))
         return out
 
     # ---- the recovered API -----------------------------------------------------------------------------
@@ -156,8 +178,9 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
         functions: set[str] = set()
         deferred: list[str] = []
         authorizers = self._authorizers(api2, api_id, cfg["authorizers"], ctx, t, warnings, writes, functions, deferred)
-        integrations = self._integrations(api2, api_id, cfg["integrations"], ctx, t, warnings, writes, functions,
-                                          deferred)
+        vpc_links = recovered_links(api2, resource, ctx, writes)
+        integrations = self._integrations(api2, api_id, cfg["integrations"], vpc_links, ctx, t, warnings, writes,
+                                          functions, deferred)
         routes = self._routes(api2, api_id, cfg["routes"], integrations, authorizers, writes)
         if not deferred:  # a night after a failover leaves what the failover put (its functions are not staged)
             self._prune(api2, api_id, set(integrations.values()), set(authorizers.values()), writes)
@@ -169,11 +192,13 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
         digest = hashlib.sha256(json.dumps([wanted_api, routes, sorted(integrations.items()),
                                             sorted(authorizers.items())], sort_keys=True, default=str)
                                 .encode()).hexdigest()[:16]
-        deployed = self._deploy(api2, api, own, digest, writes)
-        details: dict[str, Any] = {"invoke_url": api.get("ApiEndpoint"), "routes": len(cfg["routes"]),
-                                   "deployed_stages": deployed}
+        details: dict[str, Any] = {"invoke_url": api.get("ApiEndpoint"), "routes": len(cfg["routes"])}
         if deferred:
             details["at failover"] = sorted(set(deferred))
+        if ctx.staging and deferred:  # half an API is not deployed; a night after a failover keeps its deployment
+            details["deployed"] = "at failover, once every route has its target"
+        else:
+            details["deployed_stages"] = self._deploy(api2, api_id, digest, writes)
         return Applied(api_id, created="create_api" in writes, changed=bool(writes) and "create_api" not in writes,
                        warnings=warnings, details={**details, "writes": writes}, endpoints=_endpoints(api))
 
@@ -205,9 +230,9 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
         return out
 
     @staticmethod
-    def _integrations(api2: Any, api_id: str, wanted: dict[str, dict[str, Any]], ctx: ApplyContext, t: Any,
-                      warnings: list[str], writes: list[str], functions: set[str], deferred: list[str]
-                      ) -> dict[str, str]:
+    def _integrations(api2: Any, api_id: str, wanted: dict[str, dict[str, Any]], vpc_links: dict[str, str],
+                      ctx: ApplyContext, t: Any, warnings: list[str], writes: list[str], functions: set[str],
+                      deferred: list[str]) -> dict[str, str]:
         """Source integration id -> recovered one. An integration has no name nor tags: the recovered one is
         found by what it is (its translated settings), so an interrupted apply's integration is adopted."""
         have = paginate(api2, "get_integrations", "Items", ApiId=api_id)
@@ -215,9 +240,18 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
         out = {}
         for source_id, integration in sorted(wanted.items()):
             where = f"integration {source_id}"
-            body = translated({k: v for k, v in integration.items() if k != "IntegrationUri"}, t, where, warnings)
+            body = translated({k: v for k, v in integration.items() if k not in ("IntegrationUri", "ConnectionId")},
+                              t, where, warnings)
             uri = integration.get("IntegrationUri")
-            if uri:
+            if integration.get("ConnectionType") == "VPC_LINK":
+                try:
+                    body.update(private_target(integration, vpc_links, ctx))
+                except Deferred as why:
+                    deferred.append(f"{where}: {why}")
+                    continue
+                except ValueError as why:
+                    raise Unrecoverable(f"{where}: {why}") from None
+            elif uri:
                 try:
                     uri, function = recovered_uri(uri, ctx)
                 except Deferred as why:
@@ -225,10 +259,6 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
                     continue
                 functions |= {function} if function else set()
                 body["IntegrationUri"] = uri if function else translated(uri, t, where, warnings)
-            if body.get("ConnectionType") == "VPC_LINK":
-                raise Unrecoverable(f"{where}: a private integration through VPC link {integration.get('ConnectionId')}"
-                                    " is not recovered by drflow yet; recreate the VPC link and point it at the "
-                                    "recovered load balancer by hand")
             found = next((i for i in have if i["IntegrationId"] not in taken and comparable(i, body)), None)
             if found is None:
                 found = api2.create_integration(ApiId=api_id, **body)
@@ -300,19 +330,16 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
                 writes.append(f"update_stage {name}")
 
     @staticmethod
-    def _deploy(api2: Any, api: dict[str, Any], own: str, digest: str, writes: list[str]) -> list[str]:
-        """Deploy to every stage without auto-deploy when what was put differs from what was deployed last, or the
-        stage has no deployment; the digest is recorded after the deployments, so an interruption deploys again."""
-        api_id = api["ApiId"]
-        stages = [s for s in paginate(api2, "get_stages", "Items", ApiId=api_id) if not s.get("AutoDeploy")]
-        last = (api.get("Tags") or {}).get(TAG_DEPLOYED)
-        todo = [s["StageName"] for s in stages if last != digest or not s.get("DeploymentId")]
-        for name in todo:
-            api2.create_deployment(ApiId=api_id, StageName=name, Description="drflow recovery")
-            writes.append(f"create_deployment {name}")
-        if last != digest:
-            api2.tag_resource(ResourceArn=own, Tags={TAG_DEPLOYED: digest})
-            writes.append("tag_resource")
+    def _deploy(api2: Any, api_id: str, digest: str, writes: list[str]) -> list[str]:
+        """Deploy to every stage without auto-deploy whose deployment is not of what was put now: the deployment's
+        description carries the digest, so the one write that deploys also records what it deployed (an
+        interrupted run deploys again; an unchanged one writes nothing)."""
+        marker = f"{DEPLOYED} {digest}"
+        for stage in paginate(api2, "get_stages", "Items", ApiId=api_id):
+            if stage.get("AutoDeploy") or _deployed(api2, api_id, stage.get("DeploymentId")) == marker:
+                continue
+            api2.create_deployment(ApiId=api_id, StageName=stage["StageName"], Description=marker)
+            writes.append(f"create_deployment {stage['StageName']}")
         return sorted(s["StageName"] for s in paginate(api2, "get_stages", "Items", ApiId=api_id)
                       if s.get("DeploymentId"))
 
@@ -348,13 +375,14 @@ class HttpApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
             raise
 
     def cleanup(self, ctx: CleanupContext) -> list[str]:
-        """The drills' APIs, by drflow's tags (their routes, integrations, stages and deployments go with them)."""
+        """The drills' APIs, by drflow's tags (their routes, integrations, stages and deployments go with them),
+        then their VPC links."""
         api2 = ctx.recovery.client("apigatewayv2")
         gone = []
         for api in paginate(api2, "get_apis", "Items"):
             if ctx.matches(api.get("Tags")) and delete_quietly(api2.delete_api, ApiId=api["ApiId"]):
                 gone.append(api["ApiId"])
-        return sorted(gone)
+        return sorted(gone) + remove_drill_links(api2, ctx)
 
     def console_url(self, recovered_id: str, region: str) -> str:
         return f"{console_host(region)}/apigateway/main/api-detail?api={recovered_id}&region={region}"

@@ -4,9 +4,11 @@ recovery region and deployed.
 Like an HTTP API, a REST API is billed per request, so it is staged nightly (pilot light): its resources, its
 authorizers whose targets exist, and its methods; a method whose integration (or Lambda authorizer) invokes a
 function made at failover only is put by the failover (tasks/apigateway/targets.py translates what integrations
-name: the recovered function, the recovery region's service URIs, the role). Each stage is (re)deployed by
-CreateDeployment when what drflow put differs from what it deployed to it last (the digest tag `drflow:deployed`,
-on the stage), its variables translated; the recovered API is healthy once every stage has a deployment. The
+name: the recovered function, the recovery region's service URIs, the role); a staged API with such methods is
+not deployed (AWS refuses an API without methods, and half an API is not what users should meet); nor is a night
+after a failover redeployed. Each stage is (re)deployed by
+CreateDeployment when what drflow put differs from what it deployed to it last (a digest in the deployment's
+description, as for HTTP APIs), its variables translated; the recovered API is healthy once every stage has a deployment. The
 recovered function gets the one statement that lets the recovered API invoke it (core.invoke_grants).
 
 The recovered id is the REST API id; its invoke URL `https://<id>.execute-api.<region>.amazonaws.com` is its
@@ -33,7 +35,7 @@ from core.models import Phase, Resource
 from core.ownership import owned, recovered_name
 from core.plan import Plan
 
-from .http_apis import TAG_DEPLOYED
+from .http_apis import DEPLOYED
 from .targets import INVOKER, Deferred, comparable, links_of, recovered_uri, translated
 
 REST_API = "apigateway:rest-api"
@@ -62,6 +64,17 @@ def _invoke(region: str, api_id: str) -> dict[str, str]:
 
 def _picked(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {k: item[k] for k in fields if item.get(k) not in (None, "", {}, [])}
+
+
+def _deployed(gw: Any, api_id: str, deployment_id: str | None) -> str | None:
+    if not deployment_id:
+        return None
+    try:
+        return gw.get_deployment(restApiId=api_id, deploymentId=deployment_id).get("description")
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise
 
 
 def _queue_link(uri: str | None) -> list[str]:
@@ -178,11 +191,14 @@ class RestApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
                          "description": s["description"]} for name, s in cfg["stages"].items()}
         digest = hashlib.sha256(json.dumps([wanted, put, sorted(authorizers.items()), stages], sort_keys=True,
                                            default=str).encode()).hexdigest()[:16]
-        self._deploy(gw, api, ctx, stages, digest, writes)
         details: dict[str, Any] = {"invoke_url": _invoke(ctx.recovery.region, api_id)["invoke_url"],
                                    "stages": sorted(stages), "writes": writes}
         if deferred:
             details["at failover"] = sorted(set(deferred))
+        if ctx.staging and deferred:  # what is incomplete is not deployed (AWS refuses an API without methods)
+            details["deployed"] = "at failover, once every method is put"
+        else:
+            self._deploy(gw, api_id, stages, digest, writes)
         return Applied(api_id, created="create_rest_api" in writes,
                        changed=bool(writes) and "create_rest_api" not in writes, warnings=warnings, details=details,
                        endpoints=_invoke(ctx.recovery.region, api_id))
@@ -300,20 +316,17 @@ class RestApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
                 writes.append(f"put_integration_response {where} {code}")
 
     @staticmethod
-    def _deploy(gw: Any, api: dict[str, Any], ctx: ApplyContext, stages: dict[str, dict[str, Any]], digest: str,
-                writes: list[str]) -> None:
-        """A deployment per stage when what was put differs from what was deployed to it last (the stage's tag) or
-        the stage is new; the tag is set after the deployment, so an interruption deploys again. Stage variables
-        that drifted alone are patched."""
-        api_id = api["id"]
+    def _deploy(gw: Any, api_id: str, stages: dict[str, dict[str, Any]], digest: str, writes: list[str]) -> None:
+        """A deployment per stage whose deployment is not of what was put now (its description carries the
+        digest: the write that deploys records it), or that is new; stage variables that drifted alone are
+        patched."""
+        marker = f"{DEPLOYED} {digest}"
         have = {s["stageName"]: s for s in gw.get_stages(restApiId=api_id).get("item", [])}
         for name, stage in sorted(stages.items()):
-            if (have.get(name, {}).get("tags") or {}).get(TAG_DEPLOYED) != digest:
+            if name not in have or _deployed(gw, api_id, have[name].get("deploymentId")) != marker:
                 gw.create_deployment(restApiId=api_id, stageName=name, stageDescription=stage["description"],
-                                     variables=stage["variables"], description="drflow recovery")
-                gw.tag_resource(resourceArn=f"{rest_api_arn(ctx.recovery.region, api_id)}/stages/{name}",
-                                tags={TAG_DEPLOYED: digest})
-                writes += [f"create_deployment {name}", f"tag_resource {name}"]
+                                     variables=stage["variables"], description=marker)
+                writes.append(f"create_deployment {name}")
             elif (have[name].get("variables") or {}) != stage["variables"]:
                 old = have[name].get("variables") or {}
                 ops = [{"op": "replace", "path": f"/variables/{k}", "value": v} for k, v in stage["variables"].items()]

@@ -29,6 +29,18 @@ class Deferred(Exception):
     """What this names is made at failover only (a function): left out tonight, put by the failover."""
 
 
+def pages(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of an apigatewayv2 listing botocore has no paginator for (GetApiMappings, GetVpcLinks): their
+    NextToken followed."""
+    items, token = [], None
+    while True:
+        page = call(**kwargs, **({"NextToken": token} if token else {}))
+        items += page.get("Items", [])
+        token = page.get("NextToken")
+        if not token:
+            return items
+
+
 def function_name(uri: str | None) -> str | None:
     match = FUNCTION_RE.search(uri or "")
     return match["name"] if match else None

@@ -5,6 +5,9 @@ write, naming it; a second apply writes nothing."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import boto3
 import pytest
 from apigw_helper import certificate, context, result, seed_api
@@ -86,3 +89,13 @@ def test_a_domain_without_a_recovery_certificate_is_refused_naming_it_before_any
     with pytest.raises(Unrecoverable, match=seeded["cert"]):
         DomainNameHandler().apply(domain, context(plan, aws, {api.key: result(api, "abc")}))
     assert [c.operation for c in sandbox.calls if c.write] == []
+
+
+def test_the_domain_handler_keeps_the_contract():
+    """Held to tests/contract/contract.py although it is not in the registry yet (the sample shop has no domain name
+    until it has an issued certificate: tasks/registry.py)."""
+    path = Path(__file__).resolve().parents[2] / "contract" / "contract.py"
+    spec = importlib.util.spec_from_file_location("apigateway_contract", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.problems(DomainNameHandler()) == []

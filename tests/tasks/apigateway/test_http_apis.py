@@ -116,3 +116,35 @@ def test_a_drill_api_is_a_suffixed_copy_invoking_the_drill_function_and_is_clean
     assert function in _routes(applied.recovered_id)["GET /thumbs"][1]["IntegrationUri"]
     gone = HttpApiHandler().cleanup(CleanupContext(plan=plan, recovery=aws.recovery))
     assert gone == [applied.recovered_id] and api2.get_apis()["Items"] == []
+
+
+def test_a_private_integration_goes_through_a_vpc_link_on_the_recovered_network_to_the_recovered_listener(sandbox):
+    ec2 = boto3.client("ec2", region_name=SOURCE)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="api-link", Description="the API's link")["GroupId"]
+    api2 = boto3.client("apigatewayv2", region_name=SOURCE)
+    link_id = api2.create_vpc_link(Name="shop-link", SubnetIds=[subnet], SecurityGroupIds=[group])["VpcLinkId"]
+    listener = f"arn:aws:elasticloadbalancing:{SOURCE}:{ACCOUNT}:listener/app/shop-alb/50dc6c4/f2f7dc8"
+    api_id = api2.create_api(Name="shop-private", ProtocolType="HTTP", Tags={"app": "shop"})["ApiId"]
+    private = api2.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationMethod="ANY",
+                                      ConnectionType="VPC_LINK", ConnectionId=link_id, IntegrationUri=listener,
+                                      PayloadFormatVersion="1.0")
+    api2.create_route(ApiId=api_id, RouteKey="ANY /shop/{proxy+}", Target=f"integrations/{private['IntegrationId']}")
+    api2.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    plan = make_plan()
+    aws = AwsAccess(plan)
+    others = [Resource(type="elbv2:listener", source_id="app/shop-alb/50dc6c4/f2f7dc8", name="shop-alb:443")]
+    api = next(r for r in link(HttpApiHandler().discover(aws.source, plan) + others) if r.type == "apigateway:http-api")
+    assert sorted(api.dependencies) == sorted([others[0].key, f"ec2:subnet/{subnet}", f"ec2:security-group/{group}"])
+    recovered_listener = f"arn:aws:elasticloadbalancing:{RECOVERY}:{ACCOUNT}:listener/app/shop-alb/9e1a2b3/0c4d5e6"
+    deps = {others[0].key: result(others[0], recovered_listener),
+            f"ec2:subnet/{subnet}": result(Resource(type="ec2:subnet", source_id=subnet), "subnet-0recovered01"),
+            f"ec2:security-group/{group}": result(Resource(type="ec2:security-group", source_id=group), "sg-0recovered01")}
+    applied = HttpApiHandler().apply(api, context(plan, aws, deps))
+    _, integration = _routes(applied.recovered_id)["ANY /shop/{proxy+}"]
+    assert integration["IntegrationUri"] == recovered_listener
+    recovered = boto3.client("apigatewayv2", region_name=RECOVERY).get_vpc_link(VpcLinkId=integration["ConnectionId"])
+    assert (recovered["SubnetIds"], recovered["SecurityGroupIds"]) == (["subnet-0recovered01"], ["sg-0recovered01"])
+    again = HttpApiHandler().apply(api, context(plan, aws, deps))
+    assert again.details["writes"] == []
