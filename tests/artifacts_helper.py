@@ -68,8 +68,11 @@ def assert_the_failover_artifacts(report: dict, ids: dict) -> None:
     messaging = [d for d in report["details"] if d["key"].startswith(("sns:", "events:", "dynamodb:"))]
     assert len(messaging) == 5  # the topic, the shop's order bus and its rule, the nightly schedule, the table
     assert any("#/eventbus/default/rules/shop-nightly" in link for link in links)
-    # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table
-    assert len(links) == len(servers) + 5 + len(app) + len(messaging)
+    apis = [d for d in report["details"] if d["key"].startswith("apigateway:")]
+    assert len(apis) == 2  # the HTTP API in front of the function, and the REST API
+    assert all(any(f"api={d['recovered_id']}" in link for link in links) for d in apis)
+    # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table, API
+    assert len(links) == len(servers) + 5 + len(app) + len(messaging) + len(apis)
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
     assert SECRET not in everything and "sandbox-secret" not in everything

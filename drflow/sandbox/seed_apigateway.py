@@ -56,3 +56,16 @@ def _seed_rest_api(session: boto3.Session, region: str, function: str, account: 
         FunctionName=function, StatementId="shop-legacy", Action="lambda:InvokeFunction",
         Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:{region}:{account}:{api['id']}/*")
     return api["id"]
+
+
+def seed_api_domain(session: boto3.Session, region: str, ids: dict[str, Any], certificate_arn: str,
+                    name: str = "api.shop.example") -> dict[str, str]:
+    """The HTTP API's custom domain name (regional, on an issued ACM certificate of the region), its `prod` stage
+    mapped at the root: for the sample shop once it has its certificate (the ACM part of issue 17), when
+    tasks.apigateway.DomainNameHandler joins the registry. Returns the name and its regional domain name."""
+    api2 = session.client("apigatewayv2", region_name=region)
+    domain = api2.create_domain_name(DomainName=name, Tags=APP_TAGS, DomainNameConfigurations=[
+        {"CertificateArn": certificate_arn, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}])
+    api2.create_api_mapping(DomainName=name, ApiId=ids["api"], Stage="prod", ApiMappingKey="")
+    return {"api-domain": name,
+            "api-domain-target": domain["DomainNameConfigurations"][0]["ApiGatewayDomainName"]}
