@@ -1,5 +1,5 @@
-"""API Gateway: HTTP APIs (apigatewayv2), REST APIs (apigateway) and custom domain names, recovered in front of the recovered
-functions and queues."""
+"""API Gateway: HTTP APIs (apigatewayv2), REST APIs (apigateway) and custom domain names, recovered in front of the
+recovered functions, queues and load balancers."""
 
 from .domains import DomainNameHandler
 from .http_apis import HttpApiHandler

@@ -12,10 +12,12 @@ provider is not regional). A private integration goes through a VPC link recreat
 groups to the recovered listener (tasks/apigateway/vpc_links.py). Stage variables and access log settings are
 translated.
 
-A stage serves what was deployed to it: every stage without auto-deploy gets a deployment (not tonight while a route
-waits for its function: half an API is not deployed) whenever what drflow put differs from what it deployed last (a digest of it in the deployment's description, so a re-run after an
-interrupted one deploys again, and an unchanged night writes nothing); an auto-deploy stage deploys itself.
-The recovered API is healthy (core.capabilities.ReportsHealth) once each of its stages has a deployment.
+A stage serves what was deployed to it: every stage without auto-deploy gets a deployment whenever what drflow put
+differs from what it deployed last (a digest of it in the deployment's description, so a re-run after an
+interrupted one deploys again, and an unchanged night writes nothing); an auto-deploy stage deploys itself. A staged
+API whose routes wait for their functions is not deployed (half an API is not what users should meet), nor is a
+night after a failover redeployed. The recovered API is healthy (core.capabilities.ReportsHealth) once each of its
+stages has a deployment.
 
 The recovered id is the API id; its invoke URL (`https://<id>.execute-api.<region>.amazonaws.com`) is its
 endpoint `invoke_url` and its host `host`, so that a document naming the primary's API is rewritten to it

@@ -4,12 +4,12 @@ recovery region and deployed.
 Like an HTTP API, a REST API is billed per request, so it is staged nightly (pilot light): its resources, its
 authorizers whose targets exist, and its methods; a method whose integration (or Lambda authorizer) invokes a
 function made at failover only is put by the failover (tasks/apigateway/targets.py translates what integrations
-name: the recovered function, the recovery region's service URIs, the role); a staged API with such methods is
-not deployed (AWS refuses an API without methods, and half an API is not what users should meet); nor is a night
-after a failover redeployed. Each stage is (re)deployed by
-CreateDeployment when what drflow put differs from what it deployed to it last (a digest in the deployment's
-description, as for HTTP APIs), its variables translated; the recovered API is healthy once every stage has a deployment. The
-recovered function gets the one statement that lets the recovered API invoke it (core.invoke_grants).
+name: the recovered function, the recovery region's service URIs, the role). A staged API with such methods is not
+deployed (AWS refuses an API without methods, and half an API is not what users should meet), nor is a night after a
+failover redeployed. Each stage is deployed by CreateDeployment when what drflow put differs from what it deployed
+to it last (a digest in the deployment's description, as for HTTP APIs), its variables translated; the recovered
+API is healthy once every stage has a deployment. The recovered function gets the one statement that lets the
+recovered API invoke it (core.invoke_grants).
 
 The recovered id is the REST API id; its invoke URL `https://<id>.execute-api.<region>.amazonaws.com` is its
 endpoint `invoke_url` (and `host`). A drill's API is a suffixed copy, removed by `cleanup`. Private APIs (their
@@ -375,7 +375,8 @@ class RestApiHandler(ClaimsArnKinds, Cleaner, ConsoleLink, NotFailedBack, Audite
         return sorted(gone)
 
     def console_url(self, recovered_id: str, region: str) -> str:
-        return f"{console_host(region)}/apigateway/main/apis/{recovered_id}/resources?api={recovered_id}&region={region}"
+        return (f"{console_host(region)}/apigateway/main/apis/{recovered_id}/resources?api={recovered_id}"
+                f"&region={region}")
 
 
 def _service_uri(uri: str, ctx: ApplyContext, t: Any, warnings: list[str], where: str) -> str:

@@ -58,7 +58,10 @@ def test_an_http_api_is_staged_then_recovered_in_front_of_the_recovered_function
     routes = _routes(staged.recovered_id)
     assert "Target" not in routes["GET /thumbs"][0] and routes["GET /thumbs"][0]["AuthorizationType"] == "NONE"
     assert routes["POST /orders"][1]["RequestParameters"]["QueueUrl"] == queue_url
-    assert staged.details["at failover"]
+    assert staged.details["at failover"] and "deployed_stages" not in staged.details  # half an API: not deployed
+    sandbox.app.clear_log()
+    night = handler.apply(api, context(plan, aws, _deps(others, None, queue_url, seeded), Mode.STAGE))
+    assert night.details["writes"] == [] and [c.operation for c in sandbox.calls if c.write] == []
 
     # failover: the recovered function behind its route, allowed to be invoked by the recovered API only
     function = recovered_function()
@@ -140,7 +143,8 @@ def test_a_private_integration_goes_through_a_vpc_link_on_the_recovered_network_
     recovered_listener = f"arn:aws:elasticloadbalancing:{RECOVERY}:{ACCOUNT}:listener/app/shop-alb/9e1a2b3/0c4d5e6"
     deps = {others[0].key: result(others[0], recovered_listener),
             f"ec2:subnet/{subnet}": result(Resource(type="ec2:subnet", source_id=subnet), "subnet-0recovered01"),
-            f"ec2:security-group/{group}": result(Resource(type="ec2:security-group", source_id=group), "sg-0recovered01")}
+            f"ec2:security-group/{group}": result(Resource(type="ec2:security-group", source_id=group),
+                                                  "sg-0recovered01")}
     applied = HttpApiHandler().apply(api, context(plan, aws, deps))
     _, integration = _routes(applied.recovered_id)["ANY /shop/{proxy+}"]
     assert integration["IntegrationUri"] == recovered_listener

@@ -39,7 +39,8 @@ def _seed() -> str:
     gw.put_method_response(restApiId=api_id, resourceId=orders, httpMethod="POST", statusCode="200")
     gw.put_integration(restApiId=api_id, resourceId=orders, httpMethod="POST", type="AWS", integrationHttpMethod="POST",
                        uri=f"arn:aws:apigateway:{SOURCE}:sqs:path/{ACCOUNT}/{QUEUE}", credentials=role_arn(),
-                       requestParameters={"integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
+                       requestParameters={
+                           "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
                        requestTemplates={"application/json": "Action=SendMessage&MessageBody=$input.body"})
     gw.put_integration_response(restApiId=api_id, resourceId=orders, httpMethod="POST", statusCode="200",
                                 responseTemplates={"application/json": '{"queued": true}'})
@@ -79,6 +80,9 @@ def test_a_rest_api_is_staged_then_recovered_in_front_of_the_recovered_function_
     orders = _integration(staged.recovered_id, "/orders", "POST")["methodIntegration"]
     assert orders["uri"] == f"arn:aws:apigateway:{RECOVERY}:sqs:path/{ACCOUNT}/{QUEUE}"
     assert any("GET /thumbs" in d for d in staged.details["at failover"])
+    sandbox.app.clear_log()
+    night = handler.apply(api, context(plan, aws, _deps(others, None), Mode.STAGE))
+    assert night.details["writes"] == [] and [c.operation for c in sandbox.calls if c.write] == []
 
     function = recovered_function()
     ctx = context(plan, aws, _deps(others, function))
