@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from core.artifacts import console_host
 from core.aws import Side, error_code, paginate
-from core.capabilities import Audited, ClaimsArnKinds, ConsoleLink, NotFailedBack, ReportsHealth
+from core.capabilities import Audited, ClaimsArnKinds, ConsoleLink, NotFailedBack, Preflight, ReportsHealth
 from core.certificates import certificate_links, recovery_certificate
 from core.handler import Applied, ApplyContext, Unrecoverable
 from core.models import Phase, Resource
@@ -65,7 +65,7 @@ def _domain(api2: Any, name: str) -> dict[str, Any] | None:
         raise
 
 
-class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, ReportsHealth):
+class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, ReportsHealth, Preflight):
     type: ClassVar[str] = DOMAIN
     phase: ClassVar[Phase] = Phase.TRAFFIC  # a front door: after the APIs it maps
     pilot_light: ClassVar[bool] = True  # a domain name costs nothing; staged once its certificate is issued
@@ -113,15 +113,33 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
                                 "drflow's copy for this plan; remove it, or leave it out of the plan's scope")
         return domain
 
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """Before any write, reading the recovery side only: every domain is a regional one with a certificate,
+        and its name is not taken in the recovery region by a domain that is not drflow's copy."""
+        api2, problems = ctx.recovery.client("apigatewayv2"), []
+        for resource in resources:
+            where = f"{DOMAIN} {resource.name}"
+            try:
+                self._recoverable(resource)
+                self._existing(api2, resource, ctx)
+            except Unrecoverable as why:
+                problems.append((where, str(why)))
+        return problems
+
+    @staticmethod
+    def _recoverable(resource: Resource) -> None:
+        cfg = resource.config
+        if not cfg["certificate"] or cfg["configuration"].get("EndpointType") != "REGIONAL":
+            raise Unrecoverable(f"domain name {resource.name}: only regional domain names are recovered (an "
+                                "edge-optimized one is served by CloudFront with a certificate in us-east-1)")
+
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         domain = self._existing(ctx.recovery.client("apigatewayv2"), resource, ctx)
         return resource.name if domain else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         cfg = resource.config
-        if not cfg["certificate"] or cfg["configuration"].get("EndpointType") != "REGIONAL":
-            raise Unrecoverable(f"domain name {resource.name}: only regional domain names are recovered (an "
-                                "edge-optimized one is served by CloudFront with a certificate in us-east-1)")
+        self._recoverable(resource)
         certificate = recovery_certificate(ctx, cfg["certificate"])
         if certificate is None:
             raise Unrecoverable(f"domain name {resource.name}: no certificate in {ctx.recovery.region} for "

@@ -123,3 +123,16 @@ def test_a_domain_apply_killed_at_any_write_run_again_leaves_one_domain_fully_ma
     assert [d["DomainName"] for d in api2.get_domain_names()["Items"]] == [NAME]
     assert len(api2.get_api_mappings(DomainName=NAME)["Items"]) == 1
     assert DomainNameHandler().find(domain, ctx) == NAME
+
+
+def test_a_domain_name_taken_in_the_recovery_region_is_refused_by_the_preflight_reading_only(sandbox):
+    seeded = _seed()
+    recovery_cert = certificate(RECOVERY, NAME)
+    boto3.client("apigatewayv2", region_name=RECOVERY).create_domain_name(
+        DomainName=NAME, DomainNameConfigurations=[{"CertificateArn": recovery_cert, "EndpointType": "REGIONAL"}])
+    plan = make_plan(certificates={seeded["cert"]: recovery_cert})
+    aws, found = _discovered(plan)
+    sandbox.app.clear_log()
+    [(where, why)] = DomainNameHandler().preflight([found[DOMAIN]], context(plan, aws, {}))
+    assert where == f"{DOMAIN} {NAME}" and "not drflow's copy" in why
+    assert [c.operation for c in sandbox.calls if c.write] == []
