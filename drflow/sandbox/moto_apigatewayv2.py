@@ -23,6 +23,10 @@ A VPC link is made asynchronously: "When you create a VPC link, its status is PE
 INACTIVE). moto's is AVAILABLE at once; here CreateVpcLink answers PENDING, and the link is AVAILABLE when next
 read (the sandbox's "few minutes" are that short).
 
+moto's CreateApiMapping knows HTTP APIs only; AWS maps REST APIs through the same call ("API mappings ... connect
+API stages to a custom domain name", for REST and HTTP APIs alike, Developer Guide, "Map API stages to a custom
+domain name for REST APIs"): a REST API's id is taken here too.
+
 Installed by drflow.sandbox.server (as the other shims are), so it applies to the sandbox only.
 """
 
@@ -35,6 +39,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from moto.acm.models import acm_backends
+from moto.apigateway.models import apigateway_backends
 from moto.apigatewayv2 import urls
 from moto.apigatewayv2.exceptions import BadRequestException
 from moto.apigatewayv2.models import Api, ApiGatewayV2Backend, DomainName, Stage, VpcLink
@@ -204,5 +209,19 @@ def install() -> None:
         return out
 
     VpcLink.to_json = _link_json  # type: ignore[method-assign]
+    create_mapping = ApiGatewayV2Backend.create_api_mapping
+
+    def _create_mapping(self: ApiGatewayV2Backend, api_id: str, api_mapping_key: str, domain_name: str,
+                        stage: str) -> Any:
+        rest = apigateway_backends[self.account_id][self.region_name].apis.get(api_id)
+        if rest is None or api_id in self.apis:
+            return create_mapping(self, api_id, api_mapping_key, domain_name, stage)
+        self.apis[api_id] = rest  # moto checks its own APIs only: a REST API's id is let through for the check
+        try:
+            return create_mapping(self, api_id, api_mapping_key, domain_name, stage)
+        finally:
+            del self.apis[api_id]
+
+    ApiGatewayV2Backend.create_api_mapping = _create_mapping  # type: ignore[method-assign]
     ApiGatewayV2Backend.create_domain_name = _create_domain  # type: ignore[method-assign]
     DomainName.to_json = _domain_json  # type: ignore[method-assign]

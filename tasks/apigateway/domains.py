@@ -7,7 +7,8 @@ A domain name costs nothing, so it is staged nightly once its certificate is iss
 name (`d-<id>.execute-api.<region>.amazonaws.com`) and hosted zone id are then known before a failover, and are
 what a Route 53 alias for the name is pointed at in the traffic phase (`Applied.details` and endpoints
 `regional_domain_name`, `regional_hosted_zone_id`). Its mappings follow the source's (path key, stage), each to the
-recovered HTTP API (a dependency, link `apigateway:http-api:<id>`).
+recovered HTTP or REST API (a dependency, link `apigateway:http-api:<id>` or `apigateway:rest-api:<id>`: an API
+mapping of API Gateway v2 maps either, as a REST API's base path mapping does).
 
 It is healthy (core.capabilities.ReportsHealth) when the domain is AVAILABLE and every mapped stage is deployed.
 A drill never takes the production name (a custom domain name is unique within a region): the type is left out
@@ -32,6 +33,7 @@ from core.ownership import owned
 from core.plan import Plan
 
 from .http_apis import HTTP_API
+from .rest_apis import REST_API
 from .targets import pages
 
 DOMAIN = "apigateway:domain-name"
@@ -79,7 +81,8 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         api2 = source.client("apigatewayv2")
-        http_apis = {a["ApiId"] for a in paginate(api2, "get_apis", "Items") if a.get("ProtocolType") == "HTTP"}
+        kinds = {a["ApiId"]: HTTP_API for a in paginate(api2, "get_apis", "Items") if a.get("ProtocolType") == "HTTP"}
+        kinds.update({a["id"]: REST_API for a in paginate(source.client("apigateway"), "get_rest_apis", "items")})
         out = []
         for domain in paginate(api2, "get_domain_names", "Items"):
             name = domain["DomainName"]
@@ -91,8 +94,8 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
                 raise
             configuration = _regional(domain)
             certificates = [configuration["CertificateArn"]] if configuration.get("CertificateArn") else []
-            mapped = [{"ApiId": m["ApiId"], "ApiMappingKey": m.get("ApiMappingKey") or "", "Stage": m["Stage"]}
-                      for m in mappings]
+            mapped = [{"ApiId": m["ApiId"], "ApiMappingKey": m.get("ApiMappingKey") or "", "Stage": m["Stage"],
+                       "type": kinds.get(m["ApiId"])} for m in mappings]
             out.append(Resource(
                 type=DOMAIN, source_id=name, name=name, arn=domain_arn(source.region, name),
                 tags=dict(domain.get("Tags") or {}),
@@ -101,7 +104,7 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
                         "mappings": mapped, "mutual_tls": bool(domain.get("MutualTlsAuthentication"))},
                 endpoints=_endpoints(configuration),
                 links=certificate_links(plan, certificates) + sorted(
-                    {f"{HTTP_API}:{m['ApiId']}" for m in mapped if m["ApiId"] in http_apis})))
+                    {f"{m['type']}:{m['ApiId']}" for m in mapped if m["type"]})))
         return out
 
     # ---- the recovered domain name ---------------------------------------------------------------------
@@ -179,7 +182,7 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
         for mapping in resource.config["mappings"]:
             key = mapping["ApiMappingKey"]
             try:
-                api_id = ctx.linked(f"{HTTP_API}:{mapping['ApiId']}").recovered_id
+                api_id = ctx.linked(f"{mapping.get('type') or HTTP_API}:{mapping['ApiId']}").recovered_id
             except KeyError:
                 api_id = None
             if not api_id:

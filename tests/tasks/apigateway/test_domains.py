@@ -16,7 +16,8 @@ from conftest import RECOVERY, SOURCE, make_plan
 from core.aws import AwsAccess
 from core.handler import Unrecoverable
 from core.models import Mode
-from core.scope import resolve_links
+from core.models import Resource
+from core.scope import link, resolve_links
 from drflow.sandbox.faults import Faults
 from tasks.apigateway import DomainNameHandler, HttpApiHandler
 from tasks.apigateway.domains import DOMAIN
@@ -136,3 +137,25 @@ def test_a_domain_name_taken_in_the_recovery_region_is_refused_by_the_preflight_
     [(where, why)] = DomainNameHandler().preflight([found[DOMAIN]], context(plan, aws, {}))
     assert where == f"{DOMAIN} {NAME}" and "not drflow's copy" in why
     assert [c.operation for c in sandbox.calls if c.write] == []
+
+
+def test_a_mapping_to_a_rest_api_follows_the_recovered_rest_api(sandbox):
+    seeded = _seed()
+    gw = boto3.client("apigateway", region_name=SOURCE)
+    rest = gw.create_rest_api(name="shop-rest")["id"]
+    boto3.client("apigatewayv2", region_name=SOURCE).create_api_mapping(DomainName=NAME, ApiId=rest, Stage="v1",
+                                                                        ApiMappingKey="legacy")
+    recovery_cert = certificate(RECOVERY, NAME)
+    plan = make_plan(certificates={seeded["cert"]: recovery_cert})
+    aws = AwsAccess(plan)
+    [domain] = DomainNameHandler().discover(aws.source, plan)
+    assert f"apigateway:rest-api:{rest}" in domain.links
+    recovered_rest = boto3.client("apigateway", region_name=RECOVERY).create_rest_api(name="shop-rest")["id"]
+    rest_resource = Resource(type="apigateway:rest-api", source_id=rest, name="shop-rest")
+    http_resource = Resource(type="apigateway:http-api", source_id=seeded["api"], name="shop-api")
+    linked = link([domain, rest_resource, http_resource])[0]
+    deps = {rest_resource.key: result(rest_resource, recovered_rest),
+            http_resource.key: result(http_resource, _recovered_api(seeded["api"]))}
+    DomainNameHandler().apply(linked, context(plan, aws, deps))
+    mappings = boto3.client("apigatewayv2", region_name=RECOVERY).get_api_mappings(DomainName=NAME)["Items"]
+    assert {m["ApiMappingKey"]: m["ApiId"] for m in mappings}["legacy"] == recovered_rest
