@@ -18,6 +18,8 @@ def arn_kind(arn: str) -> str:
     if len(parts) < 6:
         return arn
     service, resource = parts[2], parts[5]
+    if resource.startswith("/"):  # API Gateway's paths: arn:aws:apigateway:us-east-1::/restapis/a1b2c3
+        return f"{service}:{resource[1:].split('/', 1)[0]}"
     cut = min((i for i in (resource.find("/"), resource.find(":")) if i >= 0), default=-1)
     return f"{service}:{resource[:cut]}" if cut > 0 else service
 
@@ -27,6 +29,8 @@ def arn_name(arn: str) -> str:
     group's path."""
     resource = arn.split(":", 5)[-1]
     kind = arn_kind(arn)
+    if resource.startswith("/"):  # /apis/a1b2c3, /domainnames/api.example.com
+        return resource[1:].partition("/")[2]
     if ":" in kind:
         resource = resource[len(kind.split(":", 1)[1]) + 1:]
     return resource.removesuffix(":*")

@@ -20,7 +20,10 @@ KMS ReplicateKey, RDS CopyDBSnapshot with KmsKeyId).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+
+import botocore.loaders
 
 # tag-on-create: tags given to a Create call are authorised as a separate tagging action
 _RDS_TAGS = ("rds:AddTagsToResource",)
@@ -178,9 +181,27 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _apigateway_verbs() -> dict[str, str]:
+    """API Gateway's management actions are the HTTP verbs of its API ("apigateway:GET", "apigateway:POST", ...:
+    Service Authorization Reference, list_amazonapigatewaymanagement.html): each operation's verb, from botocore's
+    models of both its APIs (HTTP APIs first: drflow's; they share the signing name "apigateway")."""
+    loader = botocore.loaders.create_loader()
+    verbs: dict[str, str] = {}
+    for service in ("apigateway", "apigatewayv2"):
+        model = loader.load_service_model(service, "service-2")
+        verbs.update({name: op["http"]["method"] for name, op in model["operations"].items()})
+    return verbs
+
+
 def iam_actions(operation: str) -> tuple[str, ...]:
     """The IAM actions one recorded operation ("<prefix>:<Operation>") needs."""
-    return OPERATION_ACTIONS.get(operation, (operation,))
+    if operation in OPERATION_ACTIONS:
+        return OPERATION_ACTIONS[operation]
+    prefix, _, name = operation.partition(":")
+    if prefix == "apigateway" and name in _apigateway_verbs():
+        return (f"apigateway:{_apigateway_verbs()[name]}",)
+    return (operation,)
 
 
 def required(operations: Iterable[str]) -> set[str]:

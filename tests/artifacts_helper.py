@@ -72,9 +72,12 @@ def assert_the_failover_artifacts(report: dict, ids: dict) -> None:
     assert all(any(f"#ListRecordSets/{z['recovered_id']}" in link for link in links) for z in zones)
     certificates = [d for d in report["details"] if d["key"].startswith("acm:")]
     assert len(certificates) == 1 and any(f"/acm/home?region={RECOVERY}#/certificates/" in link for link in links)
+    apis = [d for d in report["details"] if d["key"].startswith(("apigateway:http-api/", "apigateway:rest-api/"))]
+    assert len(apis) == 2  # the HTTP API in front of the function, and the REST API
+    assert all(any(f"api={d['recovered_id']}" in link for link in links) for d in apis)
     # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table,
-    # private hosted zone, certificate
-    assert len(links) == len(servers) + 5 + len(app) + len(messaging) + len(zones) + len(certificates)
+    # private hosted zone, certificate, API
+    assert len(links) == len(servers) + 5 + len(app) + len(messaging) + len(zones) + len(certificates) + len(apis)
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
     assert SECRET not in everything and "sandbox-secret" not in everything

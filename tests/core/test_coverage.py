@@ -26,6 +26,9 @@ from flows_helper import run
     ("arn:aws:logs:us-east-1:111111111111:log-group:/ecs/shop-orders:*", "logs:log-group", "/ecs/shop-orders"),
     ("arn:aws:dynamodb:us-east-1:111111111111:table/shop-carts", "dynamodb:table", "shop-carts"),
     ("arn:aws:lambda:us-east-1:111111111111:function:thumbs", "lambda:function", "thumbs"),
+    ("arn:aws:apigateway:us-east-1::/apis/a1b2c3d4", "apigateway:apis", "a1b2c3d4"),
+    ("arn:aws:apigateway:us-east-1::/restapis/a1b2c3d4", "apigateway:restapis", "a1b2c3d4"),
+    ("arn:aws:apigateway:us-east-1::/domainnames/api.shop.example", "apigateway:domainnames", "api.shop.example"),
 ])
 def test_arn_kinds_are_what_the_tagging_api_calls_them(arn, kind, name):
     assert (arn_kind(arn), arn_name(arn)) == (kind, name)

@@ -89,6 +89,20 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
     assert function["Configuration"]["CodeSha256"] == boto3.client("lambda", region_name=SOURCE).get_function(
         FunctionName="shop-thumbnails")["Configuration"]["CodeSha256"]
 
+    # the HTTP API in front of the function invokes the recovered function, which lets the recovered API invoke it
+    api2 = boto3.client("apigatewayv2", region_name=RECOVERY)
+    api_id = idmap[ids["api"]]
+    [integration] = api2.get_integrations(ApiId=api_id)["Items"]
+    alias = f"{function['Configuration']['FunctionArn']}:live"
+    assert integration["IntegrationUri"] == (f"arn:aws:apigateway:{RECOVERY}:lambda:path/2015-03-31/functions/"
+                                             f"{alias}/invocations")
+    grants = json.loads(boto3.client("lambda", region_name=RECOVERY).get_policy(FunctionName=alias)["Policy"])
+    assert sorted(g["Condition"]["ArnLike"]["AWS:SourceArn"] for g in grants["Statement"]
+                  if g["Principal"] == {"Service": "apigateway.amazonaws.com"}) == sorted(
+        f"arn:aws:execute-api:{RECOVERY}:{plan.recovery.account_id}:{recovered}/*"
+        for recovered in (api_id, idmap[ids["rest-api"]]))
+    assert all(s.get("DeploymentId") for s in api2.get_stages(ApiId=api_id)["Items"])  # what the traffic phase waits for
+
     elb = boto3.client("elbv2", region_name=RECOVERY)
     [alb] = elb.describe_load_balancers(Names=["shop-alb"])["LoadBalancers"]
     listeners = {l["Port"]: l for l in elb.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
