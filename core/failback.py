@@ -1,4 +1,4 @@
-"""What failback hands a handler, and what a handler answers: the context of phases 2 to 4 (flows/failback.py).
+"""What failback hands a handler, and what a handler answers: the context of phases 2 to 5 (flows/failback.py).
 
 A handler that fails its resources back claims `core.capabilities.FailsBack` (the phase it runs in, the dry
 run's text, `fail_back`); one whose resources the engine re-applies in the primary in phase 1 claims
@@ -22,7 +22,8 @@ class FailbackPhase(StrEnum):
 
     DATA = "data"        # 2: database snapshots copied home, replication reversed
     SERVERS = "servers"  # 3: servers launched in the primary again
-    IAM = "iam"          # 4: drflow's grants on production roles detached
+    TRAFFIC = "traffic"  # front doors (CloudFront origins) sent home, once the primary's servers serve again
+    IAM = "iam"          # 5: drflow's grants on production roles detached
 
 
 class Step(NamedTuple):

@@ -9,6 +9,7 @@ from core.handler import Handler, Registry
 from tasks.autoscaling import GroupHandler
 from tasks.awslambda import FunctionHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
+from tasks.cloudfront import DistributionHandler
 from tasks.dynamodb import TableHandler
 from tasks.ecr import RepositoryHandler
 from tasks.ecs import EcsClusterHandler, EcsServiceHandler, TaskDefinitionHandler
@@ -45,6 +46,7 @@ HANDLERS: tuple[Handler, ...] = (
     ApplicationHandler(), EnvironmentHandler(),
     QueueHandler(), TopicHandler(), TableHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(),
     FunctionHandler(), EventBusHandler(), RuleHandler(),
+    DistributionHandler(),
 )
 
 

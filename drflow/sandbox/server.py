@@ -29,6 +29,7 @@ from werkzeug.serving import make_server  # noqa: E402
 from core.aws import is_read  # noqa: E402
 from drflow.sandbox import downloads  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
+from drflow.sandbox.moto_cloudfront import install as install_moto_cloudfront  # noqa: E402
 from drflow.sandbox.moto_ecr import install as install_moto_ecr  # noqa: E402
 from drflow.sandbox.efs_replication import CLOCK as EFS_CLOCK, register as register_efs_replication  # noqa: E402,E501
 from drflow.sandbox.efs_replication import set_reachable  # noqa: E402
@@ -212,6 +213,7 @@ class Sandbox:
         install_service_quotas()  # moto's Service Quotas answers for EC2's quotas too (see that module)
         install_moto_ecr()  # moto's ECR keeps layer bytes, hands out layer download URLs, takes 10 replication rules
         install_lambda_code()  # moto's Lambda hands out code download URLs that answer (see that module)
+        install_moto_cloudfront()  # moto's CloudFront checks IfMatch, deploys updates, keeps S3 origin access
         self.app = SandboxApp(_Dispatcher(create_backend_app), faults)
         # a dark region (or one in an outage) is so to EFS replication too: the other side cannot sync with it nor
         # delete its side
