@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from core.aws import Side, error_code
 from core.capabilities import Audited, ClaimsArnKinds, ConsoleLink, FailsBack, ReportsHealth
@@ -149,12 +149,16 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
         run fails and is re-run on the new configuration), then wait until it is deployed; a warning if it is not
         in time (the change is made; CloudFront finishes propagating it)."""
         cf.update_distribution(Id=distribution_id, IfMatch=etag, DistributionConfig=config)
+        return DistributionHandler._deployed(cf, distribution_id, plan)
+
+    @staticmethod
+    def _deployed(cf: Any, distribution_id: str, plan: Plan) -> list[str]:
         poll = plan.traffic.health_poll_seconds
         attempts = max(1, -(-plan.traffic.health_timeout_seconds // poll))
         try:
             cf.get_waiter("distribution_deployed").wait(Id=distribution_id,
                                                         WaiterConfig={"Delay": poll, "MaxAttempts": attempts})
-        except Exception as exc:  # noqa: BLE001 - botocore's WaiterError: the change stands, only slower to reach edges
+        except WaiterError as exc:  # the change stands, only slower to reach the edges
             return [f"distribution {distribution_id} changed but not yet deployed after "
                     f"{plan.traffic.health_timeout_seconds} s: CloudFront is still propagating it ({exc})"]
         return []
@@ -214,6 +218,8 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
                            else "made") if to else _change(resource, oid, now.get(oid, ""), None, f"not changed: {why}")
                    for oid, (to, why) in recovered.items()]
         details: dict[str, Any] = {TRAFFIC_CHANGES: changes, "mode": mode}
+        if mode != "report" and not wanted:  # a re-run after a write its run did not live to see deployed
+            warnings += self._deployed(cf, resource.source_id, ctx.plan)
         if mode == "report" or not wanted:
             return Applied(resource.source_id, details=details, warnings=warnings,
                            endpoints={"domain": resource.config["domain"]})
@@ -243,6 +249,8 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
                     warnings.append(f"origin {oid}: {why}")
         wanted = with_failover_groups(config, secondaries)
         details = {TRAFFIC_CHANGES: changes, "mode": "origin groups"}
+        if wanted == config and not ctx.staging:  # a re-run after a write its run did not live to see deployed
+            warnings += self._deployed(cf, resource.source_id, ctx.plan)
         if wanted == config:
             return Applied(resource.source_id, details=details, warnings=warnings,
                            endpoints={"domain": resource.config["domain"]})

@@ -72,6 +72,9 @@ NOT_REACHED = {
         # tasks/ssm.py, tasks/secrets.py: reading a SecureString or a secret encrypted with a customer key needs
         # kms:Decrypt, which the service calls on the caller's behalf (kms:ViaService); moto never calls KMS
         "kms:Decrypt",
+        # tasks/cloudfront: the sample shop has no distribution (discovery lists them, finding none to read the tags
+        # of); tests/tasks/cloudfront/ drives the handler
+        "cloudfront:ListTagsForResource",
     },
     FAILBACK_POLICY: {
         # flows/failback.py phase 1 recreating what else the primary may lose (the sample run loses its NAT
@@ -90,8 +93,13 @@ NOT_REACHED = {
         "ec2:CreateTags",
         # tasks/rds/snapshots.py copy_back: Aurora's twin
         "rds:CopyDBClusterSnapshot",
+        # tasks/cloudfront: a distribution's origins sent home (the sample shop has none; tests/tasks/cloudfront/)
+        "cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
     },
     RECOVERY_POLICY: {
+        # tasks/cloudfront: a distribution's origins switched in the traffic phase, its health, its read-back (the
+        # sample shop has none; tests/tasks/cloudfront/)
+        "cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
         # tasks/dynamodb/: a failover that finds its import already started (ListImports, a resumed run), and a
         # table with a time to live, which the sample shop's has not (tests/tasks/dynamodb/)
         "dynamodb:ListImports", "dynamodb:UpdateTimeToLive",
