@@ -72,7 +72,9 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
         cf = source.client("cloudfront")
         out = []
-        for summary in cf.get_paginator("list_distributions").paginate().search("DistributionList.Items[]"):
+        summaries = [s for page in cf.get_paginator("list_distributions").paginate()
+                     for s in page["DistributionList"].get("Items") or []]  # no Items at all when there is none
+        for summary in summaries:
             targets = {o["Id"]: target_of(o["DomainName"], plan.source.region)
                        for o in (summary.get("Origins") or {}).get("Items") or []}
             if not any(targets.values()):

@@ -132,6 +132,11 @@ def _updates(sandbox):
     return [c for c in sandbox.calls if c.service == "cloudfront" and c.write and c.succeeded]
 
 
+def test_an_account_without_distributions_discovers_none(sandbox):
+    plan = _plan()
+    assert DistributionHandler().discover(AwsAccess(plan).source, plan) == []
+
+
 def test_discovery_links_each_origin_to_the_primary_resource_it_names(seeded):
     plan = _plan()
     resource = _linked(plan, seeded)
