@@ -14,7 +14,8 @@ traffic.health_timeout_seconds. The plan's `traffic` decides per distribution (`
 Origin groups (`traffic.origin_groups`): staged nightly, so that a failover needs no CloudFront write at all; the
 statically stable choice, since CloudFront's control plane is in us-east-1 (AWS Fault Isolation Boundaries,
 "Global services": CloudFront's control plane is in us-east-1, its data plane global), which may be the dark
-region. An origin whose recovery is made at failover only (a load balancer) gets its group at failover.
+region: a failover with origin groups that cannot reach CloudFront goes on, warned, on what the nights staged.
+An origin whose recovery is made at failover only (a load balancer) gets its group at failover.
 
 Not done on purpose: a drill never touches a production distribution (internet-facing: the engine leaves it out
 of an isolated drill; a drill copy would serve nothing, since the aliases cannot be on two distributions
@@ -45,6 +46,15 @@ DISTRIBUTION = "cloudfront:distribution"
 NOT_FOUND = {"NoSuchDistribution"}
 
 
+def _cloudfront(side: Side) -> Any:
+    """CloudFront's client, in the region of its control plane (AWS General Reference, "CloudFront endpoints":
+    cloudfront.amazonaws.com, signed in us-east-1; China's in cn-northwest-1, GovCloud's in us-gov-west-1)."""
+    region = side.region
+    control = "cn-northwest-1" if region.startswith("cn-") else "us-gov-west-1" if region.startswith("us-gov-") \
+        else "us-east-1"
+    return side.client("cloudfront", region=control)
+
+
 def _where(resource: Resource) -> str:
     aliases = resource.config.get("aliases") or []
     return f"{resource.source_id} ({', '.join(aliases)})" if aliases else resource.source_id
@@ -70,7 +80,7 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
     # ---- discovery (read-only) -------------------------------------------------------------------------
 
     def discover(self, source: Side, plan: Plan) -> list[Resource]:
-        cf = source.client("cloudfront")
+        cf = _cloudfront(source)
         out = []
         summaries = [s for page in cf.get_paginator("list_distributions").paginate()
                      for s in page["DistributionList"].get("Items") or []]  # no Items at all when there is none
@@ -170,7 +180,7 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
     def find(self, resource: Resource, ctx: ApplyContext) -> str | None:
         if ctx.plan.cross_account or ctx.drill_id:
             return None
-        return resource.source_id if self._read(ctx.recovery.client("cloudfront"), resource.source_id) else None
+        return resource.source_id if self._read(_cloudfront(ctx.recovery), resource.source_id) else None
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         traffic, aliases = ctx.plan.traffic, resource.config.get("aliases") or []
@@ -191,13 +201,31 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
                                          "in the source account")
         if mode == "none":
             return Applied(resource.source_id, skipped="traffic mode none: left alone")
-        cf = ctx.recovery.client("cloudfront")
-        read = self._read(cf, resource.source_id)
+        cf = _cloudfront(ctx.recovery)
+        try:
+            read = self._read(cf, resource.source_id)
+        except ClientError as exc:
+            if mode != "groups" or ctx.staging:
+                raise
+            return self._unreachable(resource, ctx, exc)
         if read is None:
             raise Unrecoverable(f"distribution {_where(resource)} no longer exists: nothing to switch")
         if mode == "groups":
             return self._grouped(resource, ctx, cf, *read)
         return self._switch(resource, ctx, cf, *read, mode)
+
+    def _unreachable(self, resource: Resource, ctx: ApplyContext, exc: ClientError) -> Applied:
+        """A failover with origin groups whose CloudFront control plane does not answer (it is in us-east-1, which
+        may be the dark region): what the nights staged stands, and CloudFront fails over by itself; the failover
+        goes on, warned, rather than failing on a write it does not need for the origins staged already."""
+        changes = [_change(resource, oid, self._source_domain(resource, oid), to,
+                           "origin group staged nightly (not checked: CloudFront did not answer)" if to else
+                           f"not changed: {why}") for oid, (to, why) in self._recovered(resource, ctx).items()]
+        return Applied(resource.source_id, details={TRAFFIC_CHANGES: changes, "mode": "origin groups"},
+                       warnings=[f"CloudFront's control plane did not answer ({error_code(exc)}): the origin groups "
+                                 "staged nightly stand and fail over by themselves; an origin recovered at failover "
+                                 "only (a load balancer) has no group until a re-run reaches CloudFront"],
+                       endpoints={"domain": resource.config["domain"]})
 
     def _listed(self, resource: Resource, ctx: ApplyContext, status: str, reason: str) -> Applied:
         """Nothing written: the change a cutover would make, listed."""
@@ -267,7 +295,7 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
     def health(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> str | None:
         """Deployed and enabled: what a Route 53 alias to the distribution waits for."""
         try:
-            dist = ctx.recovery.client("cloudfront").get_distribution(Id=recovered_id)["Distribution"]
+            dist = _cloudfront(ctx.recovery).get_distribution(Id=recovered_id)["Distribution"]
         except ClientError as exc:
             if error_code(exc) in NOT_FOUND:
                 return f"distribution {recovered_id} does not exist"
@@ -281,7 +309,7 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
     def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
         """The origins CloudFront sends requests to now. The first member of a drflow origin group is the primary's
         origin on purpose (CloudFront tries it first, the recovery copy on 5xx): left out, the group's secondary in."""
-        read = self._read(ctx.recovery.client("cloudfront"), recovered_id)
+        read = self._read(_cloudfront(ctx.recovery), recovered_id)
         if read is None:
             return {}
         config = read[0]
@@ -298,7 +326,7 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
     def fail_back(self, resource: Resource, ctx: FailbackContext) -> Step:
         """The origins on the primary's resources again, drflow's origin groups gone; nothing written when they are
         (a re-run, or a failover that changed nothing)."""
-        cf = ctx.aws.source.client("cloudfront")
+        cf = _cloudfront(ctx.aws.source)
         read = self._read(cf, resource.source_id)
         if read is None:
             return Step(Outcome.SKIPPED, None, {"reason": f"distribution {resource.source_id} no longer exists"})

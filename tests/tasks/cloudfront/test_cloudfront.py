@@ -304,3 +304,21 @@ def test_the_sandbox_refuses_a_stale_etag_and_deploys_an_update_as_cloudfront_do
         cf.update_distribution(Id=seeded["id"], IfMatch=etag, DistributionConfig=config)
     assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+
+def test_with_cloudfronts_control_plane_dark_the_nights_origin_groups_stand_and_a_cutover_cannot(sandbox, seeded):
+    """CloudFront's control plane is in us-east-1: dark with it, a cutover's read and write fail, while the origin
+    groups staged the night before already hold the replica as the secondary, and the failover goes on, warned."""
+    grouped, cutover = _plan(origin_groups=True), _plan(mode="cutover")
+    resource = _resource(grouped, seeded)
+    DistributionHandler().apply(resource, _ctx(grouped, resource, _deps(seeded, staged_only=True), mode=Mode.STAGE))
+    staged = _config(seeded["id"])
+    sandbox.faults = Faults(dark={"us-east-1", PRIMARY})
+    with pytest.raises(ClientError):
+        DistributionHandler().apply(resource, _ctx(cutover, resource, _deps(seeded)))
+    applied = DistributionHandler().apply(resource, _ctx(grouped, resource, _deps(seeded)))
+    assert applied.warnings and "control plane did not answer" in applied.warnings[0]
+    assert {c["what"] for c in applied.details[TRAFFIC_CHANGES]} == {"origin web", "origin assets"}
+    sandbox.faults = Faults()
+    assert _config(seeded["id"]) == staged  # nothing written in the dark; the staged secondary in place
+    assert "drflow-recovery-assets" in _origins(seeded["id"])
