@@ -32,11 +32,11 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError, WaiterError
 
 from core.aws import Side, error_code
-from core.capabilities import Audited, ClaimsArnKinds, ConsoleLink, FailsBack, ReportsHealth
+from core.capabilities import Audited, ClaimsArnKinds, ConsoleLink, FailsBack, Preflight, ReportsHealth
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import Applied, ApplyContext, Unrecoverable
 from core.models import Mode, Outcome, Phase, Resource
-from core.plan import Plan
+from core.plan import Plan, dns_name
 from core.report import TRAFFIC_CHANGES
 
 from .origins import (COPY_PREFIX, GROUP_PREFIX, bucket_domain, grouped, home, link_of, origins, ref_of, switched,
@@ -64,7 +64,7 @@ def _change(resource: Resource, origin_id: str, before: str, after: str | None, 
     return {"where": _where(resource), "what": f"origin {origin_id}", "from": before, "to": after, "status": status}
 
 
-class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, ReportsHealth):
+class DistributionHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack, Audited, ReportsHealth):
     type: ClassVar[str] = DISTRIBUTION
     phase: ClassVar[Phase] = Phase.TRAFFIC
     # applied nightly, though it creates nothing: a plan that chose origin groups stages them then (the one write
@@ -103,6 +103,20 @@ class DistributionHandler(ClaimsArnKinds, ConsoleLink, FailsBack, Audited, Repor
                 links=sorted({link for t in found if (link := link_of(t))}),
                 refs=sorted({ref for t in found if (ref := ref_of(t))})))
         return out
+
+    # ---- pre-flight (no AWS call: it must pass with CloudFront's control plane dark) -------------------
+
+    def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
+        """The plan's `traffic.distributions` and `traffic.origin_groups` name protected distributions (by id or
+        alias): a name that matches none (a typo, a distribution out of scope) would silently get `mode` instead."""
+        traffic = ctx.plan.traffic
+        known = {r.source_id for r in resources} | {dns_name(a) for r in resources for a in r.config.get("aliases") or []}
+        listed = ", ".join(sorted(known))
+        named = [("traffic.distributions", k) for k in traffic.distributions]
+        if not isinstance(traffic.origin_groups, bool):
+            named += [("traffic.origin_groups", dns_name(k) if "." in k else k) for k in traffic.origin_groups]
+        return [(f"{field}.{key}", f"names no protected CloudFront distribution (ids and aliases: {listed})")
+                for field, key in named if key not in known]
 
     # ---- what the origins became -----------------------------------------------------------------------
 

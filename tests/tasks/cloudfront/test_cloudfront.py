@@ -322,3 +322,12 @@ def test_with_cloudfronts_control_plane_dark_the_nights_origin_groups_stand_and_
     sandbox.faults = Faults()
     assert _config(seeded["id"]) == staged  # nothing written in the dark; the staged secondary in place
     assert "drflow-recovery-assets" in _origins(seeded["id"])
+
+
+def test_preflight_names_a_distribution_the_plan_names_that_is_not_protected(seeded):
+    plan = _plan(distributions={seeded["id"]: "cutover", "www.shop.example": "none", "E0TYPO": "cutover"},
+                 origin_groups=["shop.example"])
+    resource = _resource(plan, seeded)
+    problems = DistributionHandler().preflight([resource], _ctx(plan, resource, _deps(seeded)))
+    assert [field for field, _ in problems] == ["traffic.distributions.E0TYPO", "traffic.origin_groups.shop.example"]
+    assert "www.shop.example" in problems[0][1]
