@@ -110,7 +110,8 @@ class DistributionHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack, Aud
         """The plan's `traffic.distributions` and `traffic.origin_groups` name protected distributions (by id or
         alias): a name that matches none (a typo, a distribution out of scope) would silently get `mode` instead."""
         traffic = ctx.plan.traffic
-        known = {r.source_id for r in resources} | {dns_name(a) for r in resources for a in r.config.get("aliases") or []}
+        aliases = {dns_name(a) for r in resources for a in r.config.get("aliases") or []}
+        known = {r.source_id for r in resources} | aliases
         listed = ", ".join(sorted(known))
         named = [("traffic.distributions", k) for k in traffic.distributions]
         if not isinstance(traffic.origin_groups, bool):
@@ -243,7 +244,8 @@ class DistributionHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack, Aud
 
     def _listed(self, resource: Resource, ctx: ApplyContext, status: str, reason: str) -> Applied:
         """Nothing written: the change a cutover would make, listed."""
-        changes = [_change(resource, oid, self._source_domain(resource, oid), to, status if to else f"not changed: {why}")
+        changes = [_change(resource, oid, self._source_domain(resource, oid), to,
+                           status if to else f"not changed: {why}")
                    for oid, (to, why) in self._recovered(resource, ctx).items()]
         return Applied(None, skipped=reason, details={TRAFFIC_CHANGES: changes})
 
@@ -332,7 +334,8 @@ class DistributionHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack, Aud
         return {"origins": {oid: domain for oid, domain in origins(config).items() if oid not in primaries}}
 
     def console_url(self, recovered_id: str, region: str) -> str:
-        host = "https://console.amazonaws.cn" if region.startswith("cn-") else "https://us-east-1.console.aws.amazon.com"
+        host = ("https://console.amazonaws.cn" if region.startswith("cn-")
+                else "https://us-east-1.console.aws.amazon.com")  # CloudFront's console is global
         return f"{host}/cloudfront/v4/home#/distributions/{recovered_id}"
 
     # ---- failback --------------------------------------------------------------------------------------
@@ -350,7 +353,8 @@ class DistributionHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack, Aud
         now = origins(config)
         changes = [_change(resource, oid, now[oid], domain, "made") for oid, domain in sorted(primaries.items())
                    if oid in now and now[oid] != domain]
-        changes += [_change(resource, oid, now[oid], None, "removed") for oid in sorted(now) if oid.startswith(COPY_PREFIX)]
+        changes += [_change(resource, oid, now[oid], None, "removed") for oid in sorted(now)
+                    if oid.startswith(COPY_PREFIX)]
         if wanted == config:
             return Step(Outcome.UNCHANGED, resource.source_id, {TRAFFIC_CHANGES: []})
         warnings = self._write(cf, resource.source_id, wanted, etag, ctx.plan)

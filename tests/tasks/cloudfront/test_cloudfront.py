@@ -45,7 +45,8 @@ def seeded(sandbox):
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{PRIMARY}{z}")["Subnet"]
                ["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
     alb = boto3.client("elbv2", region_name=PRIMARY).create_load_balancer(
-        Name="shop-web", Subnets=subnets, Scheme="internet-facing", Type="application", Tags=[{"Key": "app", "Value": "shop"}])["LoadBalancers"][0]
+        Name="shop-web", Subnets=subnets, Scheme="internet-facing", Type="application",
+        Tags=[{"Key": "app", "Value": "shop"}])["LoadBalancers"][0]
     cf = boto3.client("cloudfront", region_name=PRIMARY)
     oac = cf.create_origin_access_control(OriginAccessControlConfig={
         "Name": "shop-assets", "SigningProtocol": "sigv4", "SigningBehavior": "always",
