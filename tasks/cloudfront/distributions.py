@@ -175,7 +175,14 @@ class DistributionHandler(ClaimsArnKinds, Preflight, ConsoleLink, FailsBack, Aud
         """One UpdateDistribution with the ETag read (a change made in between is refused, PreconditionFailed: the
         run fails and is re-run on the new configuration), then wait until it is deployed; a warning if it is not
         in time (the change is made; CloudFront finishes propagating it)."""
-        cf.update_distribution(Id=distribution_id, IfMatch=etag, DistributionConfig=config)
+        try:
+            cf.update_distribution(Id=distribution_id, IfMatch=etag, DistributionConfig=config)
+        except ClientError as exc:
+            if error_code(exc) == "PreconditionFailed":
+                raise Unrecoverable(f"distribution {distribution_id} was changed by someone else between drflow's "
+                                    "read and its write (PreconditionFailed): nothing written; run again, and drflow "
+                                    "works from the new configuration") from None
+            raise
         return DistributionHandler._deployed(cf, distribution_id, plan)
 
     @staticmethod

@@ -332,3 +332,21 @@ def test_preflight_names_a_distribution_the_plan_names_that_is_not_protected(see
     problems = DistributionHandler().preflight([resource], _ctx(plan, resource, _deps(seeded)))
     assert [field for field, _ in problems] == ["traffic.distributions.E0TYPO", "traffic.origin_groups.shop.example"]
     assert "www.shop.example" in problems[0][1]
+
+
+def test_a_change_made_by_someone_else_meanwhile_is_refused_and_nothing_is_written(sandbox, seeded, monkeypatch):
+    plan = _plan(mode="cutover")
+    resource, deps = _resource(plan, seeded), _deps(seeded)
+    handler = DistributionHandler()
+    read = handler._read
+
+    def read_then_someone_edits(cf, distribution_id):
+        config, etag = read(cf, distribution_id)
+        cf.update_distribution(Id=distribution_id, IfMatch=etag, DistributionConfig={**config, "Comment": "by hand"})
+        return config, etag
+
+    monkeypatch.setattr(handler, "_read", read_then_someone_edits)
+    with pytest.raises(Unrecoverable, match="changed by someone else"):
+        handler.apply(resource, _ctx(plan, resource, deps))
+    assert _origins(seeded["id"])["web"]["DomainName"] == seeded["alb_dns"]  # the other edit stands, ours not made
+    assert _config(seeded["id"])[0]["Comment"] == "by hand"
