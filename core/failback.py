@@ -22,7 +22,7 @@ class FailbackPhase(StrEnum):
 
     DATA = "data"        # 2: database snapshots copied home, replication reversed
     SERVERS = "servers"  # 3: servers launched in the primary again
-    TRAFFIC = "traffic"  # 4: DNS records and front doors sent back to the primary's targets, now that they are home
+    TRAFFIC = "traffic"  # 4: DNS records and front doors (CloudFront origins) sent back to the primary's targets, now that they are home
     IAM = "iam"          # 5: drflow's grants on production roles detached
 
 

@@ -328,6 +328,12 @@ class Traffic(_Model):
     mode: Literal["cutover", "report", "none"] = "report"
     zones: dict[str, Literal["cutover", "report", "none"]] = Field(default_factory=dict)
     records: dict[str, Literal["cutover", "report", "none"]] = Field(default_factory=dict)
+    # CloudFront (tasks/cloudfront.py): per distribution, by its id or one of its aliases (wins over `records` and
+    # `zones` for the aliases); `origin_groups`: stage, nightly, an origin group per switched origin with the recovery
+    # origin as its secondary (CloudFront fails over on 5xx by itself, without a control-plane call at failover),
+    # for every distribution (true) or those named (ids or aliases), instead of switching origins at failover
+    distributions: dict[str, Literal["cutover", "report", "none"]] = Field(default_factory=dict)
+    origin_groups: bool | list[str] = False
     health_timeout_seconds: StrictInt = Field(900, ge=0, le=MAX_HEALTH_TIMEOUT_SECONDS)
     health_poll_seconds: StrictInt = Field(15, ge=1, le=600)
 
@@ -338,6 +344,11 @@ class Traffic(_Model):
             if not DNS_NAME_RE.match(name.lower()):
                 raise ValueError(f"{name!r} is not a DNS zone name (example.com)")
         return {dns_name(k): m for k, m in v.items()}
+
+    @field_validator("distributions")
+    @classmethod
+    def _distributions(cls, v: dict[str, str]) -> dict[str, str]:
+        return {dns_name(k) if "." in k else k: m for k, m in v.items()}
 
     @field_validator("records")
     @classmethod
@@ -360,6 +371,27 @@ class Traffic(_Model):
                 if key in self.records:
                     return self.records[key]
         return self.zones.get(dns_name(zone), self.mode)
+
+    def mode_for_distribution(self, distribution_id: str, aliases: list[str]) -> str:
+        """cutover, report or none for one CloudFront distribution: its own entry in `distributions` (by id, then by
+        alias), else the first alias's record set entry, else the entry of the longest zone named in `zones` that
+        holds an alias, else `mode`."""
+        names = [dns_name(a) for a in aliases]
+        for key in [distribution_id, *names]:
+            if key in self.distributions:
+                return self.distributions[key]
+        for name in names:
+            if name in self.records:
+                return self.records[name]
+        zones = sorted((z for z in self.zones for n in names if n == z or n.endswith("." + z)), key=len, reverse=True)
+        return self.zones[zones[0]] if zones else self.mode
+
+    def origin_groups_for(self, distribution_id: str, aliases: list[str]) -> bool:
+        """Whether this distribution's recovery origins are staged nightly as origin groups' secondaries."""
+        if isinstance(self.origin_groups, bool):
+            return self.origin_groups
+        named = {dns_name(n) if "." in n else n for n in self.origin_groups}
+        return distribution_id in named or any(dns_name(a) in named for a in aliases)
 
 
 def _kms_ref(value: str) -> bool:

@@ -2,9 +2,9 @@
 
 Only a plan that really failed over can fail back: the failover flow leaves a marker in the vault
 (core/vault.py `record_failover`), and without it failback refuses before any write. Failback then works
-from the recovery point that failover brought up, in four phases, each resource one Prefect task. What each
+from the recovery point that failover brought up, in five phases, each resource one Prefect task. What each
 type does is its handler's (declared capabilities, core/capabilities.py): phase 1 takes the types that claim
-`RestoredHome`, phases 2 to 4 run each `FailsBack` handler's `fail_back` in its `failback_phase`, and what
+`RestoredHome`, phases 2 to 5 run each `FailsBack` handler's `fail_back` in its `failback_phase`, and what
 neither touches is reported with its `NotFailedBack` reason (core/failback.py):
 
 1. network and IAM, re-applied in the primary from the recovery point (the engine, in mode "failback",
@@ -20,7 +20,9 @@ neither touches is reported with its `NotFailedBack` reason (core/failback.py):
    system replicates into the original one (tasks/efs/failback.py).
 3. servers: DRS reverse replication, then a launch in the primary (tasks/servers/failback.py); a server without
    the DRS agent is imaged in the recovery region, copied home and launched there (tasks/servers/failback_imaged.py).
-4. IAM (same account): the grants the failover attached to production roles are detached
+4. traffic: front doors sent home, once the primary's servers serve again: a CloudFront distribution's origins
+   on the primary's resources, drflow's origin groups removed (tasks/cloudfront/distributions.py).
+5. IAM (same account): the grants the failover attached to production roles are detached
    (tasks/iam/roles.py `detach_grants`); they stay staged for the next failover.
 
 (The files named above are where each handler's `fail_back` does its work; the flow imports only the registry.)
@@ -206,7 +208,7 @@ def _dry_run(plan: Plan, aws: AwsAccess, point: RecoveryPoint, marker: dict[str,
 @task(retries=TASK_RETRIES, retry_delay_seconds=[1, 2, 4, 8], retry_jitter_factor=0.5,
       retry_condition_fn=retry_transient_only, cache_policy=NO_CACHE)
 def failback_resource(resource: Resource, context: FailbackContext, registry: Registry) -> ResourceResult:
-    """One resource's failback (phases 2 to 4): its handler's `fail_back`; a re-run adopts what an earlier
+    """One resource's failback (phases 2 to 5): its handler's `fail_back`; a re-run adopts what an earlier
     attempt made."""
     started = datetime.now(timezone.utc)
     outcome, recovered, details = registry[resource.type].fail_back(resource, context)

@@ -11,6 +11,7 @@ from tasks.apigateway import HttpApiHandler, RestApiHandler
 from tasks.autoscaling import GroupHandler
 from tasks.awslambda import FunctionHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
+from tasks.cloudfront import DistributionHandler
 from tasks.dynamodb import TableHandler
 from tasks.ecr import RepositoryHandler
 from tasks.ecs import EcsClusterHandler, EcsServiceHandler, TaskDefinitionHandler
@@ -51,6 +52,7 @@ HANDLERS: tuple[Handler, ...] = (
     FunctionHandler(), EventBusHandler(), RuleHandler(),
     PrivateZoneHandler(), RecordHandler(), FailoverRecordHandler(),
     HttpApiHandler(), RestApiHandler(),
+    DistributionHandler(),
 )
 
 

@@ -31,6 +31,7 @@ from drflow.sandbox import downloads  # noqa: E402
 from drflow.sandbox.drs import drs_backend  # noqa: E402  (importing it registers the DRS double with moto)
 from drflow.sandbox.moto_acm import install as install_moto_acm  # noqa: E402
 from drflow.sandbox.moto_apigatewayv2 import install as install_moto_apigatewayv2  # noqa: E402
+from drflow.sandbox.moto_cloudfront import install as install_moto_cloudfront  # noqa: E402
 from drflow.sandbox.moto_ecr import install as install_moto_ecr  # noqa: E402
 from drflow.sandbox.efs_replication import CLOCK as EFS_CLOCK, register as register_efs_replication  # noqa: E402,E501
 from drflow.sandbox.efs_replication import set_reachable  # noqa: E402
@@ -224,6 +225,7 @@ class Sandbox:
         install_target_health()  # moto's ELB targets are healthy at once; AWS's are initial first (see that module)
         install_moto_acm()  # moto's ACM issues a certificate once its validation record is in DNS (see that module)
         install_moto_apigatewayv2()  # moto's HTTP APIs gain deployments, domains answer as AWS does (see that module)
+        install_moto_cloudfront()  # moto's CloudFront checks IfMatch, deploys updates, keeps S3 origin access
         self.app = SandboxApp(_Dispatcher(create_backend_app), faults)
         # a dark region (or one in an outage) is so to EFS replication too: the other side cannot sync with it nor
         # delete its side

@@ -53,6 +53,10 @@ pytestmark = pytest.mark.xdist_group("killed-apply")
 # three checks, killed at each write, against an in-memory Beanstalk behind botocore's Stubber
 # (tests/tasks/beanstalk/beanstalk_fake.py)
 NOT_IN_THE_SANDBOX = {"elasticbeanstalk:application", "elasticbeanstalk:environment"}
+# what the sample shop has none of, and whose one write is a change of production that no drill attempt makes: a
+# CloudFront distribution is switched at a failover's cutover only (a drill leaves it alone). The test named holds it
+# to the same three checks, killed at each of its writes (cutover, nightly origin groups, failback)
+ELSEWHERE = {"cloudfront:distribution": "tests/tasks/cloudfront/test_cloudfront_killed_apply.py"}
 # calls that make a new resource each time they succeed (a name-unique create succeeds once, AWS refuses the next)
 MAKES = ("Create", "Run", "Allocate", "Copy", "Restore", "Register", "Publish", "Start", "Import", "POST ")
 TAGGING = ("Tag", "AddTags")
@@ -223,6 +227,8 @@ def _clean_writes(sandbox: Any, plan: Any, resources: list[Resource], handler: A
 def test_a_killed_apply_run_again_leaves_one_resource_fully_configured(staged, handler):
     if handler.type in NOT_IN_THE_SANDBOX:
         pytest.skip(f"{handler.type}: moto has no such API; see tests/tasks/beanstalk/test_beanstalk_killed_apply.py")
+    if handler.type in ELSEWHERE:
+        pytest.skip(f"{handler.type}: not in the sample shop, and written at a cutover only; see {ELSEWHERE[handler.type]}")
     sandbox, plan, resources = staged
     target, wanted, path, found_clean = _clean_writes(sandbox, plan, resources, handler)
     assert wanted, f"{target.label}: a clean apply wrote nothing, in a drill nor staging: the test proves nothing"

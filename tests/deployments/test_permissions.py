@@ -72,6 +72,9 @@ NOT_REACHED = {
         # tasks/ssm.py, tasks/secrets.py: reading a SecureString or a secret encrypted with a customer key needs
         # kms:Decrypt, which the service calls on the caller's behalf (kms:ViaService); moto never calls KMS
         "kms:Decrypt",
+        # tasks/cloudfront: the sample shop has no distribution (discovery lists them, finding none to read the tags
+        # of); tests/tasks/cloudfront/ drives the handler
+        "cloudfront:ListTagsForResource",
     },
     FAILBACK_POLICY: {
         # tasks/route53/traffic.py fail_back: the public records a cutover changed are put back (and waited for);
@@ -94,11 +97,16 @@ NOT_REACHED = {
         "ec2:CreateTags",
         # tasks/rds/snapshots.py copy_back: Aurora's twin
         "rds:CopyDBClusterSnapshot",
+        # tasks/cloudfront: a distribution's origins sent home (the sample shop has none; tests/tasks/cloudfront/)
+        "cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
     },
     RECOVERY_POLICY: {
         # tasks/route53/private.py _associate: a private zone serving more than one VPC (the shop's serves one), and
         # one whose source dropped a VPC (tests/tasks/route53/)
         "route53:AssociateVPCWithHostedZone", "route53:DisassociateVPCFromHostedZone",
+        # tasks/cloudfront: a distribution's origins switched in the traffic phase, its health, its read-back (the
+        # sample shop has none; tests/tasks/cloudfront/)
+        "cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
         # tasks/dynamodb/: a failover that finds its import already started (ListImports, a resumed run), and a
         # table with a time to live, which the sample shop's has not (tests/tasks/dynamodb/)
         "dynamodb:ListImports", "dynamodb:UpdateTimeToLive",
