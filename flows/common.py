@@ -132,7 +132,7 @@ def resource_table(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # Up to this many console links each become a Prefect link artifact (a card in the run's Artifacts tab, one API
-# call each: the sample shop has about ten). Beyond it, one markdown artifact lists them all: hundreds of cards
+# call each: the sample shop has about thirty). Beyond it, one markdown artifact lists them all: hundreds of cards
 # bury the report, and hundreds of API calls would delay the end of a big failover by seconds.
 LINK_ARTIFACTS_MAX = 25
 

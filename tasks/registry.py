@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.handler import Handler, Registry
 from tasks.acm import CertificateHandler
-from tasks.apigateway import HttpApiHandler, RestApiHandler
+from tasks.apigateway import DomainNameHandler, HttpApiHandler, RestApiHandler
 from tasks.autoscaling import GroupHandler
 from tasks.awslambda import FunctionHandler
 from tasks.beanstalk import ApplicationHandler, EnvironmentHandler
@@ -51,7 +51,7 @@ HANDLERS: tuple[Handler, ...] = (
     QueueHandler(), TopicHandler(), TableHandler(), ParameterHandler(), SecretHandler(), RepositoryHandler(),
     FunctionHandler(), EventBusHandler(), RuleHandler(),
     PrivateZoneHandler(), RecordHandler(), FailoverRecordHandler(),
-    HttpApiHandler(), RestApiHandler(),
+    HttpApiHandler(), RestApiHandler(), DomainNameHandler(),
     DistributionHandler(),
 )
 

@@ -18,9 +18,14 @@ def published_artifacts(run_id) -> list:
 
 
 def link_urls(artifacts: list) -> list[str]:
-    """The URLs of the run's link artifacts (Prefect stores a link artifact as markdown: `[text](url)`, no key)."""
-    return [a.data.rsplit("](", 1)[1][:-1] for a in artifacts
-            if a.type == "markdown" and a.key is None and a.data.startswith("[") and a.data.endswith(")")]
+    """The URLs of the run's console links: its link artifacts (Prefect stores one as markdown, `[text](url)`, no
+    key), or, beyond flows.common.LINK_ARTIFACTS_MAX links, the rows of its one console-links markdown table."""
+    cards = [a.data.rsplit("](", 1)[1][:-1] for a in artifacts
+             if a.type == "markdown" and a.key is None and a.data.startswith("[") and a.data.endswith(")")]
+    tables = [a.data for a in artifacts if a.key and a.key.endswith("-console-links")]
+    rows = [line.rsplit("](", 1)[1].split(")", 1)[0] for table in tables for line in table.splitlines()
+            if line.startswith("| `") and "](" in line]
+    return cards + rows
 
 
 def assert_the_failover_artifacts(report: dict, ids: dict) -> None:
@@ -75,9 +80,12 @@ def assert_the_failover_artifacts(report: dict, ids: dict) -> None:
     apis = [d for d in report["details"] if d["key"].startswith(("apigateway:http-api/", "apigateway:rest-api/"))]
     assert len(apis) == 2  # the HTTP API in front of the function, and the REST API
     assert all(any(f"api={d['recovered_id']}" in link for link in links) for d in apis)
+    domains = [d for d in report["details"] if d["key"].startswith("apigateway:domain-name/")]
+    assert len(domains) == 1 and any("/apigateway/main/publish/domain-names" in link for link in links), links
     # VPC, load balancer, database, bucket, file system, and each queue, secret, parameter, topic, bus, rule, table,
-    # private hosted zone, certificate, API
-    assert len(links) == len(servers) + 5 + len(app) + len(messaging) + len(zones) + len(certificates) + len(apis)
+    # private hosted zone, certificate, API, API domain name
+    assert len(links) == (len(servers) + 5 + len(app) + len(messaging) + len(zones) + len(certificates) + len(apis)
+                          + len(domains))
 
     everything = " ".join(f"{a.data} {a.description}" for a in artifacts)
     assert SECRET not in everything and "sandbox-secret" not in everything

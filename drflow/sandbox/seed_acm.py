@@ -1,4 +1,5 @@
-"""The sample shop's HTTPS: a public ACM certificate for shop.example (and www.shop.example) in the primary region,
+"""The sample shop's HTTPS: a public ACM certificate for shop.example (and www., and thumbnails. for the API's custom
+domain) in the primary region,
 validated through the public hosted zone shop.example (its validation CNAMEs written there, as the console's
 "Create records in Route 53" does), and an HTTPS listener on port 443 of the shop's ALB that presents it.
 
@@ -15,6 +16,7 @@ from tasks.acm import records_waiter
 
 DOMAIN = "shop.example"
 ALTERNATIVE = "www.shop.example"
+API_DOMAIN = "thumbnails.shop.example"  # the HTTP API's custom domain name (seed_apigateway.seed_api_domain)
 APP_TAGS = [{"Key": "app", "Value": "shop"}]
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
@@ -45,7 +47,7 @@ def validate_in_zone(acm: Any, route53: Any, arn: str, zone_id: str) -> None:
 def seed_acm(session: boto3.Session, region: str, ids: dict[str, Any]) -> dict[str, str]:
     acm = session.client("acm", region_name=region)
     route53 = session.client("route53", region_name=region)
-    arn = acm.request_certificate(DomainName=DOMAIN, SubjectAlternativeNames=[DOMAIN, ALTERNATIVE],
+    arn = acm.request_certificate(DomainName=DOMAIN, SubjectAlternativeNames=[DOMAIN, ALTERNATIVE, API_DOMAIN],
                                   ValidationMethod="DNS", Tags=APP_TAGS)["CertificateArn"]
     zone_id = public_zone(route53, DOMAIN)
     validate_in_zone(acm, route53, arn, zone_id)

@@ -59,13 +59,19 @@ def _seed_rest_api(session: boto3.Session, region: str, function: str, account: 
 
 
 def seed_api_domain(session: boto3.Session, region: str, ids: dict[str, Any], certificate_arn: str,
-                    name: str = "api.shop.example") -> dict[str, str]:
+                    name: str = "thumbnails.shop.example", zone_id: str | None = None) -> dict[str, str]:
     """The HTTP API's custom domain name (regional, on an issued ACM certificate of the region), its `prod` stage
-    mapped at the root: for the sample shop once it has its certificate (the ACM part of issue 17), when
-    tasks.apigateway.DomainNameHandler joins the registry. Returns the name and its regional domain name."""
+    mapped at the root; with `zone_id`, the public zone's alias to it (what the traffic phase cuts over once the
+    recovered domain is available and its stage deployed). Returns the name and its regional domain name."""
     api2 = session.client("apigatewayv2", region_name=region)
     domain = api2.create_domain_name(DomainName=name, Tags=APP_TAGS, DomainNameConfigurations=[
         {"CertificateArn": certificate_arn, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}])
     api2.create_api_mapping(DomainName=name, ApiId=ids["api"], Stage="prod", ApiMappingKey="")
+    config = domain["DomainNameConfigurations"][0]
+    if zone_id:
+        session.client("route53", region_name=region).change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
+            "Changes": [{"Action": "CREATE", "ResourceRecordSet": {"Name": f"{name}.", "Type": "A", "AliasTarget": {
+                "HostedZoneId": config["HostedZoneId"], "DNSName": config["ApiGatewayDomainName"],
+                "EvaluateTargetHealth": False}}}]})
     return {"api-domain": name,
             "api-domain-target": domain["DomainNameConfigurations"][0]["ApiGatewayDomainName"]}

@@ -188,7 +188,7 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     from drflow.sandbox.seed_ecs import seed_ecs
     from drflow.sandbox.seed_efs import seed_efs
     from drflow.sandbox.seed_iam import seed_iam
-    from drflow.sandbox.seed_apigateway import seed_apigateway
+    from drflow.sandbox.seed_apigateway import seed_api_domain, seed_apigateway
     from drflow.sandbox.seed_lambda import seed_lambda
     from drflow.sandbox.seed_rds import seed_rds
     from drflow.sandbox.seed_route53 import seed_route53
@@ -210,4 +210,5 @@ def seed_workload(session: boto3.Session, region: str = "us-east-1", aurora: boo
     ids.update(seed_schedule(session, region, ids))
     ids.update(seed_route53(session, region, ids))  # internal.shop (db, cache) and shop.example (alias to the ALB)
     ids.update(seed_acm(session, region, ids))  # the ALB's HTTPS listener and its certificate (after seed_route53)
+    ids.update(seed_api_domain(session, region, ids, ids["certificate"], zone_id=ids["public-zone"]))
     return ids

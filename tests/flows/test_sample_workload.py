@@ -115,6 +115,31 @@ def test_the_sample_shop_and_its_data_come_back_with_the_primary_dark(sandbox, c
     assert acm.describe_certificate(CertificateArn=presented)["Certificate"]["Status"] == "ISSUED"
     assert {t["Key"]: t["Value"] for t in acm.list_tags_for_certificate(CertificateArn=presented)["Tags"]}[
         "drflow:source-id"] == ids["certificate"]
+    # DNS: internal.shop answers in the recovered VPC and names the recovered database and load balancer; the
+    # public www.shop.example was cut over to the recovered ALB (after its targets were healthy), and listed
+    route53 = boto3.client("route53", region_name=RECOVERY)
+    [internal] = [z for z in route53.list_hosted_zones_by_vpc(VPCId=idmap[ids["vpc"]], VPCRegion=RECOVERY)[
+        "HostedZoneSummaries"] if z["Name"] == "internal.shop."]
+    records = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=internal["HostedZoneId"])[
+        "ResourceRecordSets"]}
+    assert records["db.internal.shop."]["ResourceRecords"] == [{"Value": recovered_db}]
+    assert records["www.internal.shop."]["AliasTarget"]["DNSName"].rstrip(".").endswith(alb["DNSName"])
+    public = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=ids["zone-public"])[
+        "ResourceRecordSets"] if r["Type"] == "A" and not r.get("SetIdentifier")}
+    www = public["www.shop.example."]["AliasTarget"]
+    assert www["DNSName"].rstrip(".").endswith(alb["DNSName"]) and www["HostedZoneId"] == alb["CanonicalHostedZoneId"]
+    # the API's custom domain came back on the recovery certificate, and its public alias names the recovered one
+    [domain] = api2.get_domain_name(DomainName="thumbnails.shop.example")["DomainNameConfigurations"]
+    assert domain["CertificateArn"] == presented and domain["ApiGatewayDomainName"] != ids["api-domain-target"]
+    thumbnails = {r["Name"]: r for r in route53.list_resource_record_sets(HostedZoneId=ids["zone-public"])[
+        "ResourceRecordSets"]}["thumbnails.shop.example."]["AliasTarget"]
+    assert thumbnails["DNSName"].rstrip(".") == domain["ApiGatewayDomainName"].rstrip(".")
+    made = [c for c in report["traffic_changes"] if c["what"].startswith("www.shop.example")]
+    assert [c["status"] for c in made] == ["made"], report["traffic_changes"]
+    [cutover] = [d for d in report["details"] if d["key"].startswith("route53:record/") and "www.shop.example" in d["key"]]
+    assert datetime.fromisoformat(cutover["ended"]) >= max(  # it waited for the targets to be registered and healthy
+        datetime.fromisoformat(d["ended"]) for d in report["details"] if d["key"].startswith("elbv2:targets/"))
+    assert "traffic" in report["rto_seconds_by_phase"]
     orders_rule = next(r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
                        if r["Conditions"] and r["Conditions"][0].get("Values") == ["/orders/*"])
     [service] = boto3.client("ecs", region_name=RECOVERY).describe_services(
