@@ -32,8 +32,12 @@ _registered: dict[tuple[str, str], float] = {}  # (target group ARN, target id) 
 _lock = threading.Lock()
 
 
-def hold_unhealthy(target_id: str) -> None:
-    """From now on, this target (instance id or IP) fails its health checks in every target group."""
+EVERY = "*"
+
+
+def hold_unhealthy(target_id: str = EVERY) -> None:
+    """From now on, this target (instance id or IP; EVERY: every target, those registered later too) fails its
+    health checks in every target group."""
     with _lock:
         _held.add(target_id)
 
@@ -74,7 +78,7 @@ def install() -> None:
                                     "load balancer")
         with _lock:
             since = _registered.get((self.arn, target["Id"]))
-            held = target["Id"] in _held
+            held = target["Id"] in _held or EVERY in _held
         if since is not None and time.monotonic() - since < _initial_seconds(self):
             return FakeHealthStatus(status.instance_id, status.port, self.health_check_port, "initial",
                                     "Elb.RegistrationInProgress", "Target registration is in progress")

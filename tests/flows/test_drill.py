@@ -50,6 +50,14 @@ def production() -> str:
     return json.dumps(dump, indent=1, sort_keys=True)
 
 
+def public_dns() -> str:
+    """Every public hosted zone and its record sets, as one canonical JSON text (Route 53 is global: no region)."""
+    route53 = boto3.client("route53")
+    zones = [z for z in route53.list_hosted_zones()["HostedZones"] if not z["Config"].get("PrivateZone")]
+    return json.dumps({z["Name"]: route53.list_resource_record_sets(HostedZoneId=z["Id"])["ResourceRecordSets"]
+                       for z in zones}, sort_keys=True, default=str)
+
+
 def assert_same(before: str) -> None:
     """Production is as it was; on failure, name only the lines that differ (the dump is long)."""
     after = production()
@@ -106,12 +114,14 @@ def test_a_drill_of_the_sample_shop_is_isolated_and_its_cleanup_removes_exactly_
     seed_workload(boto3.Session(), SOURCE)
     plan = load_plan(EXAMPLE, set(default_registry()))
     assert run(replicate, plan=plan)["failed"] == []
-    before = production()
+    before, dns = production(), public_dns()
+    assert '"www.shop.example."' in dns  # the shop's public zone, which the sample plan cuts over at failover
 
     sandbox.faults = Faults(dark={SOURCE})  # a drill, like a failover, needs nothing from the primary
     drill = _new_drill(plan)
     sandbox.faults = Faults()
     drill_id = drill["drill_id"]
+    assert public_dns() == dns  # byte for byte: a drill never touches a public zone
     assert_isolated(drill_id)
     made = of_drill(drill_id)
     for kind in ("Vpcs", "Subnets", "RouteTables", "SecurityGroups", "NetworkAcls", "Instances", "LoadBalancers",

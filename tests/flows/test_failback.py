@@ -109,7 +109,17 @@ def test_failback_round_trip_of_the_sample_shop(sandbox):
         assert _grants(iam, name) == []
         assert _row(report, f"iam:role/{name}")["outcome"] == "updated"
 
-    # a re-run adopts: no second launch, no second snapshot
+    # DNS: the public records the failover cut over name the primary's load balancer and API domain again
+    records = {r["Name"]: r for r in boto3.client("route53").list_resource_record_sets(
+        HostedZoneId=ids["zone-public"])["ResourceRecordSets"] if not r.get("SetIdentifier")}
+    primary_alb = boto3.client("elbv2", region_name=SOURCE).describe_load_balancers(
+        LoadBalancerArns=[ids["alb"]])["LoadBalancers"][0]
+    assert records["www.shop.example."]["AliasTarget"]["DNSName"].rstrip(".").endswith(primary_alb["DNSName"])
+    assert records["thumbnails.shop.example."]["AliasTarget"]["DNSName"].rstrip(".") == ids["api-domain-target"].rstrip(".")
+    assert [c["status"] for c in failed_over["traffic_changes"] if c["what"].startswith(("www.", "thumbnails."))] == [
+        "made", "made"]
+
+    # a re-run adopts: no second launch, no second snapshot, no DNS change
     again = run(failback, plan=plan)
     assert again["failed"] == [] and again["api_calls"]["write"] == 0
     assert {d["recovered_id"] for d in again["details"] if d["key"].startswith("ec2:instance/") and d["recovered_id"]} \
