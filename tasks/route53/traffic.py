@@ -219,10 +219,7 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         cfg = resource.config
-        record = cfg["record"]
-        done = rr.translate_record(record, resource, ctx, own_zone=None, addresses=cfg["addresses"])
-        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": rr.shown(record),
-                  "to": rr.shown(done.record), "zone_id": cfg["zone_id"]}
+        done, change = _translated(resource, ctx)
         if ctx.mode == Mode.DRILL:
             return self._drill(resource, ctx, done, change)
         if not done.pointed_at:
@@ -239,7 +236,7 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
         wait = ctx.wait_healthy(done.pointed_at)
         if not wait.healthy:
             reasons = "; ".join(f"{k}: {why}" for k, why in sorted(wait.unhealthy.items()))
-            raise Unrecoverable(f"{rr.label(record)} in {cfg['zone']} left unchanged: its recovered targets were not "
+            raise Unrecoverable(f"{change['what']} in {cfg['zone']} left unchanged: its recovered targets were not "
                                 f"healthy after {wait.seconds:.0f} s ({reasons})")
         zones.change(route53, cfg["zone_id"], batch["Changes"], batch["Comment"])
         return Applied(resource.source_id, changed=True, warnings=done.warnings,
@@ -336,10 +333,7 @@ class FailoverRecordHandler(RecordHandler):
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         cfg = resource.config
-        record = cfg["record"]
-        done = rr.translate_record(record, resource, ctx, own_zone=None, addresses=cfg["addresses"])
-        change = {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": rr.shown(record),
-                  "to": rr.shown(done.record), "zone_id": cfg["zone_id"]}
+        done, change = _translated(resource, ctx)
         if ctx.mode == Mode.DRILL:
             return self._drill(resource, ctx, done, change)
         if not done.pointed_at:
@@ -359,3 +353,13 @@ class FailoverRecordHandler(RecordHandler):
         return Applied(resource.source_id, changed=True, warnings=done.warnings, details={TRAFFIC_CHANGES: [
             {**change, "status": MADE + ": the SECONDARY now names the recovered target (Route 53 fails over to it "
                                         "when the PRIMARY's health check fails)", "change_batch": batch}]})
+
+
+def _translated(resource: Resource, ctx: ApplyContext) -> tuple[Any, dict[str, Any]]:
+    """The captured record set pointed at what its targets became, and the change it is for the report (where,
+    what, from, to, the zone's id)."""
+    cfg = resource.config
+    record = cfg["record"]
+    done = rr.translate_record(record, resource, ctx, own_zone=None, addresses=cfg["addresses"])
+    return done, {"where": cfg["zone"].rstrip("."), "what": rr.label(record), "from": rr.shown(record),
+                  "to": rr.shown(done.record), "zone_id": cfg["zone_id"]}
