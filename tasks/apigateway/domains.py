@@ -28,7 +28,7 @@ from core.aws import Side, error_code, paginate
 from core.capabilities import Audited, ClaimsArnKinds, ConsoleLink, NotFailedBack, Preflight, ReportsHealth
 from core.certificates import certificate_links, recovery_certificate
 from core.handler import Applied, ApplyContext, Unrecoverable
-from core.models import Phase, Resource
+from core.models import Mode, Phase, Resource
 from core.ownership import owned
 from core.plan import Plan
 
@@ -119,6 +119,8 @@ class DomainNameHandler(ClaimsArnKinds, ConsoleLink, NotFailedBack, Audited, Rep
     def preflight(self, resources: list[Resource], ctx: ApplyContext) -> list[tuple[str, str]]:
         """Before any write, reading the recovery side only: every domain is a regional one with a certificate,
         and its name is not taken in the recovery region by a domain that is not drflow's copy."""
+        if ctx.mode == Mode.DRILL:  # a drill leaves the production name alone (internet_facing): nothing to check
+            return []
         api2, problems = ctx.recovery.client("apigatewayv2"), []
         for resource in resources:
             where = f"{DOMAIN} {resource.name}"

@@ -77,10 +77,6 @@ NOT_REACHED = {
         "cloudfront:ListTagsForResource",
     },
     FAILBACK_POLICY: {
-        # tasks/route53/traffic.py fail_back: the public records a cutover changed are put back (and waited for);
-        # the sample plan's traffic mode is `report`, so its failover changes none (tests/tasks/route53/ fails one
-        # back). Reading the record is the source policy's ListResourceRecordSets
-        "route53:ChangeResourceRecordSets", "route53:GetChange",
         # flows/failback.py phase 1 recreating what else the primary may lose (the sample run loses its NAT
         # gateway and a managed policy): the calls the recovery side's network and IAM handlers make
         "ec2:AllocateAddress", "ec2:AssociateDhcpOptions", "ec2:AssociateRouteTable", "ec2:AssociateVpcCidrBlock",

@@ -105,7 +105,7 @@ def test_the_domain_handler_keeps_the_contract():
 
 @pytest.mark.parametrize("kill", [1, 2])
 def test_a_domain_apply_killed_at_any_write_run_again_leaves_one_domain_fully_mapped(sandbox, kill):
-    """The contract test's killed-apply check, for a type the sample shop does not have yet: killed at its create
+    """The contract test's killed-apply check (tests/contract/test_killed_apply.py ELSEWHERE), killed at its create
     (1) or its mapping (2), then run again."""
     seeded = _seed()
     plan = make_plan(certificates={seeded["cert"]: certificate(RECOVERY, NAME)})
