@@ -34,7 +34,7 @@ import copy
 from typing import Any, ClassVar
 
 from core.aws import Side, paginate
-from core.capabilities import Cleaner, FailsBack, PlansChanges
+from core.capabilities import Audited, Cleaner, FailsBack, PlansChanges
 from core.failback import FailbackContext, FailbackPhase, Step
 from core.handler import Applied, ApplyContext, CleanupContext, Unrecoverable
 from core.models import Mode, Outcome, Phase, Resource, resource_key
@@ -119,7 +119,7 @@ def _placeholder(resource: Resource, ctx: ApplyContext) -> dict[str, Any]:
     return out
 
 
-class RecordHandler(FailsBack, Cleaner, PlansChanges):
+class RecordHandler(FailsBack, Cleaner, PlansChanges, Audited):
     type: ClassVar[str] = RECORD
     phase: ClassVar[Phase] = Phase.TRAFFIC
     pilot_light: ClassVar[bool] = False  # changed at failover only, once its targets are healthy
@@ -216,6 +216,16 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges):
     @staticmethod
     def _in(zone_id: str, resource: Resource) -> str:
         return zones.short_id(zone_id) + resource.source_id[len(resource.config["zone_id"]):]
+
+    def read_back(self, resource: Resource, recovered_id: str, ctx: ApplyContext) -> dict[str, Any]:
+        """The record set as Route 53 answers it now (in its zone, or in a drill's test zone: the recovered id's
+        first part), where drflow makes its change: one left to a human (`report`), to nobody (`none`) or to Route
+        53's failover routing still names the primary by design, and is listed among the traffic changes instead."""
+        if ctx.mode != Mode.DRILL and not _decision(resource, ctx)[1]:
+            return {}
+        have = _current(ctx.recovery.client("route53"), recovered_id.split("/", 1)[0], resource.config["record"])
+        return {rr.label(have): {k: v for k, v in have.items() if k in ("AliasTarget", "ResourceRecords")}} if have \
+            else {}
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         cfg = resource.config
