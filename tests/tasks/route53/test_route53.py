@@ -199,6 +199,9 @@ def test_cutover_waits_for_a_healthy_target_fails_leaving_the_record_then_cuts_o
     with pytest.raises(Unrecoverable, match="left unchanged.*0 of 2 targets healthy"):
         handler.apply(record, unhealthy)
     assert _writes(sandbox) == [] and _public_www(SOURCE, shop["zone-public"]) == before
+    # the audit reads the record back as Route 53 answers it: still the primary's load balancer, until the cutover
+    [(label, still)] = handler.read_back(record, record.source_id, unhealthy).items()
+    assert label.startswith("www.shop.example") and SOURCE in still["AliasTarget"]["DNSName"]
 
     applied = handler.apply(record, _ctx(plan, record, results, health=lambda key: None))
     assert applied.changed
@@ -207,6 +210,7 @@ def test_cutover_waits_for_a_healthy_target_fails_leaving_the_record_then_cuts_o
     alias = _public_www(RECOVERY, shop["zone-public"])["AliasTarget"]
     assert alias["DNSName"] == f"dualstack.{recovered['alb']['DNSName']}.".lower()
     assert alias["HostedZoneId"] == recovered["alb"]["CanonicalHostedZoneId"]
+    assert handler.read_back(record, applied.recovered_id, unhealthy)[label]["AliasTarget"] == alias
     sandbox.app.clear_log()
     again = handler.apply(record, _ctx(plan, record, results, health=lambda key: None))
     assert not again.changed and _writes(sandbox) == []  # re-run: 0 writes
@@ -224,6 +228,7 @@ def test_report_mode_lists_the_change_batch_and_changes_nothing_and_mode_none_le
     sandbox.app.clear_log()
     applied = RecordHandler().apply(record, _ctx(plan, record, results, health=lambda key: "never asked"))
     assert applied.skipped == "to apply by hand" and _writes(sandbox) == []
+    assert RecordHandler().read_back(record, record.source_id, _ctx(plan, record, results)) == {}  # named by design
     [change] = applied.details["traffic_changes"]
     assert change["zone_id"] == shop["zone-public"]
     [upsert] = change["change_batch"]["Changes"]
