@@ -165,7 +165,7 @@ class PrivateZoneHandler(ClaimsArnKinds, Preflight, Cleaner, ConsoleLink, NotFai
         """The recovered zone's record sets as Route 53 answers them now (its SOA and NS left out)."""
         route53 = ctx.recovery.client("route53")
         zone = route53.get_hosted_zone(Id=recovered_id)["HostedZone"]
-        return {rr.label(r): {k: v for k, v in r.items() if k in ("AliasTarget", "ResourceRecords")}
+        return {rr.label(r): rr.answer(r)
                 for r in paginate(route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=recovered_id)
                 if not zones.apex_record(r, zone["Name"])}
 

@@ -44,6 +44,11 @@ def label(record: dict[str, Any]) -> str:
     return " ".join(filter(None, (record["Name"], record["Type"], record.get("SetIdentifier"))))
 
 
+def answer(record: dict[str, Any]) -> dict[str, Any]:
+    """What a record set answers with (its alias target or its values): what the reference audit reads back."""
+    return {k: v for k, v in record.items() if k in ("AliasTarget", "ResourceRecords")}
+
+
 def shown(record: dict[str, Any] | None) -> str:
     """What a record set answers, in a line of the report: `alias <name> (<zone>)` or its values."""
     if not record:

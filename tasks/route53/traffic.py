@@ -224,8 +224,7 @@ class RecordHandler(FailsBack, Cleaner, PlansChanges, Audited):
         if ctx.mode != Mode.DRILL and not _decision(resource, ctx)[1]:
             return {}
         have = _current(ctx.recovery.client("route53"), recovered_id.split("/", 1)[0], resource.config["record"])
-        return {rr.label(have): {k: v for k, v in have.items() if k in ("AliasTarget", "ResourceRecords")}} if have \
-            else {}
+        return {rr.label(have): rr.answer(have)} if have else {}
 
     def apply(self, resource: Resource, ctx: ApplyContext) -> Applied:
         cfg = resource.config
